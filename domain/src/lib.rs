@@ -1,0 +1,28 @@
+//! The domain of online real-estate registration: identifiers, the business-type
+//! catalogue, channels and the online rules, the case life cycle, the
+//! working-day calendar and the court seizure rules.
+//!
+//! Pure by design: no IO, no async, no serde. Files are read by callers and
+//! handed in as text; time is always passed in, never read.
+//!
+//! # Layout
+//!
+//! - [`ident`]: identifier newtypes (resident ID, credit code, unit number,
+//!   certificate number, court case number) and Hengyang's divisions.
+//! - [`business`]: business types, vendor codes, phases, limits, the catalogue.
+//! - [`channel`]: application channels, delivery, applicant and agent kinds, the online rules.
+//! - [`status`]: the case life cycle.
+//! - [`calendar`]: working days, office hours, the counting rule.
+//! - [`seizure`]: the seizure state machine.
+
+pub mod business;
+pub mod calendar;
+pub mod channel;
+pub mod ident;
+pub mod seizure;
+pub mod status;
+
+pub use business::{BusinessType, Catalogue, Limit, LimitUnit, OnlineScope, Phase, VendorCode};
+pub use calendar::Calendar;
+pub use channel::{AgentKind, ApplicantKind, Channel, Delivery, is_end_to_end_online};
+pub use status::CaseStatus;
