@@ -11,6 +11,7 @@
 //!   certificate number, court case number) and Hengyang's divisions.
 //! - [`business`]: business types, vendor codes, phases, limits, the catalogue.
 //! - [`channel`]: application channels, delivery, applicant and agent kinds, the online rules.
+//! - [`partner`]: the kinds of partner system.
 //! - [`status`]: the case life cycle.
 //! - [`calendar`]: working days, office hours, the counting rule.
 //! - [`seizure`]: the seizure state machine.
@@ -19,10 +20,12 @@ pub mod business;
 pub mod calendar;
 pub mod channel;
 pub mod ident;
+pub mod partner;
 pub mod seizure;
 pub mod status;
 
 pub use business::{BusinessType, Catalogue, Limit, LimitUnit, OnlineScope, Phase, VendorCode};
 pub use calendar::Calendar;
 pub use channel::{AgentKind, ApplicantKind, Channel, Delivery, is_end_to_end_online};
+pub use partner::PartnerKind;
 pub use status::CaseStatus;

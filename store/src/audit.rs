@@ -1,0 +1,152 @@
+//! The audit log: append-only (the database refuses updates and deletes) and
+//! hash-chained. Each entry's hash covers the previous entry's hash and its
+//! own fields, so [`Store::verify_audit_chain`] detects any edit, deletion or
+//! reordering done behind the store's back.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::{Store, StoreResult, StoreTx, TxInner, on_pool, on_tx};
+
+/// The hash the first entry chains from.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the chain.
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who did it (account, partner id, `cli`, `system`).
+    pub actor: String,
+    /// What was done (`partner.create`, `court.order`, `sql.query`, …).
+    pub action: String,
+    /// What it was done to.
+    pub subject: String,
+    /// Details as JSON text.
+    pub detail: String,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// Where the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The first entry that does not verify.
+    pub id: i64,
+    /// Why.
+    pub reason: String,
+}
+
+/// The hash of an entry: SHA-256 over the previous hash and the fields, one per line.
+pub fn entry_hash(prev_hash: &str, at: DateTime<Utc>, actor: &str, action: &str, subject: &str, detail: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [prev_hash, &at.to_rfc3339_opts(SecondsFormat::Micros, true), actor, action, subject, detail] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+impl StoreTx {
+    /// Appends an entry to the chain within this transaction.
+    pub async fn append_audit(&mut self, at: DateTime<Utc>, actor: &str, action: &str, subject: &str, detail: &str) -> StoreResult<i64> {
+        // Serialise appenders so two transactions never chain from the same entry.
+        // (SQLite transactions already hold the write lock: BEGIN IMMEDIATE.)
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").execute(&mut **tx).await?;
+        }
+        // Microsecond precision is what both backends keep.
+        let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
+        let prev: Option<String> = on_tx!(self, conn => {
+            sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetch_optional(conn).await?
+        });
+        let prev = prev.unwrap_or_else(|| GENESIS_HASH.to_owned());
+        let hash = entry_hash(&prev, at, actor, action, subject, detail);
+        let id: i64 = on_tx!(self, conn => {
+            sqlx::query_scalar(
+                "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(at)
+            .bind(actor)
+            .bind(action)
+            .bind(subject)
+            .bind(detail)
+            .bind(&prev)
+            .bind(&hash)
+            .fetch_one(conn)
+            .await?
+        });
+        Ok(id)
+    }
+}
+
+type AuditRow = (i64, DateTime<Utc>, String, String, String, String, String, String);
+
+impl Store {
+    /// Appends an entry in its own transaction.
+    pub async fn append_audit(&self, at: DateTime<Utc>, actor: &str, action: &str, subject: &str, detail: &str) -> StoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let id = tx.append_audit(at, actor, action, subject, detail).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The newest entries, newest first.
+    pub async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY id DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, actor, action, subject, detail, prev_hash, hash)| AuditEntry {
+                id,
+                at,
+                actor,
+                action,
+                subject,
+                detail,
+                prev_hash,
+                hash,
+            })
+            .collect())
+    }
+
+    /// Walks the whole chain; `Ok(Ok(n))` with the number of entries when it
+    /// verifies, `Ok(Err(break))` at the first entry that does not.
+    pub async fn verify_audit_chain(&self) -> StoreResult<Result<u64, ChainBreak>> {
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut last_id = 0i64;
+        let mut count = 0u64;
+        loop {
+            let rows: Vec<AuditRow> = on_pool!(self, pool => {
+                sqlx::query_as(
+                    "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1000",
+                )
+                .bind(last_id)
+                .fetch_all(pool)
+                .await?
+            });
+            if rows.is_empty() {
+                return Ok(Ok(count));
+            }
+            for (id, at, actor, action, subject, detail, prev_hash, hash) in rows {
+                if prev_hash != prev {
+                    return Ok(Err(ChainBreak { id, reason: "previous hash does not match the entry before it".into() }));
+                }
+                if entry_hash(&prev_hash, at, &actor, &action, &subject, &detail) != hash {
+                    return Ok(Err(ChainBreak { id, reason: "entry was altered: its hash does not match its fields".into() }));
+                }
+                prev = hash;
+                last_id = id;
+                count += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Connector state: the cursor and the health counters of each connector.
+//!
+//! The cursor is saved through the same [`StoreTx`] as the batch it covers,
+//! so it can never run ahead of the data (nor behind it).
+
+use chrono::{DateTime, Utc};
+
+use crate::{Store, StoreResult, StoreTx, on_pool, on_tx};
+
+/// A connector's persisted state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorState {
+    /// Connector name.
+    pub connector: String,
+    /// Opaque cursor: where the next run resumes.
+    pub cursor: Option<String>,
+    /// `never_run`, `ok` or `degraded`.
+    pub status: String,
+    /// Start of the last run.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// End of the last successful run.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// The last error, if the last run failed.
+    pub last_error: Option<String>,
+    /// The source's newest change time covered by the cursor.
+    pub source_watermark: Option<DateTime<Utc>>,
+    /// Records written, all runs.
+    pub records_total: i64,
+    /// Failed runs, all time.
+    pub errors_total: i64,
+    /// Records quarantined, all runs.
+    pub quarantined_total: i64,
+}
+
+impl ConnectorState {
+    /// The state of a connector that has never run.
+    pub fn new(connector: &str) -> Self {
+        Self {
+            connector: connector.to_owned(),
+            cursor: None,
+            status: "never_run".to_owned(),
+            last_run_at: None,
+            last_success_at: None,
+            last_error: None,
+            source_watermark: None,
+            records_total: 0,
+            errors_total: 0,
+            quarantined_total: 0,
+        }
+    }
+}
+
+type StateRow = (
+    String,
+    Option<String>,
+    String,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    i64,
+    i64,
+    i64,
+);
+
+fn from_row(r: StateRow) -> ConnectorState {
+    let (connector, cursor, status, last_run_at, last_success_at, last_error, source_watermark, records_total, errors_total, quarantined_total) = r;
+    ConnectorState {
+        connector,
+        cursor,
+        status,
+        last_run_at,
+        last_success_at,
+        last_error,
+        source_watermark,
+        records_total,
+        errors_total,
+        quarantined_total,
+    }
+}
+
+/// The state columns, in [`StateRow`] order, followed by `$tail`.
+macro_rules! select_state {
+    ($tail:literal) => {
+        concat!(
+            "SELECT connector, cursor, status, last_run_at, last_success_at, last_error, source_watermark, ",
+            "records_total, errors_total, quarantined_total FROM connector_state",
+            $tail
+        )
+    };
+}
+
+impl StoreTx {
+    /// Writes a connector's state (insert or replace) as part of this transaction.
+    pub async fn save_connector_state(&mut self, s: &ConnectorState, now: DateTime<Utc>) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO connector_state (connector, cursor, status, last_run_at, last_success_at, last_error, \
+                 source_watermark, records_total, errors_total, quarantined_total, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, status = excluded.status, \
+                 last_run_at = excluded.last_run_at, last_success_at = excluded.last_success_at, \
+                 last_error = excluded.last_error, source_watermark = excluded.source_watermark, \
+                 records_total = excluded.records_total, errors_total = excluded.errors_total, \
+                 quarantined_total = excluded.quarantined_total, updated_at = excluded.updated_at",
+            )
+            .bind(&s.connector)
+            .bind(&s.cursor)
+            .bind(&s.status)
+            .bind(s.last_run_at)
+            .bind(s.last_success_at)
+            .bind(&s.last_error)
+            .bind(s.source_watermark)
+            .bind(s.records_total)
+            .bind(s.errors_total)
+            .bind(s.quarantined_total)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A connector's state read inside this transaction.
+    pub async fn connector_state(&mut self, connector: &str) -> StoreResult<ConnectorState> {
+        let row: Option<StateRow> = on_tx!(self, conn => {
+            sqlx::query_as(select_state!(" WHERE connector = $1")).bind(connector).fetch_optional(conn).await?
+        });
+        Ok(row.map_or_else(|| ConnectorState::new(connector), from_row))
+    }
+}
+
+impl Store {
+    /// A connector's state (a fresh one if it never ran).
+    pub async fn connector_state(&self, connector: &str) -> StoreResult<ConnectorState> {
+        let row: Option<StateRow> = on_pool!(self, pool => {
+            sqlx::query_as(select_state!(" WHERE connector = $1")).bind(connector).fetch_optional(pool).await?
+        });
+        Ok(row.map_or_else(|| ConnectorState::new(connector), from_row))
+    }
+
+    /// Every connector's state, by name.
+    pub async fn all_connector_states(&self) -> StoreResult<Vec<ConnectorState>> {
+        let rows: Vec<StateRow> = on_pool!(self, pool => {
+            sqlx::query_as(select_state!(" ORDER BY connector")).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(from_row).collect())
+    }
+}

@@ -1,0 +1,234 @@
+//! Partners (courts, banks, the provident fund, the housing authority, the
+//! registry's own system) and their signing credentials.
+//!
+//! A partner may hold several valid secrets at once during key rotation: the
+//! old one keeps a `valid_until` for its grace period.
+
+use chrono::{DateTime, Utc};
+use domain::PartnerKind;
+
+use crate::{Store, StoreError, StoreResult, on_pool, on_tx};
+
+/// Whether a partner may call in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerStatus {
+    /// Requests are accepted.
+    Active,
+    /// Every request is refused (401).
+    Disabled,
+}
+
+impl PartnerStatus {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// A registered partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    /// ASCII id, e.g. `court-0405`.
+    pub id: String,
+    /// What kind of system it is.
+    pub kind: PartnerKind,
+    /// Display name.
+    pub name: String,
+    /// Active or disabled.
+    pub status: PartnerStatus,
+    /// Requests per minute allowed, if limited.
+    pub rate_limit_per_minute: Option<i64>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A signing secret of a partner.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Store id.
+    pub id: i64,
+    /// The shared secret (HMAC key).
+    pub secret: String,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// End of its validity (set when rotated out), or `None` while current.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("id", &self.id)
+            .field("secret", &"***")
+            .field("created_at", &self.created_at)
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PartnerRow {
+    id: String,
+    kind: String,
+    name: String,
+    status: String,
+    rate_limit_per_minute: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<PartnerRow> for Partner {
+    type Error = StoreError;
+
+    fn try_from(r: PartnerRow) -> Result<Self, StoreError> {
+        let kind = PartnerKind::from_code(&r.kind)
+            .ok_or_else(|| StoreError::Corrupt { table: "partners", column: "kind", value: r.kind.clone() })?;
+        let status = match r.status.as_str() {
+            "active" => PartnerStatus::Active,
+            "disabled" => PartnerStatus::Disabled,
+            other => return Err(StoreError::Corrupt { table: "partners", column: "status", value: other.to_owned() }),
+        };
+        Ok(Partner { id: r.id, kind, name: r.name, status, rate_limit_per_minute: r.rate_limit_per_minute, created_at: r.created_at })
+    }
+}
+
+impl Store {
+    /// Registers a partner with its first secret. Fails with
+    /// [`StoreError::AlreadyExists`] if the id is taken.
+    pub async fn create_partner(
+        &self,
+        id: &str,
+        kind: PartnerKind,
+        name: &str,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Partner> {
+        let mut tx = self.begin().await?;
+        let inserted = on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO partners (id, kind, name, status, created_at, updated_at) VALUES ($1, $2, $3, 'active', $4, $4) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(kind.code())
+            .bind(name)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists { what: "partner", key: id.to_owned() });
+        }
+        on_tx!(tx, conn => {
+            sqlx::query("INSERT INTO partner_credentials (partner_id, secret, created_at) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(secret)
+                .bind(now)
+                .execute(conn)
+                .await?;
+        });
+        tx.append_audit(now, "cli", "partner.create", id, &format!("{{\"kind\":\"{}\"}}", kind.code())).await?;
+        tx.commit().await?;
+        Ok(Partner {
+            id: id.to_owned(),
+            kind,
+            name: name.to_owned(),
+            status: PartnerStatus::Active,
+            rate_limit_per_minute: None,
+            created_at: now,
+        })
+    }
+
+    /// One partner by id.
+    pub async fn get_partner(&self, id: &str) -> StoreResult<Option<Partner>> {
+        let row: Option<PartnerRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, kind, name, status, rate_limit_per_minute, created_at FROM partners WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(Partner::try_from).transpose()
+    }
+
+    /// All partners, by id.
+    pub async fn list_partners(&self) -> StoreResult<Vec<Partner>> {
+        let rows: Vec<PartnerRow> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, kind, name, status, rate_limit_per_minute, created_at FROM partners ORDER BY id")
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(Partner::try_from).collect()
+    }
+
+    /// Enables or disables a partner.
+    pub async fn set_partner_status(&self, id: &str, status: PartnerStatus, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let changed = on_tx!(tx, conn => {
+            sqlx::query("UPDATE partners SET status = $1, updated_at = $2 WHERE id = $3")
+                .bind(status.code())
+                .bind(now)
+                .bind(id)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound { what: "partner", key: id.to_owned() });
+        }
+        tx.append_audit(now, "cli", &format!("partner.{}", status.code()), id, "{}").await?;
+        tx.commit().await
+    }
+
+    /// Adds a new secret and limits every current one to `grace_until` (key rotation).
+    pub async fn rotate_partner_secret(
+        &self,
+        id: &str,
+        new_secret: &str,
+        grace_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if self.get_partner(id).await?.is_none() {
+            return Err(StoreError::NotFound { what: "partner", key: id.to_owned() });
+        }
+        let mut tx = self.begin().await?;
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "UPDATE partner_credentials SET valid_until = $1 WHERE partner_id = $2 AND (valid_until IS NULL OR valid_until > $1)",
+            )
+            .bind(grace_until)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("INSERT INTO partner_credentials (partner_id, secret, created_at) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(new_secret)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        });
+        tx.append_audit(now, "cli", "partner.rotate", id, &format!("{{\"grace_until\":\"{}\"}}", grace_until.to_rfc3339()))
+            .await?;
+        tx.commit().await
+    }
+
+    /// The secrets of a partner that are valid at `now`, newest first.
+    pub async fn valid_credentials(&self, partner_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Credential>> {
+        let rows: Vec<(i64, String, DateTime<Utc>, Option<DateTime<Utc>>)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, secret, created_at, valid_until FROM partner_credentials \
+                 WHERE partner_id = $1 AND (valid_until IS NULL OR valid_until > $2) ORDER BY id DESC",
+            )
+            .bind(partner_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, secret, created_at, valid_until)| Credential { id, secret, created_at, valid_until })
+            .collect())
+    }
+}

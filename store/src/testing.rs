@@ -1,0 +1,109 @@
+//! Fresh databases for tests: an SQLite file in a new temporary directory, or
+//! a new PostgreSQL database on the server named by
+//! [`POSTGRES_URL_VAR`]. Each test gets its own and drops it afterwards.
+//! Used by this crate's tests and the end-to-end tests; not by the product.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::{Store, StoreResult};
+
+/// The one environment variable that tells tests where PostgreSQL is, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
+pub const POSTGRES_URL_VAR: &str = "WANGBAN_TEST_POSTGRES_URL";
+
+/// Prefix of every database the tests create (so leftovers can be found and dropped).
+pub const TEST_DB_PREFIX: &str = "wangban_test_";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A database made for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// The store on it, migrated.
+    pub store: Store,
+    /// Its URL (to start a whole application on it).
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Directory(std::path::PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A fresh SQLite database in a new temporary directory.
+    pub async fn sqlite() -> StoreResult<Self> {
+        let dir = std::env::temp_dir().join(format!("{TEST_DB_PREFIX}{}", unique_suffix()));
+        let url = format!("sqlite://{}", dir.join("wangban.db").display());
+        let store = Store::connect(&url).await?;
+        Ok(Self { store, url, cleanup: Cleanup::Directory(dir) })
+    }
+
+    /// A fresh PostgreSQL database, or `None` (after saying so on stderr) when
+    /// [`POSTGRES_URL_VAR`] is unset.
+    pub async fn postgres(test_name: &str) -> StoreResult<Option<Self>> {
+        let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+            eprintln!("{POSTGRES_URL_VAR} is unset: skipping the PostgreSQL run of {test_name}");
+            return Ok(None);
+        };
+        let name = format!("{TEST_DB_PREFIX}{}", unique_suffix());
+        let mut admin = PgConnection::connect(&admin_url).await?;
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+        admin.close().await?;
+        let url = replace_database(&admin_url, &name);
+        let store = Store::connect(&url).await?;
+        Ok(Some(Self { store, url, cleanup: Cleanup::Database { admin_url, name } }))
+    }
+
+    /// Closes the store and removes the database.
+    pub async fn drop_database(self) -> StoreResult<()> {
+        self.store.close().await;
+        match self.cleanup {
+            Cleanup::Directory(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Database { admin_url, name } => {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
+                admin.close().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The URL with its database path replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(super::replace_database("postgres://p@h:5432/postgres", "x"), "postgres://p@h:5432/x");
+        assert_eq!(super::replace_database("postgres://p@h:5432", "x"), "postgres://p@h:5432/x");
+        assert_eq!(super::replace_database("postgres://p@h/db?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
+    }
+}
