@@ -428,11 +428,12 @@ impl Catalogue {
                         entry.go_live = match value {
                             toml::Value::Datetime(dt) => dt
                                 .date
-                                .and_then(|d| NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)))
+                                .and_then(|d| {
+                                    NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+                                })
                                 .ok_or_else(|| invalid(key, "expected a date like 2024-08-01"))?,
-                            toml::Value::String(s) => {
-                                NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| invalid(key, "expected a date like 2024-08-01"))?
-                            }
+                            toml::Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                                .map_err(|_| invalid(key, "expected a date like 2024-08-01"))?,
                             _ => return Err(invalid(key, "expected a date like 2024-08-01")),
                         }
                     }
@@ -443,7 +444,12 @@ impl Catalogue {
                             _ => return Err(invalid(key, "expected \"full\" or \"optional\"")),
                         }
                     }
-                    _ => return Err(invalid(key, "unknown key; expected committed_limit, statutory_limit, go_live or scope")),
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            "unknown key; expected committed_limit, statutory_limit, go_live or scope",
+                        ));
+                    }
                 }
             }
         }
@@ -516,11 +522,14 @@ mod tests {
         let err = Catalogue::builtin().with_overrides_toml("[business_types.mortage]\n").expect_err("unknown type");
         assert!(err.to_string().contains("mortage"), "{err}");
         let err = Catalogue::builtin()
-            .with_overrides_toml("[business_types.mortgage]\ncommitted_limit = { amount = -1, unit = \"working_days\" }\n")
+            .with_overrides_toml(
+                "[business_types.mortgage]\ncommitted_limit = { amount = -1, unit = \"working_days\" }\n",
+            )
             .expect_err("negative");
         assert!(err.to_string().contains("business_types.mortgage.committed_limit"), "{err}");
-        let err =
-            Catalogue::builtin().with_overrides_toml("[business_types.mortgage]\ncomitted = 1\n").expect_err("unknown key");
+        let err = Catalogue::builtin()
+            .with_overrides_toml("[business_types.mortgage]\ncomitted = 1\n")
+            .expect_err("unknown key");
         assert!(err.to_string().contains("comitted"), "{err}");
     }
 }

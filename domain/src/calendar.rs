@@ -56,7 +56,9 @@ impl OfficeHours {
         let mut previous_end = NaiveTime::MIN;
         for (i, (start, end)) in periods.iter().enumerate() {
             if start >= end || (i > 0 && *start < previous_end) {
-                return Err(CalendarError::Invalid(format!("office period {start}-{end} is empty or overlaps the one before")));
+                return Err(CalendarError::Invalid(format!(
+                    "office period {start}-{end} is empty or overlaps the one before"
+                )));
             }
             previous_end = *end;
         }
@@ -136,22 +138,26 @@ impl Calendar {
                 self.office_hours = parse_office_hours(value)?;
                 continue;
             }
-            let year: i32 = key
-                .parse()
-                .ok()
-                .filter(|y| (1990..=2200).contains(y))
-                .ok_or_else(|| CalendarError::Invalid(format!("section [{key}] is neither a year nor office_hours")))?;
-            let section = value.as_table().ok_or_else(|| CalendarError::Invalid(format!("[{year}] must be a table")))?;
+            let year: i32 =
+                key.parse().ok().filter(|y| (1990..=2200).contains(y)).ok_or_else(|| {
+                    CalendarError::Invalid(format!("section [{key}] is neither a year nor office_hours"))
+                })?;
+            let section =
+                value.as_table().ok_or_else(|| CalendarError::Invalid(format!("[{year}] must be a table")))?;
             let mut rules = YearRules::default();
             for (field, list) in section {
                 let target = match field.as_str() {
                     "holidays" => &mut rules.holidays,
                     "workdays" => &mut rules.workdays,
                     other => {
-                        return Err(CalendarError::Invalid(format!("[{year}] unknown key {other:?}; expected holidays, workdays")));
+                        return Err(CalendarError::Invalid(format!(
+                            "[{year}] unknown key {other:?}; expected holidays, workdays"
+                        )));
                     }
                 };
-                let items = list.as_array().ok_or_else(|| CalendarError::Invalid(format!("[{year}].{field} must be a list")))?;
+                let items = list
+                    .as_array()
+                    .ok_or_else(|| CalendarError::Invalid(format!("[{year}].{field} must be a list")))?;
                 for item in items {
                     let text = item
                         .as_str()
@@ -168,7 +174,9 @@ impl Calendar {
                 return Err(CalendarError::Invalid(format!("{both} is both a holiday and a make-up working day")));
             }
             if let Some(weekday) = rules.workdays.iter().find(|d| !is_weekend(**d)) {
-                return Err(CalendarError::Invalid(format!("make-up working day {weekday} is not a Saturday or Sunday")));
+                return Err(CalendarError::Invalid(format!(
+                    "make-up working day {weekday} is not a Saturday or Sunday"
+                )));
             }
             self.years.insert(year, rules);
         }
@@ -235,7 +243,11 @@ impl Calendar {
                 continue;
             }
             let start = if day == from.date() { from.time() } else { NaiveTime::MIN };
-            let end = if day == to.date() { to.time() } else { NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).unwrap_or(NaiveTime::MIN) };
+            let end = if day == to.date() {
+                to.time()
+            } else {
+                NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).unwrap_or(NaiveTime::MIN)
+            };
             total += self.office_hours.overlap(start, end);
         }
         total
@@ -269,8 +281,12 @@ impl Calendar {
     /// by the counting rule of this module.
     pub fn is_within_limit(&self, accepted: NaiveDateTime, finished: NaiveDateTime, limit: Limit) -> bool {
         match limit.unit {
-            LimitUnit::WorkingDays => self.working_days_between(accepted.date(), finished.date()) <= i64::from(limit.amount),
-            LimitUnit::WorkingHours => self.working_time_between(accepted, finished) <= TimeDelta::hours(i64::from(limit.amount)),
+            LimitUnit::WorkingDays => {
+                self.working_days_between(accepted.date(), finished.date()) <= i64::from(limit.amount)
+            }
+            LimitUnit::WorkingHours => {
+                self.working_time_between(accepted, finished) <= TimeDelta::hours(i64::from(limit.amount))
+            }
         }
     }
 
@@ -292,7 +308,8 @@ fn is_weekend(date: NaiveDate) -> bool {
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, CalendarError> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| CalendarError::Invalid(format!("{text:?} is not a date like 2027-01-01")))
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| CalendarError::Invalid(format!("{text:?} is not a date like 2027-01-01")))
 }
 
 fn parse_date_or_range(text: &str) -> Result<Vec<NaiveDate>, CalendarError> {

@@ -238,7 +238,13 @@ impl UnitSeizures {
 
     /// Renews the active seizure `order_no` with a period `start..=end`, which
     /// must begin no later than the day after the current end and end later than it.
-    pub fn renew(&mut self, order_no: &str, start: NaiveDate, end: NaiveDate, today: NaiveDate) -> Result<Vec<Transition>, SeizureError> {
+    pub fn renew(
+        &mut self,
+        order_no: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<Vec<Transition>, SeizureError> {
         self.check_period(start, end)?;
         let rules = self.rules;
         let seizure = self.find_open(order_no)?;
@@ -376,7 +382,8 @@ mod tests {
     #[test]
     fn seizure_longer_than_three_years_is_refused() {
         let mut unit = UnitSeizures::default();
-        let err = unit.seize(request("A", "2024-10-10", "2024-10-10", "2027-10-11"), d("2024-10-10")).expect_err("too long");
+        let err =
+            unit.seize(request("A", "2024-10-10", "2024-10-10", "2027-10-11"), d("2024-10-10")).expect_err("too long");
         assert!(matches!(err, SeizureError::PeriodTooLong { max_years: 3, .. }));
         let mut old = UnitSeizures::new(SeizureRules { max_years: 2 });
         assert!(old.seize(request("A", "2024-10-10", "2024-10-10", "2027-10-09"), d("2024-10-10")).is_err());
@@ -419,7 +426,10 @@ mod tests {
         );
         // Nothing changes an ended seizure.
         assert!(matches!(unit.release("A", d("2024-07-05")), Err(SeizureError::AlreadyEnded { .. })));
-        assert!(matches!(unit.renew("A", d("2024-07-01"), d("2025-01-01"), d("2024-07-05")), Err(SeizureError::AlreadyEnded { .. })));
+        assert!(matches!(
+            unit.renew("A", d("2024-07-01"), d("2025-01-01"), d("2024-07-05")),
+            Err(SeizureError::AlreadyEnded { .. })
+        ));
     }
 
     #[test]
@@ -430,7 +440,10 @@ mod tests {
         assert_eq!(unit.release("B", d("2024-02-01")), Ok(vec![Transition::Released { order_no: "B".into() }]));
         assert_eq!(unit.active().map(|s| s.order_no.as_str()), Some("A"));
         assert!(unit.queue().is_empty());
-        assert!(matches!(unit.renew("B", d("2024-02-01"), d("2025-01-01"), d("2024-02-01")), Err(SeizureError::AlreadyEnded { .. })));
+        assert!(matches!(
+            unit.renew("B", d("2024-02-01"), d("2025-01-01"), d("2024-02-01")),
+            Err(SeizureError::AlreadyEnded { .. })
+        ));
     }
 
     #[test]

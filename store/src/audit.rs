@@ -42,7 +42,14 @@ pub struct ChainBreak {
 }
 
 /// The hash of an entry: SHA-256 over the previous hash and the fields, one per line.
-pub fn entry_hash(prev_hash: &str, at: DateTime<Utc>, actor: &str, action: &str, subject: &str, detail: &str) -> String {
+pub fn entry_hash(
+    prev_hash: &str,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [prev_hash, &at.to_rfc3339_opts(SecondsFormat::Micros, true), actor, action, subject, detail] {
         h.update(part.as_bytes());
@@ -53,7 +60,14 @@ pub fn entry_hash(prev_hash: &str, at: DateTime<Utc>, actor: &str, action: &str,
 
 impl StoreTx {
     /// Appends an entry to the chain within this transaction.
-    pub async fn append_audit(&mut self, at: DateTime<Utc>, actor: &str, action: &str, subject: &str, detail: &str) -> StoreResult<i64> {
+    pub async fn append_audit(
+        &mut self,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> StoreResult<i64> {
         // Serialise appenders so two transactions never chain from the same entry.
         // (SQLite transactions already hold the write lock: BEGIN IMMEDIATE.)
         if let TxInner::Postgres(tx) = &mut self.inner {
@@ -88,7 +102,14 @@ type AuditRow = (i64, DateTime<Utc>, String, String, String, String, String, Str
 
 impl Store {
     /// Appends an entry in its own transaction.
-    pub async fn append_audit(&self, at: DateTime<Utc>, actor: &str, action: &str, subject: &str, detail: &str) -> StoreResult<i64> {
+    pub async fn append_audit(
+        &self,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
         let id = tx.append_audit(at, actor, action, subject, detail).await?;
         tx.commit().await?;
@@ -138,10 +159,16 @@ impl Store {
             }
             for (id, at, actor, action, subject, detail, prev_hash, hash) in rows {
                 if prev_hash != prev {
-                    return Ok(Err(ChainBreak { id, reason: "previous hash does not match the entry before it".into() }));
+                    return Ok(Err(ChainBreak {
+                        id,
+                        reason: "previous hash does not match the entry before it".into(),
+                    }));
                 }
                 if entry_hash(&prev_hash, at, &actor, &action, &subject, &detail) != hash {
-                    return Ok(Err(ChainBreak { id, reason: "entry was altered: its hash does not match its fields".into() }));
+                    return Ok(Err(ChainBreak {
+                        id,
+                        reason: "entry was altered: its hash does not match its fields".into(),
+                    }));
                 }
                 prev = hash;
                 last_id = id;

@@ -269,4 +269,3 @@ impl Store {
         rows.into_iter().map(StoredCase::try_from).collect()
     }
 }
-

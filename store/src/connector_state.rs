@@ -64,7 +64,18 @@ type StateRow = (
 );
 
 fn from_row(r: StateRow) -> ConnectorState {
-    let (connector, cursor, status, last_run_at, last_success_at, last_error, source_watermark, records_total, errors_total, quarantined_total) = r;
+    let (
+        connector,
+        cursor,
+        status,
+        last_run_at,
+        last_success_at,
+        last_error,
+        source_watermark,
+        records_total,
+        errors_total,
+        quarantined_total,
+    ) = r;
     ConnectorState {
         connector,
         cursor,

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::{Store, StoreResult, StoreTx, on_pool, on_tx};
 
 /// A payload as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InboxEntry {
     /// Store id.
     pub id: i64,
@@ -64,20 +64,12 @@ impl StoreTx {
 impl Store {
     /// One inbox entry by id.
     pub async fn get_inbox(&self, id: i64) -> StoreResult<Option<InboxEntry>> {
-        let row: Option<(i64, DateTime<Utc>, String, String, String, String, Vec<u8>)> = on_pool!(self, pool => {
+        let row: Option<InboxEntry> = on_pool!(self, pool => {
             sqlx::query_as("SELECT id, received_at, partner_id, channel, content_type, sha256, payload FROM inbox WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(|(id, received_at, partner_id, channel, content_type, sha256, payload)| InboxEntry {
-            id,
-            received_at,
-            partner_id,
-            channel,
-            content_type,
-            sha256,
-            payload,
-        }))
+        Ok(row)
     }
 }

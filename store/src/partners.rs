@@ -45,7 +45,7 @@ pub struct Partner {
 }
 
 /// A signing secret of a partner.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Credential {
     /// Store id.
     pub id: i64,
@@ -83,14 +83,24 @@ impl TryFrom<PartnerRow> for Partner {
     type Error = StoreError;
 
     fn try_from(r: PartnerRow) -> Result<Self, StoreError> {
-        let kind = PartnerKind::from_code(&r.kind)
-            .ok_or_else(|| StoreError::Corrupt { table: "partners", column: "kind", value: r.kind.clone() })?;
+        let kind = PartnerKind::from_code(&r.kind).ok_or_else(|| StoreError::Corrupt {
+            table: "partners",
+            column: "kind",
+            value: r.kind.clone(),
+        })?;
         let status = match r.status.as_str() {
             "active" => PartnerStatus::Active,
             "disabled" => PartnerStatus::Disabled,
             other => return Err(StoreError::Corrupt { table: "partners", column: "status", value: other.to_owned() }),
         };
-        Ok(Partner { id: r.id, kind, name: r.name, status, rate_limit_per_minute: r.rate_limit_per_minute, created_at: r.created_at })
+        Ok(Partner {
+            id: r.id,
+            kind,
+            name: r.name,
+            status,
+            rate_limit_per_minute: r.rate_limit_per_minute,
+            created_at: r.created_at,
+        })
     }
 }
 
@@ -209,14 +219,20 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         });
-        tx.append_audit(now, "cli", "partner.rotate", id, &format!("{{\"grace_until\":\"{}\"}}", grace_until.to_rfc3339()))
-            .await?;
+        tx.append_audit(
+            now,
+            "cli",
+            "partner.rotate",
+            id,
+            &format!("{{\"grace_until\":\"{}\"}}", grace_until.to_rfc3339()),
+        )
+        .await?;
         tx.commit().await
     }
 
     /// The secrets of a partner that are valid at `now`, newest first.
     pub async fn valid_credentials(&self, partner_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Credential>> {
-        let rows: Vec<(i64, String, DateTime<Utc>, Option<DateTime<Utc>>)> = on_pool!(self, pool => {
+        let rows: Vec<Credential> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT id, secret, created_at, valid_until FROM partner_credentials \
                  WHERE partner_id = $1 AND (valid_until IS NULL OR valid_until > $2) ORDER BY id DESC",
@@ -226,9 +242,6 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        Ok(rows
-            .into_iter()
-            .map(|(id, secret, created_at, valid_until)| Credential { id, secret, created_at, valid_until })
-            .collect())
+        Ok(rows)
     }
 }

@@ -45,7 +45,8 @@ pub struct NewQuarantine<'a> {
     pub payload: &'a [u8],
 }
 
-type QuarantineRow = (i64, DateTime<Utc>, String, String, String, String, Vec<u8>, Option<DateTime<Utc>>, Option<String>);
+type QuarantineRow =
+    (i64, DateTime<Utc>, String, String, String, String, Vec<u8>, Option<DateTime<Utc>>, Option<String>);
 
 fn from_row(r: QuarantineRow) -> QuarantineEntry {
     let (id, created_at, source, position, reason_code, reason, payload, replayed_at, replay_outcome) = r;
@@ -92,7 +93,12 @@ impl StoreTx {
 
 impl Store {
     /// Quarantined entries, newest first, optionally of one source, optionally only those not yet replayed.
-    pub async fn list_quarantine(&self, source: Option<&str>, pending_only: bool, limit: i64) -> StoreResult<Vec<QuarantineEntry>> {
+    pub async fn list_quarantine(
+        &self,
+        source: Option<&str>,
+        pending_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<QuarantineEntry>> {
         let rows: Vec<QuarantineRow> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT id, created_at, source, position, reason_code, reason, payload, replayed_at, replay_outcome \

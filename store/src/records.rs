@@ -191,7 +191,11 @@ impl StoreTx {
     }
 
     /// Upserts a contract filing by (source, filing_no).
-    pub async fn upsert_contract_filing(&mut self, c: &ContractFiling, now: DateTime<Utc>) -> StoreResult<UpsertOutcome> {
+    pub async fn upsert_contract_filing(
+        &mut self,
+        c: &ContractFiling,
+        now: DateTime<Utc>,
+    ) -> StoreResult<UpsertOutcome> {
         let row: Vec<(&'static str, Value)> = vec![
             ("source", c.source.as_str().into()),
             ("filing_no", c.filing_no.as_str().into()),
@@ -210,7 +214,11 @@ impl StoreTx {
     }
 
     /// Upserts a loan application by (source, external_id).
-    pub async fn upsert_loan_application(&mut self, l: &LoanApplication, now: DateTime<Utc>) -> StoreResult<UpsertOutcome> {
+    pub async fn upsert_loan_application(
+        &mut self,
+        l: &LoanApplication,
+        now: DateTime<Utc>,
+    ) -> StoreResult<UpsertOutcome> {
         let row: Vec<(&'static str, Value)> = vec![
             ("source", l.source.as_str().into()),
             ("external_id", l.external_id.as_str().into()),
@@ -246,15 +254,14 @@ pub struct TableCounts {
 impl crate::Store {
     /// Counts the rows of each record table.
     pub async fn table_counts(&self) -> StoreResult<TableCounts> {
-        let (cases, qc_findings, evaluations, contract_filings, loan_applications): (i64, i64, i64, i64, i64) =
-            crate::on_pool!(self, pool => {
-                sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM qc_findings), (SELECT COUNT(*) FROM evaluations), \
-                     (SELECT COUNT(*) FROM contract_filings), (SELECT COUNT(*) FROM loan_applications)",
-                )
-                .fetch_one(pool)
-                .await?
-            });
+        let (cases, qc_findings, evaluations, contract_filings, loan_applications): (i64, i64, i64, i64, i64) = crate::on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM qc_findings), (SELECT COUNT(*) FROM evaluations), \
+                 (SELECT COUNT(*) FROM contract_filings), (SELECT COUNT(*) FROM loan_applications)",
+            )
+            .fetch_one(pool)
+            .await?
+        });
         Ok(TableCounts { cases, qc_findings, evaluations, contract_filings, loan_applications })
     }
 }

@@ -104,6 +104,9 @@ mod tests {
     fn database_name_is_replaced() {
         assert_eq!(super::replace_database("postgres://p@h:5432/postgres", "x"), "postgres://p@h:5432/x");
         assert_eq!(super::replace_database("postgres://p@h:5432", "x"), "postgres://p@h:5432/x");
-        assert_eq!(super::replace_database("postgres://p@h/db?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
+        assert_eq!(
+            super::replace_database("postgres://p@h/db?sslmode=disable", "x"),
+            "postgres://p@h/x?sslmode=disable"
+        );
     }
 }

@@ -1,1 +1,72 @@
-//! placeholder
+//! The one binary's library: command-line definitions, the layered settings,
+//! and the commands that wire the crates together. `anyhow` lives here and
+//! nowhere else.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the clap definitions; `--help` explains every command.
+//! - [`settings`]: defaults → config file → `WANGBAN__SECTION__KEY` → flags.
+//! - `commands`: one module per command.
+
+pub mod cli;
+mod commands;
+pub mod settings;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Exit code for usage errors and commands that are not available yet.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs a parsed command line on a fresh Tokio runtime and returns the process exit code.
+pub fn main_with(cli: Cli) -> ExitCode {
+    let settings = match settings::Settings::load(&cli) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    init_logging(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command with its settings.
+pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => commands::serve::run(args, &settings).await,
+        Command::Validate(args) => Ok(commands::validate::run(&args)),
+        Command::Calendar(args) => commands::calendar::run(&args, &settings),
+        Command::Partner(args) => commands::partner::run(args, &settings).await,
+        Command::Demo(args) => Ok(commands::unavailable::run("demo", &args)),
+        Command::Simulate(args) => Ok(commands::unavailable::run("simulate", &args)),
+        Command::Sync(args) => Ok(commands::unavailable::run("sync", &args)),
+        Command::Warehouse(args) => Ok(commands::unavailable::run("warehouse", &args)),
+        Command::Kpi(args) => Ok(commands::unavailable::run("kpi", &args)),
+        Command::Sql(args) => Ok(commands::unavailable::run("sql", &args)),
+    }
+}
+
+fn init_logging(settings: &settings::Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        settings::LogFormat::Json => builder.json().try_init(),
+        settings::LogFormat::Text => builder.try_init(),
+    };
+}

@@ -38,7 +38,10 @@ impl CaseNo {
         let mut chars = rest.chars();
         let province = chars.next().ok_or(IdentError::MissingSegment { segment: "court code" })?;
         if !PROVINCE_ABBREVIATIONS.contains(province) {
-            return Err(IdentError::InvalidSegment { segment: "court code province abbreviation", found: province.to_string() });
+            return Err(IdentError::InvalidSegment {
+                segment: "court code province abbreviation",
+                found: province.to_string(),
+            });
         }
         let rest = chars.as_str();
         let digits_len = rest.chars().take_while(char::is_ascii_digit).count();
@@ -50,10 +53,14 @@ impl CaseNo {
         }
         let court_code = format!("{province}{}", &rest[..digits_len]);
         let rest = &rest[digits_len..];
-        let type_end = rest.find(|c: char| c.is_ascii_digit()).ok_or(IdentError::MissingSegment { segment: "serial number" })?;
+        let type_end =
+            rest.find(|c: char| c.is_ascii_digit()).ok_or(IdentError::MissingSegment { segment: "serial number" })?;
         let case_type = &rest[..type_end];
         if case_type.is_empty() || case_type.chars().count() > 4 || !case_type.chars().all(is_cjk) {
-            return Err(IdentError::InvalidSegment { segment: "case type (e.g. 执, 执恢, 民初)", found: case_type.to_owned() });
+            return Err(IdentError::InvalidSegment {
+                segment: "case type (e.g. 执, 执恢, 民初)",
+                found: case_type.to_owned(),
+            });
         }
         let rest = &rest[type_end..];
         let serial_text = rest.strip_suffix('号').ok_or(IdentError::MissingSegment { segment: "closing 号" })?;

@@ -137,7 +137,8 @@ pub(crate) fn normalize(input: &str) -> String {
 
 /// Reads `(yyyy)` from the start of `rest`, returning the year and what follows.
 pub(crate) fn parse_bracketed_year(rest: &str) -> Result<(u16, &str), IdentError> {
-    let rest = rest.strip_prefix('(').ok_or(IdentError::MissingSegment { segment: "opening bracket before the year" })?;
+    let rest =
+        rest.strip_prefix('(').ok_or(IdentError::MissingSegment { segment: "opening bracket before the year" })?;
     let close = rest.find(')').ok_or(IdentError::MissingSegment { segment: "closing bracket after the year" })?;
     let year_text = &rest[..close];
     let year: u16 = year_text
@@ -177,7 +178,10 @@ mod tests {
         assert!(matches!(CertificateNo::parse("湘2024衡阳市不动产权第1号"), Err(IdentError::MissingSegment { .. })));
         assert!(matches!(CertificateNo::parse("湘(24)衡阳市不动产权第1号"), Err(IdentError::InvalidSegment { .. })));
         assert!(matches!(CertificateNo::parse("湘(2024)衡阳市房产证第1号"), Err(IdentError::InvalidSegment { .. })));
-        assert!(matches!(CertificateNo::parse("湘(2024)衡阳市不动产权第12A号"), Err(IdentError::InvalidSegment { .. })));
+        assert!(matches!(
+            CertificateNo::parse("湘(2024)衡阳市不动产权第12A号"),
+            Err(IdentError::InvalidSegment { .. })
+        ));
         assert!(matches!(CertificateNo::parse("湘(2024)衡阳市不动产权第123"), Err(IdentError::MissingSegment { .. })));
     }
 }

@@ -24,7 +24,10 @@ impl std::fmt::Display for CreditCodeWarning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::ChecksumMismatch { expected, found } => {
-                write!(f, "check character is {found}, GB 32100 gives {expected} (accepted: early pilot codes fail the checksum)")
+                write!(
+                    f,
+                    "check character is {found}, GB 32100 gives {expected} (accepted: early pilot codes fail the checksum)"
+                )
             }
         }
     }
@@ -52,7 +55,8 @@ impl CreditCode {
         }
         let sum: u32 = values[..17].iter().zip(WEIGHTS).map(|(v, w)| v * w).sum();
         let expected = ALPHABET[((31 - sum % 31) % 31) as usize] as char;
-        let warning = (expected != chars[17]).then_some(CreditCodeWarning::ChecksumMismatch { expected, found: chars[17] });
+        let warning =
+            (expected != chars[17]).then_some(CreditCodeWarning::ChecksumMismatch { expected, found: chars[17] });
         Ok(Self { text, warning })
     }
 

@@ -20,7 +20,8 @@ both_backends!(
 
 async fn partners_and_key_rotation(store: Store) {
     let now = at(2024, 10, 1, 9, 0);
-    let partner = store.create_partner("court-0405", PartnerKind::Court, "珠晖区人民法院", "s1", now).await.expect("create");
+    let partner =
+        store.create_partner("court-0405", PartnerKind::Court, "珠晖区人民法院", "s1", now).await.expect("create");
     assert_eq!(partner.status, PartnerStatus::Active);
     let err = store.create_partner("court-0405", PartnerKind::Court, "dup", "s2", now).await.expect_err("duplicate id");
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
@@ -111,7 +112,10 @@ async fn cursor_moves_only_with_its_batch(store: Store) {
 async fn audit_chain_verifies_and_is_append_only(store: Store) {
     let now = at(2024, 10, 1, 9, 0);
     for i in 0..5 {
-        store.append_audit(now + TimeDelta::seconds(i), "cli", "test.action", &format!("subject-{i}"), "{}").await.expect("append");
+        store
+            .append_audit(now + TimeDelta::seconds(i), "cli", "test.action", &format!("subject-{i}"), "{}")
+            .await
+            .expect("append");
     }
     assert_eq!(store.verify_audit_chain().await.expect("verify"), Ok(5));
     let recent = store.recent_audit(2).await.expect("recent");
@@ -120,7 +124,9 @@ async fn audit_chain_verifies_and_is_append_only(store: Store) {
 
     // The database itself refuses edits and deletions.
     let refused = match (store.sqlite_pool(), store.postgres_pool()) {
-        (Some(pool), _) => sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 2").execute(pool).await.is_err(),
+        (Some(pool), _) => {
+            sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 2").execute(pool).await.is_err()
+        }
         (_, Some(pool)) => sqlx::query("DELETE FROM audit_log WHERE id = 2").execute(pool).await.is_err(),
         _ => unreachable!("one backend"),
     };
@@ -133,7 +139,10 @@ async fn audit_chain_verifies_and_is_append_only(store: Store) {
             sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 3").execute(pool).await.expect("tamper");
         }
         (_, Some(pool)) => {
-            sqlx::query("DROP TRIGGER audit_log_no_update_delete ON audit_log").execute(pool).await.expect("drop trigger");
+            sqlx::query("DROP TRIGGER audit_log_no_update_delete ON audit_log")
+                .execute(pool)
+                .await
+                .expect("drop trigger");
             sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 3").execute(pool).await.expect("tamper");
         }
         _ => unreachable!("one backend"),

@@ -1,0 +1,42 @@
+//! The service starts on port 0, answers its probes over HTTP, and shuts down gracefully.
+
+use gateway::{AppState, Application};
+use store::testing::TestDatabase;
+
+/// Starts the service on port 0 over `db`, checks both probes, stops it.
+async fn service_answers_probes(db: TestDatabase) {
+    let app = Application::build("127.0.0.1:0".parse().expect("addr"), AppState { store: db.store.clone() })
+        .await
+        .expect("bind port 0");
+    let addr = app.local_addr().expect("bound address");
+    assert_ne!(addr.port(), 0);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::new();
+    let health = client.get(format!("http://{addr}/healthz")).send().await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    let ready: serde_json::Value =
+        client.get(format!("http://{addr}/readyz")).send().await.expect("readyz").json().await.expect("json");
+    assert_eq!(ready["status"], "ready");
+    let missing = client.get(format!("http://{addr}/no-such-page")).send().await.expect("404");
+    assert_eq!(missing.status(), 404);
+
+    stop.send(()).expect("server still running");
+    server.await.expect("join").expect("clean shutdown");
+    db.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn service_on_sqlite_answers_probes() {
+    service_answers_probes(TestDatabase::sqlite().await.expect("sqlite")).await;
+}
+
+#[tokio::test]
+async fn service_on_postgres_answers_probes() {
+    if let Some(db) = TestDatabase::postgres("service_on_postgres_answers_probes").await.expect("postgres") {
+        service_answers_probes(db).await;
+    }
+}

@@ -1,0 +1,3 @@
+//! End-to-end: the service started on port 0 over real HTTP, on both backends.
+
+mod health;

@@ -1,0 +1,191 @@
+//! Command-line definitions. Raw arguments only: they are validated into
+//! settings and domain types by the commands (parse, don't validate).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// wangban (网办): data-integration gateway and reporting warehouse for online
+/// real-estate registration.
+///
+/// Connectors pull cases from partner systems into a normalized store; the
+/// gateway takes court seizure orders; the warehouse computes the online-rate
+/// KPI toward the 90% target; the dashboards show it.
+#[derive(Debug, Parser)]
+#[command(name = "wangban", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file (TOML). Settings can also come from WANGBAN__SECTION__KEY
+    /// environment variables, which override the file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory: the SQLite database and the warehouse live here [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Database URL, overriding the configuration: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Extra working-day calendar years (TOML, the shape of domain/src/calendar_cn.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub calendar: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: HTTP health and readiness endpoints on --listen.
+    /// (The court API, dashboards and connector scheduler are not available yet.)
+    Serve(ServeArgs),
+    /// Start simulator, service and dashboards in one command (not available yet).
+    Demo(PendingArgs),
+    /// Run the partner simulators (not available yet).
+    Simulate(PendingArgs),
+    /// Pull from the partner systems once (not available yet).
+    Sync(PendingArgs),
+    /// Refresh the Parquet warehouse (not available yet).
+    Warehouse(PendingArgs),
+    /// Print KPI results (not available yet).
+    Kpi(PendingArgs),
+    /// Run read-only SQL on the warehouse (not available yet).
+    Sql(PendingArgs),
+    /// Check an identifier and print its parts as JSON; exit 0 if valid
+    /// (warnings included in the JSON), 1 if invalid.
+    Validate(ValidateArgs),
+    /// Working-day arithmetic on the official calendar.
+    Calendar(CalendarArgs),
+    /// Register and manage partners (courts, banks, …) and their signing secrets.
+    Partner(PartnerArgs),
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. The bound address is printed
+    /// on start [default: 127.0.0.1:8080, or server.listen in the configuration].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Arguments of a command that is not available yet; taken as they are so the
+/// answer is always the same clear message.
+#[derive(Debug, Args)]
+pub struct PendingArgs {
+    /// Ignored until the command exists.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+/// Identifier kinds `validate` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdKind {
+    /// Resident identity card number (GB 11643; legacy 15-digit accepted).
+    IdCard,
+    /// Unified social credit code (GB 32100; checksum failure is a warning).
+    CreditCode,
+    /// Real-estate unit number (GB/T 37346, 28 characters).
+    UnitNo,
+    /// Property or registration certificate number.
+    CertNo,
+    /// Court case number, e.g. (2024)湘0405执123号.
+    CaseNo,
+}
+
+/// `validate` arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// What kind of identifier.
+    pub kind: IdKind,
+    /// The identifier.
+    pub value: String,
+}
+
+/// `calendar` subcommands.
+#[derive(Debug, Args)]
+pub struct CalendarArgs {
+    /// What to compute.
+    #[command(subcommand)]
+    pub command: CalendarCommand,
+}
+
+/// Working-day computations. The acceptance day does not count: N working days
+/// after D ends at the end of the N-th working day after D.
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Print the number of working days in (FROM, TO].
+    Workdays {
+        /// Start date (yyyy-mm-dd), not counted.
+        from: String,
+        /// End date (yyyy-mm-dd), counted.
+        to: String,
+    },
+    /// Print the date N working days after DATE (N = 0 prints DATE).
+    Add {
+        /// Start date (yyyy-mm-dd).
+        date: String,
+        /// Working days to add.
+        n: u32,
+    },
+    /// Print whether DATE is a working day, as JSON.
+    Check {
+        /// The date (yyyy-mm-dd).
+        date: String,
+    },
+}
+
+/// `partner` subcommands.
+#[derive(Debug, Args)]
+pub struct PartnerArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PartnerCommand,
+}
+
+/// Partner management.
+#[derive(Debug, Subcommand)]
+pub enum PartnerCommand {
+    /// Register a partner; prints {"id":…,"secret":…} as JSON. The secret is shown only now.
+    Add {
+        /// Kind: registry, housing, bank, provident_fund or court.
+        #[arg(long)]
+        kind: String,
+        /// ASCII id (letters, digits, '.', '_', '-'; at most 64), e.g. court-0405.
+        #[arg(long)]
+        id: String,
+        /// Display name, e.g. 珠晖区人民法院.
+        #[arg(long)]
+        name: String,
+        /// Secret to use instead of a generated one (at least 32 characters).
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// List partners as JSON lines (never secrets).
+    List,
+    /// Issue a new secret; the old ones stay valid for the grace period. Prints the new secret once.
+    Rotate {
+        /// Partner id.
+        #[arg(long)]
+        id: String,
+        /// Days the old secrets stay valid.
+        #[arg(long, default_value_t = 7)]
+        grace_days: u32,
+    },
+    /// Refuse every request from a partner.
+    Disable {
+        /// Partner id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Accept requests from a disabled partner again.
+    Enable {
+        /// Partner id.
+        #[arg(long)]
+        id: String,
+    },
+}

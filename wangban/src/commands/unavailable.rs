@@ -1,0 +1,20 @@
+//! The answer of commands that later issues will build: a clear message and exit code 2.
+
+use std::process::ExitCode;
+
+use crate::EXIT_USAGE;
+use crate::cli::PendingArgs;
+
+/// Says the command is not available yet and which piece of work brings it.
+pub(crate) fn run(command: &str, _args: &PendingArgs) -> ExitCode {
+    let arrives_with = match command {
+        "demo" => "the one-command demo (simulator, service and dashboards together)",
+        "simulate" => "the simulator (partner systems and case flow)",
+        "sync" => "the connectors",
+        "warehouse" | "sql" => "the warehouse (Parquet snapshots and DataFusion)",
+        "kpi" => "the warehouse KPI definitions",
+        _ => "a later release",
+    };
+    eprintln!("wangban {command}: not available yet; it arrives with {arrives_with}.");
+    ExitCode::from(EXIT_USAGE)
+}

@@ -1,0 +1,8 @@
+//! The `wangban` binary as a user runs it: exit codes, output, and the service
+//! started with `serve --listen 127.0.0.1:0`.
+
+mod calendar;
+mod partner;
+mod serve;
+mod support;
+mod validate;
