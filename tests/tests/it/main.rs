@@ -1,3 +1,4 @@
 //! End-to-end: the service started on port 0 over real HTTP, on both backends.
 
 mod health;
+mod tidy;
