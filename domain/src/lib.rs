@@ -12,6 +12,7 @@
 //! - [`business`]: business types, vendor codes, phases, limits, the catalogue.
 //! - [`channel`]: application channels, delivery, applicant and agent kinds, the online rules.
 //! - [`partner`]: the kinds of partner system.
+//! - [`court_order`]: a validated court order (seize, renew, release) and China's local date.
 //! - [`status`]: the case life cycle.
 //! - [`calendar`]: working days, office hours, the counting rule.
 //! - [`seizure`]: the seizure state machine.
@@ -19,6 +20,7 @@
 pub mod business;
 pub mod calendar;
 pub mod channel;
+pub mod court_order;
 pub mod ident;
 pub mod partner;
 pub mod seizure;

@@ -29,7 +29,7 @@ mod tests {
     #[tokio::test]
     async fn healthz_and_readyz_answer() {
         let db = store::testing::TestDatabase::sqlite().await.expect("db");
-        let router = app(AppState { store: db.store.clone() });
+        let router = app(AppState::new(db.store.clone()));
         let response = router
             .clone()
             .oneshot(Request::get("/healthz").body(Body::empty()).expect("request"))

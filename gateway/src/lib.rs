@@ -1,6 +1,5 @@
-//! The HTTP gateway: health and readiness today; the court push API and the
-//! read APIs arrive with their issues. Wire types live here and are converted
-//! into domain types at the edge.
+//! The HTTP gateway: the court push API, health and readiness. Wire types live
+//! here and are converted into domain types at the edge.
 //!
 //! `Application::build` is the one way to start the service; tests call it
 //! with port 0, or drive [`app`] with `tower::ServiceExt::oneshot` without a socket.
@@ -8,29 +7,75 @@
 //! # Layout
 //!
 //! - [`app`]: the router and its shared [`AppState`].
+//! - [`court`]: `/api/court/v1`: signed court orders in, receipts out.
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
 //! - [`error`]: [`error::AppError`], the one error type every handler returns.
 
+pub mod court;
 pub mod error;
 pub mod health;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use domain::seizure::SeizureRules;
 use store::Store;
 use tokio::net::TcpListener;
 
+/// Where handlers get the time: the system clock in production, a fixed or
+/// stepped one in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
 /// What every handler can reach.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The normalized store.
     pub store: Store,
+    /// The time source.
+    pub clock: Clock,
+    /// Per-partner request rates.
+    pub rate_limiter: Arc<court::rate::RateLimiter>,
+    /// Seizure rules in force.
+    pub seizure_rules: SeizureRules,
+}
+
+impl AppState {
+    /// State over a store with the system clock and default rules.
+    pub fn new(store: Store) -> Self {
+        Self::with_clock(store, system_clock())
+    }
+
+    /// State over a store with the given clock.
+    pub fn with_clock(store: Store, clock: Clock) -> Self {
+        Self { store, clock, rate_limiter: Arc::default(), seizure_rules: SeizureRules::default() }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("store", &self.store).field("seizure_rules", &self.seizure_rules).finish()
+    }
 }
 
 /// The router over the given state.
 pub fn app(state: AppState) -> Router {
-    Router::new().route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz)).with_state(state)
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/court/v1/orders", post(court::post_orders).layer(DefaultBodyLimit::max(court::MAX_BODY_BYTES)))
+        .route("/api/court/v1/orders/{order_no}", get(court::get_order))
+        .route("/api/court/v1/court-api.xsd", get(court::get_xsd))
+        .route("/api/court/v1/openapi.json", get(court::get_openapi))
+        .with_state(state)
 }
 
 /// A bound, not yet running, HTTP service.

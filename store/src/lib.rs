@@ -18,6 +18,7 @@
 //! - [`cases`], [`records`]: cases and the other partner records (QC findings,
 //!   evaluations, contract filings, loan applications), upserted by version.
 //! - [`partners`]: partners and their credentials.
+//! - [`court`]: court orders and the seizure register: the one path every court order takes.
 //! - [`inbox`]: every payload received, kept raw with its hash.
 //! - [`quarantine`]: bad records kept for inspection and replay.
 //! - [`connector_state`]: cursors and health, committed with the data they cover.
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod cases;
 mod connect;
 pub mod connector_state;
+pub mod court;
 mod error;
 pub mod inbox;
 pub mod partners;

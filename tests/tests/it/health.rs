@@ -5,7 +5,7 @@ use store::testing::TestDatabase;
 
 /// Starts the service on port 0 over `db`, checks both probes, stops it.
 async fn service_answers_probes(db: TestDatabase) {
-    let app = Application::build("127.0.0.1:0".parse().expect("addr"), AppState { store: db.store.clone() })
+    let app = Application::build("127.0.0.1:0".parse().expect("addr"), AppState::new(db.store.clone()))
         .await
         .expect("bind port 0");
     let addr = app.local_addr().expect("bound address");

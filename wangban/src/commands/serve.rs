@@ -14,7 +14,7 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     settings.catalogue()?;
     let store = settings.open_store().await?;
     let listen = args.listen.unwrap_or(settings.server.listen);
-    let app = Application::build(listen, AppState { store: store.clone() })
+    let app = Application::build(listen, AppState::new(store.clone()))
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = app.local_addr()?;

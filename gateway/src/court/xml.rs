@@ -1,0 +1,220 @@
+//! Court XML in and out: a small, strict element tree read with quick-xml,
+//! and receipts written back. A DOCTYPE or an entity other than the five
+//! predefined ones and character references is refused, never expanded.
+
+use quick_xml::Reader;
+use quick_xml::escape::escape;
+use quick_xml::events::Event;
+use store::court::Receipt;
+
+/// Deepest nesting accepted (`CourtOrders/CourtOrder/Respondent/Name` is 4).
+const MAX_DEPTH: usize = 6;
+/// Most elements accepted in one document (500 orders of about 20 elements).
+const MAX_ELEMENTS: usize = 15_000;
+
+/// An element: its name, its text and its children (attributes are not used by this API).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) text: String,
+    pub(crate) children: Vec<Element>,
+}
+
+impl Element {
+    /// The first child with this name.
+    pub(crate) fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum XmlError {
+    #[error("body is not UTF-8 text (send UTF-8 XML)")]
+    NotUtf8,
+    #[error("DOCTYPE declarations are not allowed")]
+    Doctype,
+    #[error("entity &{0}; is not allowed (only &lt; &gt; &amp; &apos; &quot; and character references)")]
+    Entity(String),
+    #[error("malformed XML at byte {position}: {message}")]
+    Syntax { position: u64, message: String },
+    #[error("document has no root element")]
+    Empty,
+    #[error("text outside the root element")]
+    TextOutsideRoot,
+    #[error("more than one root element")]
+    SecondRoot,
+    #[error("elements nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("more than {MAX_ELEMENTS} elements")]
+    TooManyElements,
+}
+
+/// Parses a whole document into its root element.
+pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut count = 0usize;
+    loop {
+        let position = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| XmlError::Syntax { position, message: e.to_string() })?;
+        match event {
+            Event::Start(start) | Event::Empty(start) if stack.len() >= MAX_DEPTH => {
+                let _ = start;
+                return Err(XmlError::TooDeep);
+            }
+            Event::Start(start) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(XmlError::TooManyElements);
+                }
+                if stack.is_empty() && root.is_some() {
+                    return Err(XmlError::SecondRoot);
+                }
+                let name = AsRef::<str>::as_ref(&start.local_name()).to_owned();
+                stack.push(Element { name, ..Element::default() });
+            }
+            Event::Empty(start) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(XmlError::TooManyElements);
+                }
+                let element = Element { name: AsRef::<str>::as_ref(&start.local_name()).to_owned(), ..Element::default() };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(element),
+                    None if root.is_some() => return Err(XmlError::SecondRoot),
+                    None => root = Some(element),
+                }
+            }
+            Event::End(_) => {
+                let element = stack.pop().ok_or(XmlError::Syntax { position, message: "unexpected end tag".into() })?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(element),
+                    None => root = Some(element),
+                }
+            }
+            Event::Text(t) => {
+                let content = t.xml10_content();
+                match stack.last_mut() {
+                    Some(current) => current.text.push_str(&content),
+                    None if content.trim().is_empty() => {}
+                    None => return Err(XmlError::TextOutsideRoot),
+                }
+            }
+            Event::CData(c) => {
+                let content: String = c.to_string();
+                match stack.last_mut() {
+                    Some(current) => current.text.push_str(&content),
+                    None => return Err(XmlError::TextOutsideRoot),
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name: &str = &r;
+                let resolved = match name {
+                    "lt" => '<',
+                    "gt" => '>',
+                    "amp" => '&',
+                    "apos" => '\'',
+                    "quot" => '"',
+                    _ => match r.resolve_char_ref() {
+                        Ok(Some(c)) => c,
+                        _ => return Err(XmlError::Entity(name.to_owned())),
+                    },
+                };
+                match stack.last_mut() {
+                    Some(current) => current.text.push(resolved),
+                    None => return Err(XmlError::TextOutsideRoot),
+                }
+            }
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Syntax { position: reader.buffer_position(), message: "unclosed element at end of input".into() });
+    }
+    root.ok_or(XmlError::Empty)
+}
+
+/// One `<Receipt>` element (no XML declaration), as kept with the order and sent.
+pub(crate) fn receipt_element(receipt: &Receipt) -> String {
+    let mut out = String::with_capacity(200);
+    out.push_str("<Receipt><OrderNo>");
+    out.push_str(&escape(&receipt.order_no));
+    out.push_str("</OrderNo><Status>");
+    out.push_str(receipt.status.code());
+    out.push_str("</Status>");
+    if let Some(position) = receipt.queue_position {
+        out.push_str(&format!("<QueuePosition>{position}</QueuePosition>"));
+    }
+    if let Some(code) = &receipt.reason_code {
+        out.push_str(&format!(
+            "<Reason code=\"{}\">{}</Reason>",
+            escape(code.as_str()),
+            escape(receipt.reason.as_deref().unwrap_or_default())
+        ));
+    }
+    out.push_str("<RecordedAt>");
+    out.push_str(&crate::court::china_time(receipt.recorded_at));
+    out.push_str("</RecordedAt></Receipt>");
+    out
+}
+
+/// A whole document from receipt elements: `<Receipt>` alone, or `<Receipts>` for a batch.
+pub(crate) fn receipts_document(elements: &[String], batch: bool) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    if batch {
+        out.push_str("<Receipts>");
+        for e in elements {
+            out.push_str(e);
+        }
+        out.push_str("</Receipts>");
+    } else if let Some(e) = elements.first() {
+        out.push_str(e);
+    }
+    out
+}
+
+/// An `<Error>` document for requests that were not processed.
+pub(crate) fn error_document(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
+        escape(code),
+        escape(message)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nested_elements_and_predefined_entities() {
+        let root = parse_document("<?xml version=\"1.0\"?><A><B>x &amp; y &#x4E2D;</B><C/><D><![CDATA[<raw>]]></D></A>".as_bytes())
+            .expect("valid");
+        assert_eq!(root.name, "A");
+        assert_eq!(root.child("B").map(|b| b.text.as_str()), Some("x & y 中"));
+        assert!(root.child("C").is_some());
+        assert_eq!(root.child("D").map(|b| b.text.as_str()), Some("<raw>"));
+    }
+
+    #[test]
+    fn doctype_and_custom_entities_are_refused_not_expanded() {
+        let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]><A>&lol2;</A>";
+        assert_eq!(parse_document(bomb.as_bytes()), Err(XmlError::Doctype));
+        assert_eq!(parse_document(b"<A>&xxe;</A>"), Err(XmlError::Entity("xxe".into())));
+    }
+
+    #[test]
+    fn malformed_documents_are_refused_with_a_reason() {
+        assert!(matches!(parse_document(b"<A><B></A>"), Err(XmlError::Syntax { .. })));
+        assert!(matches!(parse_document(b"<A>"), Err(XmlError::Syntax { .. })));
+        assert_eq!(parse_document(b""), Err(XmlError::Empty));
+        assert_eq!(parse_document(b"<A/><B/>"), Err(XmlError::SecondRoot));
+        assert_eq!(parse_document(&[0xff, 0xfe]), Err(XmlError::NotUtf8));
+        assert_eq!(parse_document(b"<a><b><c><d><e><f><g/></f></e></d></c></b></a>"), Err(XmlError::TooDeep));
+    }
+}

@@ -1,0 +1,618 @@
+//! Court orders and the seizure register. [`Store::apply_court_order`] is the
+//! one code path for every court order, pushed to the gateway or pulled from
+//! the control platform: in one transaction it records the raw payload (if not
+//! already recorded), serialises on the unit, runs the `domain` seizure state
+//! machine, writes the register changes, the order and its receipt, and the
+//! audit entry. The receipt can be sent once this returns.
+//!
+//! Orders are idempotent by (partner, order number): the same content again
+//! returns the original receipt; other content under a used number is a
+//! conflict. Refused orders are not bound to their number (the court may send
+//! a corrected order under it); they are kept in the inbox and the audit log.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::court_order::{CourtAction, CourtOrder};
+use domain::seizure::{SeizeRequest, Seizure, SeizureError, SeizureRules, SeizureState, Transition, UnitSeizures};
+
+use crate::{Store, StoreError, StoreResult, StoreTx, TxInner, on_pool, on_tx};
+
+/// Status carried by a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptStatus {
+    /// The seizure is in force.
+    Seized,
+    /// The seizure waits behind another (轮候).
+    Queued,
+    /// The seizure was renewed.
+    Renewed,
+    /// The seizure was released.
+    Released,
+    /// The order was refused.
+    Rejected,
+    /// The seizure expired without renewal (status queries only).
+    Lapsed,
+}
+
+impl ReceiptStatus {
+    /// The wire code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Seized => "SEIZED",
+            Self::Queued => "QUEUED",
+            Self::Renewed => "RENEWED",
+            Self::Released => "RELEASED",
+            Self::Rejected => "REJECTED",
+            Self::Lapsed => "LAPSED",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<Self> {
+        [Self::Seized, Self::Queued, Self::Renewed, Self::Released, Self::Rejected, Self::Lapsed]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
+
+/// What a receipt says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The court's order number.
+    pub order_no: String,
+    /// Outcome.
+    pub status: ReceiptStatus,
+    /// Position in the queue (1 = next), for queued seizures.
+    pub queue_position: Option<i64>,
+    /// Machine-readable refusal reason.
+    pub reason_code: Option<String>,
+    /// Human-readable refusal reason.
+    pub reason: Option<String>,
+    /// When the registry recorded the order.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Where the raw payload of an order is.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// Already in the inbox (a batch records its payload once).
+    InInbox(i64),
+    /// Record it in the order's own transaction.
+    New { channel: &'a str, content_type: &'a str, bytes: &'a [u8] },
+}
+
+/// What applying an order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Applied now; the receipt text to send.
+    Applied { receipt: Receipt, receipt_text: String },
+    /// Seen before with the same content: the original receipt text.
+    Duplicate { receipt_text: String },
+    /// The order number was used before with other content.
+    Conflict { order_no: String },
+    /// Refused by the seizure rules; nothing changed in the register.
+    Refused { receipt: Receipt, receipt_text: String, error: SeizureError },
+}
+
+/// A machine-readable code for each refusal.
+pub fn refusal_code(error: &SeizureError) -> &'static str {
+    match error {
+        SeizureError::EndBeforeStart { .. } => "end_before_start",
+        SeizureError::PeriodTooLong { .. } => "period_too_long",
+        SeizureError::AlreadyOver { .. } => "period_already_over",
+        SeizureError::DuplicateOrder { .. } => "duplicate_order_on_unit",
+        SeizureError::UnknownOrder { .. } => "unknown_original_order",
+        SeizureError::AlreadyEnded { .. } => "not_seized",
+        SeizureError::NotActive { .. } => "not_active",
+        SeizureError::RenewalAfterExpiry { .. } => "renewal_after_expiry",
+        SeizureError::RenewalNotContinuous { .. } => "renewal_not_continuous",
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SeizureRow {
+    order_no: String,
+    case_no: String,
+    served_at: DateTime<Utc>,
+    start_date: NaiveDate,
+    end_date: NaiveDate,
+    state: String,
+    ended_on: Option<NaiveDate>,
+    renewals: i64,
+}
+
+impl TryFrom<SeizureRow> for Seizure {
+    type Error = StoreError;
+
+    fn try_from(r: SeizureRow) -> Result<Self, StoreError> {
+        let state = SeizureState::from_code(&r.state)
+            .ok_or_else(|| StoreError::Corrupt { table: "seizures", column: "state", value: r.state.clone() })?;
+        Ok(Seizure {
+            order_no: r.order_no,
+            case_no: r.case_no,
+            served_at: r.served_at.naive_utc(),
+            start: r.start_date,
+            end: r.end_date,
+            state,
+            ended_on: r.ended_on,
+            renewals: u32::try_from(r.renewals).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+/// A seizure as listed for operators (expiring soon, active on a unit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeizureSummary {
+    /// Court partner.
+    pub partner_id: String,
+    /// The court's order number.
+    pub order_no: String,
+    /// The unit.
+    pub unit_no: String,
+    /// Case number.
+    pub case_no: String,
+    /// Current period.
+    pub start_date: NaiveDate,
+    /// Last day of the current period.
+    pub end_date: NaiveDate,
+    /// State.
+    pub state: SeizureState,
+}
+
+/// What the daily job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LapseReport {
+    /// Units examined.
+    pub units: usize,
+    /// Order numbers of seizures that lapsed.
+    pub lapsed: Vec<String>,
+    /// Order numbers of queued seizures promoted.
+    pub promoted: Vec<String>,
+}
+
+impl StoreTx {
+    /// Serialises work on one unit: PostgreSQL takes a transaction-scoped
+    /// advisory lock on the unit number; SQLite already holds the write lock.
+    async fn lock_unit(&mut self, unit_no: &str) -> StoreResult<()> {
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7172))").bind(unit_no).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn load_unit(&mut self, unit_no: &str, rules: SeizureRules) -> StoreResult<(UnitSeizures, HashMap<String, String>)> {
+        let rows: Vec<(String, SeizureRow)> = on_tx!(self, conn => {
+            let rows: Vec<SeizureRowWithPartner> = sqlx::query_as(
+                "SELECT partner_id, order_no, case_no, served_at, start_date, end_date, state, ended_on, renewals \
+                 FROM seizures WHERE unit_no = $1 ORDER BY id",
+            )
+            .bind(unit_no)
+            .fetch_all(conn)
+            .await?;
+            rows.into_iter().map(SeizureRowWithPartner::split).collect()
+        });
+        let mut partners = HashMap::new();
+        let mut seizures = Vec::with_capacity(rows.len());
+        for (partner, row) in rows {
+            partners.insert(row.order_no.clone(), partner);
+            seizures.push(Seizure::try_from(row)?);
+        }
+        Ok((UnitSeizures::from_seizures(rules, seizures), partners))
+    }
+
+    /// Writes every seizure of the unit that is new or changed.
+    async fn save_unit(
+        &mut self,
+        unit_no: &str,
+        before: &UnitSeizures,
+        after: &UnitSeizures,
+        partners: &HashMap<String, String>,
+        new_partner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        for seizure in after.seizures() {
+            match before.get(&seizure.order_no) {
+                Some(old) if old == seizure => {}
+                Some(_) => {
+                    let partner = partners.get(&seizure.order_no).map_or(new_partner, String::as_str);
+                    on_tx!(self, conn => {
+                        sqlx::query(
+                            "UPDATE seizures SET start_date = $1, end_date = $2, state = $3, ended_on = $4, renewals = $5, updated_at = $6 \
+                             WHERE partner_id = $7 AND order_no = $8",
+                        )
+                        .bind(seizure.start)
+                        .bind(seizure.end)
+                        .bind(seizure.state.code())
+                        .bind(seizure.ended_on)
+                        .bind(i64::from(seizure.renewals))
+                        .bind(now)
+                        .bind(partner)
+                        .bind(&seizure.order_no)
+                        .execute(conn)
+                        .await?;
+                    });
+                }
+                None => {
+                    on_tx!(self, conn => {
+                        sqlx::query(
+                            "INSERT INTO seizures (partner_id, order_no, unit_no, case_no, served_at, start_date, end_date, state, \
+                             ended_on, renewals, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                        )
+                        .bind(new_partner)
+                        .bind(&seizure.order_no)
+                        .bind(unit_no)
+                        .bind(&seizure.case_no)
+                        .bind(seizure.served_at.and_utc())
+                        .bind(seizure.start)
+                        .bind(seizure.end)
+                        .bind(seizure.state.code())
+                        .bind(seizure.ended_on)
+                        .bind(i64::from(seizure.renewals))
+                        .bind(now)
+                        .execute(conn)
+                        .await?;
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn existing_order(&mut self, partner_id: &str, order_no: &str) -> StoreResult<Option<(String, String)>> {
+        let row: Option<(String, String)> = on_tx!(self, conn => {
+            sqlx::query_as("SELECT content_sha256, receipt_xml FROM court_orders WHERE partner_id = $1 AND order_no = $2")
+                .bind(partner_id)
+                .bind(order_no)
+                .fetch_optional(conn)
+                .await?
+        });
+        Ok(row)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SeizureRowWithPartner {
+    partner_id: String,
+    order_no: String,
+    case_no: String,
+    served_at: DateTime<Utc>,
+    start_date: NaiveDate,
+    end_date: NaiveDate,
+    state: String,
+    ended_on: Option<NaiveDate>,
+    renewals: i64,
+}
+
+impl SeizureRowWithPartner {
+    fn split(self) -> (String, SeizureRow) {
+        (
+            self.partner_id,
+            SeizureRow {
+                order_no: self.order_no,
+                case_no: self.case_no,
+                served_at: self.served_at,
+                start_date: self.start_date,
+                end_date: self.end_date,
+                state: self.state,
+                ended_on: self.ended_on,
+                renewals: self.renewals,
+            },
+        )
+    }
+}
+
+impl Store {
+    /// Applies one court order (see the module documentation). `content_sha256`
+    /// identifies the order's content for idempotency; `render` turns a receipt
+    /// into the text kept and sent for it; `today` is the local date the rules use.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_court_order(
+        &self,
+        partner_id: &str,
+        order: &CourtOrder,
+        content_sha256: &str,
+        payload: Payload<'_>,
+        rules: SeizureRules,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        render: &(dyn Fn(&Receipt) -> String + Sync),
+    ) -> StoreResult<ApplyOutcome> {
+        let mut tx = self.begin().await?;
+        let inbox_id = match payload {
+            Payload::InInbox(id) => id,
+            Payload::New { channel, content_type, bytes } => {
+                tx.insert_inbox(now, partner_id, channel, content_type, bytes).await?
+            }
+        };
+        tx.lock_unit(order.unit_no.as_str()).await?;
+        if let Some((sha, receipt_text)) = tx.existing_order(partner_id, &order.order_no).await? {
+            let outcome = if sha == content_sha256 {
+                ApplyOutcome::Duplicate { receipt_text }
+            } else {
+                ApplyOutcome::Conflict { order_no: order.order_no.clone() }
+            };
+            let detail = format!("{{\"inbox_id\":{inbox_id},\"outcome\":\"{}\"}}", if sha == content_sha256 { "duplicate" } else { "conflict" });
+            tx.append_audit(now, partner_id, "court.order.repeat", &order.order_no, &detail).await?;
+            tx.commit().await?;
+            return Ok(outcome);
+        }
+
+        let (before, partners) = tx.load_unit(order.unit_no.as_str(), rules).await?;
+        let mut unit = before.clone();
+        unit.lapse_expired(today);
+        let result = match &order.action {
+            CourtAction::Seize { start, end } => unit.seize(
+                SeizeRequest {
+                    order_no: order.order_no.clone(),
+                    case_no: order.case_no.as_str().to_owned(),
+                    served_at: order.served_at.naive_utc(),
+                    start: *start,
+                    end: *end,
+                },
+                today,
+            ),
+            CourtAction::Renew { original_order_no, start, end } => unit.renew(original_order_no, *start, *end, today),
+            CourtAction::Release { original_order_no } => unit.release(original_order_no, today),
+        };
+        let transitions = match result {
+            Ok(transitions) => transitions,
+            Err(error) => {
+                // Expiries found on the way are real: keep them, refuse the order.
+                let mut lapsed_only = before.clone();
+                lapsed_only.lapse_expired(today);
+                tx.save_unit(order.unit_no.as_str(), &before, &lapsed_only, &partners, partner_id, now).await?;
+                let receipt = Receipt {
+                    order_no: order.order_no.clone(),
+                    status: ReceiptStatus::Rejected,
+                    queue_position: None,
+                    reason_code: Some(refusal_code(&error).to_owned()),
+                    reason: Some(error.to_string()),
+                    recorded_at: now,
+                };
+                let receipt_text = render(&receipt);
+                let detail = format!(
+                    "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"refused\":\"{}\"}}",
+                    order.action.code(),
+                    order.unit_no,
+                    refusal_code(&error)
+                );
+                tx.append_audit(now, partner_id, "court.order.refused", &order.order_no, &detail).await?;
+                tx.commit().await?;
+                return Ok(ApplyOutcome::Refused { receipt, receipt_text, error });
+            }
+        };
+        tx.save_unit(order.unit_no.as_str(), &before, &unit, &partners, partner_id, now).await?;
+        let (status, queue_position) = transitions
+            .iter()
+            .rev()
+            .find_map(|t| match t {
+                Transition::Seized { order_no } if *order_no == order.order_no => Some((ReceiptStatus::Seized, None)),
+                Transition::Queued { order_no, position } if *order_no == order.order_no => {
+                    Some((ReceiptStatus::Queued, i64::try_from(*position).ok()))
+                }
+                Transition::Renewed { .. } => Some((ReceiptStatus::Renewed, None)),
+                Transition::Released { .. } => Some((ReceiptStatus::Released, None)),
+                _ => None,
+            })
+            .unwrap_or((ReceiptStatus::Seized, None));
+        let receipt = Receipt {
+            order_no: order.order_no.clone(),
+            status,
+            queue_position,
+            reason_code: None,
+            reason: None,
+            recorded_at: now,
+        };
+        let receipt_text = render(&receipt);
+        let (start_date, end_date) = order.period().map_or((None, None), |(s, e)| (Some(s), Some(e)));
+        let inserted = on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
+                 unit_no, cert_no, respondent_name, respondent_id_no, start_date, end_date, original_order_no, ruling_no, judge, \
+                 served_at, received_at, receipt_status, reason_code, reason, queue_position, receipt_xml) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, NULL, NULL, $21, $22)",
+            )
+            .bind(partner_id)
+            .bind(&order.order_no)
+            .bind(content_sha256)
+            .bind(inbox_id)
+            .bind(order.action.code())
+            .bind(&order.court_code)
+            .bind(&order.court_name)
+            .bind(order.case_no.as_str())
+            .bind(order.unit_no.as_str())
+            .bind(order.cert_no.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(&order.respondent_name)
+            .bind(&order.respondent_id_no)
+            .bind(start_date)
+            .bind(end_date)
+            .bind(order.original_order_no())
+            .bind(&order.ruling_no)
+            .bind(&order.judge)
+            .bind(order.served_at)
+            .bind(now)
+            .bind(status.code())
+            .bind(queue_position)
+            .bind(&receipt_text)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+        });
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                // The same number under another unit, raced in by a concurrent request.
+                return Ok(ApplyOutcome::Conflict { order_no: order.order_no.clone() });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut changes: Vec<String> = Vec::new();
+        for t in &transitions {
+            changes.push(format!("\"{t:?}\"").replace('\\', "\\\\"));
+        }
+        let detail = format!(
+            "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"status\":\"{}\",\"transitions\":{}}}",
+            order.action.code(),
+            order.unit_no,
+            status.code(),
+            changes.len()
+        );
+        tx.append_audit(now, partner_id, "court.order", &order.order_no, &detail).await?;
+        tx.commit().await?;
+        Ok(ApplyOutcome::Applied { receipt, receipt_text })
+    }
+
+    /// The current receipt of an applied order: a queued seizure since promoted
+    /// reads SEIZED, one past its end LAPSED. `None` if the order is unknown.
+    pub async fn court_order_status(&self, partner_id: &str, order_no: &str, today: NaiveDate) -> StoreResult<Option<Receipt>> {
+        let row: Option<(String, String, Option<i64>, DateTime<Utc>, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT action, receipt_status, queue_position, received_at, unit_no FROM court_orders WHERE partner_id = $1 AND order_no = $2",
+            )
+            .bind(partner_id)
+            .bind(order_no)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some((action, status, queue_position, recorded_at, unit_no)) = row else { return Ok(None) };
+        let mut status = ReceiptStatus::from_code(&status)
+            .ok_or_else(|| StoreError::Corrupt { table: "court_orders", column: "receipt_status", value: status.clone() })?;
+        let mut queue_position = queue_position;
+        if action == "SEIZE" {
+            let seizure: Option<(String, NaiveDate, DateTime<Utc>)> = on_pool!(self, pool => {
+                sqlx::query_as("SELECT state, end_date, served_at FROM seizures WHERE partner_id = $1 AND order_no = $2")
+                    .bind(partner_id)
+                    .bind(order_no)
+                    .fetch_optional(pool)
+                    .await?
+            });
+            if let Some((state, end_date, served_at)) = seizure {
+                queue_position = None;
+                status = match SeizureState::from_code(&state) {
+                    Some(SeizureState::Active) if end_date < today => ReceiptStatus::Lapsed,
+                    Some(SeizureState::Active) => ReceiptStatus::Seized,
+                    Some(SeizureState::Queued) => {
+                        let ahead: i64 = on_pool!(self, pool => {
+                            sqlx::query_scalar(
+                                "SELECT COUNT(*) FROM seizures WHERE unit_no = $1 AND state = 'queued' \
+                                 AND (served_at < $2 OR (served_at = $2 AND order_no < $3))",
+                            )
+                            .bind(&unit_no)
+                            .bind(served_at)
+                            .bind(order_no)
+                            .fetch_one(pool)
+                            .await?
+                        });
+                        queue_position = Some(ahead + 1);
+                        ReceiptStatus::Queued
+                    }
+                    Some(SeizureState::Released) => ReceiptStatus::Released,
+                    Some(SeizureState::Lapsed) => ReceiptStatus::Lapsed,
+                    None => return Err(StoreError::Corrupt { table: "seizures", column: "state", value: state }),
+                };
+            }
+        }
+        Ok(Some(Receipt { order_no: order_no.to_owned(), status, queue_position, reason_code: None, reason: None, recorded_at }))
+    }
+
+    /// The daily job: lapses every active seizure whose end is before `today`
+    /// and promotes the queues behind them, one unit per transaction.
+    pub async fn lapse_expired_seizures(&self, rules: SeizureRules, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<LapseReport> {
+        let units: Vec<String> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT DISTINCT unit_no FROM seizures WHERE state = 'active' AND end_date < $1 ORDER BY unit_no")
+                .bind(today)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut report = LapseReport { units: units.len(), ..LapseReport::default() };
+        for unit_no in units {
+            let mut tx = self.begin().await?;
+            tx.lock_unit(&unit_no).await?;
+            let (before, partners) = tx.load_unit(&unit_no, rules).await?;
+            let mut after = before.clone();
+            let transitions = after.lapse_expired(today);
+            tx.save_unit(&unit_no, &before, &after, &partners, "", now).await?;
+            for t in &transitions {
+                match t {
+                    Transition::Lapsed { order_no, .. } => report.lapsed.push(order_no.clone()),
+                    Transition::Promoted { order_no, .. } => report.promoted.push(order_no.clone()),
+                    _ => {}
+                }
+            }
+            let detail = format!("{{\"transitions\":{}}}", transitions.len());
+            tx.append_audit(now, "system", "seizure.lapse", &unit_no, &detail).await?;
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    /// Active seizures whose period ends within `days` days of `today`, soonest first.
+    pub async fn seizures_expiring_within(&self, today: NaiveDate, days: u32) -> StoreResult<Vec<SeizureSummary>> {
+        let until = today + chrono::Days::new(u64::from(days));
+        let rows: Vec<(String, String, String, String, NaiveDate, NaiveDate, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT partner_id, order_no, unit_no, case_no, start_date, end_date, state FROM seizures \
+                 WHERE state = 'active' AND end_date >= $1 AND end_date <= $2 ORDER BY end_date, unit_no",
+            )
+            .bind(today)
+            .bind(until)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(partner_id, order_no, unit_no, case_no, start_date, end_date, state)| {
+                let state = SeizureState::from_code(&state)
+                    .ok_or_else(|| StoreError::Corrupt { table: "seizures", column: "state", value: state.clone() })?;
+                Ok(SeizureSummary { partner_id, order_no, unit_no, case_no, start_date, end_date, state })
+            })
+            .collect()
+    }
+
+    /// The seizures of a unit, as the register holds them.
+    pub async fn unit_seizures(&self, unit_no: &str, rules: SeizureRules) -> StoreResult<UnitSeizures> {
+        let mut tx = self.begin().await?;
+        let (unit, _) = tx.load_unit(unit_no, rules).await?;
+        tx.rollback().await?;
+        Ok(unit)
+    }
+}
+
+impl Store {
+    /// Keeps a court payload that could not be taken (malformed XML, missing or
+    /// invalid fields): the raw bytes in the inbox, a quarantine entry with the
+    /// reason, and an audit entry, in one transaction. Returns the inbox id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_rejected_payload(
+        &self,
+        partner_id: &str,
+        channel: &str,
+        content_type: &str,
+        bytes: &[u8],
+        position: &str,
+        reason_code: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let inbox_id = tx.insert_inbox(now, partner_id, channel, content_type, bytes).await?;
+        let source = format!("{channel}:{partner_id}");
+        let position = format!("inbox {inbox_id} {position}");
+        tx.quarantine(
+            &crate::quarantine::NewQuarantine { source: &source, position: &position, reason_code, reason, payload: bytes },
+            now,
+        )
+        .await?;
+        tx.append_audit(now, partner_id, "court.payload.rejected", &position, &format!("{{\"reason_code\":\"{reason_code}\"}}"))
+            .await?;
+        tx.commit().await?;
+        Ok(inbox_id)
+    }
+
+    /// Records a payload in the inbox on its own (a batch, before its orders are applied one by one).
+    pub async fn record_payload(&self, partner_id: &str, channel: &str, content_type: &str, bytes: &[u8], now: DateTime<Utc>) -> StoreResult<i64> {
+        let mut tx = self.begin().await?;
+        let id = tx.insert_inbox(now, partner_id, channel, content_type, bytes).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
