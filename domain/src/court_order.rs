@@ -73,7 +73,9 @@ impl CourtOrder {
     pub fn original_order_no(&self) -> Option<&str> {
         match &self.action {
             CourtAction::Seize { .. } => None,
-            CourtAction::Renew { original_order_no, .. } | CourtAction::Release { original_order_no } => Some(original_order_no),
+            CourtAction::Renew { original_order_no, .. } | CourtAction::Release { original_order_no } => {
+                Some(original_order_no)
+            }
         }
     }
 

@@ -125,8 +125,11 @@ impl TryFrom<SeizureRow> for Seizure {
     type Error = StoreError;
 
     fn try_from(r: SeizureRow) -> Result<Self, StoreError> {
-        let state = SeizureState::from_code(&r.state)
-            .ok_or_else(|| StoreError::Corrupt { table: "seizures", column: "state", value: r.state.clone() })?;
+        let state = SeizureState::from_code(&r.state).ok_or_else(|| StoreError::Corrupt {
+            table: "seizures",
+            column: "state",
+            value: r.state.clone(),
+        })?;
         Ok(Seizure {
             order_no: r.order_no,
             case_no: r.case_no,
@@ -175,12 +178,19 @@ impl StoreTx {
     /// advisory lock on the unit number; SQLite already holds the write lock.
     async fn lock_unit(&mut self, unit_no: &str) -> StoreResult<()> {
         if let TxInner::Postgres(tx) = &mut self.inner {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7172))").bind(unit_no).execute(&mut **tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7172))")
+                .bind(unit_no)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
 
-    async fn load_unit(&mut self, unit_no: &str, rules: SeizureRules) -> StoreResult<(UnitSeizures, HashMap<String, String>)> {
+    async fn load_unit(
+        &mut self,
+        unit_no: &str,
+        rules: SeizureRules,
+    ) -> StoreResult<(UnitSeizures, HashMap<String, String>)> {
         let rows: Vec<(String, SeizureRow)> = on_tx!(self, conn => {
             let rows: Vec<SeizureRowWithPartner> = sqlx::query_as(
                 "SELECT partner_id, order_no, case_no, served_at, start_date, end_date, state, ended_on, renewals \
@@ -270,6 +280,9 @@ impl StoreTx {
     }
 }
 
+/// action, receipt_status, queue_position, received_at, unit_no
+type OrderStatusRow = (String, String, Option<i64>, DateTime<Utc>, String);
+
 #[derive(sqlx::FromRow)]
 struct SeizureRowWithPartner {
     partner_id: String,
@@ -331,7 +344,10 @@ impl Store {
             } else {
                 ApplyOutcome::Conflict { order_no: order.order_no.clone() }
             };
-            let detail = format!("{{\"inbox_id\":{inbox_id},\"outcome\":\"{}\"}}", if sha == content_sha256 { "duplicate" } else { "conflict" });
+            let detail = format!(
+                "{{\"inbox_id\":{inbox_id},\"outcome\":\"{}\"}}",
+                if sha == content_sha256 { "duplicate" } else { "conflict" }
+            );
             tx.append_audit(now, partner_id, "court.order.repeat", &order.order_no, &detail).await?;
             tx.commit().await?;
             return Ok(outcome);
@@ -464,8 +480,13 @@ impl Store {
 
     /// The current receipt of an applied order: a queued seizure since promoted
     /// reads SEIZED, one past its end LAPSED. `None` if the order is unknown.
-    pub async fn court_order_status(&self, partner_id: &str, order_no: &str, today: NaiveDate) -> StoreResult<Option<Receipt>> {
-        let row: Option<(String, String, Option<i64>, DateTime<Utc>, String)> = on_pool!(self, pool => {
+    pub async fn court_order_status(
+        &self,
+        partner_id: &str,
+        order_no: &str,
+        today: NaiveDate,
+    ) -> StoreResult<Option<Receipt>> {
+        let row: Option<OrderStatusRow> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT action, receipt_status, queue_position, received_at, unit_no FROM court_orders WHERE partner_id = $1 AND order_no = $2",
             )
@@ -475,8 +496,11 @@ impl Store {
             .await?
         });
         let Some((action, status, queue_position, recorded_at, unit_no)) = row else { return Ok(None) };
-        let mut status = ReceiptStatus::from_code(&status)
-            .ok_or_else(|| StoreError::Corrupt { table: "court_orders", column: "receipt_status", value: status.clone() })?;
+        let mut status = ReceiptStatus::from_code(&status).ok_or_else(|| StoreError::Corrupt {
+            table: "court_orders",
+            column: "receipt_status",
+            value: status.clone(),
+        })?;
         let mut queue_position = queue_position;
         if action == "SEIZE" {
             let seizure: Option<(String, NaiveDate, DateTime<Utc>)> = on_pool!(self, pool => {
@@ -512,12 +536,24 @@ impl Store {
                 };
             }
         }
-        Ok(Some(Receipt { order_no: order_no.to_owned(), status, queue_position, reason_code: None, reason: None, recorded_at }))
+        Ok(Some(Receipt {
+            order_no: order_no.to_owned(),
+            status,
+            queue_position,
+            reason_code: None,
+            reason: None,
+            recorded_at,
+        }))
     }
 
     /// The daily job: lapses every active seizure whose end is before `today`
     /// and promotes the queues behind them, one unit per transaction.
-    pub async fn lapse_expired_seizures(&self, rules: SeizureRules, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<LapseReport> {
+    pub async fn lapse_expired_seizures(
+        &self,
+        rules: SeizureRules,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<LapseReport> {
         let units: Vec<String> = on_pool!(self, pool => {
             sqlx::query_scalar("SELECT DISTINCT unit_no FROM seizures WHERE state = 'active' AND end_date < $1 ORDER BY unit_no")
                 .bind(today)
@@ -561,8 +597,11 @@ impl Store {
         });
         rows.into_iter()
             .map(|(partner_id, order_no, unit_no, case_no, start_date, end_date, state)| {
-                let state = SeizureState::from_code(&state)
-                    .ok_or_else(|| StoreError::Corrupt { table: "seizures", column: "state", value: state.clone() })?;
+                let state = SeizureState::from_code(&state).ok_or_else(|| StoreError::Corrupt {
+                    table: "seizures",
+                    column: "state",
+                    value: state.clone(),
+                })?;
                 Ok(SeizureSummary { partner_id, order_no, unit_no, case_no, start_date, end_date, state })
             })
             .collect()
@@ -598,18 +637,37 @@ impl Store {
         let source = format!("{channel}:{partner_id}");
         let position = format!("inbox {inbox_id} {position}");
         tx.quarantine(
-            &crate::quarantine::NewQuarantine { source: &source, position: &position, reason_code, reason, payload: bytes },
+            &crate::quarantine::NewQuarantine {
+                source: &source,
+                position: &position,
+                reason_code,
+                reason,
+                payload: bytes,
+            },
             now,
         )
         .await?;
-        tx.append_audit(now, partner_id, "court.payload.rejected", &position, &format!("{{\"reason_code\":\"{reason_code}\"}}"))
-            .await?;
+        tx.append_audit(
+            now,
+            partner_id,
+            "court.payload.rejected",
+            &position,
+            &format!("{{\"reason_code\":\"{reason_code}\"}}"),
+        )
+        .await?;
         tx.commit().await?;
         Ok(inbox_id)
     }
 
     /// Records a payload in the inbox on its own (a batch, before its orders are applied one by one).
-    pub async fn record_payload(&self, partner_id: &str, channel: &str, content_type: &str, bytes: &[u8], now: DateTime<Utc>) -> StoreResult<i64> {
+    pub async fn record_payload(
+        &self,
+        partner_id: &str,
+        channel: &str,
+        content_type: &str,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
         let id = tx.insert_inbox(now, partner_id, channel, content_type, bytes).await?;
         tx.commit().await?;

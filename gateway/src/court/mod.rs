@@ -69,7 +69,12 @@ struct Caller {
 }
 
 /// Checks the partner header, the partner, the signature over `signed`, and the rate.
-async fn authenticate(state: &AppState, headers: &HeaderMap, signed: &[u8], now: DateTime<Utc>) -> Result<Caller, Response> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    signed: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Caller, Response> {
     let unauthorized = |message: &str| error(StatusCode::UNAUTHORIZED, "unauthorized", message);
     let partner_id = headers
         .get("x-partner-id")
@@ -78,7 +83,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, signed: &[u8], now:
         .ok_or_else(|| unauthorized("missing X-Partner-Id header"))?;
     let partner = state.store.get_partner(partner_id).await.map_err(|e| {
         tracing::error!(message = "partner lookup failed", error = %e);
-        error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the registry cannot check partners right now; retry later")
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the registry cannot check partners right now; retry later",
+        )
     })?;
     let partner = match partner {
         Some(p) if p.status == PartnerStatus::Active && p.kind == domain::PartnerKind::Court => p,
@@ -92,7 +101,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, signed: &[u8], now:
         .map_err(|e| unauthorized(&e.to_string()))?;
     let credentials = state.store.valid_credentials(&partner.id, now).await.map_err(|e| {
         tracing::error!(message = "credential lookup failed", error = %e);
-        error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the registry cannot check signatures right now; retry later")
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the registry cannot check signatures right now; retry later",
+        )
     })?;
     if let Err(e) = header.verify(signed, credentials.iter().map(|c| c.secret.as_str()), now) {
         tracing::warn!(message = "signature refused", partner = %partner.id, reason = %e);
@@ -126,13 +139,18 @@ fn is_xml(headers: &HeaderMap) -> bool {
 pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let now = (state.clock)();
     if !is_xml(&headers) {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/xml");
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/xml",
+        );
     }
     let caller = match authenticate(&state, &headers, &body, now).await {
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/xml").to_owned();
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/xml").to_owned();
     let keep_rejected = |position: String, code: &'static str, reason: String| {
         let state = state.clone();
         let partner = caller.partner_id.clone();
@@ -145,7 +163,11 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
                 .await
             {
                 tracing::error!(message = "could not keep a rejected payload", error = %e);
-                return Err(error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the registry cannot record the order; retry later"));
+                return Err(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the registry cannot record the order; retry later",
+                ));
             }
             Ok(())
         }
@@ -169,7 +191,9 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
                 Ok(order) => order,
                 Err(e) => {
                     let message = e.to_string();
-                    if let Err(response) = keep_rejected(format!("order {}", wire::order_no(&root)), e.code(), message.clone()).await {
+                    if let Err(response) =
+                        keep_rejected(format!("order {}", wire::order_no(&root)), e.code(), message.clone()).await
+                    {
                         return response;
                     }
                     if e.is_business() {
@@ -184,8 +208,10 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
             };
             let hash = wire::content_hash(&root);
             let payload = Payload::New { channel: CHANNEL, content_type: &content_type, bytes: &body };
-            let outcome =
-                state.store.apply_court_order(&caller.partner_id, &order, &hash, payload, rules, now, today, &xml::receipt_element).await;
+            let outcome = state
+                .store
+                .apply_court_order(&caller.partner_id, &order, &hash, payload, rules, now, today, &xml::receipt_element)
+                .await;
             match outcome {
                 Ok(ApplyOutcome::Applied { receipt_text, .. }) | Ok(ApplyOutcome::Duplicate { receipt_text }) => {
                     xml_response(StatusCode::OK, xml::receipts_document(&[receipt_text], false))
@@ -219,13 +245,18 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
                 }
                 return error(StatusCode::BAD_REQUEST, "batch_size", &message);
             }
-            let inbox_id = match state.store.record_payload(&caller.partner_id, CHANNEL, &content_type, &body, now).await {
-                Ok(id) => id,
-                Err(e) => {
-                    tracing::error!(message = "recording a batch failed", error = %e);
-                    return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the batch was not recorded; retry later");
-                }
-            };
+            let inbox_id =
+                match state.store.record_payload(&caller.partner_id, CHANNEL, &content_type, &body, now).await {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::error!(message = "recording a batch failed", error = %e);
+                        return error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            "the batch was not recorded; retry later",
+                        );
+                    }
+                };
             let mut receipts = Vec::with_capacity(root.children.len());
             for element in &root.children {
                 let text = match wire::to_order(element) {
@@ -282,15 +313,24 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
 }
 
 /// `GET /api/court/v1/orders/{order_no}`: the order's current receipt, signed over the path.
-pub async fn get_order(State(state): State<AppState>, headers: HeaderMap, uri: Uri, Path(order_no): Path<String>) -> Response {
+pub async fn get_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(order_no): Path<String>,
+) -> Response {
     let now = (state.clock)();
     let caller = match authenticate(&state, &headers, uri.path().as_bytes(), now).await {
         Ok(caller) => caller,
         Err(response) => return response,
     };
     match state.store.court_order_status(&caller.partner_id, &order_no, local_date(now)).await {
-        Ok(Some(receipt)) => xml_response(StatusCode::OK, xml::receipts_document(&[xml::receipt_element(&receipt)], false)),
-        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", &format!("no applied order {order_no} from this partner")),
+        Ok(Some(receipt)) => {
+            xml_response(StatusCode::OK, xml::receipts_document(&[xml::receipt_element(&receipt)], false))
+        }
+        Ok(None) => {
+            error(StatusCode::NOT_FOUND, "not_found", &format!("no applied order {order_no} from this partner"))
+        }
         Err(e) => {
             tracing::error!(message = "order status failed", error = %e);
             error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "retry later")

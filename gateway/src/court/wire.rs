@@ -124,7 +124,10 @@ pub(crate) fn to_order(order: &Element) -> Result<CourtOrder, FieldError> {
     }
     let order_no = required(order, "OrderNo")?.to_owned();
     if order_no.chars().count() > 64 {
-        return Err(FieldError::Malformed { field: "CourtOrder/OrderNo".into(), reason: "longer than 64 characters".into() });
+        return Err(FieldError::Malformed {
+            field: "CourtOrder/OrderNo".into(),
+            reason: "longer than 64 characters".into(),
+        });
     }
     let court_code = required(order, "CourtCode")?.to_owned();
     let court_name = required(order, "CourtName")?.to_owned();
@@ -154,17 +157,22 @@ pub(crate) fn to_order(order: &Element) -> Result<CourtOrder, FieldError> {
             });
         }
     };
-    let case_no = CaseNo::parse(case_no_text)
-        .map_err(|e| FieldError::Invalid { field: "CourtOrder/CaseNo".into(), reason: format!("{case_no_text:?}: {e}") })?;
-    let unit_no = UnitNo::parse(unit_no_text)
-        .map_err(|e| FieldError::Invalid { field: "CourtOrder/UnitNo".into(), reason: format!("{unit_no_text:?}: {e}") })?;
-    let cert_no = match text(order, "CertNo") {
-        None => None,
-        Some(c) => Some(
-            CertificateNo::parse(c)
-                .map_err(|e| FieldError::Invalid { field: "CourtOrder/CertNo".into(), reason: format!("{c:?}: {e}") })?,
-        ),
-    };
+    let case_no = CaseNo::parse(case_no_text).map_err(|e| FieldError::Invalid {
+        field: "CourtOrder/CaseNo".into(),
+        reason: format!("{case_no_text:?}: {e}"),
+    })?;
+    let unit_no = UnitNo::parse(unit_no_text).map_err(|e| FieldError::Invalid {
+        field: "CourtOrder/UnitNo".into(),
+        reason: format!("{unit_no_text:?}: {e}"),
+    })?;
+    let cert_no =
+        match text(order, "CertNo") {
+            None => None,
+            Some(c) => Some(CertificateNo::parse(c).map_err(|e| FieldError::Invalid {
+                field: "CourtOrder/CertNo".into(),
+                reason: format!("{c:?}: {e}"),
+            })?),
+        };
     Ok(CourtOrder {
         order_no,
         court_code,

@@ -81,7 +81,8 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
                 if count > MAX_ELEMENTS {
                     return Err(XmlError::TooManyElements);
                 }
-                let element = Element { name: AsRef::<str>::as_ref(&start.local_name()).to_owned(), ..Element::default() };
+                let element =
+                    Element { name: AsRef::<str>::as_ref(&start.local_name()).to_owned(), ..Element::default() };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None if root.is_some() => return Err(XmlError::SecondRoot),
@@ -134,7 +135,10 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError::Syntax { position: reader.buffer_position(), message: "unclosed element at end of input".into() });
+        return Err(XmlError::Syntax {
+            position: reader.buffer_position(),
+            message: "unclosed element at end of input".into(),
+        });
     }
     root.ok_or(XmlError::Empty)
 }
@@ -193,8 +197,10 @@ mod tests {
 
     #[test]
     fn reads_nested_elements_and_predefined_entities() {
-        let root = parse_document("<?xml version=\"1.0\"?><A><B>x &amp; y &#x4E2D;</B><C/><D><![CDATA[<raw>]]></D></A>".as_bytes())
-            .expect("valid");
+        let root = parse_document(
+            "<?xml version=\"1.0\"?><A><B>x &amp; y &#x4E2D;</B><C/><D><![CDATA[<raw>]]></D></A>".as_bytes(),
+        )
+        .expect("valid");
         assert_eq!(root.name, "A");
         assert_eq!(root.child("B").map(|b| b.text.as_str()), Some("x & y 中"));
         assert!(root.child("C").is_some());
@@ -203,7 +209,8 @@ mod tests {
 
     #[test]
     fn doctype_and_custom_entities_are_refused_not_expanded() {
-        let bomb = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]><A>&lol2;</A>";
+        let bomb =
+            "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]><A>&lol2;</A>";
         assert_eq!(parse_document(bomb.as_bytes()), Err(XmlError::Doctype));
         assert_eq!(parse_document(b"<A>&xxe;</A>"), Err(XmlError::Entity("xxe".into())));
     }
