@@ -1,7 +1,10 @@
 //! The simulator: partner systems on loopback and the city's case flow, for
-//! the demo, hermetic tests and benchmarks. Not built yet: arrives with the
-//! simulator issue.
+//! the demo, hermetic tests and benchmarks. So far it holds the court-push
+//! load generator; the case-flow generator and the partner servers arrive
+//! with the simulator issue.
 //!
 //! # Layout
 //!
-//! Empty until the simulator issue.
+//! - [`court_push`]: signed court orders pushed to the gateway at a rate, with latency percentiles.
+
+pub mod court_push;

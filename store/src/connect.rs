@@ -18,11 +18,13 @@ pub struct ConnectOptions {
     pub max_connections: u32,
     /// How long to wait for a connection (and, on SQLite, for the write lock).
     pub acquire_timeout: Duration,
+    /// SQLite only: `synchronous = FULL` (every commit reaches the disk) rather than `NORMAL`.
+    pub sqlite_full_sync: bool,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 8, acquire_timeout: Duration::from_secs(10) }
+        Self { max_connections: 8, acquire_timeout: Duration::from_secs(10), sqlite_full_sync: true }
     }
 }
 
@@ -31,7 +33,7 @@ pub(crate) async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Sto
         let sqlite = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(if options.sqlite_full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .foreign_keys(true)
             .busy_timeout(options.acquire_timeout);
         let file = sqlite.get_filename();

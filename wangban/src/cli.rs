@@ -45,8 +45,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Start simulator, service and dashboards in one command (not available yet).
     Demo(PendingArgs),
-    /// Run the partner simulators (not available yet).
-    Simulate(PendingArgs),
+    /// Simulators: `simulate court-push` loads the court API; the partner servers are not available yet.
+    Simulate(SimulateArgs),
     /// Pull from the partner systems once (not available yet).
     Sync(PendingArgs),
     /// Refresh the Parquet warehouse (not available yet).
@@ -62,6 +62,80 @@ pub enum Command {
     Calendar(CalendarArgs),
     /// Register and manage partners (courts, banks, …) and their signing secrets.
     Partner(PartnerArgs),
+    /// The seizure register: run the daily lapse job now, list seizures expiring soon.
+    Seizures(SeizuresArgs),
+}
+
+/// `simulate` arguments.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SimulateArgs {
+    /// Which simulator.
+    #[command(subcommand)]
+    pub command: Option<SimulateCommand>,
+    /// Partner-server options (not available yet).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+/// Simulators.
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// Push signed court orders to a running gateway and report throughput and latency.
+    CourtPush(CourtPushArgs),
+}
+
+/// `simulate court-push` options.
+#[derive(Debug, Args)]
+pub struct CourtPushArgs {
+    /// Base URL of the gateway, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    pub target: String,
+    /// Court partner id (see `wangban partner add --kind court`).
+    #[arg(long)]
+    pub partner: String,
+    /// The partner's secret.
+    #[arg(long, env = "WANGBAN_PUSH_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Orders per second to aim for; omit to send as fast as --concurrency allows.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Orders to send.
+    #[arg(long, default_value_t = 10_000)]
+    pub count: u64,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Orders per request (1 = single <CourtOrder>, up to 500 per <CourtOrders> batch).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Distinct units the seizures are spread over.
+    #[arg(long, default_value_t = 50_000)]
+    pub units: u32,
+    /// Seed of the order stream (order numbers include it: use a new seed for a new run).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `seizures` subcommands.
+#[derive(Debug, Args)]
+pub struct SeizuresArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SeizuresCommand,
+}
+
+/// Seizure register operations.
+#[derive(Debug, Subcommand)]
+pub enum SeizuresCommand {
+    /// Lapse seizures past their end and promote the queues behind them (the daily job, now).
+    Lapse,
+    /// List active seizures ending within N days, as JSON lines.
+    Expiring {
+        /// Days ahead.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
 }
 
 /// `serve` options.

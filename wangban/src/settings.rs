@@ -10,8 +10,13 @@
 //! url = "postgres://wangban@db.internal/wangban"   # default: sqlite://<data_dir>/wangban.db
 //! max_connections = 8
 //!
+//! sqlite_synchronous = "full"   # or "normal": faster, may lose the last commits on power loss
+//!
 //! [server]
 //! listen = "127.0.0.1:8080"
+//!
+//! [jobs]
+//! seizure_lapse = "0 5 16 * * *"   # cron, UTC: 00:05 China time
 //!
 //! [domain]
 //! calendar_file = "/etc/wangban/calendar-2027.toml"   # extra calendar years
@@ -48,6 +53,22 @@ pub struct Settings {
     pub domain: DomainSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Scheduled jobs.
+    pub jobs: JobSettings,
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// When the seizure lapse job runs (cron, UTC; seconds field first or five-field crontab).
+    pub seizure_lapse: String,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { seizure_lapse: "0 5 16 * * *".into() }
+    }
 }
 
 /// `[database]`
@@ -58,6 +79,19 @@ pub struct DatabaseSettings {
     pub url: Option<String>,
     /// Largest pool size.
     pub max_connections: u32,
+    /// SQLite `synchronous` in WAL mode: `full` makes every commit durable on
+    /// power loss; `normal` survives a crash of the process but not of the machine.
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// SQLite durability level.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// fsync on every commit.
+    Full,
+    /// fsync at checkpoints.
+    Normal,
 }
 
 /// `[server]`
@@ -106,13 +140,14 @@ impl Default for Settings {
             server: ServerSettings::default(),
             domain: DomainSettings::default(),
             log: LogSettings::default(),
+            jobs: JobSettings::default(),
         }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, max_connections: 8 }
+        Self { url: None, max_connections: 8, sqlite_synchronous: SqliteSync::Full }
     }
 }
 
@@ -208,7 +243,11 @@ impl Settings {
     /// Opens the store named by the settings, applying migrations.
     pub async fn open_store(&self) -> anyhow::Result<store::Store> {
         let url = self.database_url();
-        let options = store::ConnectOptions { max_connections: self.database.max_connections, ..Default::default() };
+        let options = store::ConnectOptions {
+            max_connections: self.database.max_connections,
+            sqlite_full_sync: self.database.sqlite_synchronous == SqliteSync::Full,
+            ..Default::default()
+        };
         store::Store::connect_with(&url, &options)
             .await
             .with_context(|| format!("cannot open the database {}", store::redact_url(&url)))

@@ -2,6 +2,8 @@
 
 pub(crate) mod calendar;
 pub(crate) mod partner;
+pub(crate) mod seizures;
 pub(crate) mod serve;
+pub(crate) mod simulate;
 pub(crate) mod unavailable;
 pub(crate) mod validate;

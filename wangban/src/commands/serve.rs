@@ -18,15 +18,56 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = app.local_addr()?;
+    let lapse_schedule =
+        connectors::schedule::Schedule::parse(&settings.jobs.seizure_lapse).context("jobs.seizure_lapse")?;
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let jobs = tokio::spawn(seizure_lapse_loop(store.clone(), lapse_schedule, jobs_stopped));
     println!("wangban listening on http://{addr}");
     tracing::info!(message = "serving", %addr, database = %store::redact_url(&settings.database_url()));
     tracing::warn!(
         message = "court API, dashboards and connector scheduler are not available yet; serving health endpoints only"
     );
     app.run_until(shutdown_signal()).await.context("server failed")?;
+    let _ = stop_jobs.send(true);
+    let _ = jobs.await;
     store.close().await;
     tracing::info!(message = "stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The daily seizure job: sleeps until the next scheduled time, lapses
+/// expired seizures, promotes queues, and logs what expires within 30 days.
+async fn seizure_lapse_loop(
+    store: store::Store,
+    schedule: connectors::schedule::Schedule,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let now = chrono::Utc::now();
+        let Some(next) = schedule.next_after(now) else { return };
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let now = chrono::Utc::now();
+        let today = domain::court_order::local_date(now);
+        match store.lapse_expired_seizures(domain::seizure::SeizureRules::default(), today, now).await {
+            Ok(report) => tracing::info!(
+                message = "seizure lapse job",
+                units = report.units,
+                lapsed = report.lapsed.len(),
+                promoted = report.promoted.len()
+            ),
+            Err(error) => {
+                tracing::error!(message = "seizure lapse job failed; it runs again at the next scheduled time", %error)
+            }
+        }
+        match store.seizures_expiring_within(today, 30).await {
+            Ok(expiring) => tracing::info!(message = "seizures expiring within 30 days", count = expiring.len()),
+            Err(error) => tracing::error!(message = "listing expiring seizures failed", %error),
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

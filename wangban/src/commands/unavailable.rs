@@ -7,9 +7,14 @@ use crate::cli::PendingArgs;
 
 /// Says the command is not available yet and which piece of work brings it.
 pub(crate) fn run(command: &str, _args: &PendingArgs) -> ExitCode {
+    say(command)
+}
+
+/// The message and exit code, for commands with partial support.
+pub(crate) fn say(command: &str) -> ExitCode {
     let arrives_with = match command {
         "demo" => "the one-command demo (simulator, service and dashboards together)",
-        "simulate" => "the simulator (partner systems and case flow)",
+        "simulate" => "the simulator (partner servers and case flow; `simulate court-push` works today)",
         "sync" => "the connectors",
         "warehouse" | "sql" => "the warehouse (Parquet snapshots and DataFusion)",
         "kpi" => "the warehouse KPI definitions",

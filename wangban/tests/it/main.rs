@@ -2,6 +2,7 @@
 //! started with `serve --listen 127.0.0.1:0`.
 
 mod calendar;
+mod crash;
 mod partner;
 mod serve;
 mod support;

@@ -1,0 +1,163 @@
+//! Crash consistency: `kill -9` the service while courts push orders, restart
+//! it on the same database, and every order that was answered 200 is there,
+//! exactly once.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use store::testing::TestDatabase;
+use tokio::sync::Mutex;
+
+use crate::support::{run, stderr, stdout, temp_dir, wangban};
+
+fn start_serve(database_url: &str, data: &std::path::Path) -> (Child, String) {
+    let mut child = wangban()
+        .args(["--database-url", database_url, "--data"])
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address line");
+    let url = line.trim().strip_prefix("wangban listening on ").expect("address").to_owned();
+    (child, url)
+}
+
+fn order(i: usize) -> String {
+    let now = Utc::now();
+    let today = domain::court_order::local_date(now);
+    let end = today + chrono::Days::new(365);
+    format!(
+        "<CourtOrder><OrderNo>K-{i:05}</OrderNo><CourtCode>湘0405</CourtCode><CourtName>珠晖区人民法院</CourtName>\
+         <CaseNo>(2024)湘0405执{}号</CaseNo><Action>SEIZE</Action><UnitNo>430405001002GB00001F0001{:04}</UnitNo>\
+         <Respondent><Name>王五</Name><IdNo>11010519491231002X</IdNo></Respondent><StartDate>{today}</StartDate>\
+         <EndDate>{end}</EndDate><RulingNo>裁定{i}</RulingNo><Judge>赵</Judge><ServedAt>{}</ServedAt></CourtOrder>",
+        i + 1,
+        i % 10,
+        gateway::court::china_time(now)
+    )
+}
+
+async fn kill_during_push_load(database_url: String, store: store::Store) {
+    let data = temp_dir(&format!("crash_{}", store.kind() as u8));
+    let output = run(wangban().args([
+        "--database-url",
+        &database_url,
+        "partner",
+        "add",
+        "--kind",
+        "court",
+        "--id",
+        "court-k",
+        "--name",
+        "法院",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let added: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let secret = added["secret"].as_str().expect("secret").to_owned();
+
+    let (mut child, url) = start_serve(&database_url, &data);
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let killed = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (url, secret, acknowledged, killed, next) =
+            (url.clone(), secret.clone(), acknowledged.clone(), killed.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while !killed.load(Ordering::SeqCst) {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let body = order(i);
+                let signature =
+                    gateway::court::signature::sign(&secret, Utc::now().timestamp(), body.as_bytes(), false);
+                let response = client
+                    .post(format!("{url}/api/court/v1/orders"))
+                    .header("content-type", "application/xml")
+                    .header("x-partner-id", "court-k")
+                    .header("x-signature", signature)
+                    .body(body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => acknowledged.lock().await.push(format!("K-{i:05}")),
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(_) => break, // the server is gone
+                }
+            }
+        }));
+    }
+    // Let the load run, then kill without warning, mid-flight.
+    while acknowledged.lock().await.len() < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().expect("kill -9");
+    killed.store(true, Ordering::SeqCst);
+    let _ = child.wait();
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(acknowledged.len() >= 200);
+
+    // Restart on the same database: every acknowledged order reads back, once.
+    let (mut child, url) = start_serve(&database_url, &data);
+    let client = reqwest::Client::new();
+    for order_no in &acknowledged {
+        let path = format!("/api/court/v1/orders/{order_no}");
+        let signature = gateway::court::signature::sign(&secret, Utc::now().timestamp(), path.as_bytes(), false);
+        let response = client
+            .get(format!("{url}{path}"))
+            .header("x-partner-id", "court-k")
+            .header("x-signature", signature)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 200, "acknowledged order {order_no} is missing after the crash");
+    }
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+
+    let (orders, distinct, seizures) = match (store.sqlite_pool(), store.postgres_pool()) {
+        (Some(pool), _) => sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT (SELECT COUNT(*) FROM court_orders), (SELECT COUNT(DISTINCT order_no) FROM court_orders), (SELECT COUNT(*) FROM seizures)",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("counts"),
+        (_, Some(pool)) => sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT (SELECT COUNT(*) FROM court_orders), (SELECT COUNT(DISTINCT order_no) FROM court_orders), (SELECT COUNT(*) FROM seizures)",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("counts"),
+        _ => unreachable!(),
+    };
+    assert_eq!(orders, distinct, "no order applied twice");
+    assert_eq!(orders, seizures, "every applied seizure order has exactly one register entry");
+    assert!(orders as usize >= acknowledged.len());
+    assert_eq!(
+        store.verify_audit_chain().await.expect("audit").map(|n| n > 0),
+        Ok(true),
+        "audit chain intact after the crash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_push_load_loses_nothing_acknowledged_on_sqlite() {
+    let db = TestDatabase::sqlite().await.expect("sqlite");
+    kill_during_push_load(db.url.clone(), db.store.clone()).await;
+    db.drop_database().await.expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_push_load_loses_nothing_acknowledged_on_postgres() {
+    let Some(db) = TestDatabase::postgres("kill_9_during_push_load").await.expect("postgres") else { return };
+    kill_during_push_load(db.url.clone(), db.store.clone()).await;
+    db.drop_database().await.expect("drop");
+}
