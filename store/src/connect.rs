@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{Backend, Store, StoreError, StoreResult};
+use crate::{Store, StoreError, StoreResult};
 
 /// The default database: an SQLite file under the data directory.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/wangban.db";
@@ -46,14 +46,14 @@ pub(crate) async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Sto
             .acquire_timeout(options.acquire_timeout)
             .connect_with(sqlite)
             .await?;
-        Ok(Store { backend: Backend::Sqlite(pool) })
+        Ok(Store::from_sqlite_pool(pool))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect(url)
             .await?;
-        Ok(Store { backend: Backend::Postgres(pool) })
+        Ok(Store::from_postgres_pool(pool))
     } else {
         Err(StoreError::UnsupportedUrl { url: redact_url(url) })
     }

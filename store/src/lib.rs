@@ -39,6 +39,8 @@ pub mod records;
 pub mod testing;
 mod value;
 
+use std::sync::Arc;
+
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 pub use connect::{ConnectOptions, DEFAULT_SQLITE_URL, redact_url};
@@ -91,6 +93,9 @@ pub(crate) enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// SQLite has one writer. Writers queue here, in order, instead of
+    /// spinning in SQLite's busy handler (which sleeps up to 100 ms a try).
+    write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub(crate) enum TxInner {
@@ -102,6 +107,8 @@ pub(crate) enum TxInner {
 /// Dropping it without [`StoreTx::commit`] rolls back.
 pub struct StoreTx {
     pub(crate) inner: TxInner,
+    /// Held for the life of an SQLite write transaction (see `Store::write_lock`).
+    _write_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl std::fmt::Debug for StoreTx {
@@ -130,12 +137,12 @@ impl Store {
 
     /// Wraps an existing SQLite pool (migrations not applied).
     pub fn from_sqlite_pool(pool: SqlitePool) -> Self {
-        Self { backend: Backend::Sqlite(pool) }
+        Self { backend: Backend::Sqlite(pool), write_lock: Arc::default() }
     }
 
     /// Wraps an existing PostgreSQL pool (migrations not applied).
     pub fn from_postgres_pool(pool: PgPool) -> Self {
-        Self { backend: Backend::Postgres(pool) }
+        Self { backend: Backend::Postgres(pool), write_lock: Arc::default() }
     }
 
     /// The SQLite pool, when the store is SQLite (for tools such as online backup, and tests).
@@ -171,13 +178,19 @@ impl Store {
         }
     }
 
-    /// Starts a transaction (on SQLite, `BEGIN IMMEDIATE`: it takes the write lock at once).
+    /// Starts a transaction. On SQLite it first waits its turn among this
+    /// process's writers, then runs `BEGIN IMMEDIATE` (the write lock at once).
     pub async fn begin(&self) -> StoreResult<StoreTx> {
-        let inner = match &self.backend {
-            Backend::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
-        };
-        Ok(StoreTx { inner })
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let guard = self.write_lock.clone().lock_owned().await;
+                let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(StoreTx { inner: TxInner::Sqlite(tx), _write_guard: Some(guard) })
+            }
+            Backend::Postgres(pool) => {
+                Ok(StoreTx { inner: TxInner::Postgres(pool.begin().await?), _write_guard: None })
+            }
+        }
     }
 
     /// Checks that the database answers (for readiness probes).

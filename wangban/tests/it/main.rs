@@ -5,5 +5,6 @@ mod calendar;
 mod crash;
 mod partner;
 mod serve;
+mod simulate;
 mod support;
 mod validate;

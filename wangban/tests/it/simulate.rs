@@ -1,0 +1,98 @@
+//! `wangban simulate court-push` against a running `wangban serve`, then
+//! `wangban seizures` over what it pushed.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::support::{run, stderr, stdout, temp_dir, wangban};
+
+#[test]
+fn court_push_loads_a_running_service_and_seizures_lists_the_register() {
+    let dir = temp_dir("simulate");
+    let data = dir.to_str().expect("utf-8 path").to_owned();
+    let output = run(wangban().args([
+        "--data",
+        &data,
+        "partner",
+        "add",
+        "--kind",
+        "court",
+        "--id",
+        "court-sim",
+        "--name",
+        "法院",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let added: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let secret = added["secret"].as_str().expect("secret").to_owned();
+
+    let mut server = wangban()
+        .args(["--data", &data, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
+    let target = line.trim().strip_prefix("wangban listening on ").expect("address").to_owned();
+
+    let output = run(wangban().args([
+        "simulate",
+        "court-push",
+        "--target",
+        &target,
+        "--partner",
+        "court-sim",
+        "--secret",
+        &secret,
+        "--count",
+        "120",
+        "--concurrency",
+        "4",
+        "--units",
+        "30",
+        "--seed",
+        "9",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary = stdout(&output);
+    assert!(summary.contains("120 orders in 120 requests"), "{summary}");
+    assert!(summary.contains("p99"), "{summary}");
+
+    let output = run(wangban().args([
+        "simulate",
+        "court-push",
+        "--target",
+        &target,
+        "--partner",
+        "court-sim",
+        "--secret",
+        &secret,
+        "--count",
+        "100",
+        "--batch",
+        "50",
+        "--concurrency",
+        "1",
+        "--units",
+        "30",
+        "--seed",
+        "10",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("100 orders in 2 requests"), "{}", stdout(&output));
+
+    let _ = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+
+    let output = run(wangban().args(["--data", &data, "seizures", "expiring", "--days", "1200"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let active = stdout(&output).lines().count();
+    assert!((1..=30).contains(&active), "one active seizure per unit at most, found {active}");
+    let output = run(wangban().args(["--data", &data, "seizures", "lapse"]));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(report["units"], 0, "nothing has expired yet");
+
+    let output = run(wangban().args(["simulate", "--listen", "127.0.0.1:0"]));
+    assert_eq!(output.status.code(), Some(2), "partner servers are not built yet");
+}
