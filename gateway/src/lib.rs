@@ -46,6 +46,8 @@ pub struct AppState {
     pub rate_limiter: Arc<court::rate::RateLimiter>,
     /// Seizure rules in force.
     pub seizure_rules: SeizureRules,
+    /// The group-commit writer every court order goes through.
+    pub court_writer: court::writer::CourtWriter,
 }
 
 impl AppState {
@@ -54,9 +56,12 @@ impl AppState {
         Self::with_clock(store, system_clock())
     }
 
-    /// State over a store with the given clock.
+    /// State over a store with the given clock. Starts the court-order writer
+    /// task, so it must be called inside a Tokio runtime.
     pub fn with_clock(store: Store, clock: Clock) -> Self {
-        Self { store, clock, rate_limiter: Arc::default(), seizure_rules: SeizureRules::default() }
+        let seizure_rules = SeizureRules::default();
+        let court_writer = court::writer::CourtWriter::spawn(store.clone(), seizure_rules, clock.clone());
+        Self { store, clock, rate_limiter: Arc::default(), seizure_rules, court_writer }
     }
 }
 

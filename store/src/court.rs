@@ -81,6 +81,19 @@ pub enum Payload<'a> {
     New { channel: &'a str, content_type: &'a str, bytes: &'a [u8] },
 }
 
+/// One order to apply, with who sent it and where its payload is.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderJob<'a> {
+    /// The court partner.
+    pub partner_id: &'a str,
+    /// The validated order.
+    pub order: &'a CourtOrder,
+    /// Hash of the order's content, for idempotency.
+    pub content_sha256: &'a str,
+    /// Where the raw payload is.
+    pub payload: Payload<'a>,
+}
+
 /// What applying an order did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyOutcome {
@@ -268,6 +281,155 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Applies one order inside this transaction (the caller commits). A
+    /// unique violation on the order number comes back as the database error,
+    /// for the caller to roll back to its savepoint and answer a conflict.
+    async fn apply_one(
+        &mut self,
+        job: &OrderJob<'_>,
+        rules: SeizureRules,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        render: &(dyn Fn(&Receipt) -> String + Sync),
+    ) -> StoreResult<ApplyOutcome> {
+        let OrderJob { partner_id, order, content_sha256, payload } = *job;
+        let inbox_id = match payload {
+            Payload::InInbox(id) => id,
+            Payload::New { channel, content_type, bytes } => {
+                self.insert_inbox(now, partner_id, channel, content_type, bytes).await?
+            }
+        };
+        self.lock_unit(order.unit_no.as_str()).await?;
+        if let Some((sha, receipt_text)) = self.existing_order(partner_id, &order.order_no).await? {
+            let outcome = if sha == content_sha256 {
+                ApplyOutcome::Duplicate { receipt_text }
+            } else {
+                ApplyOutcome::Conflict { order_no: order.order_no.clone() }
+            };
+            let detail = format!(
+                "{{\"inbox_id\":{inbox_id},\"outcome\":\"{}\"}}",
+                if sha == content_sha256 { "duplicate" } else { "conflict" }
+            );
+            self.append_audit(now, partner_id, "court.order.repeat", &order.order_no, &detail).await?;
+            return Ok(outcome);
+        }
+
+        let (before, partners) = self.load_unit(order.unit_no.as_str(), rules).await?;
+        let mut unit = before.clone();
+        unit.lapse_expired(today);
+        let result = match &order.action {
+            CourtAction::Seize { start, end } => unit.seize(
+                SeizeRequest {
+                    order_no: order.order_no.clone(),
+                    case_no: order.case_no.as_str().to_owned(),
+                    served_at: order.served_at.naive_utc(),
+                    start: *start,
+                    end: *end,
+                },
+                today,
+            ),
+            CourtAction::Renew { original_order_no, start, end } => unit.renew(original_order_no, *start, *end, today),
+            CourtAction::Release { original_order_no } => unit.release(original_order_no, today),
+        };
+        let transitions = match result {
+            Ok(transitions) => transitions,
+            Err(error) => {
+                // Expiries found on the way are real: keep them, refuse the order.
+                let mut lapsed_only = before.clone();
+                lapsed_only.lapse_expired(today);
+                self.save_unit(order.unit_no.as_str(), &before, &lapsed_only, &partners, partner_id, now).await?;
+                let receipt = Receipt {
+                    order_no: order.order_no.clone(),
+                    status: ReceiptStatus::Rejected,
+                    queue_position: None,
+                    reason_code: Some(refusal_code(&error).to_owned()),
+                    reason: Some(error.to_string()),
+                    recorded_at: now,
+                };
+                let receipt_text = render(&receipt);
+                let detail = format!(
+                    "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"refused\":\"{}\"}}",
+                    order.action.code(),
+                    order.unit_no,
+                    refusal_code(&error)
+                );
+                self.append_audit(now, partner_id, "court.order.refused", &order.order_no, &detail).await?;
+                return Ok(ApplyOutcome::Refused { receipt, receipt_text, error });
+            }
+        };
+        self.save_unit(order.unit_no.as_str(), &before, &unit, &partners, partner_id, now).await?;
+        let (status, queue_position) = transitions
+            .iter()
+            .rev()
+            .find_map(|t| match t {
+                Transition::Seized { order_no } if *order_no == order.order_no => Some((ReceiptStatus::Seized, None)),
+                Transition::Queued { order_no, position } if *order_no == order.order_no => {
+                    Some((ReceiptStatus::Queued, i64::try_from(*position).ok()))
+                }
+                Transition::Renewed { .. } => Some((ReceiptStatus::Renewed, None)),
+                Transition::Released { .. } => Some((ReceiptStatus::Released, None)),
+                _ => None,
+            })
+            .unwrap_or((ReceiptStatus::Seized, None));
+        let receipt = Receipt {
+            order_no: order.order_no.clone(),
+            status,
+            queue_position,
+            reason_code: None,
+            reason: None,
+            recorded_at: now,
+        };
+        let receipt_text = render(&receipt);
+        let (start_date, end_date) = order.period().map_or((None, None), |(s, e)| (Some(s), Some(e)));
+        let inserted = on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
+                 unit_no, cert_no, respondent_name, respondent_id_no, start_date, end_date, original_order_no, ruling_no, judge, \
+                 served_at, received_at, receipt_status, reason_code, reason, queue_position, receipt_xml) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, NULL, NULL, $21, $22)",
+            )
+            .bind(partner_id)
+            .bind(&order.order_no)
+            .bind(content_sha256)
+            .bind(inbox_id)
+            .bind(order.action.code())
+            .bind(&order.court_code)
+            .bind(&order.court_name)
+            .bind(order.case_no.as_str())
+            .bind(order.unit_no.as_str())
+            .bind(order.cert_no.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(&order.respondent_name)
+            .bind(&order.respondent_id_no)
+            .bind(start_date)
+            .bind(end_date)
+            .bind(order.original_order_no())
+            .bind(&order.ruling_no)
+            .bind(&order.judge)
+            .bind(order.served_at)
+            .bind(now)
+            .bind(status.code())
+            .bind(queue_position)
+            .bind(&receipt_text)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+        });
+        inserted?;
+        let mut changes: Vec<String> = Vec::new();
+        for t in &transitions {
+            changes.push(format!("\"{t:?}\"").replace('\\', "\\\\"));
+        }
+        let detail = format!(
+            "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"status\":\"{}\",\"transitions\":{}}}",
+            order.action.code(),
+            order.unit_no,
+            status.code(),
+            changes.len()
+        );
+        self.append_audit(now, partner_id, "court.order", &order.order_no, &detail).await?;
+        Ok(ApplyOutcome::Applied { receipt, receipt_text })
+    }
+
     async fn existing_order(&mut self, partner_id: &str, order_no: &str) -> StoreResult<Option<(String, String)>> {
         let row: Option<(String, String)> = on_tx!(self, conn => {
             sqlx::query_as("SELECT content_sha256, receipt_xml FROM court_orders WHERE partner_id = $1 AND order_no = $2")
@@ -315,9 +477,10 @@ impl SeizureRowWithPartner {
 }
 
 impl Store {
-    /// Applies one court order (see the module documentation). `content_sha256`
-    /// identifies the order's content for idempotency; `render` turns a receipt
-    /// into the text kept and sent for it; `today` is the local date the rules use.
+    /// Applies one court order in its own transaction (see the module
+    /// documentation). `content_sha256` identifies the order's content for
+    /// idempotency; `render` turns a receipt into the text kept and sent for
+    /// it; `today` is the local date the rules use.
     #[allow(clippy::too_many_arguments)]
     pub async fn apply_court_order(
         &self,
@@ -330,152 +493,62 @@ impl Store {
         today: NaiveDate,
         render: &(dyn Fn(&Receipt) -> String + Sync),
     ) -> StoreResult<ApplyOutcome> {
-        let mut tx = self.begin().await?;
-        let inbox_id = match payload {
-            Payload::InInbox(id) => id,
-            Payload::New { channel, content_type, bytes } => {
-                tx.insert_inbox(now, partner_id, channel, content_type, bytes).await?
-            }
-        };
-        tx.lock_unit(order.unit_no.as_str()).await?;
-        if let Some((sha, receipt_text)) = tx.existing_order(partner_id, &order.order_no).await? {
-            let outcome = if sha == content_sha256 {
-                ApplyOutcome::Duplicate { receipt_text }
-            } else {
-                ApplyOutcome::Conflict { order_no: order.order_no.clone() }
-            };
-            let detail = format!(
-                "{{\"inbox_id\":{inbox_id},\"outcome\":\"{}\"}}",
-                if sha == content_sha256 { "duplicate" } else { "conflict" }
-            );
-            tx.append_audit(now, partner_id, "court.order.repeat", &order.order_no, &detail).await?;
-            tx.commit().await?;
-            return Ok(outcome);
-        }
+        let job = OrderJob { partner_id, order, content_sha256, payload };
+        let mut results = self.apply_court_orders(&[job], rules, now, today, render).await?;
+        results.pop().unwrap_or_else(|| Err(StoreError::NotFound { what: "order result", key: order.order_no.clone() }))
+    }
 
-        let (before, partners) = tx.load_unit(order.unit_no.as_str(), rules).await?;
-        let mut unit = before.clone();
-        unit.lapse_expired(today);
-        let result = match &order.action {
-            CourtAction::Seize { start, end } => unit.seize(
-                SeizeRequest {
-                    order_no: order.order_no.clone(),
-                    case_no: order.case_no.as_str().to_owned(),
-                    served_at: order.served_at.naive_utc(),
-                    start: *start,
-                    end: *end,
-                },
-                today,
-            ),
-            CourtAction::Renew { original_order_no, start, end } => unit.renew(original_order_no, *start, *end, today),
-            CourtAction::Release { original_order_no } => unit.release(original_order_no, today),
-        };
-        let transitions = match result {
-            Ok(transitions) => transitions,
-            Err(error) => {
-                // Expiries found on the way are real: keep them, refuse the order.
-                let mut lapsed_only = before.clone();
-                lapsed_only.lapse_expired(today);
-                tx.save_unit(order.unit_no.as_str(), &before, &lapsed_only, &partners, partner_id, now).await?;
-                let receipt = Receipt {
-                    order_no: order.order_no.clone(),
-                    status: ReceiptStatus::Rejected,
-                    queue_position: None,
-                    reason_code: Some(refusal_code(&error).to_owned()),
-                    reason: Some(error.to_string()),
-                    recorded_at: now,
-                };
-                let receipt_text = render(&receipt);
-                let detail = format!(
-                    "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"refused\":\"{}\"}}",
-                    order.action.code(),
-                    order.unit_no,
-                    refusal_code(&error)
-                );
-                tx.append_audit(now, partner_id, "court.order.refused", &order.order_no, &detail).await?;
-                tx.commit().await?;
-                return Ok(ApplyOutcome::Refused { receipt, receipt_text, error });
-            }
-        };
-        tx.save_unit(order.unit_no.as_str(), &before, &unit, &partners, partner_id, now).await?;
-        let (status, queue_position) = transitions
-            .iter()
-            .rev()
-            .find_map(|t| match t {
-                Transition::Seized { order_no } if *order_no == order.order_no => Some((ReceiptStatus::Seized, None)),
-                Transition::Queued { order_no, position } if *order_no == order.order_no => {
-                    Some((ReceiptStatus::Queued, i64::try_from(*position).ok()))
+    /// Applies several orders with one commit (group commit). Each order runs
+    /// under its own savepoint, so it is applied whole or not at all and a
+    /// failure of one leaves the others alone; the receipts may be sent once
+    /// this returns `Ok`. If the commit itself fails, nothing was applied.
+    /// Orders are applied in the given order for each unit (units in
+    /// ascending order), which keeps lock order the same in every process.
+    pub async fn apply_court_orders(
+        &self,
+        jobs: &[OrderJob<'_>],
+        rules: SeizureRules,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        render: &(dyn Fn(&Receipt) -> String + Sync),
+    ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
+        let mut tx = self.begin().await?;
+        // The audit chain's lock first, then units in ascending order: one lock order everywhere.
+        if let TxInner::Postgres(pg) = &mut tx.inner {
+            sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").execute(&mut **pg).await?;
+        }
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
+        let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
+        for index in order {
+            let job = &jobs[index];
+            on_tx!(tx, conn => { sqlx::query("SAVEPOINT court_order").execute(&mut *conn).await?; });
+            let result = tx.apply_one(job, rules, now, today, render).await;
+            let result = match result {
+                Ok(outcome) => {
+                    on_tx!(tx, conn => { sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?; });
+                    Ok(outcome)
                 }
-                Transition::Renewed { .. } => Some((ReceiptStatus::Renewed, None)),
-                Transition::Released { .. } => Some((ReceiptStatus::Released, None)),
-                _ => None,
-            })
-            .unwrap_or((ReceiptStatus::Seized, None));
-        let receipt = Receipt {
-            order_no: order.order_no.clone(),
-            status,
-            queue_position,
-            reason_code: None,
-            reason: None,
-            recorded_at: now,
-        };
-        let receipt_text = render(&receipt);
-        let (start_date, end_date) = order.period().map_or((None, None), |(s, e)| (Some(s), Some(e)));
-        let inserted = on_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
-                 unit_no, cert_no, respondent_name, respondent_id_no, start_date, end_date, original_order_no, ruling_no, judge, \
-                 served_at, received_at, receipt_status, reason_code, reason, queue_position, receipt_xml) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, NULL, NULL, $21, $22)",
-            )
-            .bind(partner_id)
-            .bind(&order.order_no)
-            .bind(content_sha256)
-            .bind(inbox_id)
-            .bind(order.action.code())
-            .bind(&order.court_code)
-            .bind(&order.court_name)
-            .bind(order.case_no.as_str())
-            .bind(order.unit_no.as_str())
-            .bind(order.cert_no.as_ref().map(|c| c.as_str().to_owned()))
-            .bind(&order.respondent_name)
-            .bind(&order.respondent_id_no)
-            .bind(start_date)
-            .bind(end_date)
-            .bind(order.original_order_no())
-            .bind(&order.ruling_no)
-            .bind(&order.judge)
-            .bind(order.served_at)
-            .bind(now)
-            .bind(status.code())
-            .bind(queue_position)
-            .bind(&receipt_text)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                // The same number under another unit, raced in by a concurrent request.
-                return Ok(ApplyOutcome::Conflict { order_no: order.order_no.clone() });
-            }
-            Err(e) => return Err(e.into()),
+                Err(error) => {
+                    on_tx!(tx, conn => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT court_order").execute(&mut *conn).await?;
+                        sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?;
+                    });
+                    if error.is_unique_violation() {
+                        // The same number under another unit, raced in by a concurrent request.
+                        Ok(ApplyOutcome::Conflict { order_no: job.order.order_no.clone() })
+                    } else {
+                        Err(error)
+                    }
+                }
+            };
+            results[index] = Some(result);
         }
-        let mut changes: Vec<String> = Vec::new();
-        for t in &transitions {
-            changes.push(format!("\"{t:?}\"").replace('\\', "\\\\"));
-        }
-        let detail = format!(
-            "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"status\":\"{}\",\"transitions\":{}}}",
-            order.action.code(),
-            order.unit_no,
-            status.code(),
-            changes.len()
-        );
-        tx.append_audit(now, partner_id, "court.order", &order.order_no, &detail).await?;
         tx.commit().await?;
-        Ok(ApplyOutcome::Applied { receipt, receipt_text })
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::NotFound { what: "order result", key: String::new() })))
+            .collect())
     }
 
     /// The current receipt of an applied order: a queued seizure since promoted

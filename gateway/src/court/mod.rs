@@ -9,6 +9,7 @@
 pub mod rate;
 pub mod signature;
 mod wire;
+pub mod writer;
 mod xml;
 
 use axum::body::Bytes;
@@ -17,8 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use domain::court_order::{CHINA_OFFSET_SECONDS, local_date};
-use domain::seizure::SeizureRules;
-use store::court::{ApplyOutcome, Payload, Receipt, ReceiptStatus};
+use store::court::{ApplyOutcome, Receipt, ReceiptStatus};
 use store::partners::PartnerStatus;
 
 use crate::AppState;
@@ -183,8 +183,6 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
             return error(StatusCode::BAD_REQUEST, "malformed_xml", &message);
         }
     };
-    let today = local_date(now);
-    let rules = state.seizure_rules;
     match root.name.as_str() {
         "CourtOrder" => {
             let order = match wire::to_order(&root) {
@@ -207,11 +205,9 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
                 }
             };
             let hash = wire::content_hash(&root);
-            let payload = Payload::New { channel: CHANNEL, content_type: &content_type, bytes: &body };
-            let outcome = state
-                .store
-                .apply_court_order(&caller.partner_id, &order, &hash, payload, rules, now, today, &xml::receipt_element)
-                .await;
+            let order_no = order.order_no.clone();
+            let payload = writer::OwnedPayload::New { content_type: content_type.clone(), bytes: body.clone() };
+            let outcome = state.court_writer.apply(&caller.partner_id, order, hash, payload).await;
             match outcome {
                 Ok(ApplyOutcome::Applied { receipt_text, .. }) | Ok(ApplyOutcome::Duplicate { receipt_text }) => {
                     xml_response(StatusCode::OK, xml::receipts_document(&[receipt_text], false))
@@ -225,7 +221,7 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
                     &format!("order number {order_no} was already used for an order with other content"),
                 ),
                 Err(e) => {
-                    tracing::error!(message = "applying a court order failed", error = %e, order_no = %order.order_no);
+                    tracing::error!(message = "applying a court order failed", error = %e, order_no = %order_no);
                     error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the order was not recorded; retry later")
                 }
             }
@@ -257,46 +253,63 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
                         );
                     }
                 };
-            let mut receipts = Vec::with_capacity(root.children.len());
+            // Every valid order goes to the writer at once, so the batch shares few commits.
+            let mut pending = Vec::with_capacity(root.children.len());
             for element in &root.children {
-                let text = match wire::to_order(element) {
-                    Err(e) => xml::receipt_element(&rejected(wire::order_no(element), e.code(), e.to_string(), now)),
+                match wire::to_order(element) {
+                    Err(e) => pending.push(Err(xml::receipt_element(&rejected(
+                        wire::order_no(element),
+                        e.code(),
+                        e.to_string(),
+                        now,
+                    )))),
                     Ok(order) => {
+                        let writer = state.court_writer.clone();
+                        let partner = caller.partner_id.clone();
                         let hash = wire::content_hash(element);
-                        match state
-                            .store
-                            .apply_court_order(
-                                &caller.partner_id,
-                                &order,
-                                &hash,
-                                Payload::InInbox(inbox_id),
-                                rules,
-                                now,
-                                today,
-                                &xml::receipt_element,
+                        pending.push(Ok(tokio::spawn(async move {
+                            let order_no = order.order_no.clone();
+                            (
+                                order_no,
+                                writer.apply(&partner, order, hash, writer::OwnedPayload::InInbox(inbox_id)).await,
                             )
-                            .await
-                        {
-                            Ok(ApplyOutcome::Applied { receipt_text, .. })
-                            | Ok(ApplyOutcome::Duplicate { receipt_text })
-                            | Ok(ApplyOutcome::Refused { receipt_text, .. }) => receipt_text,
-                            Ok(ApplyOutcome::Conflict { order_no }) => xml::receipt_element(&rejected(
-                                order_no.clone(),
-                                "order_no_reused",
-                                format!("order number {order_no} was already used for an order with other content"),
-                                now,
-                            )),
-                            Err(e) => {
-                                tracing::error!(message = "applying a batched court order failed", error = %e, order_no = %order.order_no);
-                                xml::receipt_element(&rejected(
-                                    order.order_no.clone(),
-                                    "unavailable",
-                                    "the order was not recorded; send it again".into(),
-                                    now,
-                                ))
-                            }
-                        }
+                        })));
                     }
+                }
+            }
+            let mut receipts = Vec::with_capacity(pending.len());
+            for item in pending {
+                let text = match item {
+                    Err(text) => text,
+                    Ok(handle) => match handle.await {
+                        Ok((_, Ok(ApplyOutcome::Applied { receipt_text, .. })))
+                        | Ok((_, Ok(ApplyOutcome::Duplicate { receipt_text })))
+                        | Ok((_, Ok(ApplyOutcome::Refused { receipt_text, .. }))) => receipt_text,
+                        Ok((_, Ok(ApplyOutcome::Conflict { order_no }))) => xml::receipt_element(&rejected(
+                            order_no.clone(),
+                            "order_no_reused",
+                            format!("order number {order_no} was already used for an order with other content"),
+                            now,
+                        )),
+                        Ok((order_no, Err(e))) => {
+                            tracing::error!(message = "applying a batched court order failed", error = %e, order_no = %order_no);
+                            xml::receipt_element(&rejected(
+                                order_no,
+                                "unavailable",
+                                "the order was not recorded; send it again".into(),
+                                now,
+                            ))
+                        }
+                        Err(e) => {
+                            tracing::error!(message = "batched order task failed", error = %e);
+                            xml::receipt_element(&rejected(
+                                String::new(),
+                                "unavailable",
+                                "the order was not recorded; send it again".into(),
+                                now,
+                            ))
+                        }
+                    },
                 };
                 receipts.push(text);
             }
@@ -346,9 +359,4 @@ pub async fn get_xsd() -> Response {
 /// `GET /api/court/v1/openapi.json`
 pub async fn get_openapi() -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
-}
-
-/// Seizure rules in force (3-year limit unless configured otherwise).
-pub fn default_rules() -> SeizureRules {
-    SeizureRules::default()
 }
