@@ -58,8 +58,20 @@ pub fn entry_hash(
     hex::encode(h.finalize())
 }
 
+/// An entry waiting in a transaction for its place in the chain.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingAudit {
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    subject: String,
+    detail: String,
+}
+
 impl StoreTx {
-    /// Appends an entry to the chain within this transaction.
+    /// Adds an entry to the chain as part of this transaction. Entries are
+    /// chained and written when the transaction commits, so the chain's lock
+    /// is held only for the last moment of the transaction.
     pub async fn append_audit(
         &mut self,
         at: DateTime<Utc>,
@@ -67,34 +79,53 @@ impl StoreTx {
         action: &str,
         subject: &str,
         detail: &str,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<()> {
+        // Microsecond precision is what both backends keep.
+        let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
+        self.audit_buffer.push(PendingAudit {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            detail: detail.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Chains and writes the buffered entries (called by `commit`).
+    pub(crate) async fn flush_audit(&mut self) -> StoreResult<()> {
+        if self.audit_buffer.is_empty() {
+            return Ok(());
+        }
         // Serialise appenders so two transactions never chain from the same entry.
         // (SQLite transactions already hold the write lock: BEGIN IMMEDIATE.)
         if let TxInner::Postgres(tx) = &mut self.inner {
             sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").execute(&mut **tx).await?;
         }
-        // Microsecond precision is what both backends keep.
-        let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
         let prev: Option<String> = on_tx!(self, conn => {
             sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetch_optional(conn).await?
         });
-        let prev = prev.unwrap_or_else(|| GENESIS_HASH.to_owned());
-        let hash = entry_hash(&prev, at, actor, action, subject, detail);
-        let id: i64 = on_tx!(self, conn => {
-            sqlx::query_scalar(
-                "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(at)
-            .bind(actor)
-            .bind(action)
-            .bind(subject)
-            .bind(detail)
-            .bind(&prev)
-            .bind(&hash)
-            .fetch_one(conn)
-            .await?
-        });
-        Ok(id)
+        let mut prev = prev.unwrap_or_else(|| GENESIS_HASH.to_owned());
+        let entries = std::mem::take(&mut self.audit_buffer);
+        for e in &entries {
+            let hash = entry_hash(&prev, e.at, &e.actor, &e.action, &e.subject, &e.detail);
+            on_tx!(self, conn => {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(e.at)
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(&e.subject)
+                .bind(&e.detail)
+                .bind(&prev)
+                .bind(&hash)
+                .execute(conn)
+                .await?;
+            });
+            prev = hash;
+        }
+        Ok(())
     }
 }
 
@@ -109,11 +140,10 @@ impl Store {
         action: &str,
         subject: &str,
         detail: &str,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        let id = tx.append_audit(at, actor, action, subject, detail).await?;
-        tx.commit().await?;
-        Ok(id)
+        tx.append_audit(at, actor, action, subject, detail).await?;
+        tx.commit().await
     }
 
     /// The newest entries, newest first.

@@ -513,16 +513,21 @@ impl Store {
         render: &(dyn Fn(&Receipt) -> String + Sync),
     ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
         let mut tx = self.begin().await?;
-        // The audit chain's lock first, then units in ascending order: one lock order everywhere.
-        if let TxInner::Postgres(pg) = &mut tx.inner {
-            sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE").execute(&mut **pg).await?;
-        }
+        // One lock order everywhere: every unit of the group in ascending
+        // order first, the audit chain last (at commit). Several writers, or
+        // several gateways on one PostgreSQL, then cannot deadlock.
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
+        let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
+        units.dedup();
+        for unit in units {
+            tx.lock_unit(unit).await?;
+        }
         let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
         for index in order {
             let job = &jobs[index];
             on_tx!(tx, conn => { sqlx::query("SAVEPOINT court_order").execute(&mut *conn).await?; });
+            let audit_mark = tx.audit_buffer.len();
             let result = tx.apply_one(job, rules, now, today, render).await;
             let result = match result {
                 Ok(outcome) => {
@@ -530,6 +535,7 @@ impl Store {
                     Ok(outcome)
                 }
                 Err(error) => {
+                    tx.audit_buffer.truncate(audit_mark);
                     on_tx!(tx, conn => {
                         sqlx::query("ROLLBACK TO SAVEPOINT court_order").execute(&mut *conn).await?;
                         sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?;

@@ -109,6 +109,8 @@ pub struct StoreTx {
     pub(crate) inner: TxInner,
     /// Held for the life of an SQLite write transaction (see `Store::write_lock`).
     _write_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Audit entries chained and written at commit.
+    pub(crate) audit_buffer: Vec<audit::PendingAudit>,
 }
 
 impl std::fmt::Debug for StoreTx {
@@ -185,11 +187,13 @@ impl Store {
             Backend::Sqlite(pool) => {
                 let guard = self.write_lock.clone().lock_owned().await;
                 let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(StoreTx { inner: TxInner::Sqlite(tx), _write_guard: Some(guard) })
+                Ok(StoreTx { inner: TxInner::Sqlite(tx), _write_guard: Some(guard), audit_buffer: Vec::new() })
             }
-            Backend::Postgres(pool) => {
-                Ok(StoreTx { inner: TxInner::Postgres(pool.begin().await?), _write_guard: None })
-            }
+            Backend::Postgres(pool) => Ok(StoreTx {
+                inner: TxInner::Postgres(pool.begin().await?),
+                _write_guard: None,
+                audit_buffer: Vec::new(),
+            }),
         }
     }
 
@@ -245,8 +249,9 @@ impl Store {
 }
 
 impl StoreTx {
-    /// Commits everything done through this transaction.
-    pub async fn commit(self) -> StoreResult<()> {
+    /// Writes the buffered audit entries, then commits everything done through this transaction.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        self.flush_audit().await?;
         match self.inner {
             TxInner::Sqlite(tx) => tx.commit().await?,
             TxInner::Postgres(tx) => tx.commit().await?,

@@ -253,63 +253,60 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
                         );
                     }
                 };
-            // Every valid order goes to the writer at once, so the batch shares few commits.
-            let mut pending = Vec::with_capacity(root.children.len());
+            // The valid orders go to the writer as one unit: applied in document order, in one commit.
+            let mut slots: Vec<Result<String, usize>> = Vec::with_capacity(root.children.len());
+            let mut orders = Vec::new();
             for element in &root.children {
                 match wire::to_order(element) {
-                    Err(e) => pending.push(Err(xml::receipt_element(&rejected(
+                    Err(e) => slots.push(Ok(xml::receipt_element(&rejected(
                         wire::order_no(element),
                         e.code(),
                         e.to_string(),
                         now,
                     )))),
                     Ok(order) => {
-                        let writer = state.court_writer.clone();
-                        let partner = caller.partner_id.clone();
-                        let hash = wire::content_hash(element);
-                        pending.push(Ok(tokio::spawn(async move {
-                            let order_no = order.order_no.clone();
-                            (
-                                order_no,
-                                writer.apply(&partner, order, hash, writer::OwnedPayload::InInbox(inbox_id)).await,
-                            )
-                        })));
+                        slots.push(Err(orders.len()));
+                        orders.push((order, wire::content_hash(element)));
                     }
                 }
             }
-            let mut receipts = Vec::with_capacity(pending.len());
-            for item in pending {
-                let text = match item {
-                    Err(text) => text,
-                    Ok(handle) => match handle.await {
-                        Ok((_, Ok(ApplyOutcome::Applied { receipt_text, .. })))
-                        | Ok((_, Ok(ApplyOutcome::Duplicate { receipt_text })))
-                        | Ok((_, Ok(ApplyOutcome::Refused { receipt_text, .. }))) => receipt_text,
-                        Ok((_, Ok(ApplyOutcome::Conflict { order_no }))) => xml::receipt_element(&rejected(
-                            order_no.clone(),
-                            "order_no_reused",
-                            format!("order number {order_no} was already used for an order with other content"),
-                            now,
-                        )),
-                        Ok((order_no, Err(e))) => {
-                            tracing::error!(message = "applying a batched court order failed", error = %e, order_no = %order_no);
-                            xml::receipt_element(&rejected(
+            let order_nos: Vec<String> = orders.iter().map(|(o, _)| o.order_no.clone()).collect();
+            let results =
+                state.court_writer.apply_all(&caller.partner_id, orders, writer::OwnedPayload::InInbox(inbox_id)).await;
+            let mut results: Vec<Option<Result<ApplyOutcome, String>>> = results.into_iter().map(Some).collect();
+            let mut receipts = Vec::with_capacity(slots.len());
+            for slot in slots {
+                let text = match slot {
+                    Ok(text) => text,
+                    Err(index) => {
+                        let order_no = order_nos.get(index).cloned().unwrap_or_default();
+                        match results.get_mut(index).and_then(Option::take) {
+                            Some(Ok(ApplyOutcome::Applied { receipt_text, .. }))
+                            | Some(Ok(ApplyOutcome::Duplicate { receipt_text }))
+                            | Some(Ok(ApplyOutcome::Refused { receipt_text, .. })) => receipt_text,
+                            Some(Ok(ApplyOutcome::Conflict { order_no })) => xml::receipt_element(&rejected(
+                                order_no.clone(),
+                                "order_no_reused",
+                                format!("order number {order_no} was already used for an order with other content"),
+                                now,
+                            )),
+                            Some(Err(e)) => {
+                                tracing::error!(message = "applying a batched court order failed", error = %e, order_no = %order_no);
+                                xml::receipt_element(&rejected(
+                                    order_no,
+                                    "unavailable",
+                                    "the order was not recorded; send it again".into(),
+                                    now,
+                                ))
+                            }
+                            None => xml::receipt_element(&rejected(
                                 order_no,
                                 "unavailable",
                                 "the order was not recorded; send it again".into(),
                                 now,
-                            ))
+                            )),
                         }
-                        Err(e) => {
-                            tracing::error!(message = "batched order task failed", error = %e);
-                            xml::receipt_element(&rejected(
-                                String::new(),
-                                "unavailable",
-                                "the order was not recorded; send it again".into(),
-                                now,
-                            ))
-                        }
-                    },
+                    }
                 };
                 receipts.push(text);
             }

@@ -8,14 +8,18 @@
 use axum::body::Bytes;
 use domain::court_order::{CourtOrder, local_date};
 use domain::seizure::SeizureRules;
+use std::sync::Arc;
 use store::Store;
 use store::court::{ApplyOutcome, OrderJob, Payload};
-use tokio::sync::{mpsc, oneshot};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::Clock;
 
 /// Most orders committed together.
 pub const MAX_GROUP: usize = 128;
+/// Writer tasks on PostgreSQL.
+pub const POSTGRES_WRITERS: usize = 4;
 /// Orders waiting for the writer before senders wait.
 const QUEUE: usize = 4096;
 
@@ -28,12 +32,12 @@ pub enum OwnedPayload {
     New { content_type: String, bytes: Bytes },
 }
 
+/// One request's orders (one, or a batch's in document order) and where to answer.
 struct Job {
     partner_id: String,
-    order: CourtOrder,
-    content_sha256: String,
+    orders: Vec<(CourtOrder, String)>,
     payload: OwnedPayload,
-    reply: oneshot::Sender<Result<ApplyOutcome, String>>,
+    reply: oneshot::Sender<Vec<Result<ApplyOutcome, String>>>,
 }
 
 /// The handle requests use; cheap to clone.
@@ -44,15 +48,24 @@ pub struct CourtWriter {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("partner_id", &self.partner_id).field("order_no", &self.order.order_no).finish()
+        f.debug_struct("Job").field("partner_id", &self.partner_id).field("orders", &self.orders.len()).finish()
     }
 }
 
 impl CourtWriter {
-    /// Starts the writer task on the current Tokio runtime. It ends when every handle is dropped.
+    /// Starts the writer tasks on the current Tokio runtime: one on SQLite
+    /// (it has one writer anyway), [`POSTGRES_WRITERS`] on PostgreSQL, which
+    /// overlap their network round trips. They end when every handle is dropped.
     pub fn spawn(store: Store, rules: SeizureRules, clock: Clock) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, rules, clock, receiver));
+        let receiver = Arc::new(Mutex::new(receiver));
+        let writers = match store.kind() {
+            store::BackendKind::Sqlite => 1,
+            store::BackendKind::Postgres => POSTGRES_WRITERS,
+        };
+        for _ in 0..writers {
+            tokio::spawn(run(store.clone(), rules, clock.clone(), receiver.clone()));
+        }
         Self { sender }
     }
 
@@ -64,51 +77,82 @@ impl CourtWriter {
         content_sha256: String,
         payload: OwnedPayload,
     ) -> Result<ApplyOutcome, String> {
+        let mut results = self.apply_all(partner_id, vec![(order, content_sha256)], payload).await;
+        results.pop().unwrap_or_else(|| Err("the order writer gave no answer".to_owned()))
+    }
+
+    /// Applies a batch's orders (with their content hashes) in document order,
+    /// all in the same commit; one result per order, in order.
+    pub async fn apply_all(
+        &self,
+        partner_id: &str,
+        orders: Vec<(CourtOrder, String)>,
+        payload: OwnedPayload,
+    ) -> Vec<Result<ApplyOutcome, String>> {
+        let count = orders.len();
+        let failed = |message: &str| (0..count).map(|_| Err(message.to_owned())).collect();
         let (reply, answer) = oneshot::channel();
-        let job = Job { partner_id: partner_id.to_owned(), order, content_sha256, payload, reply };
-        self.sender.send(job).await.map_err(|_| "the order writer has stopped".to_owned())?;
-        answer.await.map_err(|_| "the order writer stopped before answering".to_owned())?
+        let job = Job { partner_id: partner_id.to_owned(), orders, payload, reply };
+        if self.sender.send(job).await.is_err() {
+            return failed("the order writer has stopped");
+        }
+        answer.await.unwrap_or_else(|_| failed("the order writer stopped before answering"))
     }
 }
 
-async fn run(store: Store, rules: SeizureRules, clock: Clock, mut receiver: mpsc::Receiver<Job>) {
+async fn run(store: Store, rules: SeizureRules, clock: Clock, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let render = super::xml::receipt_element;
-    while let Some(first) = receiver.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+    loop {
+        let group = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else { return };
+            let mut size = first.orders.len();
+            let mut group = vec![first];
+            while size < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        size += job.orders.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
             }
-        }
+            group
+        };
         let now = clock();
         let today = local_date(now);
         let jobs: Vec<OrderJob<'_>> = group
             .iter()
-            .map(|j| OrderJob {
-                partner_id: &j.partner_id,
-                order: &j.order,
-                content_sha256: &j.content_sha256,
-                payload: match &j.payload {
+            .flat_map(|j| {
+                let payload = match &j.payload {
                     OwnedPayload::InInbox(id) => Payload::InInbox(*id),
                     OwnedPayload::New { content_type, bytes } => {
                         Payload::New { channel: super::CHANNEL, content_type, bytes }
                     }
-                },
+                };
+                j.orders.iter().map(move |(order, hash)| OrderJob {
+                    partner_id: &j.partner_id,
+                    order,
+                    content_sha256: hash,
+                    payload,
+                })
             })
             .collect();
         let results = store.apply_court_orders(&jobs, rules, now, today, &render).await;
         drop(jobs);
         match results {
             Ok(results) => {
-                for (job, result) in group.into_iter().zip(results) {
-                    let _ = job.reply.send(result.map_err(|e| e.to_string()));
+                let mut results = results.into_iter();
+                for job in group {
+                    let answers =
+                        results.by_ref().take(job.orders.len()).map(|r| r.map_err(|e| e.to_string())).collect();
+                    let _ = job.reply.send(answers);
                 }
             }
             Err(error) => {
                 tracing::error!(message = "group commit failed; no order of the group was applied", size = group.len(), %error);
                 for job in group {
-                    let _ = job.reply.send(Err(error.to_string()));
+                    let _ = job.reply.send(job.orders.iter().map(|_| Err(error.to_string())).collect());
                 }
             }
         }
