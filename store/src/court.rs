@@ -212,7 +212,7 @@ impl StoreTx {
             .bind(unit_no)
             .fetch_all(conn)
             .await?;
-            rows.into_iter().map(SeizureRowWithPartner::split).collect()
+            rows.into_iter().map(|r| (r.partner_id, r.row)).collect()
         });
         let mut partners = HashMap::new();
         let mut seizures = Vec::with_capacity(rows.len());
@@ -448,32 +448,8 @@ type OrderStatusRow = (String, String, Option<i64>, DateTime<Utc>, String);
 #[derive(sqlx::FromRow)]
 struct SeizureRowWithPartner {
     partner_id: String,
-    order_no: String,
-    case_no: String,
-    served_at: DateTime<Utc>,
-    start_date: NaiveDate,
-    end_date: NaiveDate,
-    state: String,
-    ended_on: Option<NaiveDate>,
-    renewals: i64,
-}
-
-impl SeizureRowWithPartner {
-    fn split(self) -> (String, SeizureRow) {
-        (
-            self.partner_id,
-            SeizureRow {
-                order_no: self.order_no,
-                case_no: self.case_no,
-                served_at: self.served_at,
-                start_date: self.start_date,
-                end_date: self.end_date,
-                state: self.state,
-                ended_on: self.ended_on,
-                renewals: self.renewals,
-            },
-        )
-    }
+    #[sqlx(flatten)]
+    row: SeizureRow,
 }
 
 impl Store {

@@ -2,8 +2,6 @@
 //! it on the same database, and every order that was answered 200 is there,
 //! exactly once.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,22 +9,7 @@ use chrono::Utc;
 use store::testing::TestDatabase;
 use tokio::sync::Mutex;
 
-use crate::support::{run, stderr, stdout, temp_dir, wangban};
-
-fn start_serve(database_url: &str, data: &std::path::Path) -> (Child, String) {
-    let mut child = wangban()
-        .args(["--database-url", database_url, "--data"])
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address line");
-    let url = line.trim().strip_prefix("wangban listening on ").expect("address").to_owned();
-    (child, url)
-}
+use crate::support::{add_court_partner, start_serve, stop_serve, temp_dir};
 
 fn order(i: usize) -> String {
     let now = Utc::now();
@@ -45,23 +28,11 @@ fn order(i: usize) -> String {
 
 async fn kill_during_push_load(database_url: String, store: store::Store) {
     let data = temp_dir(&format!("crash_{}", store.kind() as u8));
-    let output = run(wangban().args([
-        "--database-url",
-        &database_url,
-        "partner",
-        "add",
-        "--kind",
-        "court",
-        "--id",
-        "court-k",
-        "--name",
-        "法院",
-    ]));
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let added: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
-    let secret = added["secret"].as_str().expect("secret").to_owned();
+    let data = data.to_str().expect("utf-8 path").to_owned();
+    let global = ["--database-url", database_url.as_str(), "--data", data.as_str()];
+    let secret = add_court_partner(&global, "court-k");
 
-    let (mut child, url) = start_serve(&database_url, &data);
+    let (mut child, url) = start_serve(&global);
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let killed = Arc::new(AtomicBool::new(false));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -106,7 +77,7 @@ async fn kill_during_push_load(database_url: String, store: store::Store) {
     assert!(acknowledged.len() >= 200);
 
     // Restart on the same database: every acknowledged order reads back, once.
-    let (mut child, url) = start_serve(&database_url, &data);
+    let (child, url) = start_serve(&global);
     let client = reqwest::Client::new();
     for order_no in &acknowledged {
         let path = format!("/api/court/v1/orders/{order_no}");
@@ -120,8 +91,7 @@ async fn kill_during_push_load(database_url: String, store: store::Store) {
             .expect("get");
         assert_eq!(response.status(), 200, "acknowledged order {order_no} is missing after the crash");
     }
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    stop_serve(child);
 
     let (orders, distinct, seizures) = match (store.sqlite_pool(), store.postgres_pool()) {
         (Some(pool), _) => sqlx::query_as::<_, (i64, i64, i64)>(

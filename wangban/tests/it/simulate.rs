@@ -1,40 +1,14 @@
 //! `wangban simulate court-push` against a running `wangban serve`, then
 //! `wangban seizures` over what it pushed.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use crate::support::{run, stderr, stdout, temp_dir, wangban};
+use crate::support::{add_court_partner, run, start_serve, stderr, stdout, stop_serve, temp_dir, wangban};
 
 #[test]
 fn court_push_loads_a_running_service_and_seizures_lists_the_register() {
     let dir = temp_dir("simulate");
     let data = dir.to_str().expect("utf-8 path").to_owned();
-    let output = run(wangban().args([
-        "--data",
-        &data,
-        "partner",
-        "add",
-        "--kind",
-        "court",
-        "--id",
-        "court-sim",
-        "--name",
-        "法院",
-    ]));
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let added: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
-    let secret = added["secret"].as_str().expect("secret").to_owned();
-
-    let mut server = wangban()
-        .args(["--data", &data, "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
-    let target = line.trim().strip_prefix("wangban listening on ").expect("address").to_owned();
+    let secret = add_court_partner(&["--data", &data], "court-sim");
+    let (server, target) = start_serve(&["--data", &data]);
 
     let output = run(wangban().args([
         "simulate",
@@ -82,8 +56,7 @@ fn court_push_loads_a_running_service_and_seizures_lists_the_register() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("100 orders in 2 requests"), "{}", stdout(&output));
 
-    let _ = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
+    stop_serve(server);
 
     let output = run(wangban().args(["--data", &data, "seizures", "expiring", "--days", "1200"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

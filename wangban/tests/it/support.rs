@@ -38,3 +38,35 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// Starts `wangban serve --listen 127.0.0.1:0` with the given global arguments;
+/// returns the child and the base URL it printed.
+pub fn start_serve(global_args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = wangban()
+        .args(global_args)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address line");
+    let url = line.trim().strip_prefix("wangban listening on ").expect("address").to_owned();
+    (child, url)
+}
+
+/// Stops a served child with SIGTERM and waits for it; returns its exit code.
+pub fn stop_serve(mut child: std::process::Child) -> Option<i32> {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    child.wait().ok().and_then(|s| s.code())
+}
+
+/// Registers a court partner with `wangban partner add`; returns its secret.
+pub fn add_court_partner(global_args: &[&str], id: &str) -> String {
+    let output =
+        run(wangban().args(global_args).args(["partner", "add", "--kind", "court", "--id", id, "--name", "法院"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let added: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    added["secret"].as_str().expect("secret").to_owned()
+}
