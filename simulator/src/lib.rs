@@ -1,10 +1,12 @@
 //! The simulator: partner systems on loopback and the city's case flow, for
-//! the demo, hermetic tests and benchmarks. So far it holds the court-push
-//! load generator; the case-flow generator and the partner servers arrive
-//! with the simulator issue.
+//! the demo, hermetic tests and benchmarks. So far it holds the case-flow
+//! generator and the court-push load generator; the partner servers arrive
+//! with the rest of the simulator issue.
 //!
 //! # Layout
 //!
+//! - [`caseflow`]: the seeded case-flow generator (cases, filings, loans, QC findings, evaluations, anomalies).
 //! - [`court_push`]: signed court orders pushed to the gateway at a rate, with latency percentiles.
 
+pub mod caseflow;
 pub mod court_push;

@@ -83,6 +83,25 @@ pub struct SimulateArgs {
 pub enum SimulateCommand {
     /// Push signed court orders to a running gateway and report throughput and latency.
     CourtPush(CourtPushArgs),
+    /// Generate the case flow in memory and print what was generated and how long it took (a benchmark).
+    Generate(GenerateArgs),
+}
+
+/// `simulate generate` options.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// First submission day (yyyy-mm-dd).
+    #[arg(long, default_value = "2024-01-01")]
+    pub from: String,
+    /// Last submission day (yyyy-mm-dd) [default: today].
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Cases per year.
+    #[arg(long, default_value_t = 150_000)]
+    pub volume: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `simulate court-push` options.

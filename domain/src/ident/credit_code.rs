@@ -60,6 +60,15 @@ impl CreditCode {
         Ok(Self { text, warning })
     }
 
+    /// The check character for 17 information characters, for building valid
+    /// codes (generators, tests); `None` if a character is outside the alphabet.
+    pub fn check_char_for(first17: &str) -> Option<char> {
+        let values: Option<Vec<u32>> = first17.chars().map(value_of).collect();
+        let values = values.filter(|v| v.len() == 17)?;
+        let sum: u32 = values.iter().zip(WEIGHTS).map(|(v, w)| v * w).sum();
+        Some(ALPHABET[((31 - sum % 31) % 31) as usize] as char)
+    }
+
     /// The code, upper-case.
     pub fn as_str(&self) -> &str {
         &self.text

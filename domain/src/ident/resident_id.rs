@@ -107,6 +107,13 @@ impl ResidentId {
         }
     }
 
+    /// The check character for the first 17 digits, for building valid numbers
+    /// (generators, tests); `None` unless given exactly 17 ASCII digits.
+    pub fn check_char_for(first17: &str) -> Option<char> {
+        let bytes = first17.as_bytes();
+        (bytes.len() == 17 && bytes.iter().all(u8::is_ascii_digit)).then(|| check_char(bytes) as char)
+    }
+
     /// The form shown to people: address code and last four characters kept,
     /// the rest starred (`430405********123X`). Use this everywhere a number is displayed.
     pub fn masked(&self) -> String {

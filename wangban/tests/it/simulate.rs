@@ -69,3 +69,16 @@ fn court_push_loads_a_running_service_and_seizures_lists_the_register() {
     let output = run(wangban().args(["simulate", "--listen", "127.0.0.1:0"]));
     assert_eq!(output.status.code(), Some(2), "partner servers are not built yet");
 }
+
+#[test]
+fn generate_prints_what_it_made_and_refuses_backwards_dates() {
+    let output =
+        run(wangban().args(["simulate", "generate", "--from", "2025-01-01", "--to", "2025-03-31", "--volume", "4000"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let cases = report["cases"].as_u64().expect("cases");
+    assert!((900..1100).contains(&cases), "about a quarter of 4000: {cases}");
+    let output = run(wangban().args(["simulate", "generate", "--from", "2025-03-01", "--to", "2025-01-01"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("before"), "{}", stderr(&output));
+}
