@@ -6,7 +6,9 @@
 //! # Layout
 //!
 //! - [`caseflow`]: the seeded case-flow generator (cases, filings, loans, QC findings, evaluations, anomalies).
+//! - [`servers`]: partner servers on loopback (so far the registry's business system) with fault injection.
 //! - [`court_push`]: signed court orders pushed to the gateway at a rate, with latency percentiles.
 
 pub mod caseflow;
 pub mod court_push;
+pub mod servers;

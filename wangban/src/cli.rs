@@ -45,7 +45,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Start simulator, service and dashboards in one command (not available yet).
     Demo(PendingArgs),
-    /// Simulators: `simulate court-push` loads the court API; the partner servers are not available yet.
+    /// Partner simulators: `simulate --listen ADDR` serves the partner systems over a generated
+    /// case flow; `simulate court-push` loads the court API; `simulate generate` times the generator.
     Simulate(SimulateArgs),
     /// Pull from the partner systems once (not available yet).
     Sync(PendingArgs),
@@ -70,12 +71,27 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct SimulateArgs {
-    /// Which simulator.
+    /// Which simulator; without one, the partner servers.
     #[command(subcommand)]
     pub command: Option<SimulateCommand>,
-    /// Partner-server options (not available yet).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
+    /// Serve the partner systems here (port 0 picks a free port); each base URL is printed.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The case flow served.
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    /// Fault: milliseconds added to every answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fault: share of requests answered 503 (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Fault: share of answers whose body is cut short (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_rate: f64,
+    /// Write a wangban config whose connectors point at the servers (not available yet: arrives with the connectors).
+    #[arg(long, value_name = "FILE")]
+    pub write_config: Option<std::path::PathBuf>,
 }
 
 /// Simulators.
@@ -84,24 +100,24 @@ pub enum SimulateCommand {
     /// Push signed court orders to a running gateway and report throughput and latency.
     CourtPush(CourtPushArgs),
     /// Generate the case flow in memory and print what was generated and how long it took (a benchmark).
-    Generate(GenerateArgs),
+    Generate(FlowArgs),
 }
 
-/// `simulate generate` options.
+/// The case flow to generate.
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// First submission day (yyyy-mm-dd).
+pub struct FlowArgs {
+    /// Seed of the case flow (and of the faults).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First submission day of the flow (yyyy-mm-dd).
     #[arg(long, default_value = "2024-01-01")]
     pub from: String,
-    /// Last submission day (yyyy-mm-dd) [default: today].
+    /// Last submission day of the flow (yyyy-mm-dd) [default: today].
     #[arg(long)]
     pub to: Option<String>,
     /// Cases per year.
     #[arg(long, default_value_t = 150_000)]
     pub volume: u32,
-    /// Seed.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
 }
 
 /// `simulate court-push` options.

@@ -7,21 +7,21 @@ use chrono::Utc;
 use simulator::caseflow::{self, FlowParams};
 use simulator::court_push::{self, PushConfig};
 
-use crate::cli::{GenerateArgs, SimulateArgs, SimulateCommand};
+use crate::cli::{FlowArgs, SimulateArgs, SimulateCommand};
 
 pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let push = match args.command {
-        Some(SimulateCommand::CourtPush(push)) => push,
-        Some(SimulateCommand::Generate(generate)) => return run_generate(&generate),
-        None => return Ok(super::unavailable::say("simulate")),
+        Some(SimulateCommand::CourtPush(ref push)) => push,
+        Some(SimulateCommand::Generate(ref flow)) => return run_generate(flow),
+        None => return serve_partners(&args).await,
     };
     if push.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be a positive number of orders per second");
     }
     let config = PushConfig {
-        target: push.target,
-        partner: push.partner,
-        secret: push.secret,
+        target: push.target.clone(),
+        partner: push.partner.clone(),
+        secret: push.secret.clone(),
         rate: push.rate,
         count: push.count,
         concurrency: push.concurrency,
@@ -43,8 +43,8 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `simulate generate`: the case flow in memory, timed.
-fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+/// The flow parameters of the command line.
+fn flow_params(args: &FlowArgs) -> anyhow::Result<FlowParams> {
     let parse = |text: &str| {
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .with_context(|| format!("{text:?} is not a date like 2024-01-01"))
@@ -60,6 +60,56 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut params = FlowParams::new(to, args.seed);
     params.from = from;
     params.yearly_volume = args.volume;
+    Ok(params)
+}
+
+/// `simulate --listen`: the partner servers over a generated flow, until Ctrl-C.
+async fn serve_partners(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    let Some(listen) = args.listen else {
+        bail!(
+            "say where to serve the partner systems with --listen ADDR (e.g. 127.0.0.1:0), or choose court-push or generate"
+        );
+    };
+    if args.write_config.is_some() {
+        return Ok(super::unavailable::say("simulate --write-config"));
+    }
+    for (name, rate) in [("--error-rate", args.error_rate), ("--truncate-rate", args.truncate_rate)] {
+        if !(0.0..=1.0).contains(&rate) {
+            bail!("{name} must be between 0 and 1");
+        }
+    }
+    let params = flow_params(&args.flow)?;
+    eprintln!(
+        "generating the case flow {} to {} ({} cases a year, seed {})…",
+        params.from, params.to, params.yearly_volume, params.seed
+    );
+    let flow = caseflow::generate(&params);
+    eprintln!(
+        "{} cases, {} QC findings, {} evaluations",
+        flow.cases.len(),
+        flow.qc_findings.len(),
+        flow.evaluations.len()
+    );
+    let faults = simulator::servers::faults::Faults {
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        error_rate: args.error_rate,
+        truncate_rate: args.truncate_rate,
+        outage: false,
+    };
+    let servers = simulator::servers::start(listen, &flow, faults, params.seed)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!("registry {}", servers.registry_url());
+    eprintln!("serving; Ctrl-C stops");
+    let _ = tokio::signal::ctrl_c().await;
+    servers.stop().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `simulate generate`: the case flow in memory, timed.
+fn run_generate(args: &FlowArgs) -> anyhow::Result<ExitCode> {
+    let params = flow_params(args)?;
+    let (from, to) = (params.from, params.to);
     let started = std::time::Instant::now();
     let flow = caseflow::generate(&params);
     let elapsed = started.elapsed();

@@ -66,8 +66,8 @@ fn court_push_loads_a_running_service_and_seizures_lists_the_register() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
     assert_eq!(report["units"], 0, "nothing has expired yet");
 
-    let output = run(wangban().args(["simulate", "--listen", "127.0.0.1:0"]));
-    assert_eq!(output.status.code(), Some(2), "partner servers are not built yet");
+    let output = run(wangban().args(["simulate", "--listen", "127.0.0.1:0", "--write-config", "x.toml"]));
+    assert_eq!(output.status.code(), Some(2), "--write-config is not built yet");
 }
 
 #[test]
@@ -81,4 +81,30 @@ fn generate_prints_what_it_made_and_refuses_backwards_dates() {
     let output = run(wangban().args(["simulate", "generate", "--from", "2025-03-01", "--to", "2025-01-01"]));
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("before"), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn simulate_listen_serves_the_registry_feed() {
+    let mut child = wangban()
+        .args(["simulate", "--listen", "127.0.0.1:0", "--from", "2025-01-01", "--to", "2025-01-31", "--volume", "3000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read");
+        line
+    })
+    .await
+    .expect("join");
+    let base = line.trim().strip_prefix("registry ").expect("registry URL line").to_owned();
+    let page: serde_json::Value =
+        reqwest::get(format!("{base}/cases?limit=5")).await.expect("get").json().await.expect("json");
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(5));
+    assert_eq!(page["has_more"], true);
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert_eq!(status.code(), Some(0));
 }
