@@ -1,12 +1,15 @@
 //! Partner servers on loopback, serving a generated [`Flow`](crate::caseflow::Flow)
-//! through the partner contracts of `docs/partners.md`. So far: the registry's
-//! business system (cases, QC findings, evaluations). Each server can inject
+//! through the partner contracts of `docs/partners.md`: the registry's
+//! business system, the housing authority, the banks and the provident fund
+//! (the court control platform is not served yet). Each server can inject
 //! faults ([`faults::Faults`]) for connector tests.
 //!
 //! [`start`] binds one listener (port 0 allowed) and serves every built
 //! partner under its own path prefix.
 
 pub mod faults;
+pub mod housing;
+pub mod lenders;
 pub mod registry;
 
 use std::net::SocketAddr;
@@ -32,6 +35,21 @@ impl PartnerServers {
         format!("http://{}/registry/v1", self.addr)
     }
 
+    /// Base URL of the housing authority.
+    pub fn housing_url(&self) -> String {
+        format!("http://{}/housing/v1", self.addr)
+    }
+
+    /// Base URL of a bank (its feed is under `/bank/v1/…`).
+    pub fn bank_url(&self, code: &str) -> String {
+        format!("http://{}/banks/{code}", self.addr)
+    }
+
+    /// Base URL of the provident fund.
+    pub fn gjj_url(&self) -> String {
+        format!("http://{}/gjj/v1", self.addr)
+    }
+
     /// Stops serving and waits for in-flight requests.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -45,10 +63,14 @@ impl PartnerServers {
 }
 
 /// The router of every partner server over `flow`, with `faults` injected.
-pub fn router(flow: &Flow, faults: faults::Faults, seed: u64) -> Router {
+/// `published_until` is the simulated "today": housing files are published for the days before it.
+pub fn router(flow: &Flow, published_until: chrono::NaiveDate, faults: faults::Faults, seed: u64) -> Router {
     let faults = Arc::new(faults::FaultState::new(faults, seed));
     Router::new()
         .nest("/registry/v1", registry::router(flow))
+        .nest("/housing/v1", housing::router(flow, published_until, seed))
+        .nest("/gjj/v1", lenders::gjj_router(flow))
+        .merge(lenders::banks_router(flow))
         .layer(axum::middleware::from_fn_with_state(faults, faults::inject))
 }
 
@@ -56,12 +78,13 @@ pub fn router(flow: &Flow, faults: faults::Faults, seed: u64) -> Router {
 pub async fn start(
     listen: SocketAddr,
     flow: &Flow,
+    published_until: chrono::NaiveDate,
     faults: faults::Faults,
     seed: u64,
 ) -> std::io::Result<PartnerServers> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(flow, faults, seed);
+    let app = router(flow, published_until, faults, seed);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -71,4 +94,26 @@ pub async fn start(
             .await
     });
     Ok(PartnerServers { addr, stop: Some(stop), task: Some(task) })
+}
+
+/// Helpers for the servers' tests: a small flow, servers on port 0.
+#[cfg(test)]
+pub(crate) mod testing {
+    use chrono::NaiveDate;
+
+    use super::{PartnerServers, faults::Faults, start};
+    use crate::caseflow::{Flow, FlowParams, generate};
+
+    /// A flow from 2024-01-01 to `to` at `volume` cases a year.
+    pub(crate) fn flow(to: NaiveDate, seed: u64, volume: u32, tweak: impl FnOnce(&mut FlowParams)) -> Flow {
+        let mut params = FlowParams::new(to, seed);
+        params.yearly_volume = volume;
+        tweak(&mut params);
+        generate(&params)
+    }
+
+    /// The servers over `flow` on a free port, "today" being the day after `to`.
+    pub(crate) async fn serve(flow: &Flow, today: NaiveDate, faults: Faults) -> PartnerServers {
+        start("127.0.0.1:0".parse().expect("addr"), flow, today, faults, 1).await.expect("start partner servers")
+    }
 }

@@ -251,16 +251,13 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::caseflow::{FlowParams, generate};
     use crate::servers::faults::Faults;
-    use crate::servers::start;
 
     fn small_flow() -> Flow {
-        let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 3);
-        params.yearly_volume = 3000;
-        params.anomalies.duplicate_delivery = 0.05;
-        params.anomalies.late_correction = 0.05;
-        generate(&params)
+        crate::servers::testing::flow(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 3, 3000, |p| {
+            p.anomalies.duplicate_delivery = 0.05;
+            p.anomalies.late_correction = 0.05;
+        })
     }
 
     async fn all(base: &str, feed: &str, limit: usize) -> Vec<Value> {
@@ -296,7 +293,12 @@ mod tests {
     #[tokio::test]
     async fn the_case_feed_pages_through_every_snapshot_in_gxsj_order() {
         let flow = small_flow();
-        let servers = start("127.0.0.1:0".parse().expect("addr"), &flow, Faults::default(), 1).await.expect("start");
+        let servers = crate::servers::testing::serve(
+            &flow,
+            NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
+            Faults::default(),
+        )
+        .await;
         let records = all(&servers.registry_url(), "cases", 700).await;
         let duplicates = flow.anomalies.iter().filter(|a| matches!(a, Anomaly::DuplicateDelivery { .. })).count();
         let corrections = flow.anomalies.iter().filter(|a| matches!(a, Anomaly::LateCorrection { .. })).count();
@@ -329,7 +331,12 @@ mod tests {
     #[tokio::test]
     async fn bad_paging_is_refused_with_a_reason() {
         let flow = small_flow();
-        let servers = start("127.0.0.1:0".parse().expect("addr"), &flow, Faults::default(), 1).await.expect("start");
+        let servers = crate::servers::testing::serve(
+            &flow,
+            NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
+            Faults::default(),
+        )
+        .await;
         let client = reqwest::Client::new();
         let too_big = client.get(format!("{}/cases?limit=5001", servers.registry_url())).send().await.expect("send");
         assert_eq!(too_big.status(), 400);
@@ -343,14 +350,16 @@ mod tests {
     async fn faults_are_injected_as_configured() {
         let flow = small_flow();
         let outage = Faults { outage: true, ..Faults::default() };
-        let servers = start("127.0.0.1:0".parse().expect("addr"), &flow, outage, 1).await.expect("start");
+        let servers =
+            crate::servers::testing::serve(&flow, NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"), outage).await;
         let response = reqwest::get(format!("{}/cases", servers.registry_url())).await.expect("send");
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
         servers.stop().await.expect("stop");
 
         let flaky = Faults { error_rate: 0.5, latency: Duration::from_millis(5), ..Faults::default() };
-        let servers = start("127.0.0.1:0".parse().expect("addr"), &flow, flaky, 7).await.expect("start");
+        let servers =
+            crate::servers::testing::serve(&flow, NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"), flaky).await;
         let mut errors = 0;
         for _ in 0..40 {
             if reqwest::get(format!("{}/cases?limit=1", servers.registry_url())).await.expect("send").status() == 503 {
@@ -361,7 +370,8 @@ mod tests {
         servers.stop().await.expect("stop");
 
         let truncating = Faults { truncate_rate: 1.0, ..Faults::default() };
-        let servers = start("127.0.0.1:0".parse().expect("addr"), &flow, truncating, 1).await.expect("start");
+        let servers =
+            crate::servers::testing::serve(&flow, NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"), truncating).await;
         let body = match reqwest::get(format!("{}/cases?limit=50", servers.registry_url())).await {
             Ok(response) => response.bytes().await.map(|b| b.len()),
             Err(e) => Err(e),

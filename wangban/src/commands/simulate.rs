@@ -96,12 +96,23 @@ async fn serve_partners(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         truncate_rate: args.truncate_rate,
         outage: false,
     };
-    let servers = simulator::servers::start(listen, &flow, faults, params.seed)
+    let servers = simulator::servers::start(listen, &flow, params.to, faults, params.seed)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    // Listen for Ctrl-C before announcing the URLs, so a caller that signals at once is heard.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     println!("registry {}", servers.registry_url());
+    println!("housing {}", servers.housing_url());
+    for code in simulator::servers::lenders::bank_codes(&flow) {
+        println!("bank:{code} {} (token {})", servers.bank_url(&code), simulator::servers::lenders::bank_token(&code));
+    }
+    println!("provident_fund {}", servers.gjj_url());
     eprintln!("serving; Ctrl-C stops");
-    let _ = tokio::signal::ctrl_c().await;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
     servers.stop().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -92,14 +92,25 @@ async fn simulate_listen_serves_the_registry_feed() {
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read");
-        line
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).expect("read");
+            let last = line.starts_with("provident_fund ") || line.is_empty();
+            lines.push(line);
+            if last {
+                return (lines, reader);
+            }
+        }
     })
     .await
     .expect("join");
-    let base = line.trim().strip_prefix("registry ").expect("registry URL line").to_owned();
+    let (lines, _stdout_kept_open) = lines;
+    assert!(lines.iter().any(|l| l.starts_with("housing ")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("bank:")), "{lines:?}");
+    let base = lines[0].trim().strip_prefix("registry ").expect("registry URL line").to_owned();
     let page: serde_json::Value =
         reqwest::get(format!("{base}/cases?limit=5")).await.expect("get").json().await.expect("json");
     assert_eq!(page["data"].as_array().map(Vec::len), Some(5));
