@@ -103,6 +103,50 @@ pub struct Flow {
     pub evaluations: Vec<Evaluation>,
     /// The deliberate anomalies.
     pub anomalies: Vec<Anomaly>,
+    /// Requests of the courts' control platform, in sequence order.
+    pub court_requests: Vec<CourtRequest>,
+}
+
+/// What a court asks of the registry through the control platform (KZLX).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CourtRequestKind {
+    /// 1 查封
+    Seize,
+    /// 2 续封
+    Renew,
+    /// 3 解封
+    Release,
+}
+
+/// One request on the courts' control platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourtRequest {
+    /// Platform sequence number, from 1.
+    pub seq: u64,
+    /// Request number (CXQQDH).
+    pub request_no: String,
+    /// Court code, e.g. `湘0405`.
+    pub court_code: String,
+    /// Court name.
+    pub court_name: String,
+    /// Case number.
+    pub case_no: String,
+    /// What is asked.
+    pub kind: CourtRequestKind,
+    /// The unit.
+    pub unit_no: String,
+    /// Respondent's name and ID number.
+    pub respondent: (String, String),
+    /// Period, for seizures and renewals.
+    pub period: Option<(NaiveDate, NaiveDate)>,
+    /// The seizure a renewal or release refers to.
+    pub original_request_no: Option<String>,
+    /// Ruling number.
+    pub ruling_no: String,
+    /// Judge.
+    pub judge: String,
+    /// Served at.
+    pub served_at: DateTime<Utc>,
 }
 
 /// Source names the generated records carry.
@@ -640,6 +684,94 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// Court requests: seizures on units of recorded cases (some on units
+    /// already seized, so they queue), later releases and renewals of some,
+    /// the rest left to run (and lapse). About one request per 300 cases.
+    fn court_requests(&mut self) {
+        let units: Vec<(String, String, DateTime<Utc>)> = self
+            .flow
+            .cases
+            .iter()
+            .filter_map(|c| Some((c.unit_no.as_ref()?.as_str().to_owned(), c.district.clone(), c.recorded_at?)))
+            .collect();
+        if units.is_empty() {
+            return;
+        }
+        let count = (self.flow.cases.len() / 300).max(1);
+        let end_of_world = self.utc(self.params.to.and_hms_opt(23, 59, 59).unwrap_or(NaiveDateTime::MAX));
+        let mut requests: Vec<CourtRequest> = Vec::new();
+        for i in 0..count {
+            // One seizure in five lands on a unit seized before: a queued seizure.
+            let (unit_no, division, recorded) = if !requests.is_empty() && self.rng.random_bool(0.2) {
+                let earlier = &requests[self.rng.random_range(0..requests.len())];
+                (earlier.unit_no.clone(), earlier.court_code.replace('湘', "43"), earlier.served_at)
+            } else {
+                units[self.rng.random_range(0..units.len())].clone()
+            };
+            let served = recorded + TimeDelta::days(self.rng.random_range(10..400));
+            if served > end_of_world {
+                continue;
+            }
+            let court_code =
+                domain::ident::Division::by_code(&division).map_or_else(|| "湘0405".to_owned(), |d| d.court_code());
+            let court_name =
+                HENGYANG_DIVISIONS.iter().find(|d| d.court_code() == court_code).map_or("衡阳市", |d| d.name);
+            let start = (served + TimeDelta::hours(8)).date_naive();
+            let end = start + Days::new(self.rng.random_range(180..1095));
+            let case_no = format!("({}){court_code}执{}号", start.year(), self.rng.random_range(1..3000));
+            let request_no = format!("KZ{}{:06}", start.year(), i + 1);
+            let respondent = (self.name(), self.resident_id());
+            let base = CourtRequest {
+                seq: 0,
+                request_no: request_no.clone(),
+                court_code: court_code.clone(),
+                court_name: format!("{court_name}人民法院"),
+                case_no: case_no.clone(),
+                kind: CourtRequestKind::Seize,
+                unit_no: unit_no.clone(),
+                respondent,
+                period: Some((start, end)),
+                original_request_no: None,
+                ruling_no: format!("{case_no}之一"),
+                judge: format!("{}法官", self.pick(&SURNAMES)),
+                served_at: served,
+            };
+            requests.push(base.clone());
+            let roll: f64 = self.rng.random();
+            let follow_up = if roll < 0.35 {
+                let at = served + TimeDelta::days(self.rng.random_range(20..300));
+                Some((CourtRequestKind::Release, at, None))
+            } else if roll < 0.45 {
+                let at = self.utc(end.and_hms_opt(10, 0, 0).unwrap_or(NaiveDateTime::MIN))
+                    - TimeDelta::days(self.rng.random_range(5..60));
+                let renewal_end = end + Days::new(self.rng.random_range(180..1000));
+                Some((CourtRequestKind::Renew, at, Some((end + Days::new(1), renewal_end))))
+            } else {
+                None
+            };
+            if let Some((kind, at, period)) = follow_up
+                && at <= end_of_world
+                && at > served
+            {
+                requests.push(CourtRequest {
+                    request_no: format!("{request_no}-{}", if kind == CourtRequestKind::Release { "JF" } else { "XF" }),
+                    kind,
+                    period,
+                    original_request_no: Some(request_no),
+                    served_at: at,
+                    ..base
+                });
+            }
+        }
+        requests.sort_by(|a, b| a.served_at.cmp(&b.served_at).then(a.request_no.cmp(&b.request_no)));
+        for (i, r) in requests.iter_mut().enumerate() {
+            r.seq = i as u64 + 1;
+        }
+        self.flow.court_requests = requests;
+    }
+}
+
 /// Generates the flow for `params`.
 pub fn generate(params: &FlowParams) -> Flow {
     let tz = FixedOffset::east_opt(CHINA_OFFSET_SECONDS).unwrap_or_else(|| Utc.fix());
@@ -668,6 +800,7 @@ pub fn generate(params: &FlowParams) -> Flow {
         }
     }
     g.flow.cases.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at).then(a.external_id.cmp(&b.external_id)));
+    g.court_requests();
     g.flow
 }
 
@@ -856,5 +989,34 @@ mod tests {
         let refused =
             flow.cases.iter().filter(|c| c.status.is_excluded_from_scope()).count() as f64 / flow.cases.len() as f64;
         assert!((0.01..0.04).contains(&refused), "refused or withdrawn at {refused:.4}");
+    }
+
+    #[test]
+    fn court_requests_are_valid_and_refer_to_earlier_seizures() {
+        let requests = &flow().court_requests;
+        assert!(requests.len() > 100, "{}", requests.len());
+        let mut seized: HashMap<&str, &CourtRequest> = HashMap::new();
+        let mut queued = 0;
+        for (i, r) in requests.iter().enumerate() {
+            assert_eq!(r.seq, i as u64 + 1);
+            assert!(domain::ident::CaseNo::parse(&r.case_no).is_ok(), "{}", r.case_no);
+            assert!(UnitNo::parse(&r.unit_no).is_ok());
+            match r.kind {
+                CourtRequestKind::Seize => {
+                    let (start, end) = r.period.expect("period");
+                    assert!(end <= domain::seizure::SeizureRules::default().latest_end(start));
+                    if seized.values().any(|s| s.unit_no == r.unit_no) {
+                        queued += 1;
+                    }
+                    seized.insert(&r.request_no, r);
+                }
+                CourtRequestKind::Renew | CourtRequestKind::Release => {
+                    let original = seized[r.original_request_no.as_deref().expect("original")];
+                    assert_eq!(original.unit_no, r.unit_no);
+                    assert!(original.served_at < r.served_at);
+                }
+            }
+        }
+        assert!(queued > 0, "some seizures queue behind others");
     }
 }

@@ -1,12 +1,13 @@
 //! Partner servers on loopback, serving a generated [`Flow`](crate::caseflow::Flow)
 //! through the partner contracts of `docs/partners.md`: the registry's
-//! business system, the housing authority, the banks and the provident fund
-//! (the court control platform is not served yet). Each server can inject
+//! business system, the housing authority, the banks, the provident fund and
+//! the courts' control platform. Each server can inject
 //! faults ([`faults::Faults`]) for connector tests.
 //!
 //! [`start`] binds one listener (port 0 allowed) and serves every built
 //! partner under its own path prefix.
 
+pub mod court_platform;
 pub mod faults;
 pub mod housing;
 pub mod lenders;
@@ -25,6 +26,7 @@ use crate::caseflow::Flow;
 pub struct PartnerServers {
     /// Where they listen.
     pub addr: SocketAddr,
+    court: Arc<court_platform::Platform>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -43,6 +45,16 @@ impl PartnerServers {
     /// Base URL of a bank (its feed is under `/bank/v1/…`).
     pub fn bank_url(&self, code: &str) -> String {
         format!("http://{}/banks/{code}", self.addr)
+    }
+
+    /// Base URL of the courts' control platform.
+    pub fn court_url(&self) -> String {
+        format!("http://{}/court/v1", self.addr)
+    }
+
+    /// Feedback the control platform has received.
+    pub fn court_feedback(&self) -> Vec<court_platform::Feedback> {
+        self.court.feedback()
     }
 
     /// Base URL of the provident fund.
@@ -64,9 +76,16 @@ impl PartnerServers {
 
 /// The router of every partner server over `flow`, with `faults` injected.
 /// `published_until` is the simulated "today": housing files are published for the days before it.
-pub fn router(flow: &Flow, published_until: chrono::NaiveDate, faults: faults::Faults, seed: u64) -> Router {
+pub fn router(
+    flow: &Flow,
+    published_until: chrono::NaiveDate,
+    faults: faults::Faults,
+    seed: u64,
+    court: Arc<court_platform::Platform>,
+) -> Router {
     let faults = Arc::new(faults::FaultState::new(faults, seed));
     Router::new()
+        .nest("/court/v1", court_platform::router(court))
         .nest("/registry/v1", registry::router(flow))
         .nest("/housing/v1", housing::router(flow, published_until, seed))
         .nest("/gjj/v1", lenders::gjj_router(flow))
@@ -84,7 +103,8 @@ pub async fn start(
 ) -> std::io::Result<PartnerServers> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(flow, published_until, faults, seed);
+    let court = court_platform::platform(flow);
+    let app = router(flow, published_until, faults, seed, court.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -93,7 +113,7 @@ pub async fn start(
             })
             .await
     });
-    Ok(PartnerServers { addr, stop: Some(stop), task: Some(task) })
+    Ok(PartnerServers { addr, court, stop: Some(stop), task: Some(task) })
 }
 
 /// Helpers for the servers' tests: a small flow, servers on port 0.

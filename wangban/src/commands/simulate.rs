@@ -108,6 +108,7 @@ async fn serve_partners(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         println!("bank:{code} {} (token {})", servers.bank_url(&code), simulator::servers::lenders::bank_token(&code));
     }
     println!("provident_fund {}", servers.gjj_url());
+    println!("court_platform {}", servers.court_url());
     eprintln!("serving; Ctrl-C stops");
     tokio::select! {
         _ = interrupt.recv() => {}

@@ -98,7 +98,7 @@ async fn simulate_listen_serves_the_registry_feed() {
         loop {
             let mut line = String::new();
             std::io::BufRead::read_line(&mut reader, &mut line).expect("read");
-            let last = line.starts_with("provident_fund ") || line.is_empty();
+            let last = line.starts_with("court_platform ") || line.is_empty();
             lines.push(line);
             if last {
                 return (lines, reader);
