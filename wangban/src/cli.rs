@@ -89,6 +89,12 @@ pub struct SimulateArgs {
     /// Fault: share of answers whose body is cut short (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub truncate_rate: f64,
+    /// Fault: share of records served malformed (missing field, bad GBK, broken XML; 0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_rate: f64,
+    /// Fault: share of registry records followed later by an older snapshot (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub out_of_order_rate: f64,
     /// Write a wangban config whose connectors point at the servers (not available yet: arrives with the connectors).
     #[arg(long, value_name = "FILE")]
     pub write_config: Option<std::path::PathBuf>,

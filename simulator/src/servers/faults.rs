@@ -1,6 +1,8 @@
 //! Fault injection for the partner servers: added latency, a share of 5xx
-//! answers (with `Retry-After`), a share of truncated bodies, and outage
-//! windows. Seeded, so a test sees the same faults each run.
+//! answers (with `Retry-After`), a share of truncated bodies, outage windows
+//! (switched on and off while running), and malformed or out-of-order
+//! records (decided when the servers start). Seeded, so a test sees the same
+//! faults each run.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,6 +26,13 @@ pub struct Faults {
     pub truncate_rate: f64,
     /// While true, every request gets 503: an outage.
     pub outage: bool,
+    /// Share of records served malformed: a missing field (JSON), bytes that
+    /// are not GBK (housing CSV), an unclosed element (provident-fund XML).
+    /// Fixed when the servers start.
+    pub malformed_rate: f64,
+    /// Share of registry records followed later in the stream by an older
+    /// snapshot of the same case. Fixed when the servers start.
+    pub out_of_order_rate: f64,
 }
 
 /// Faults and the random source deciding them.
@@ -37,6 +46,13 @@ impl FaultState {
     /// State for `faults`, seeded.
     pub fn new(faults: Faults, seed: u64) -> Self {
         Self { faults: Mutex::new(faults), rng: Mutex::new(StdRng::seed_from_u64(seed)) }
+    }
+
+    /// Replaces the request-time faults (latency, errors, truncation, outage).
+    pub fn set(&self, faults: Faults) {
+        if let Ok(mut current) = self.faults.lock() {
+            *current = faults;
+        }
     }
 
     fn roll(&self) -> f64 {

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use store::records::ContractFiling;
 
 use crate::caseflow::Flow;
+use crate::servers::faults::Faults;
 
 /// The CSV header, in the order of the columns.
 pub const HEADER: &str =
@@ -71,7 +72,7 @@ fn row(f: &ContractFiling, status: &str, at: chrono::DateTime<chrono::Utc>) -> S
 
 /// Builds the daily files of a flow: every day from the first filing to the
 /// day before `published_until` gets a file (possibly with no rows).
-pub fn exports(flow: &Flow, published_until: NaiveDate, seed: u64) -> Vec<ExportFile> {
+pub fn exports(flow: &Flow, published_until: NaiveDate, faults: &Faults, seed: u64) -> Vec<ExportFile> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x484f_5553);
     let mut by_day: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
     for f in &flow.filings {
@@ -87,14 +88,19 @@ pub fn exports(flow: &Flow, published_until: NaiveDate, seed: u64) -> Vec<Export
     let mut day = first;
     while day < published_until {
         let rows = by_day.remove(&day).unwrap_or_default();
-        let mut text = String::from(HEADER);
-        text.push_str("\r\n");
+        let mut bytes = encoding_rs::GBK.encode(&format!("{HEADER}\r\n")).0.into_owned();
         for r in &rows {
-            text.push_str(r);
-            text.push_str("\r\n");
+            if faults.malformed_rate > 0.0 && rng.random_bool(faults.malformed_rate.min(1.0)) {
+                // A row whose buyer's name is not GBK: lead byte 0x81 followed by a space.
+                let (head, tail) = r.split_at(r.find(',').unwrap_or(0));
+                bytes.extend(encoding_rs::GBK.encode(head).0.iter());
+                bytes.extend([0x81, 0x20]);
+                bytes.extend(encoding_rs::GBK.encode(tail).0.iter());
+            } else {
+                bytes.extend(encoding_rs::GBK.encode(r).0.iter());
+            }
+            bytes.extend(b"\r\n");
         }
-        let (bytes, _, _) = encoding_rs::GBK.encode(&text);
-        let bytes = bytes.into_owned();
         files.push(ExportFile {
             date: day,
             name: format!("filings-{}.csv", day.format("%Y%m%d")),
@@ -108,8 +114,8 @@ pub fn exports(flow: &Flow, published_until: NaiveDate, seed: u64) -> Vec<Export
 }
 
 /// The housing authority's routes (mounted under `/housing/v1`).
-pub fn router(flow: &Flow, published_until: NaiveDate, seed: u64) -> Router {
-    let files: Arc<Vec<ExportFile>> = Arc::new(exports(flow, published_until, seed));
+pub fn router(flow: &Flow, published_until: NaiveDate, faults: &Faults, seed: u64) -> Router {
+    let files: Arc<Vec<ExportFile>> = Arc::new(exports(flow, published_until, faults, seed));
     Router::new()
         .route(
             "/exports",

@@ -24,7 +24,10 @@ use serde_json::{Value, json};
 use store::records::LoanApplication;
 
 use crate::caseflow::Flow;
+use crate::servers::faults::Faults;
 use crate::servers::registry::china;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// Largest bank page.
 pub const MAX_PAGE_SIZE: usize = 1000;
@@ -204,7 +207,8 @@ fn gjj_page(loans: &[(DateTime<Utc>, String)], query: &GjjQuery) -> Response {
 }
 
 /// The provident fund's routes (mounted under `/gjj/v1`).
-pub fn gjj_router(flow: &Flow) -> Router {
+pub fn gjj_router(flow: &Flow, faults: &Faults, seed: u64) -> Router {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x474a_4a00);
     let types: HashMap<&str, VendorCode> = flow.cases.iter().map(|c| (c.external_id.as_str(), c.vendor_code)).collect();
     let mut loans: Vec<(DateTime<Utc>, String, String)> = flow
         .loans
@@ -229,6 +233,14 @@ pub fn gjj_router(flow: &Flow) -> Router {
         })
         .collect();
     loans.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    if faults.malformed_rate > 0.0 {
+        for (_, _, xml) in &mut loans {
+            if rng.random_bool(faults.malformed_rate.min(1.0)) {
+                // Broken XML: the loan number's element is never closed.
+                *xml = xml.replacen("</DKBH>", "", 1);
+            }
+        }
+    }
     let loans: GjjLoans = Arc::new(loans.into_iter().map(|(t, _, x)| (t, x)).collect());
     Router::new()
         .route(

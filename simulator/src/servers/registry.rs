@@ -24,6 +24,9 @@ use serde_json::{Value, json};
 use store::cases::CaseRecord;
 
 use crate::caseflow::{Anomaly, Flow};
+use crate::servers::faults::Faults;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// Largest page.
 pub const MAX_LIMIT: usize = 5000;
@@ -125,7 +128,7 @@ pub fn case_json(case: &CaseRecord, gxsj: DateTime<Utc>) -> Value {
     })
 }
 
-fn build(flow: &Flow) -> Feeds {
+fn build(flow: &Flow, faults: &Faults, seed: u64) -> Feeds {
     let duplicated: HashSet<&str> = flow
         .anomalies
         .iter()
@@ -159,6 +162,7 @@ fn build(flow: &Flow) -> Feeds {
         }
     }
     cases.sort_by_key(|(t, _)| *t);
+    let cases = with_data_faults(cases, faults, seed);
     let mut qc: Vec<(DateTime<Utc>, Value)> = flow
         .qc_findings
         .iter()
@@ -226,8 +230,42 @@ fn radix36(mut n: usize) -> String {
 }
 
 /// The registry's routes (mounted under `/registry/v1`).
-pub fn router(flow: &Flow) -> Router {
-    let feeds = Arc::new(build(flow));
+/// Applies the start-time data faults to the ordered case stream: malformed
+/// records lose their application type (`sqlx`); out-of-order ones are
+/// followed a little later by an older snapshot of the same case.
+fn with_data_faults(cases: Vec<(DateTime<Utc>, Value)>, faults: &Faults, seed: u64) -> Vec<(DateTime<Utc>, Value)> {
+    if faults.malformed_rate <= 0.0 && faults.out_of_order_rate <= 0.0 {
+        return cases;
+    }
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5245_4749);
+    let mut out = Vec::with_capacity(cases.len());
+    let mut stale: Vec<(usize, (DateTime<Utc>, Value))> = Vec::new();
+    for (i, (t, mut record)) in cases.into_iter().enumerate() {
+        if faults.malformed_rate > 0.0
+            && rng.random_bool(faults.malformed_rate.min(1.0))
+            && let Some(map) = record.as_object_mut()
+        {
+            map.remove("sqlx");
+        }
+        if faults.out_of_order_rate > 0.0 && rng.random_bool(faults.out_of_order_rate.min(1.0)) {
+            let mut older = record.clone();
+            let then = t - TimeDelta::days(1);
+            older["gxsj"] = Value::String(china(then));
+            older["zt"] = Value::String("SL".into());
+            stale.push((i + rng.random_range(1..20), (t, older)));
+        }
+        out.push((t, record));
+        while let Some(pos) = stale.iter().position(|(at, _)| *at <= i) {
+            out.push(stale.remove(pos).1);
+        }
+    }
+    out.extend(stale.into_iter().map(|(_, r)| r));
+    out
+}
+
+/// The registry's routes (mounted under `/registry/v1`), with the data faults of `faults`.
+pub fn router(flow: &Flow, faults: &Faults, seed: u64) -> Router {
+    let feeds = Arc::new(build(flow, faults, seed));
     Router::new()
         .route(
             "/cases",

@@ -73,7 +73,12 @@ async fn serve_partners(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     if args.write_config.is_some() {
         return Ok(super::unavailable::say("simulate --write-config"));
     }
-    for (name, rate) in [("--error-rate", args.error_rate), ("--truncate-rate", args.truncate_rate)] {
+    for (name, rate) in [
+        ("--error-rate", args.error_rate),
+        ("--truncate-rate", args.truncate_rate),
+        ("--malformed-rate", args.malformed_rate),
+        ("--out-of-order-rate", args.out_of_order_rate),
+    ] {
         if !(0.0..=1.0).contains(&rate) {
             bail!("{name} must be between 0 and 1");
         }
@@ -95,6 +100,8 @@ async fn serve_partners(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         error_rate: args.error_rate,
         truncate_rate: args.truncate_rate,
         outage: false,
+        malformed_rate: args.malformed_rate,
+        out_of_order_rate: args.out_of_order_rate,
     };
     let servers = simulator::servers::start(listen, &flow, params.to, faults, params.seed)
         .await
