@@ -13,9 +13,8 @@
 //! a tail past the committed limit. Deliberate anomalies come at known rates
 //! ([`AnomalyRates`]) and are listed in [`Flow::anomalies`] so tests and
 //! quality metrics know what is true.
-//!
-//! Not yet generated: court orders and the "transfer or mortgage recorded on a
-//! seized unit" anomaly (they come with the partner servers).
+//! Court requests come in sequence too: seizures, queued seizures, renewals
+//! before expiry, releases, and seizures left to lapse.
 
 use chrono::{
     DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
@@ -67,11 +66,19 @@ pub struct AnomalyRates {
     pub duplicate_delivery: f64,
     /// Records corrected after delivery with a newer version (share of cases).
     pub late_correction: f64,
+    /// Transfers and mortgages recorded on a unit under active seizure (share of those cases).
+    pub recorded_on_seized_unit: f64,
 }
 
 impl Default for AnomalyRates {
     fn default() -> Self {
-        Self { bad_check_digit: 0.003, orphan_loan: 0.02, duplicate_delivery: 0.01, late_correction: 0.005 }
+        Self {
+            bad_check_digit: 0.003,
+            orphan_loan: 0.02,
+            duplicate_delivery: 0.01,
+            late_correction: 0.005,
+            recorded_on_seized_unit: 0.002,
+        }
     }
 }
 
@@ -86,6 +93,8 @@ pub enum Anomaly {
     DuplicateDelivery { case: String },
     /// The feed delivers this case, then a corrected newer version.
     LateCorrection { case: String },
+    /// A transfer or mortgage recorded on a unit under an active seizure (a serious error).
+    RecordedOnSeizedUnit { case: String, request_no: String },
 }
 
 /// Everything generated.
@@ -769,6 +778,57 @@ impl Generator {
             r.seq = i as u64 + 1;
         }
         self.flow.court_requests = requests;
+        self.recorded_on_seized_units();
+    }
+
+    /// Moves a few recorded transfers and mortgages onto units under an active
+    /// seizure (one never released or renewed), recorded inside its period.
+    fn recorded_on_seized_units(&mut self) {
+        let followed: std::collections::HashSet<&str> =
+            self.flow.court_requests.iter().filter_map(|r| r.original_request_no.as_deref()).collect();
+        let seizures: Vec<(String, String, DateTime<Utc>, NaiveDate)> = self
+            .flow
+            .court_requests
+            .iter()
+            .filter(|r| r.kind == CourtRequestKind::Seize && !followed.contains(r.request_no.as_str()))
+            .filter_map(|r| Some((r.request_no.clone(), r.unit_no.clone(), r.served_at, r.period?.1)))
+            .collect();
+        // A seizure may be queued behind another on the same unit; either way the unit is seized.
+        if seizures.is_empty() {
+            return;
+        }
+        let rate = self.params.anomalies.recorded_on_seized_unit;
+        let candidates: Vec<usize> = self
+            .flow
+            .cases
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.recorded_at.is_some()
+                    && matches!(
+                        c.business_type(),
+                        BusinessType::SecondHandTransfer | BusinessType::FirstHandTransfer | BusinessType::Mortgage
+                    )
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for index in candidates {
+            if !self.rng.random_bool(rate) {
+                continue;
+            }
+            let recorded = self.flow.cases[index].recorded_at.unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let Some((request_no, unit_no, _, _)) = seizures
+                .iter()
+                .find(|(_, _, served, end)| *served < recorded && (recorded + TimeDelta::hours(8)).date_naive() <= *end)
+                .cloned()
+            else {
+                continue;
+            };
+            let case = &mut self.flow.cases[index];
+            case.unit_no = UnitNo::parse(&unit_no).ok();
+            case.district = unit_no[..6].to_owned();
+            self.flow.anomalies.push(Anomaly::RecordedOnSeizedUnit { case: case.external_id.clone(), request_no });
+        }
     }
 }
 
@@ -1018,5 +1078,27 @@ mod tests {
             }
         }
         assert!(queued > 0, "some seizures queue behind others");
+    }
+
+    #[test]
+    fn some_transfers_and_mortgages_are_recorded_on_seized_units() {
+        let flow = flow();
+        let requests: HashMap<&str, &CourtRequest> =
+            flow.court_requests.iter().map(|r| (r.request_no.as_str(), r)).collect();
+        let cases: HashMap<&str, &CaseRecord> = flow.cases.iter().map(|c| (c.external_id.as_str(), c)).collect();
+        let planted: Vec<(&str, &str)> = flow
+            .anomalies
+            .iter()
+            .filter_map(|a| match a {
+                Anomaly::RecordedOnSeizedUnit { case, request_no } => Some((case.as_str(), request_no.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert!(!planted.is_empty());
+        for (case, request_no) in planted {
+            let (case, seizure) = (cases[case], requests[request_no]);
+            assert_eq!(case.unit_no.as_ref().map(UnitNo::as_str), Some(seizure.unit_no.as_str()));
+            assert!(case.recorded_at.expect("recorded") > seizure.served_at);
+        }
     }
 }

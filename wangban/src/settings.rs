@@ -55,7 +55,35 @@ pub struct Settings {
     pub log: LogSettings,
     /// Scheduled jobs.
     pub jobs: JobSettings,
+    /// Partner connectors by name. Read and checked now; pulled by the
+    /// connectors (not built yet). `wangban simulate --write-config` writes them.
+    pub connectors: std::collections::BTreeMap<String, ConnectorSettings>,
 }
+
+/// `[connectors.NAME]`: one partner feed to pull.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSettings {
+    /// `registry`, `housing`, `bank`, `provident_fund` or `court_platform`.
+    pub kind: String,
+    /// The feed's base URL.
+    pub base_url: String,
+    /// Bearer token (banks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// When to pull (cron, UTC; seconds first or five-field crontab).
+    pub schedule: String,
+    /// Whether it runs.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Connector kinds the settings accept.
+pub const CONNECTOR_KINDS: [&str; 5] = ["registry", "housing", "bank", "provident_fund", "court_platform"];
 
 /// `[jobs]`
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -141,6 +169,7 @@ impl Default for Settings {
             domain: DomainSettings::default(),
             log: LogSettings::default(),
             jobs: JobSettings::default(),
+            connectors: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -206,6 +235,20 @@ impl Settings {
         let settings: Settings = toml::Value::Table(table)
             .try_into()
             .with_context(|| format!("{source} (with WANGBAN__ environment overrides) is not valid"))?;
+        for (name, connector) in &settings.connectors {
+            if !CONNECTOR_KINDS.contains(&connector.kind.as_str()) {
+                anyhow::bail!(
+                    "{source}: connectors.{name}.kind {:?} is not one of {}",
+                    connector.kind,
+                    CONNECTOR_KINDS.join(", ")
+                );
+            }
+            connectors::schedule::Schedule::parse(&connector.schedule)
+                .with_context(|| format!("{source}: connectors.{name}.schedule"))?;
+            if !(connector.base_url.starts_with("http://") || connector.base_url.starts_with("https://")) {
+                anyhow::bail!("{source}: connectors.{name}.base_url must be an http:// or https:// URL");
+            }
+        }
         Ok(settings)
     }
 
@@ -313,6 +356,19 @@ mod tests {
         assert_eq!(s.database_url(), "postgres://p@h/db");
         assert_eq!(s.database.max_connections, 20);
         assert_eq!(s.server.listen.to_string(), "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn connectors_are_checked() {
+        let good = "[connectors.registry]\nkind = \"registry\"\nbase_url = \"http://127.0.0.1:9/registry/v1\"\nschedule = \"*/5 * * * *\"\n";
+        let s = Settings::from_layers(Some((Path::new("x.toml"), good)), env(&[])).expect("valid");
+        assert!(s.connectors["registry"].enabled);
+        let bad = good.replace("*/5 * * * *", "often");
+        let err = Settings::from_layers(Some((Path::new("x.toml"), &bad)), env(&[])).expect_err("bad cron");
+        assert!(format!("{err:#}").contains("connectors.registry.schedule"), "{err:#}");
+        let bad = good.replace("\"registry\"\nbase", "\"ftp\"\nbase");
+        let err = Settings::from_layers(Some((Path::new("x.toml"), &bad)), env(&[])).expect_err("bad kind");
+        assert!(format!("{err:#}").contains("kind"), "{err:#}");
     }
 
     #[test]

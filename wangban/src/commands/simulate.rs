@@ -70,9 +70,6 @@ async fn serve_partners(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
             "say where to serve the partner systems with --listen ADDR (e.g. 127.0.0.1:0), or choose court-push or generate"
         );
     };
-    if args.write_config.is_some() {
-        return Ok(super::unavailable::say("simulate --write-config"));
-    }
     for (name, rate) in [
         ("--error-rate", args.error_rate),
         ("--truncate-rate", args.truncate_rate),
@@ -109,6 +106,10 @@ async fn serve_partners(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     // Listen for Ctrl-C before announcing the URLs, so a caller that signals at once is heard.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    if let Some(path) = &args.write_config {
+        write_config(path, &servers, &flow)?;
+        eprintln!("wrote {} (connectors pointing at these servers)", path.display());
+    }
     println!("registry {}", servers.registry_url());
     println!("housing {}", servers.housing_url());
     for code in simulator::servers::lenders::bank_codes(&flow) {
@@ -144,4 +145,40 @@ fn run_generate(args: &FlowArgs) -> anyhow::Result<ExitCode> {
         })
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a config whose `[connectors.*]` point at the running servers.
+fn write_config(
+    path: &std::path::Path,
+    servers: &simulator::servers::PartnerServers,
+    flow: &caseflow::Flow,
+) -> anyhow::Result<()> {
+    use crate::settings::ConnectorSettings;
+    let every = |minutes: u32| format!("0 */{minutes} * * * *");
+    let mut connectors = std::collections::BTreeMap::new();
+    let mut add = |name: String, kind: &str, base_url: String, token: Option<String>, schedule: String| {
+        connectors.insert(name, ConnectorSettings { kind: kind.to_owned(), base_url, token, schedule, enabled: true });
+    };
+    add("registry".into(), "registry", servers.registry_url(), None, every(5));
+    add("housing".into(), "housing", servers.housing_url(), None, "0 0 9 * * *".into());
+    for code in simulator::servers::lenders::bank_codes(flow) {
+        add(
+            format!("bank_{code}"),
+            "bank",
+            servers.bank_url(&code),
+            Some(simulator::servers::lenders::bank_token(&code)),
+            every(10),
+        );
+    }
+    add("provident_fund".into(), "provident_fund", servers.gjj_url(), None, every(10));
+    add("court_platform".into(), "court_platform", servers.court_url(), None, every(1));
+    #[derive(serde::Serialize)]
+    struct Written {
+        connectors: std::collections::BTreeMap<String, ConnectorSettings>,
+    }
+    let text = format!(
+        "# Written by `wangban simulate --write-config`: connectors pointing at the simulated partners.\n{}",
+        toml::to_string(&Written { connectors }).context("cannot render the config")?
+    );
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -66,8 +66,8 @@ fn court_push_loads_a_running_service_and_seizures_lists_the_register() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
     assert_eq!(report["units"], 0, "nothing has expired yet");
 
-    let output = run(wangban().args(["simulate", "--listen", "127.0.0.1:0", "--write-config", "x.toml"]));
-    assert_eq!(output.status.code(), Some(2), "--write-config is not built yet");
+    let output = run(wangban().args(["simulate", "--listen", "127.0.0.1:0", "--error-rate", "2"]));
+    assert_eq!(output.status.code(), Some(1), "rates are checked");
 }
 
 #[test]
@@ -85,8 +85,11 @@ fn generate_prints_what_it_made_and_refuses_backwards_dates() {
 
 #[tokio::test]
 async fn simulate_listen_serves_the_registry_feed() {
+    let config = temp_dir("simulate_config").join("wangban.toml");
     let mut child = wangban()
         .args(["simulate", "--listen", "127.0.0.1:0", "--from", "2025-01-01", "--to", "2025-01-31", "--volume", "3000"])
+        .arg("--write-config")
+        .arg(&config)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -115,6 +118,15 @@ async fn simulate_listen_serves_the_registry_feed() {
         reqwest::get(format!("{base}/cases?limit=5")).await.expect("get").json().await.expect("json");
     assert_eq!(page["data"].as_array().map(Vec::len), Some(5));
     assert_eq!(page["has_more"], true);
+    // The written config names every connector and is accepted by wangban.
+    let written = std::fs::read_to_string(&config).expect("config written");
+    for name in
+        ["[connectors.registry]", "[connectors.housing]", "[connectors.provident_fund]", "[connectors.court_platform]"]
+    {
+        assert!(written.contains(name), "{name} in {written}");
+    }
+    let check = run(wangban().arg("--config").arg(&config).args(["calendar", "check", "2025-01-02"]));
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
     let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
     assert_eq!(status.code(), Some(0));
