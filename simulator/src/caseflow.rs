@@ -549,7 +549,14 @@ impl Generator {
                     unit_no: unit.as_str().to_owned(),
                     amount_cents: i64::from(self.rng.random_range(100_000u32..1_500_000)) * 100,
                     applied_at: applied,
-                    status: if status.is_recorded() { "registered".into() } else { "submitted_to_registry".into() },
+                    status: match status {
+                        CaseStatus::Refused => "rejected",
+                        CaseStatus::Withdrawn => "withdrawn",
+                        s if s.is_recorded() => "registered",
+                        CaseStatus::Submitted => "submitted_to_registry",
+                        _ => "accepted",
+                    }
+                    .into(),
                     registry_case_no: Some(external_id.clone()),
                     source_updated_at: self.utc(last_change),
                 };

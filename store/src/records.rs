@@ -110,7 +110,7 @@ pub struct LoanApplication {
     pub amount_cents: i64,
     /// When it was applied for.
     pub applied_at: DateTime<Utc>,
-    /// Lender's status (`approved`, `submitted_to_registry`, `registered`, `withdrawn`).
+    /// Lender's status (`submitted_to_registry`, `accepted`, `registered`, `rejected`, `withdrawn`).
     pub status: String,
     /// The registry case number once submitted.
     pub registry_case_no: Option<String>,

@@ -141,6 +141,7 @@ pub fn banks_router(flow: &Flow) -> Router {
                     "registered" => "REGISTERED",
                     "withdrawn" => "WITHDRAWN",
                     "rejected" => "REJECTED",
+                    "accepted" => "ACCEPTED",
                     _ => "SUBMITTED",
                 };
                 let item = json!({
@@ -216,7 +217,11 @@ pub fn gjj_router(flow: &Flow, faults: &Faults, seed: u64) -> Router {
         .filter(|l| l.source == "provident_fund")
         .map(|l| {
             let kind = if product_of(l, &types) == "PRESALE_NOTICE_MORTGAGE" { "1" } else { "2" };
-            let status = if l.status == "registered" { "2" } else { "1" };
+            let status = match l.status.as_str() {
+                "registered" => "2",
+                "rejected" | "withdrawn" => "3",
+                _ => "1",
+            };
             let xml = format!(
                 "<Loan><DKBH>{}</DKBH><JKRXM>{}</JKRXM><JKRZJH>{}</JKRZJH><BDCDYH>{}</BDCDYH><DKJE>{}</DKJE><DKLX>{kind}</DKLX>\
                  <SQSJ>{}</SQSJ><ZT>{status}</ZT><YWH>{}</YWH><GXSJ>{}</GXSJ></Loan>",
