@@ -48,8 +48,9 @@ pub enum Command {
     /// Partner simulators: `simulate --listen ADDR` serves the partner systems over a generated
     /// case flow; `simulate court-push` loads the court API; `simulate generate` times the generator.
     Simulate(SimulateArgs),
-    /// Pull from the partner systems once (not available yet).
-    Sync(PendingArgs),
+    /// Pull once from the configured partner connectors and print what each did
+    /// (so far the registry's case feed; other kinds say they are not available yet).
+    Sync(SyncArgs),
     /// Refresh the Parquet warehouse (not available yet).
     Warehouse(PendingArgs),
     /// Print KPI results (not available yet).
@@ -195,6 +196,17 @@ pub struct PendingArgs {
     /// Ignored until the command exists.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub rest: Vec<String>,
+}
+
+/// `sync` options.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this connector (a name under [connectors] in the configuration).
+    #[arg(long)]
+    pub connector: Option<String>,
+    /// Stop a connector after this many pages.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_pages: u64,
 }
 
 /// Identifier kinds `validate` knows.

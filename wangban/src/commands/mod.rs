@@ -5,5 +5,6 @@ pub(crate) mod partner;
 pub(crate) mod seizures;
 pub(crate) mod serve;
 pub(crate) mod simulate;
+pub(crate) mod sync;
 pub(crate) mod unavailable;
 pub(crate) mod validate;

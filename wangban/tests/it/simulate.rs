@@ -94,9 +94,9 @@ async fn simulate_listen_serves_the_registry_feed() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
+    let child_stdout = child.stdout.take().expect("stdout");
     let lines = tokio::task::spawn_blocking(move || {
-        let mut reader = std::io::BufReader::new(stdout);
+        let mut reader = std::io::BufReader::new(child_stdout);
         let mut lines = Vec::new();
         loop {
             let mut line = String::new();
@@ -127,6 +127,21 @@ async fn simulate_listen_serves_the_registry_feed() {
     }
     let check = run(wangban().arg("--config").arg(&config).args(["calendar", "check", "2025-01-02"]));
     assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+
+    // `sync` pulls the registry through the written config into a fresh data directory.
+    let data = temp_dir("simulate_sync");
+    let sync =
+        run(wangban().arg("--config").arg(&config).arg("--data").arg(&data).args(["sync", "--connector", "registry"]));
+    assert_eq!(sync.status.code(), Some(0), "{}", stderr(&sync));
+    let report: serde_json::Value = serde_json::from_str(stdout(&sync).trim()).expect("json");
+    assert!(report["inserted"].as_u64() > Some(100), "{report}");
+    let again =
+        run(wangban().arg("--config").arg(&config).arg("--data").arg(&data).args(["sync", "--connector", "registry"]));
+    let report: serde_json::Value = serde_json::from_str(stdout(&again).trim()).expect("json");
+    assert_eq!(report["rows"], 0, "the second run resumes from the cursor");
+    let housing =
+        run(wangban().arg("--config").arg(&config).arg("--data").arg(&data).args(["sync", "--connector", "housing"]));
+    assert_eq!(housing.status.code(), Some(2), "not available yet");
     let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
     assert_eq!(status.code(), Some(0));

@@ -1,0 +1,94 @@
+//! HTTP fetching with retries: timeouts, transport errors, 5xx and 429 are
+//! retried with exponential backoff and jitter, honouring `Retry-After`; a
+//! body that ends early is an error like any other, so a caller never acts on
+//! half a page. Other 4xx answers are not retried: they are the caller's bug.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// How hard to try.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// First backoff; doubled each retry, with up to 50% jitter.
+    pub base_delay: Duration,
+    /// Longest wait between attempts (also caps `Retry-After`).
+    pub max_delay: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a fetch failed for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Every attempt failed; the last reason.
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted { attempts: u32, last: String },
+    /// The partner refused the request (4xx other than 429).
+    #[error("partner answered {status}: {body}")]
+    Refused { status: u16, body: String },
+}
+
+/// GETs `url` (with a bearer token if given) and returns the whole body.
+pub async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    policy: &RetryPolicy,
+) -> Result<Vec<u8>, FetchError> {
+    let mut last = String::new();
+    for attempt in 1..=policy.attempts.max(1) {
+        let mut request = client.get(url).timeout(policy.timeout);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let mut retry_after = None;
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                if status.is_success() {
+                    match response.bytes().await {
+                        Ok(body) => return Ok(body.to_vec()),
+                        Err(e) => last = format!("body cut short or unreadable: {e}"),
+                    }
+                } else if status.is_server_error() || status.as_u16() == 429 {
+                    last = format!("partner answered {status}");
+                } else {
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(FetchError::Refused {
+                        status: status.as_u16(),
+                        body: body.chars().take(500).collect(),
+                    });
+                }
+            }
+            Err(e) => last = format!("request failed: {e}"),
+        }
+        if attempt < policy.attempts {
+            let backoff = policy.base_delay.saturating_mul(1 << (attempt - 1).min(16));
+            let jitter = backoff.mul_f64(rand::rng().random_range(0.0..0.5));
+            let wait = retry_after.unwrap_or(backoff + jitter).min(policy.max_delay);
+            tracing::warn!(message = "fetch failed; retrying", url, attempt, wait_ms = wait.as_millis() as u64, reason = %last);
+            tokio::time::sleep(wait).await;
+        }
+    }
+    Err(FetchError::Exhausted { attempts: policy.attempts.max(1), last })
+}

@@ -1,0 +1,3 @@
+//! Connectors against the simulated partners, on both backends.
+
+mod registry;
