@@ -55,23 +55,55 @@ pub struct Settings {
     pub log: LogSettings,
     /// Scheduled jobs.
     pub jobs: JobSettings,
-    /// Partner connectors by name. Read and checked now; pulled by the
-    /// connectors (not built yet). `wangban simulate --write-config` writes them.
-    pub connectors: std::collections::BTreeMap<String, ConnectorSettings>,
+    /// Partner connectors (`wangban simulate --write-config` writes them).
+    pub connectors: ConnectorsSettings,
 }
 
-/// `[connectors.NAME]`: one partner feed to pull.
+/// `[connectors]`: the partner feeds to pull.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorsSettings {
+    /// `[connectors.registry]`: the registry's business system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<FeedSettings>,
+    /// `[connectors.housing]`: the housing authority's contract filings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub housing: Option<FeedSettings>,
+    /// `[connectors.provident_fund]`: the housing provident fund.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provident_fund: Option<FeedSettings>,
+    /// `[connectors.court_platform]`: the courts' control platform.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub court_platform: Option<FeedSettings>,
+    /// `[[connectors.banks]]`: one entry per bank.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub banks: Vec<BankSettings>,
+}
+
+/// One partner feed.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ConnectorSettings {
-    /// `registry`, `housing`, `bank`, `provident_fund` or `court_platform`.
-    pub kind: String,
+pub struct FeedSettings {
     /// The feed's base URL.
     pub base_url: String,
-    /// Bearer token (banks).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
     /// When to pull (cron, UTC; seconds first or five-field crontab).
+    pub schedule: String,
+    /// Whether it runs.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+/// One bank's feed.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BankSettings {
+    /// The bank's id, e.g. `icbc` (the connector is named `bank:ID`).
+    pub id: String,
+    /// The feed's base URL.
+    pub base_url: String,
+    /// Bearer token; never printed or logged.
+    pub token: String,
+    /// When to pull (cron, UTC).
     pub schedule: String,
     /// Whether it runs.
     #[serde(default = "enabled_by_default")]
@@ -82,8 +114,57 @@ fn enabled_by_default() -> bool {
     true
 }
 
-/// Connector kinds the settings accept.
-pub const CONNECTOR_KINDS: [&str; 5] = ["registry", "housing", "bank", "provident_fund", "court_platform"];
+/// A configured connector, whatever its section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorEntry<'a> {
+    /// Its name: `registry`, `housing`, `provident_fund`, `court_platform` or `bank:ID`.
+    pub name: String,
+    /// Its kind (the name without the bank id).
+    pub kind: &'static str,
+    /// Base URL.
+    pub base_url: &'a str,
+    /// Bearer token (banks).
+    pub token: Option<&'a str>,
+    /// Cron schedule.
+    pub schedule: &'a str,
+    /// Whether it runs.
+    pub enabled: bool,
+}
+
+impl ConnectorsSettings {
+    /// Every configured connector, in a fixed order.
+    pub fn entries(&self) -> Vec<ConnectorEntry<'_>> {
+        let mut out = Vec::new();
+        for (kind, feed) in [
+            ("registry", &self.registry),
+            ("housing", &self.housing),
+            ("provident_fund", &self.provident_fund),
+            ("court_platform", &self.court_platform),
+        ] {
+            if let Some(f) = feed {
+                out.push(ConnectorEntry {
+                    name: kind.to_owned(),
+                    kind,
+                    base_url: &f.base_url,
+                    token: None,
+                    schedule: &f.schedule,
+                    enabled: f.enabled,
+                });
+            }
+        }
+        for b in &self.banks {
+            out.push(ConnectorEntry {
+                name: format!("bank:{}", b.id),
+                kind: "bank",
+                base_url: &b.base_url,
+                token: Some(&b.token),
+                schedule: &b.schedule,
+                enabled: b.enabled,
+            });
+        }
+        out
+    }
+}
 
 /// `[jobs]`
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -169,7 +250,7 @@ impl Default for Settings {
             domain: DomainSettings::default(),
             log: LogSettings::default(),
             jobs: JobSettings::default(),
-            connectors: std::collections::BTreeMap::new(),
+            connectors: ConnectorsSettings::default(),
         }
     }
 }
@@ -235,18 +316,16 @@ impl Settings {
         let settings: Settings = toml::Value::Table(table)
             .try_into()
             .with_context(|| format!("{source} (with WANGBAN__ environment overrides) is not valid"))?;
-        for (name, connector) in &settings.connectors {
-            if !CONNECTOR_KINDS.contains(&connector.kind.as_str()) {
-                anyhow::bail!(
-                    "{source}: connectors.{name}.kind {:?} is not one of {}",
-                    connector.kind,
-                    CONNECTOR_KINDS.join(", ")
-                );
-            }
-            connectors::schedule::Schedule::parse(&connector.schedule)
-                .with_context(|| format!("{source}: connectors.{name}.schedule"))?;
-            if !(connector.base_url.starts_with("http://") || connector.base_url.starts_with("https://")) {
-                anyhow::bail!("{source}: connectors.{name}.base_url must be an http:// or https:// URL");
+        for c in settings.connectors.entries() {
+            let section = if c.kind == "bank" {
+                format!("connectors.banks ({})", c.name)
+            } else {
+                format!("connectors.{}", c.name)
+            };
+            connectors::schedule::Schedule::parse(c.schedule)
+                .with_context(|| format!("{source}: {section}.schedule"))?;
+            if !(c.base_url.starts_with("http://") || c.base_url.starts_with("https://")) {
+                anyhow::bail!("{source}: {section}.base_url must be an http:// or https:// URL");
             }
         }
         Ok(settings)
@@ -360,15 +439,18 @@ mod tests {
 
     #[test]
     fn connectors_are_checked() {
-        let good = "[connectors.registry]\nkind = \"registry\"\nbase_url = \"http://127.0.0.1:9/registry/v1\"\nschedule = \"*/5 * * * *\"\n";
+        let good = "[connectors.registry]\nbase_url = \"http://127.0.0.1:9/registry/v1\"\nschedule = \"*/5 * * * *\"\n\
+                    [[connectors.banks]]\nid = \"icbc\"\nbase_url = \"http://127.0.0.1:9/banks/icbc\"\ntoken = \"t\"\nschedule = \"0 */10 * * * *\"\n";
         let s = Settings::from_layers(Some((Path::new("x.toml"), good)), env(&[])).expect("valid");
-        assert!(s.connectors["registry"].enabled);
+        let entries = s.connectors.entries();
+        assert_eq!(entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["registry", "bank:icbc"]);
+        assert!(entries.iter().all(|e| e.enabled));
         let bad = good.replace("*/5 * * * *", "often");
         let err = Settings::from_layers(Some((Path::new("x.toml"), &bad)), env(&[])).expect_err("bad cron");
         assert!(format!("{err:#}").contains("connectors.registry.schedule"), "{err:#}");
-        let bad = good.replace("\"registry\"\nbase", "\"ftp\"\nbase");
-        let err = Settings::from_layers(Some((Path::new("x.toml"), &bad)), env(&[])).expect_err("bad kind");
-        assert!(format!("{err:#}").contains("kind"), "{err:#}");
+        let bad = good.replace("[connectors.registry]", "[connectors.registy]");
+        let err = Settings::from_layers(Some((Path::new("x.toml"), &bad)), env(&[])).expect_err("unknown section");
+        assert!(format!("{err:#}").contains("registy"), "{err:#}");
     }
 
     #[test]

@@ -147,34 +147,34 @@ fn run_generate(args: &FlowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes a config whose `[connectors.*]` point at the running servers.
+/// Writes a config whose `[connectors]` point at the running servers.
 fn write_config(
     path: &std::path::Path,
     servers: &simulator::servers::PartnerServers,
     flow: &caseflow::Flow,
 ) -> anyhow::Result<()> {
-    use crate::settings::ConnectorSettings;
+    use crate::settings::{BankSettings, ConnectorsSettings, FeedSettings};
     let every = |minutes: u32| format!("0 */{minutes} * * * *");
-    let mut connectors = std::collections::BTreeMap::new();
-    let mut add = |name: String, kind: &str, base_url: String, token: Option<String>, schedule: String| {
-        connectors.insert(name, ConnectorSettings { kind: kind.to_owned(), base_url, token, schedule, enabled: true });
+    let feed = |base_url: String, schedule: String| Some(FeedSettings { base_url, schedule, enabled: true });
+    let connectors = ConnectorsSettings {
+        registry: feed(servers.registry_url(), every(5)),
+        housing: feed(servers.housing_url(), "0 0 1 * * *".into()),
+        provident_fund: feed(servers.gjj_url(), every(10)),
+        court_platform: feed(servers.court_url(), every(1)),
+        banks: simulator::servers::lenders::bank_codes(flow)
+            .into_iter()
+            .map(|code| BankSettings {
+                base_url: servers.bank_url(&code),
+                token: simulator::servers::lenders::bank_token(&code),
+                id: code,
+                schedule: every(10),
+                enabled: true,
+            })
+            .collect(),
     };
-    add("registry".into(), "registry", servers.registry_url(), None, every(5));
-    add("housing".into(), "housing", servers.housing_url(), None, "0 0 9 * * *".into());
-    for code in simulator::servers::lenders::bank_codes(flow) {
-        add(
-            format!("bank_{code}"),
-            "bank",
-            servers.bank_url(&code),
-            Some(simulator::servers::lenders::bank_token(&code)),
-            every(10),
-        );
-    }
-    add("provident_fund".into(), "provident_fund", servers.gjj_url(), None, every(10));
-    add("court_platform".into(), "court_platform", servers.court_url(), None, every(1));
     #[derive(serde::Serialize)]
     struct Written {
-        connectors: std::collections::BTreeMap<String, ConnectorSettings>,
+        connectors: ConnectorsSettings,
     }
     let text = format!(
         "# Written by `wangban simulate --write-config`: connectors pointing at the simulated partners.\n{}",

@@ -15,9 +15,10 @@ use crate::settings::Settings;
 pub(crate) async fn run(args: &SyncArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let selected: Vec<_> = settings
         .connectors
-        .iter()
-        .filter(|(_, c)| c.enabled || args.connector.is_some())
-        .filter(|(name, _)| args.connector.as_ref().is_none_or(|wanted| wanted == *name))
+        .entries()
+        .into_iter()
+        .filter(|c| c.enabled || args.connector.is_some())
+        .filter(|c| args.connector.as_ref().is_none_or(|wanted| *wanted == c.name))
         .collect();
     if selected.is_empty() {
         match &args.connector {
@@ -30,13 +31,14 @@ pub(crate) async fn run(args: &SyncArgs, settings: &Settings) -> anyhow::Result<
     let store = settings.open_store().await?;
     let mut failed = false;
     let mut unavailable = false;
-    for (name, connector) in selected {
+    for connector in selected {
+        let name = &connector.name;
         if connector.kind != "registry" {
             eprintln!("{name}: connectors of kind {} are not available yet", connector.kind);
             unavailable = true;
             continue;
         }
-        let source = RegistryCases::new(name, &connector.base_url);
+        let source = RegistryCases::new(name, connector.base_url);
         eprintln!("{name}: pulling {}", connector.base_url);
         let started = std::time::Instant::now();
         let outcome = poll_once(&source, &store, Utc::now(), args.max_pages).await?;
