@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::{Store, StoreResult, StoreTx, on_pool, on_tx};
 
 /// A connector's persisted state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConnectorState {
     /// Connector name.
     pub connector: String,
@@ -50,47 +50,7 @@ impl ConnectorState {
     }
 }
 
-type StateRow = (
-    String,
-    Option<String>,
-    String,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    i64,
-    i64,
-    i64,
-);
-
-fn from_row(r: StateRow) -> ConnectorState {
-    let (
-        connector,
-        cursor,
-        status,
-        last_run_at,
-        last_success_at,
-        last_error,
-        source_watermark,
-        records_total,
-        errors_total,
-        quarantined_total,
-    ) = r;
-    ConnectorState {
-        connector,
-        cursor,
-        status,
-        last_run_at,
-        last_success_at,
-        last_error,
-        source_watermark,
-        records_total,
-        errors_total,
-        quarantined_total,
-    }
-}
-
-/// The state columns, in [`StateRow`] order, followed by `$tail`.
+/// The state columns, named as [`ConnectorState`]'s fields, followed by `$tail`.
 macro_rules! select_state {
     ($tail:literal) => {
         concat!(
@@ -134,27 +94,27 @@ impl StoreTx {
 
     /// A connector's state read inside this transaction.
     pub async fn connector_state(&mut self, connector: &str) -> StoreResult<ConnectorState> {
-        let row: Option<StateRow> = on_tx!(self, conn => {
+        let row: Option<ConnectorState> = on_tx!(self, conn => {
             sqlx::query_as(select_state!(" WHERE connector = $1")).bind(connector).fetch_optional(conn).await?
         });
-        Ok(row.map_or_else(|| ConnectorState::new(connector), from_row))
+        Ok(row.unwrap_or_else(|| ConnectorState::new(connector)))
     }
 }
 
 impl Store {
     /// A connector's state (a fresh one if it never ran).
     pub async fn connector_state(&self, connector: &str) -> StoreResult<ConnectorState> {
-        let row: Option<StateRow> = on_pool!(self, pool => {
+        let row: Option<ConnectorState> = on_pool!(self, pool => {
             sqlx::query_as(select_state!(" WHERE connector = $1")).bind(connector).fetch_optional(pool).await?
         });
-        Ok(row.map_or_else(|| ConnectorState::new(connector), from_row))
+        Ok(row.unwrap_or_else(|| ConnectorState::new(connector)))
     }
 
     /// Every connector's state, by name.
     pub async fn all_connector_states(&self) -> StoreResult<Vec<ConnectorState>> {
-        let rows: Vec<StateRow> = on_pool!(self, pool => {
+        let rows: Vec<ConnectorState> = on_pool!(self, pool => {
             sqlx::query_as(select_state!(" ORDER BY connector")).fetch_all(pool).await?
         });
-        Ok(rows.into_iter().map(from_row).collect())
+        Ok(rows)
     }
 }
