@@ -261,6 +261,7 @@ mod tests {
 
     use super::*;
     use crate::servers::faults::Faults;
+    use crate::servers::testing::get_json;
 
     fn flow() -> Flow {
         crate::servers::testing::flow(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 11, 6000, |_| {})
@@ -280,15 +281,7 @@ mod tests {
             let mut token = String::new();
             let mut items = Vec::new();
             loop {
-                let page: Value = client
-                    .get(format!("{url}?page_size=100&page_token={token}"))
-                    .bearer_auth(bank_token(code))
-                    .send()
-                    .await
-                    .expect("send")
-                    .json()
-                    .await
-                    .expect("json");
+                let page = get_json(&format!("{url}?page_size=100&page_token={token}"), Some(&bank_token(code))).await;
                 items.extend(page["items"].as_array().cloned().unwrap_or_default());
                 match page["nextPageToken"].as_str() {
                     Some(next) => token = next.to_owned(),
@@ -298,15 +291,11 @@ mod tests {
             let source = format!("bank:{code}");
             assert_eq!(items.len(), flow.loans.iter().filter(|l| l.source == source).count(), "{code}");
             let middle = items[items.len() / 2]["updatedAt"].as_str().expect("updatedAt").to_owned();
-            let later: Value = client
-                .get(format!("{url}?page_size=1000&updated_after={}", middle.replace('+', "%2B")))
-                .bearer_auth(bank_token(code))
-                .send()
-                .await
-                .expect("send")
-                .json()
-                .await
-                .expect("json");
+            let later = get_json(
+                &format!("{url}?page_size=1000&updated_after={}", middle.replace('+', "%2B")),
+                Some(&bank_token(code)),
+            )
+            .await;
             let later = later["items"].as_array().map(Vec::len).unwrap_or(0);
             assert!(later < items.len() && later > 0, "updated_after filters: {later} of {}", items.len());
         }

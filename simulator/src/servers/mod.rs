@@ -140,6 +140,15 @@ pub(crate) mod testing {
         generate(&params)
     }
 
+    /// GETs `url` (with a bearer token if given) and parses the body as JSON.
+    pub(crate) async fn get_json(url: &str, bearer: Option<&str>) -> serde_json::Value {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("send").json().await.expect("json")
+    }
+
     /// The servers over `flow` on a free port, "today" being the day after `to`.
     pub(crate) async fn serve(flow: &Flow, today: NaiveDate, faults: Faults) -> PartnerServers {
         start("127.0.0.1:0".parse().expect("addr"), flow, today, faults, 1).await.expect("start partner servers")
@@ -149,7 +158,6 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
-    use serde_json::Value;
     use sha2::{Digest, Sha256};
 
     use super::faults::Faults;
@@ -161,12 +169,7 @@ mod tests {
         let faults = Faults { malformed_rate: 0.1, out_of_order_rate: 0.05, ..Faults::default() };
         let servers = testing::serve(&flow, NaiveDate::from_ymd_opt(2024, 7, 1).expect("date"), faults).await;
 
-        let page: Value = reqwest::get(format!("{}/cases?limit=5000", servers.registry_url()))
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let page = testing::get_json(&format!("{}/cases?limit=5000", servers.registry_url()), None).await;
         let records = page["data"].as_array().cloned().unwrap_or_default();
         let malformed = records.iter().filter(|r| r.get("sqlx").is_none()).count();
         assert!(malformed > 0 && malformed * 5 < records.len(), "{malformed} of {}", records.len());
@@ -184,8 +187,8 @@ mod tests {
         }
         assert!(out_of_order > 0, "older snapshots arrive after newer ones");
 
-        let listing: Vec<Value> =
-            reqwest::get(format!("{}/exports", servers.housing_url())).await.expect("get").json().await.expect("json");
+        let listing = testing::get_json(&format!("{}/exports", servers.housing_url()), None).await;
+        let listing = listing.as_array().cloned().unwrap_or_default();
         let mut undecodable = 0;
         for entry in listing.iter().filter(|e| e["rows"].as_u64() > Some(0)) {
             let bytes = reqwest::get(format!(

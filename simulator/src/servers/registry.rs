@@ -290,6 +290,7 @@ mod tests {
 
     use super::*;
     use crate::servers::faults::Faults;
+    use crate::servers::testing::get_json;
 
     fn small_flow() -> Flow {
         crate::servers::testing::flow(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 3, 3000, |p| {
@@ -299,29 +300,14 @@ mod tests {
     }
 
     async fn all(base: &str, feed: &str, limit: usize) -> Vec<Value> {
-        let client = reqwest::Client::new();
         let mut cursor = String::new();
         let mut out = Vec::new();
         loop {
-            let page: Value = client
-                .get(format!("{base}/{feed}?cursor={cursor}&limit={limit}"))
-                .send()
-                .await
-                .expect("send")
-                .json()
-                .await
-                .expect("json");
+            let page = get_json(&format!("{base}/{feed}?cursor={cursor}&limit={limit}"), None).await;
             out.extend(page["data"].as_array().cloned().unwrap_or_default());
             cursor = page["next_cursor"].as_str().expect("cursor").to_owned();
             if page["has_more"] == false {
-                let again: Value = client
-                    .get(format!("{base}/{feed}?cursor={cursor}"))
-                    .send()
-                    .await
-                    .expect("send")
-                    .json()
-                    .await
-                    .expect("json");
+                let again = get_json(&format!("{base}/{feed}?cursor={cursor}"), None).await;
                 assert_eq!(again["data"].as_array().map(Vec::len), Some(0), "the end cursor stays valid and empty");
                 return out;
             }

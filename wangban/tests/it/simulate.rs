@@ -10,49 +10,18 @@ fn court_push_loads_a_running_service_and_seizures_lists_the_register() {
     let secret = add_court_partner(&["--data", &data], "court-sim");
     let (server, target) = start_serve(&["--data", &data]);
 
-    let output = run(wangban().args([
-        "simulate",
-        "court-push",
-        "--target",
-        &target,
-        "--partner",
-        "court-sim",
-        "--secret",
-        &secret,
-        "--count",
-        "120",
-        "--concurrency",
-        "4",
-        "--units",
-        "30",
-        "--seed",
-        "9",
-    ]));
+    let push = |extra: &[&str]| {
+        run(wangban()
+            .args(["simulate", "court-push", "--target", &target, "--partner", "court-sim", "--secret", &secret])
+            .args(extra))
+    };
+    let output = push(&["--count", "120", "--concurrency", "4", "--units", "30", "--seed", "9"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let summary = stdout(&output);
     assert!(summary.contains("120 orders in 120 requests"), "{summary}");
     assert!(summary.contains("p99"), "{summary}");
 
-    let output = run(wangban().args([
-        "simulate",
-        "court-push",
-        "--target",
-        &target,
-        "--partner",
-        "court-sim",
-        "--secret",
-        &secret,
-        "--count",
-        "100",
-        "--batch",
-        "50",
-        "--concurrency",
-        "1",
-        "--units",
-        "30",
-        "--seed",
-        "10",
-    ]));
+    let output = push(&["--count", "100", "--batch", "50", "--concurrency", "1", "--units", "30", "--seed", "10"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("100 orders in 2 requests"), "{}", stdout(&output));
 
