@@ -9,6 +9,35 @@ use sqlx::{Connection, Executor, PgConnection};
 
 use crate::{Store, StoreResult};
 
+/// Declares, for each listed `async fn name(store: Store)`, a module with a
+/// `sqlite` and a `postgres` test (multi-threaded runtime), each on a fresh
+/// database dropped afterwards. The PostgreSQL one returns early, saying so,
+/// when [`POSTGRES_URL_VAR`] is unset.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let db = $crate::testing::TestDatabase::sqlite().await.expect("fresh SQLite database");
+                    super::$name(db.store.clone()).await;
+                    db.drop_database().await.expect("drop test database");
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(db) = $crate::testing::TestDatabase::postgres(stringify!($name)).await.expect("fresh PostgreSQL database") else {
+                        return;
+                    };
+                    super::$name(db.store.clone()).await;
+                    db.drop_database().await.expect("drop test database");
+                }
+            }
+        )*
+    };
+}
+
 /// The one environment variable that tells tests where PostgreSQL is, e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`. `.ci/run` always sets it.
 pub const POSTGRES_URL_VAR: &str = "WANGBAN_TEST_POSTGRES_URL";

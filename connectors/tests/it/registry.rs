@@ -11,7 +11,7 @@ use connectors::poll::poll_once;
 use connectors::registry::RegistryCases;
 use simulator::caseflow::{Anomaly, Flow, FlowParams, generate};
 use simulator::servers::faults::Faults;
-use store::Store;
+use store::{Store, both_backends};
 
 fn flow() -> Flow {
     let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 21);
@@ -37,6 +37,11 @@ fn source(base_url: String) -> RegistryCases {
     }
 }
 
+async fn serve(flow: &Flow, faults: Faults) -> simulator::servers::PartnerServers {
+    let today = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date");
+    simulator::servers::start("127.0.0.1:0".parse().expect("addr"), flow, today, faults, 3).await.expect("servers")
+}
+
 fn bad_check_digits(flow: &Flow) -> HashSet<&str> {
     flow.anomalies
         .iter()
@@ -50,15 +55,7 @@ fn bad_check_digits(flow: &Flow) -> HashSet<&str> {
 async fn pulls_everything_exactly_once_and_quarantines_bad_rows(store: Store) {
     let flow = flow();
     let faults = Faults { error_rate: 0.2, truncate_rate: 0.1, out_of_order_rate: 0.02, ..Faults::default() };
-    let servers = simulator::servers::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        &flow,
-        NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
-        faults,
-        3,
-    )
-    .await
-    .expect("servers");
+    let servers = serve(&flow, faults).await;
     let source = source(servers.registry_url());
     let now = Utc.with_ymd_and_hms(2025, 1, 1, 1, 0, 0).single().expect("time");
     let outcome = poll_once(&source, &store, now, 10_000).await.expect("poll");
@@ -105,15 +102,7 @@ async fn pulls_everything_exactly_once_and_quarantines_bad_rows(store: Store) {
 async fn malformed_rows_are_quarantined_and_the_page_goes_on(store: Store) {
     let flow = flow();
     let faults = Faults { malformed_rate: 0.05, ..Faults::default() };
-    let servers = simulator::servers::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        &flow,
-        NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
-        faults,
-        3,
-    )
-    .await
-    .expect("servers");
+    let servers = serve(&flow, faults).await;
     let now = Utc.with_ymd_and_hms(2025, 1, 1, 1, 0, 0).single().expect("time");
     let outcome = poll_once(&source(servers.registry_url()), &store, now, 10_000).await.expect("poll");
     let missing = store
@@ -134,28 +123,6 @@ async fn malformed_rows_are_quarantined_and_the_page_goes_on(store: Store) {
                 .count()
     );
     servers.stop().await.expect("stop");
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let db = store::testing::TestDatabase::sqlite().await.expect("sqlite");
-                    super::$name(db.store.clone()).await;
-                    db.drop_database().await.expect("drop");
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some(db) = store::testing::TestDatabase::postgres(stringify!($name)).await.expect("postgres") else { return };
-                    super::$name(db.store.clone()).await;
-                    db.drop_database().await.expect("drop");
-                }
-            }
-        )*
-    };
 }
 
 both_backends!(

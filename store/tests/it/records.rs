@@ -7,7 +7,9 @@ use store::cases::CaseRecord;
 use store::records::{ContractFiling, Evaluation, LoanApplication, QcFinding};
 use store::{Store, UpsertOutcome};
 
-use crate::support::{at, both_backends};
+use store::both_backends;
+
+use crate::support::at;
 
 fn sample_case() -> CaseRecord {
     CaseRecord {

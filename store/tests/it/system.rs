@@ -8,7 +8,9 @@ use store::quarantine::NewQuarantine;
 use store::testing::TestDatabase;
 use store::{Store, StoreError};
 
-use crate::support::{at, both_backends};
+use store::both_backends;
+
+use crate::support::at;
 
 both_backends!(
     partners_and_key_rotation,
