@@ -1,4 +1,4 @@
-//! HTTP fetching with retries: timeouts, transport errors, 5xx and 429 are
+//! HTTP GET and POST with retries: timeouts, transport errors, 5xx and 429 are
 //! retried with exponential backoff and jitter, honouring `Retry-After`; a
 //! body that ends early is an error like any other, so a caller never acts on
 //! half a page. Other 4xx answers are not retried: they are the caller's bug.
@@ -49,9 +49,36 @@ pub async fn get(
     bearer: Option<&str>,
     policy: &RetryPolicy,
 ) -> Result<Vec<u8>, FetchError> {
+    send(client, url, bearer, None, policy).await
+}
+
+/// POSTs `body` with its content type to `url` and returns the whole answer.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    policy: &RetryPolicy,
+) -> Result<Vec<u8>, FetchError> {
+    send(client, url, None, Some((content_type, body)), policy).await
+}
+
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+    policy: &RetryPolicy,
+) -> Result<Vec<u8>, FetchError> {
     let mut last = String::new();
     for attempt in 1..=policy.attempts.max(1) {
-        let mut request = client.get(url).timeout(policy.timeout);
+        let mut request = match &body {
+            None => client.get(url),
+            Some((content_type, bytes)) => {
+                client.post(url).header(reqwest::header::CONTENT_TYPE, *content_type).body(bytes.clone())
+            }
+        }
+        .timeout(policy.timeout);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }

@@ -1,21 +1,51 @@
 //! The shared poll loop. A partner hook ([`Source`]) turns one page of its
 //! feed into records and bad rows; [`poll_once`] does everything else the
-//! same way for every partner: each page is written in one transaction with
-//! the cursor that follows it (so the cursor never runs ahead of the data,
-//! nor behind it), bad rows go to quarantine with the raw record and their
-//! position and the rest of the page goes on, and a failed fetch leaves the
-//! cursor where it was and marks the connector degraded.
+//! same way for every partner:
+//!
+//! - each page is written in one transaction with the cursor that follows it
+//!   (so the cursor never runs ahead of the data, nor behind it), with a few
+//!   multi-row statements per table rather than one per row;
+//! - while a page is written the next one is already being fetched;
+//! - bad rows go to quarantine with the raw record and their position, and
+//!   the rest of the page goes on;
+//! - a failed fetch (an outage, a truncated or unreadable body) leaves the
+//!   cursor where it was and marks the connector degraded;
+//! - the run's upper bound is fixed when it starts: it ends after the page
+//!   that reaches records changed after its start, so a busy feed cannot keep
+//!   one run going for ever;
+//! - court requests go through [`store::StoreTx::apply_court_orders`], the one
+//!   path every court order takes, and their feedback is queued in the same
+//!   transaction for [`Source::after_run`] to send.
 
 use std::future::Future;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use domain::court_order::{CourtOrder, local_date};
+use domain::seizure::SeizureRules;
 use store::cases::CaseRecord;
 use store::connector_state::ConnectorState;
+use store::court::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus};
 use store::quarantine::NewQuarantine;
-use store::records::{Evaluation, QcFinding};
-use store::{Store, StoreError, UpsertOutcome};
+use store::records::{ContractFiling, Evaluation, LoanApplication, QcFinding, SourceFile};
+use store::{Store, StoreError, StoreTx, UpsertOutcome};
 
 use crate::fetch::FetchError;
+
+/// A court request pulled from the control platform, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourtRequest {
+    /// The platform's partner id (court orders are kept per partner).
+    pub partner_id: String,
+    /// The order it asks for.
+    pub order: CourtOrder,
+    /// SHA-256 of its content, for idempotency.
+    pub content_sha256: String,
+    /// The request as received.
+    pub raw: Vec<u8>,
+    /// Its position in the platform's stream.
+    pub seq: i64,
+}
 
 /// A record a partner delivered, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,14 +56,24 @@ pub enum Record {
     Qc(QcFinding),
     /// A satisfaction evaluation.
     Evaluation(Evaluation),
+    /// A housing contract filing.
+    Filing(ContractFiling),
+    /// A bank or provident-fund loan application.
+    Loan(LoanApplication),
+    /// A court request from the control platform.
+    Court(Box<CourtRequest>),
 }
 
 impl Record {
-    fn updated_at(&self) -> DateTime<Utc> {
+    /// The source's version (change time) of the record.
+    pub fn updated_at(&self) -> DateTime<Utc> {
         match self {
             Self::Case(c) => c.source_updated_at,
             Self::Qc(q) => q.source_updated_at,
             Self::Evaluation(e) => e.source_updated_at,
+            Self::Filing(f) => f.source_updated_at,
+            Self::Loan(l) => l.source_updated_at,
+            Self::Court(r) => r.order.served_at,
         }
     }
 }
@@ -41,7 +81,7 @@ impl Record {
 /// A row that could not be taken, kept for inspection and replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRow {
-    /// Where it was in the source (cursor and index).
+    /// Where it was in the source (cursor and index, file and line).
     pub position: String,
     /// `missing_field`, `bad_identifier`, `unknown_code`, `malformed`, `undecodable` …
     pub reason_code: &'static str,
@@ -60,6 +100,9 @@ pub struct Page {
     pub next_cursor: String,
     /// Whether more pages follow now.
     pub has_more: bool,
+    /// The file the page is, when a feed delivers whole files: recorded with
+    /// the page, so a file is loaded exactly once.
+    pub file: Option<SourceFile>,
 }
 
 /// Why a page could not be read at all (the cursor stays where it is).
@@ -68,7 +111,8 @@ pub enum PageError {
     /// The partner could not be reached or refused.
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// The page arrived but is not a page (broken JSON, a missing envelope field).
+    /// The page arrived but is not a page (broken JSON, a missing envelope
+    /// field, a file whose hash or row count does not match its listing).
     #[error("unreadable page: {0}")]
     Unreadable(String),
 }
@@ -77,8 +121,20 @@ pub enum PageError {
 pub trait Source: Send + Sync {
     /// The connector's name (its state and quarantine entries carry it).
     fn name(&self) -> &str;
+
     /// The page after `cursor` (`None`: the start of the feed).
     fn fetch_page(&self, cursor: Option<&str>) -> impl Future<Output = Result<Page, PageError>> + Send;
+
+    /// Rules for court requests (only the court platform delivers any).
+    fn seizure_rules(&self) -> SeizureRules {
+        SeizureRules::default()
+    }
+
+    /// Work after the pages are written (the court platform sends its feedback
+    /// outbox); an error here degrades the connector but loses nothing.
+    fn after_run(&self, _store: &Store, _now: DateTime<Utc>) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// What one run did.
@@ -96,7 +152,7 @@ pub struct Outcome {
     pub stale: u64,
     /// Rows quarantined.
     pub quarantined: u64,
-    /// The fetch error that ended the run early, if any (the connector is then degraded).
+    /// The error that ended the run early, if any (the connector is then degraded).
     pub error: Option<String>,
 }
 
@@ -105,85 +161,276 @@ impl Outcome {
     pub fn rows(&self) -> u64 {
         self.inserted + self.updated + self.unchanged + self.stale + self.quarantined
     }
+
+    fn count(&mut self, outcome: UpsertOutcome) {
+        match outcome {
+            UpsertOutcome::Inserted => self.inserted += 1,
+            UpsertOutcome::Updated => self.updated += 1,
+            UpsertOutcome::Unchanged => self.unchanged += 1,
+            UpsertOutcome::Stale => self.stale += 1,
+        }
+    }
 }
 
-/// Runs the connector once, from its saved cursor to the end of the feed as it
-/// was when the run started (at most `max_pages` pages). Store errors end the
-/// run with an error; fetch errors end it with [`Outcome::error`] set and the
-/// connector marked degraded, the cursor left at the last committed page.
-pub async fn poll_once(
-    source: &impl Source,
-    store: &Store,
-    now: DateTime<Utc>,
-    max_pages: u64,
-) -> Result<Outcome, StoreError> {
+/// How a run goes.
+#[derive(Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// The run's clock reading: its upper bound and the time it writes.
+    pub now: DateTime<Utc>,
+    /// Pages at most.
+    pub max_pages: u64,
+    /// Called after each page is committed, with the run so far.
+    pub progress: &'a (dyn Fn(&Outcome) + Sync),
+}
+
+impl std::fmt::Debug for RunOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions").field("now", &self.now).field("max_pages", &self.max_pages).finish()
+    }
+}
+
+impl<'a> RunOptions<'a> {
+    /// A run to the end of the feed without progress reports.
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self { now, max_pages: u64::MAX, progress: &|_| {} }
+    }
+}
+
+/// Runs the connector once, from its saved cursor to the end of the feed as
+/// it was when the run started, at most `max_pages` pages (see the module
+/// documentation). Store errors end the run with an error; fetch errors end it
+/// with [`Outcome::error`] set and the connector degraded, the cursor left at
+/// the last committed page.
+pub async fn poll_once(source: &impl Source, store: &Store, options: RunOptions<'_>) -> Result<Outcome, StoreError> {
+    let RunOptions { now, max_pages, progress } = options;
+    let started = Instant::now();
     let name = source.name().to_owned();
     let mut state: ConnectorState = store.connector_state(&name).await?;
     state.last_run_at = Some(now);
     let mut outcome = Outcome::default();
-    while outcome.pages < max_pages {
-        let page = match source.fetch_page(state.cursor.as_deref()).await {
+    let mut fetched = if max_pages > 0 { Some(source.fetch_page(state.cursor.as_deref()).await) } else { None };
+    while let Some(result) = fetched.take() {
+        let page = match result {
             Ok(page) => page,
             Err(error) => {
                 tracing::warn!(message = "connector degraded", connector = %name, %error);
-                state.status = "degraded".into();
-                state.last_error = Some(error.to_string());
-                state.errors_total += 1;
-                let mut tx = store.begin().await?;
-                tx.save_connector_state(&state, now).await?;
-                tx.commit().await?;
                 outcome.error = Some(error.to_string());
-                return Ok(outcome);
+                break;
             }
         };
-        let mut tx = store.begin().await?;
-        for row in &page.rows {
-            match row {
-                Ok(record) => {
-                    let result = match record {
-                        Record::Case(c) => tx.upsert_case(c, now).await?,
-                        Record::Qc(q) => tx.upsert_qc_finding(q, now).await?,
-                        Record::Evaluation(e) => tx.upsert_evaluation(e, now).await?,
-                    };
-                    match result {
-                        UpsertOutcome::Inserted => outcome.inserted += 1,
-                        UpsertOutcome::Updated => outcome.updated += 1,
-                        UpsertOutcome::Unchanged => outcome.unchanged += 1,
-                        UpsertOutcome::Stale => outcome.stale += 1,
-                    }
-                    let updated = record.updated_at();
-                    if state.source_watermark.is_none_or(|w| updated > w) {
-                        state.source_watermark = Some(updated);
-                    }
-                    state.records_total += 1;
-                }
-                Err(bad) => {
-                    let entry = NewQuarantine {
-                        source: &name,
-                        position: &bad.position,
-                        reason_code: bad.reason_code,
-                        reason: &bad.reason,
-                        payload: &bad.raw,
-                    };
-                    tx.quarantine(&entry, now).await?;
-                    outcome.quarantined += 1;
-                    state.quarantined_total += 1;
-                }
-            }
-        }
-        state.cursor = Some(page.next_cursor.clone());
-        tx.save_connector_state(&state, now).await?;
-        tx.commit().await?;
-        outcome.pages += 1;
-        if !page.has_more {
-            break;
+        let reached_bound = page.rows.iter().any(|r| matches!(r, Ok(record) if record.updated_at() > now));
+        let go_on = page.has_more && !reached_bound && outcome.pages + 1 < max_pages;
+        let next_cursor = page.next_cursor.clone();
+        let write = write_page(source, store, &page, &mut state, &mut outcome, now);
+        let written = if go_on {
+            let (written, next) = tokio::join!(write, source.fetch_page(Some(&next_cursor)));
+            fetched = Some(next);
+            written?
+        } else {
+            write.await?
+        };
+        progress(&outcome);
+        if !written {
+            fetched = None;
+            outcome.error =
+                Some(format!("another run of {name} moved its cursor; this run stopped without writing its page"));
+            tracing::warn!(message = "concurrent run of a connector", connector = %name);
+            // The other run's state stands: reload it so this run's final save does not undo it.
+            let latest = store.connector_state(&name).await?;
+            state = ConnectorState { last_run_at: state.last_run_at, ..latest };
         }
     }
-    state.status = "ok".into();
-    state.last_error = None;
-    state.last_success_at = Some(now);
+    if outcome.error.is_none()
+        && let Err(error) = source.after_run(store, now).await
+    {
+        tracing::warn!(message = "connector degraded after its pages", connector = %name, %error);
+        outcome.error = Some(error);
+    }
+    match &outcome.error {
+        Some(error) => {
+            state.status = "degraded".into();
+            state.last_error = Some(error.clone());
+            state.errors_total += 1;
+        }
+        None => {
+            state.status = "ok".into();
+            state.last_error = None;
+            state.last_success_at = Some(now);
+        }
+    }
+    state.last_run_rows = i64::try_from(outcome.rows()).unwrap_or(i64::MAX);
+    state.last_run_millis = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX).max(1);
     let mut tx = store.begin().await?;
     tx.save_connector_state(&state, now).await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Writes one page and the cursor after it in one transaction; `false` (and
+/// nothing written) if the saved cursor is no longer the one the page was
+/// fetched after, because another run of the connector moved it.
+async fn write_page(
+    source: &impl Source,
+    store: &Store,
+    page: &Page,
+    state: &mut ConnectorState,
+    outcome: &mut Outcome,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let name = source.name();
+    let mut records = Vec::with_capacity(page.rows.len());
+    let mut tx = store.begin().await?;
+    if tx.lock_connector_cursor(name).await? != state.cursor {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let mut quarantined = 0;
+    for row in &page.rows {
+        match row {
+            Ok(record) => {
+                let updated = record.updated_at();
+                if updated <= now && state.source_watermark.is_none_or(|w| updated > w) {
+                    state.source_watermark = Some(updated);
+                }
+                records.push(record);
+            }
+            Err(bad) => {
+                let entry = NewQuarantine {
+                    source: name,
+                    position: &bad.position,
+                    reason_code: bad.reason_code,
+                    reason: &bad.reason,
+                    payload: &bad.raw,
+                };
+                tx.quarantine(&entry, now).await?;
+                quarantined += 1;
+            }
+        }
+    }
+    let mut counts = Outcome { quarantined, ..Outcome::default() };
+    for result in write_records(&mut tx, &records, source.seizure_rules(), now).await? {
+        counts.count(result);
+    }
+    if let Some(file) = &page.file {
+        tx.record_source_file(file, now).await?;
+    }
+    let mut next_state = state.clone();
+    next_state.cursor = Some(page.next_cursor.clone());
+    next_state.records_total += i64::try_from(counts.rows() - counts.quarantined).unwrap_or(0);
+    next_state.quarantined_total += i64::try_from(counts.quarantined).unwrap_or(0);
+    tx.save_connector_state(&next_state, now).await?;
+    tx.commit().await?;
+    *state = next_state;
+    outcome.pages += 1;
+    outcome.inserted += counts.inserted;
+    outcome.updated += counts.updated;
+    outcome.unchanged += counts.unchanged;
+    outcome.stale += counts.stale;
+    outcome.quarantined += counts.quarantined;
+    Ok(true)
+}
+
+/// Writes validated records in `tx`: a multi-row versioned upsert per table,
+/// court requests through the seizure rules with their feedback queued.
+/// What happened to each record, grouped by table (cases, QC findings,
+/// evaluations, filings, loans, court requests).
+pub async fn write_records(
+    tx: &mut StoreTx,
+    records: &[&Record],
+    rules: SeizureRules,
+    now: DateTime<Utc>,
+) -> Result<Vec<UpsertOutcome>, StoreError> {
+    let mut cases = Vec::new();
+    let mut qc = Vec::new();
+    let mut evaluations = Vec::new();
+    let mut filings = Vec::new();
+    let mut loans = Vec::new();
+    let mut court = Vec::new();
+    for record in records {
+        match record {
+            Record::Case(c) => cases.push(c.as_ref().clone()),
+            Record::Qc(q) => qc.push(q.clone()),
+            Record::Evaluation(e) => evaluations.push(e.clone()),
+            Record::Filing(f) => filings.push(f.clone()),
+            Record::Loan(l) => loans.push(l.clone()),
+            Record::Court(r) => court.push(r.as_ref()),
+        }
+    }
+    let mut outcomes = tx.upsert_cases(&cases, now).await?;
+    outcomes.extend(tx.upsert_qc_findings(&qc, now).await?);
+    outcomes.extend(tx.upsert_evaluations(&evaluations, now).await?);
+    outcomes.extend(tx.upsert_contract_filings(&filings, now).await?);
+    outcomes.extend(tx.upsert_loan_applications(&loans, now).await?);
+    outcomes.extend(apply_court_requests(tx, &court, rules, now).await?);
+    Ok(outcomes)
+}
+
+/// The feedback a receipt gives the platform: (`JG`, `YY`).
+fn feedback_of(receipt: &Receipt) -> (i64, String) {
+    match receipt.status {
+        ReceiptStatus::Queued => (2, String::new()),
+        ReceiptStatus::Rejected => (3, receipt.reason.clone().unwrap_or_default()),
+        ReceiptStatus::Seized | ReceiptStatus::Renewed | ReceiptStatus::Released | ReceiptStatus::Lapsed => {
+            (1, String::new())
+        }
+    }
+}
+
+/// The receipt text kept for a pulled request: its feedback, so that a
+/// re-delivered request (answered with the kept text) queues the same feedback.
+fn render_feedback(receipt: &Receipt) -> String {
+    let (result, reason) = feedback_of(receipt);
+    serde_json::json!({ "jg": result, "yy": reason, "djsj": receipt.recorded_at.to_rfc3339() }).to_string()
+}
+
+fn parse_feedback(text: &str) -> Option<(i64, String, DateTime<Utc>)> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let recorded = DateTime::parse_from_rfc3339(value["djsj"].as_str()?).ok()?.with_timezone(&Utc);
+    Some((value["jg"].as_i64()?, value["yy"].as_str()?.to_owned(), recorded))
+}
+
+/// Applies a page's court requests and queues their feedback; an upsert-like
+/// outcome per request: applied is `Inserted`, a repeat `Unchanged`, refused `Stale`.
+async fn apply_court_requests(
+    tx: &mut StoreTx,
+    requests: &[&CourtRequest],
+    rules: SeizureRules,
+    now: DateTime<Utc>,
+) -> Result<Vec<UpsertOutcome>, StoreError> {
+    let Some(first) = requests.first() else { return Ok(Vec::new()) };
+    tx.ensure_partner(&first.partner_id, domain::partner::PartnerKind::Court, "法院网络查控平台", now).await?;
+    let jobs: Vec<OrderJob<'_>> = requests
+        .iter()
+        .map(|r| OrderJob {
+            partner_id: &r.partner_id,
+            order: &r.order,
+            content_sha256: &r.content_sha256,
+            payload: Payload::New { channel: "court_platform_pull", content_type: "application/xml", bytes: &r.raw },
+        })
+        .collect();
+    let results = tx.apply_court_orders(&jobs, rules, now, local_date(now), &render_feedback).await?;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for (request, result) in requests.iter().zip(results) {
+        let (outcome, (jg, yy, recorded_at)) = match result? {
+            ApplyOutcome::Applied { receipt, .. } => {
+                let (jg, yy) = feedback_of(&receipt);
+                (UpsertOutcome::Inserted, (jg, yy, receipt.recorded_at))
+            }
+            ApplyOutcome::Refused { receipt, .. } => {
+                let (jg, yy) = feedback_of(&receipt);
+                (UpsertOutcome::Stale, (jg, yy, receipt.recorded_at))
+            }
+            ApplyOutcome::Duplicate { receipt_text } => {
+                let feedback = parse_feedback(&receipt_text).unwrap_or((1, String::new(), now));
+                (UpsertOutcome::Unchanged, feedback)
+            }
+            ApplyOutcome::Conflict { order_no } => {
+                let reason = format!("request number {order_no} was used before for another request");
+                (UpsertOutcome::Stale, (3, reason, now))
+            }
+        };
+        tx.queue_feedback(&request.partner_id, &request.order.order_no, jg, &yy, recorded_at, now).await?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
 }

@@ -1,27 +1,64 @@
-//! The registry's business system: cases, cursor-paged JSON with the vendor's
-//! field names (`docs/partners.md` §1), validated into [`CaseRecord`]s. A row
-//! with a missing field, an unknown code or a broken identifier is a
-//! [`BadRow`]: quarantined with the field named, the page goes on.
+//! The registry's business system: three cursor-paged JSON feeds with the
+//! vendor's field names (`docs/partners.md` §1): cases, QC findings and
+//! satisfaction evaluations, validated into store records. A row with a
+//! missing field, an unknown code or a broken identifier is a [`BadRow`]:
+//! quarantined with the field named, the page goes on.
 
 use chrono::{DateTime, Utc};
 use domain::ident::{CreditCode, ResidentId, UnitNo};
 use domain::{AgentKind, ApplicantKind, CaseStatus, Channel, Delivery, VendorCode};
 use serde_json::Value;
 use store::cases::CaseRecord;
+use store::records::{Evaluation, QcFinding};
 
 use crate::fetch::{self, RetryPolicy};
 use crate::poll::{BadRow, Page, PageError, Record, Source};
 
 /// The source name cases carry.
 pub const SOURCE: &str = "registry";
+/// The source name QC findings carry.
+pub const QC_SOURCE: &str = "qc";
+/// The source name evaluations carry.
+pub const EVALUATION_SOURCE: &str = "evaluations";
 
-/// The registry's case feed.
+/// Which of the registry's feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryFeed {
+    /// `/cases`
+    Cases,
+    /// `/qc-findings`
+    QcFindings,
+    /// `/evaluations`
+    Evaluations,
+}
+
+impl RegistryFeed {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Cases => "cases",
+            Self::QcFindings => "qc-findings",
+            Self::Evaluations => "evaluations",
+        }
+    }
+
+    fn parse(self, row: &Value) -> Result<Record, RowError> {
+        match self {
+            Self::Cases => parse_case(row).map(|c| Record::Case(Box::new(c))),
+            Self::QcFindings => parse_qc_finding(row).map(Record::Qc),
+            Self::Evaluations => parse_evaluation(row).map(Record::Evaluation),
+        }
+    }
+}
+
+/// One of the registry's feeds.
 #[derive(Debug, Clone)]
-pub struct RegistryCases {
+pub struct Registry {
     /// Connector name.
     pub name: String,
     /// Base URL, e.g. `http://host/registry/v1`.
     pub base_url: String,
+    /// Which feed.
+    pub feed: RegistryFeed,
     /// Rows per page (≤ 5000).
     pub page_size: usize,
     /// Retries.
@@ -30,12 +67,13 @@ pub struct RegistryCases {
     pub client: reqwest::Client,
 }
 
-impl RegistryCases {
-    /// A source with default retries and the largest pages.
-    pub fn new(name: &str, base_url: &str) -> Self {
+impl Registry {
+    /// A feed with default retries and the largest pages.
+    pub fn new(name: &str, base_url: &str, feed: RegistryFeed) -> Self {
         Self {
             name: name.to_owned(),
             base_url: base_url.to_owned(),
+            feed,
             page_size: 5000,
             policy: RetryPolicy::default(),
             client: reqwest::Client::new(),
@@ -44,17 +82,36 @@ impl RegistryCases {
 }
 
 /// Why a row is bad: (reason code, reason).
-type RowError = (&'static str, String);
+pub(crate) type RowError = (&'static str, String);
 
-fn missing(field: &str) -> RowError {
+pub(crate) fn missing(field: &str) -> RowError {
     ("missing_field", format!("missing field {field}"))
 }
 
-fn text<'a>(row: &'a Value, field: &str) -> Result<&'a str, RowError> {
+pub(crate) fn text<'a>(row: &'a Value, field: &str) -> Result<&'a str, RowError> {
     row.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| missing(field))
 }
 
-fn time(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, RowError> {
+/// A person's resident ID or an enterprise's credit code, normalized; a
+/// credit-code checksum failure is only a warning (as in `domain`).
+pub(crate) fn party_id(id: &str, field: &str) -> Result<String, RowError> {
+    match ResidentId::parse(id) {
+        Ok(resident) => Ok(resident.as_str().to_owned()),
+        Err(resident) => match CreditCode::parse(id) {
+            Ok(code) => Ok(code.as_str().to_owned()),
+            Err(_) => Err(("bad_identifier", format!("{field}: {resident}"))),
+        },
+    }
+}
+
+fn number(row: &Value, field: &str) -> Result<i64, RowError> {
+    match row.get(field) {
+        None | Some(Value::Null) => Err(missing(field)),
+        Some(v) => v.as_i64().ok_or_else(|| ("malformed", format!("{field} {v} is not a whole number"))),
+    }
+}
+
+pub(crate) fn time(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, RowError> {
     match row.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
@@ -174,15 +231,58 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
     })
 }
 
-impl Source for RegistryCases {
+/// Validates one row of the QC feed.
+pub fn parse_qc_finding(row: &Value) -> Result<QcFinding, RowError> {
+    let severity = number(row, "ccdj")?;
+    if !(1..=3).contains(&severity) {
+        return Err(("unknown_code", format!("ccdj {severity} is not a severity (1-3)")));
+    }
+    Ok(QcFinding {
+        source: QC_SOURCE.into(),
+        external_id: text(row, "id")?.to_owned(),
+        case_source: SOURCE.into(),
+        case_external_id: text(row, "ywh")?.to_owned(),
+        category: text(row, "cclx")?.to_owned(),
+        severity: severity.to_string(),
+        section: text(row, "zrks")?.to_owned(),
+        description: row.get("ms").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        found_at: time(row, "jcsj")?.ok_or_else(|| missing("jcsj"))?,
+        corrected_at: time(row, "zgsj")?,
+        source_updated_at: time(row, "gxsj")?.ok_or_else(|| missing("gxsj"))?,
+    })
+}
+
+/// Validates one row of the evaluation feed. The vendor counts 5 = very
+/// satisfied down to 1; the store counts 1 = very satisfied up to 5.
+pub fn parse_evaluation(row: &Value) -> Result<Evaluation, RowError> {
+    let pjdj = number(row, "pjdj")?;
+    if !(1..=5).contains(&pjdj) {
+        return Err(("unknown_code", format!("pjdj {pjdj} is not a level (1-5)")));
+    }
+    Ok(Evaluation {
+        source: EVALUATION_SOURCE.into(),
+        external_id: text(row, "id")?.to_owned(),
+        case_source: SOURCE.into(),
+        case_external_id: text(row, "ywh")?.to_owned(),
+        level: 6 - pjdj,
+        channel: text(row, "pjqd")?.to_owned(),
+        comment: row.get("pjnr").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        evaluated_at: time(row, "pjsj")?.ok_or_else(|| missing("pjsj"))?,
+        rectified_at: time(row, "zgsj")?,
+        source_updated_at: time(row, "gxsj")?.ok_or_else(|| missing("gxsj"))?,
+    })
+}
+
+impl Source for Registry {
     fn name(&self) -> &str {
         &self.name
     }
 
     async fn fetch_page(&self, cursor: Option<&str>) -> Result<Page, PageError> {
         let url = format!(
-            "{}/cases?limit={}&cursor={}",
+            "{}/{}?limit={}&cursor={}",
             self.base_url.trim_end_matches('/'),
+            self.feed.path(),
             self.page_size,
             cursor.unwrap_or_default()
         );
@@ -200,14 +300,14 @@ impl Source for RegistryCases {
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                parse_case(row).map(|c| Record::Case(Box::new(c))).map_err(|(reason_code, reason)| BadRow {
-                    position: format!("cursor {:?} row {i}", cursor.unwrap_or_default()),
+                self.feed.parse(row).map_err(|(reason_code, reason)| BadRow {
+                    position: format!("{} cursor {:?} row {i}", self.feed.path(), cursor.unwrap_or_default()),
                     reason_code,
                     reason,
                     raw: row.to_string().into_bytes(),
                 })
             })
             .collect();
-        Ok(Page { rows, next_cursor, has_more })
+        Ok(Page { rows, next_cursor, has_more, file: None })
     }
 }

@@ -2,7 +2,7 @@
 //! court order takes past the edge, whether pushed to the gateway or pulled
 //! from the courts' control platform.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Offset, Utc};
 
 use crate::ident::{CaseNo, CertificateNo, UnitNo};
 
@@ -14,6 +14,20 @@ pub fn local_date(now: DateTime<Utc>) -> NaiveDate {
     match FixedOffset::east_opt(CHINA_OFFSET_SECONDS) {
         Some(offset) => now.with_timezone(&offset).date_naive(),
         None => now.date_naive(),
+    }
+}
+
+/// `t` in China Standard Time.
+pub fn china_time(t: DateTime<Utc>) -> DateTime<FixedOffset> {
+    t.with_timezone(&FixedOffset::east_opt(CHINA_OFFSET_SECONDS).unwrap_or(Utc.fix()))
+}
+
+/// The first instant after `day` ends in China time, in UTC.
+pub fn local_day_end(day: NaiveDate) -> DateTime<Utc> {
+    let next = day.succ_opt().unwrap_or(day).and_time(chrono::NaiveTime::MIN);
+    match FixedOffset::east_opt(CHINA_OFFSET_SECONDS) {
+        Some(offset) => (next - chrono::TimeDelta::seconds(i64::from(offset.local_minus_utc()))).and_utc(),
+        None => next.and_utc(),
     }
 }
 
@@ -93,6 +107,12 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn a_local_day_ends_at_midnight_china_time() {
+        let day = NaiveDate::from_ymd_opt(2024, 10, 1).expect("date");
+        assert_eq!(local_day_end(day), Utc.with_ymd_and_hms(2024, 10, 1, 16, 0, 0).single().expect("time"));
+    }
 
     #[test]
     fn local_date_is_china_standard_time() {

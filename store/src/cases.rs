@@ -14,7 +14,6 @@ macro_rules! const_format_where {
     }};
 }
 
-use crate::value::Value;
 use crate::{Store, StoreError, StoreResult, StoreTx, UpsertOutcome, on_pool};
 
 /// A case as the store keeps it. Built by connectors from validated feed rows.
@@ -85,7 +84,7 @@ impl CaseRecord {
         mask_id_number(&self.applicant_id_no)
     }
 
-    fn to_row(&self) -> Vec<(&'static str, Value)> {
+    fn to_row(&self) -> crate::upsert::Row {
         vec![
             ("source", self.source.as_str().into()),
             ("external_id", self.external_id.as_str().into()),
@@ -234,6 +233,12 @@ impl StoreTx {
     /// Upserts a case by (source, external_id), only if its version is newer than the stored one.
     pub async fn upsert_case(&mut self, case: &CaseRecord, now: DateTime<Utc>) -> StoreResult<UpsertOutcome> {
         self.versioned_upsert("cases", &["source", "external_id"], case.to_row(), now).await
+    }
+
+    /// Upserts cases by (source, external_id); what happened to each, in order.
+    pub async fn upsert_cases(&mut self, cases: &[CaseRecord], now: DateTime<Utc>) -> StoreResult<Vec<UpsertOutcome>> {
+        let rows = cases.iter().map(CaseRecord::to_row).collect();
+        self.versioned_upsert_many("cases", &["source", "external_id"], rows, now).await
     }
 }
 

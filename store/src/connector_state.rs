@@ -30,6 +30,26 @@ pub struct ConnectorState {
     pub errors_total: i64,
     /// Records quarantined, all runs.
     pub quarantined_total: i64,
+    /// Rows read by the last run, good and bad.
+    pub last_run_rows: i64,
+    /// How long the last run took, in milliseconds.
+    pub last_run_millis: i64,
+}
+
+impl ConnectorState {
+    /// Rows per second of the last run (0 when it read nothing).
+    pub fn last_run_rate(&self) -> f64 {
+        if self.last_run_millis <= 0 {
+            return 0.0;
+        }
+        self.last_run_rows as f64 * 1000.0 / self.last_run_millis as f64
+    }
+
+    /// How far the data lags behind `now`: the age of the newest change
+    /// covered by the cursor (`None` before the first record).
+    pub fn lag(&self, now: DateTime<Utc>) -> Option<chrono::TimeDelta> {
+        self.source_watermark.map(|w| now - w)
+    }
 }
 
 impl ConnectorState {
@@ -46,6 +66,8 @@ impl ConnectorState {
             records_total: 0,
             errors_total: 0,
             quarantined_total: 0,
+            last_run_rows: 0,
+            last_run_millis: 0,
         }
     }
 }
@@ -55,7 +77,7 @@ macro_rules! select_state {
     ($tail:literal) => {
         concat!(
             "SELECT connector, cursor, status, last_run_at, last_success_at, last_error, source_watermark, ",
-            "records_total, errors_total, quarantined_total FROM connector_state",
+            "records_total, errors_total, quarantined_total, last_run_rows, last_run_millis FROM connector_state",
             $tail
         )
     };
@@ -67,13 +89,14 @@ impl StoreTx {
         on_tx!(self, conn => {
             sqlx::query(
                 "INSERT INTO connector_state (connector, cursor, status, last_run_at, last_success_at, last_error, \
-                 source_watermark, records_total, errors_total, quarantined_total, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 source_watermark, records_total, errors_total, quarantined_total, last_run_rows, last_run_millis, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                  ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, status = excluded.status, \
                  last_run_at = excluded.last_run_at, last_success_at = excluded.last_success_at, \
                  last_error = excluded.last_error, source_watermark = excluded.source_watermark, \
                  records_total = excluded.records_total, errors_total = excluded.errors_total, \
-                 quarantined_total = excluded.quarantined_total, updated_at = excluded.updated_at",
+                 quarantined_total = excluded.quarantined_total, last_run_rows = excluded.last_run_rows, \
+                 last_run_millis = excluded.last_run_millis, updated_at = excluded.updated_at",
             )
             .bind(&s.connector)
             .bind(&s.cursor)
@@ -85,11 +108,26 @@ impl StoreTx {
             .bind(s.records_total)
             .bind(s.errors_total)
             .bind(s.quarantined_total)
+            .bind(s.last_run_rows)
+            .bind(s.last_run_millis)
             .bind(now)
             .execute(conn)
             .await?;
         });
         Ok(())
+    }
+
+    /// A connector's saved cursor, locking its state row until this
+    /// transaction ends (so two runs of one connector cannot both write
+    /// after the same cursor). `None` before the first page.
+    pub async fn lock_connector_cursor(&mut self, connector: &str) -> StoreResult<Option<String>> {
+        let row: Option<(Option<String>,)> = on_tx!(self, conn => {
+            sqlx::query_as("UPDATE connector_state SET updated_at = updated_at WHERE connector = $1 RETURNING cursor")
+                .bind(connector)
+                .fetch_optional(conn)
+                .await?
+        });
+        Ok(row.and_then(|(cursor,)| cursor))
     }
 
     /// A connector's state read inside this transaction.

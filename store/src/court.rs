@@ -452,6 +452,63 @@ struct SeizureRowWithPartner {
     row: SeizureRow,
 }
 
+impl StoreTx {
+    /// Applies several orders inside this transaction, each under its own
+    /// savepoint (see [`Store::apply_court_orders`]); nothing is final until
+    /// the caller commits. The court platform's connector uses this to commit
+    /// the orders of a page with its feedback and its cursor.
+    pub async fn apply_court_orders(
+        &mut self,
+        jobs: &[OrderJob<'_>],
+        rules: SeizureRules,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        render: &(dyn Fn(&Receipt) -> String + Sync),
+    ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
+        // One lock order everywhere: every unit of the group in ascending
+        // order first, the audit chain last (at commit). Several writers, or
+        // several gateways on one PostgreSQL, then cannot deadlock.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
+        let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
+        units.dedup();
+        for unit in units {
+            self.lock_unit(unit).await?;
+        }
+        let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
+        for index in order {
+            let job = &jobs[index];
+            on_tx!(self, conn => { sqlx::query("SAVEPOINT court_order").execute(&mut *conn).await?; });
+            let audit_mark = self.audit_buffer.len();
+            let result = self.apply_one(job, rules, now, today, render).await;
+            let result = match result {
+                Ok(outcome) => {
+                    on_tx!(self, conn => { sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?; });
+                    Ok(outcome)
+                }
+                Err(error) => {
+                    self.audit_buffer.truncate(audit_mark);
+                    on_tx!(self, conn => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT court_order").execute(&mut *conn).await?;
+                        sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?;
+                    });
+                    if error.is_unique_violation() {
+                        // The same number under another unit, raced in by a concurrent request.
+                        Ok(ApplyOutcome::Conflict { order_no: job.order.order_no.clone() })
+                    } else {
+                        Err(error)
+                    }
+                }
+            };
+            results[index] = Some(result);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::NotFound { what: "order result", key: String::new() })))
+            .collect())
+    }
+}
+
 impl Store {
     /// Applies one court order in its own transaction (see the module
     /// documentation). `content_sha256` identifies the order's content for
@@ -489,48 +546,9 @@ impl Store {
         render: &(dyn Fn(&Receipt) -> String + Sync),
     ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
         let mut tx = self.begin().await?;
-        // One lock order everywhere: every unit of the group in ascending
-        // order first, the audit chain last (at commit). Several writers, or
-        // several gateways on one PostgreSQL, then cannot deadlock.
-        let mut order: Vec<usize> = (0..jobs.len()).collect();
-        order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
-        let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
-        units.dedup();
-        for unit in units {
-            tx.lock_unit(unit).await?;
-        }
-        let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
-        for index in order {
-            let job = &jobs[index];
-            on_tx!(tx, conn => { sqlx::query("SAVEPOINT court_order").execute(&mut *conn).await?; });
-            let audit_mark = tx.audit_buffer.len();
-            let result = tx.apply_one(job, rules, now, today, render).await;
-            let result = match result {
-                Ok(outcome) => {
-                    on_tx!(tx, conn => { sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?; });
-                    Ok(outcome)
-                }
-                Err(error) => {
-                    tx.audit_buffer.truncate(audit_mark);
-                    on_tx!(tx, conn => {
-                        sqlx::query("ROLLBACK TO SAVEPOINT court_order").execute(&mut *conn).await?;
-                        sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?;
-                    });
-                    if error.is_unique_violation() {
-                        // The same number under another unit, raced in by a concurrent request.
-                        Ok(ApplyOutcome::Conflict { order_no: job.order.order_no.clone() })
-                    } else {
-                        Err(error)
-                    }
-                }
-            };
-            results[index] = Some(result);
-        }
+        let results = tx.apply_court_orders(jobs, rules, now, today, render).await?;
         tx.commit().await?;
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(StoreError::NotFound { what: "order result", key: String::new() })))
-            .collect())
+        Ok(results)
     }
 
     /// The current receipt of an applied order: a queued seizure since promoted

@@ -22,7 +22,10 @@
 //! - [`inbox`]: every payload received, kept raw with its hash.
 //! - [`quarantine`]: bad records kept for inspection and replay.
 //! - [`connector_state`]: cursors and health, committed with the data they cover.
+//! - [`outbox`]: feedback to the court platform, sent at least once, acknowledgements recorded.
+//! - [`reconcile`]: linking partner records to cases, anomalies, daily reconciliation per partner.
 //! - [`audit`]: the append-only, hash-chained audit log.
+//! - `upsert`: versioned upserts a page at a time (a few statements per page, not one per row).
 //! - `value`: typed values bound identically on both backends.
 //! - [`testing`]: fresh SQLite and PostgreSQL databases for tests.
 
@@ -33,10 +36,13 @@ pub mod connector_state;
 pub mod court;
 mod error;
 pub mod inbox;
+pub mod outbox;
 pub mod partners;
 pub mod quarantine;
+pub mod reconcile;
 pub mod records;
 pub mod testing;
+mod upsert;
 mod value;
 
 use std::sync::Arc;

@@ -104,6 +104,32 @@ impl TryFrom<PartnerRow> for Partner {
     }
 }
 
+impl crate::StoreTx {
+    /// Creates a partner without credentials if it does not exist (partners
+    /// the registry pulls from, such as the court platform, sign nothing).
+    pub async fn ensure_partner(
+        &mut self,
+        id: &str,
+        kind: PartnerKind,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO partners (id, kind, name, status, created_at, updated_at) VALUES ($1, $2, $3, 'active', $4, $4) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(kind.code())
+            .bind(name)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
 impl Store {
     /// Registers a partner with its first secret. Fails with
     /// [`StoreError::AlreadyExists`] if the id is taken.

@@ -4,11 +4,9 @@
 //! by version (`source_updated_at`): re-deliveries change nothing and an
 //! older snapshot never overwrites a newer one.
 
+use crate::upsert::Row;
+use crate::{StoreResult, StoreTx, UpsertOutcome};
 use chrono::{DateTime, Utc};
-use sqlx::AssertSqlSafe;
-
-use crate::value::{Value, bind_values, versioned_upsert_sql};
-use crate::{StoreResult, StoreTx, UpsertOutcome, on_tx};
 
 /// A quality-control finding (质检差错) on a case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,76 +116,107 @@ pub struct LoanApplication {
     pub source_updated_at: DateTime<Utc>,
 }
 
-impl StoreTx {
-    /// Inserts or updates by `keys`, only if the incoming `source_updated_at` is newer.
-    pub(crate) async fn versioned_upsert(
-        &mut self,
-        table: &'static str,
-        keys: &[&'static str],
-        row: Vec<(&'static str, Value)>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<UpsertOutcome> {
-        let incoming = row.iter().find_map(|(c, v)| match (c, v) {
-            (&"source_updated_at", Value::Time(Some(t))) => Some(*t),
-            _ => None,
-        });
-        let key_values: Vec<Value> =
-            keys.iter().filter_map(|k| row.iter().find(|(c, _)| c == k).map(|(_, v)| v.clone())).collect();
-        let conditions: Vec<String> = keys.iter().enumerate().map(|(i, k)| format!("{k} = ${}", i + 1)).collect();
-        let select = format!("SELECT source_updated_at FROM {table} WHERE {}", conditions.join(" AND "));
-        let existing: Option<DateTime<Utc>> = on_tx!(self, conn => {
-            bind_values!(sqlx::query_scalar(AssertSqlSafe(select)), &key_values).fetch_optional(conn).await?
-        });
-        let outcome = match (existing, incoming) {
-            (None, _) => UpsertOutcome::Inserted,
-            (Some(old), Some(new)) if new > old => UpsertOutcome::Updated,
-            (Some(old), Some(new)) if new == old => return Ok(UpsertOutcome::Unchanged),
-            _ => return Ok(UpsertOutcome::Stale),
-        };
-        let mut columns: Vec<&'static str> = row.iter().map(|(c, _)| *c).collect();
-        let mut values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
-        columns.push("ingested_at");
-        values.push(now.into());
-        let sql = versioned_upsert_sql(table, keys, &columns);
-        on_tx!(self, conn => {
-            bind_values!(sqlx::query(AssertSqlSafe(sql)), &values).execute(conn).await?;
-        });
-        Ok(outcome)
+impl QcFinding {
+    fn to_row(&self) -> Row {
+        vec![
+            ("source", self.source.as_str().into()),
+            ("external_id", self.external_id.as_str().into()),
+            ("case_source", self.case_source.as_str().into()),
+            ("case_external_id", self.case_external_id.as_str().into()),
+            ("category", self.category.as_str().into()),
+            ("severity", self.severity.as_str().into()),
+            ("section", self.section.as_str().into()),
+            ("description", self.description.as_str().into()),
+            ("found_at", self.found_at.into()),
+            ("corrected_at", self.corrected_at.into()),
+            ("source_updated_at", self.source_updated_at.into()),
+        ]
     }
+}
 
+impl Evaluation {
+    fn to_row(&self) -> Row {
+        vec![
+            ("source", self.source.as_str().into()),
+            ("external_id", self.external_id.as_str().into()),
+            ("case_source", self.case_source.as_str().into()),
+            ("case_external_id", self.case_external_id.as_str().into()),
+            ("level", self.level.into()),
+            ("channel", self.channel.as_str().into()),
+            ("comment", self.comment.as_str().into()),
+            ("evaluated_at", self.evaluated_at.into()),
+            ("rectified_at", self.rectified_at.into()),
+            ("source_updated_at", self.source_updated_at.into()),
+        ]
+    }
+}
+
+impl ContractFiling {
+    fn to_row(&self) -> Row {
+        vec![
+            ("source", self.source.as_str().into()),
+            ("filing_no", self.filing_no.as_str().into()),
+            ("developer_name", self.developer_name.as_str().into()),
+            ("developer_credit_code", self.developer_credit_code.as_str().into()),
+            ("buyer_name", self.buyer_name.as_str().into()),
+            ("buyer_id_no", self.buyer_id_no.as_str().into()),
+            ("unit_no", self.unit_no.as_str().into()),
+            ("price_cents", self.price_cents.into()),
+            ("filed_at", self.filed_at.into()),
+            ("status", self.status.as_str().into()),
+            ("source_file", self.source_file.clone().into()),
+            ("source_updated_at", self.source_updated_at.into()),
+        ]
+    }
+}
+
+impl LoanApplication {
+    fn to_row(&self) -> Row {
+        vec![
+            ("source", self.source.as_str().into()),
+            ("external_id", self.external_id.as_str().into()),
+            ("lender_kind", self.lender_kind.as_str().into()),
+            ("borrower_name", self.borrower_name.as_str().into()),
+            ("borrower_id_no", self.borrower_id_no.as_str().into()),
+            ("unit_no", self.unit_no.as_str().into()),
+            ("amount_cents", self.amount_cents.into()),
+            ("applied_at", self.applied_at.into()),
+            ("status", self.status.as_str().into()),
+            ("registry_case_no", self.registry_case_no.clone().into()),
+            ("source_updated_at", self.source_updated_at.into()),
+        ]
+    }
+}
+
+impl StoreTx {
     /// Upserts a QC finding by (source, external_id).
     pub async fn upsert_qc_finding(&mut self, f: &QcFinding, now: DateTime<Utc>) -> StoreResult<UpsertOutcome> {
-        let row: Vec<(&'static str, Value)> = vec![
-            ("source", f.source.as_str().into()),
-            ("external_id", f.external_id.as_str().into()),
-            ("case_source", f.case_source.as_str().into()),
-            ("case_external_id", f.case_external_id.as_str().into()),
-            ("category", f.category.as_str().into()),
-            ("severity", f.severity.as_str().into()),
-            ("section", f.section.as_str().into()),
-            ("description", f.description.as_str().into()),
-            ("found_at", f.found_at.into()),
-            ("corrected_at", f.corrected_at.into()),
-            ("source_updated_at", f.source_updated_at.into()),
-        ];
-        self.versioned_upsert("qc_findings", &["source", "external_id"], row, now).await
+        self.versioned_upsert("qc_findings", &["source", "external_id"], f.to_row(), now).await
+    }
+
+    /// Upserts QC findings by (source, external_id); what happened to each, in order.
+    pub async fn upsert_qc_findings(
+        &mut self,
+        findings: &[QcFinding],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        let rows = findings.iter().map(QcFinding::to_row).collect();
+        self.versioned_upsert_many("qc_findings", &["source", "external_id"], rows, now).await
     }
 
     /// Upserts an evaluation by (source, external_id).
     pub async fn upsert_evaluation(&mut self, e: &Evaluation, now: DateTime<Utc>) -> StoreResult<UpsertOutcome> {
-        let row: Vec<(&'static str, Value)> = vec![
-            ("source", e.source.as_str().into()),
-            ("external_id", e.external_id.as_str().into()),
-            ("case_source", e.case_source.as_str().into()),
-            ("case_external_id", e.case_external_id.as_str().into()),
-            ("level", e.level.into()),
-            ("channel", e.channel.as_str().into()),
-            ("comment", e.comment.as_str().into()),
-            ("evaluated_at", e.evaluated_at.into()),
-            ("rectified_at", e.rectified_at.into()),
-            ("source_updated_at", e.source_updated_at.into()),
-        ];
-        self.versioned_upsert("evaluations", &["source", "external_id"], row, now).await
+        self.versioned_upsert("evaluations", &["source", "external_id"], e.to_row(), now).await
+    }
+
+    /// Upserts evaluations by (source, external_id); what happened to each, in order.
+    pub async fn upsert_evaluations(
+        &mut self,
+        evaluations: &[Evaluation],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        let rows = evaluations.iter().map(Evaluation::to_row).collect();
+        self.versioned_upsert_many("evaluations", &["source", "external_id"], rows, now).await
     }
 
     /// Upserts a contract filing by (source, filing_no).
@@ -196,21 +225,17 @@ impl StoreTx {
         c: &ContractFiling,
         now: DateTime<Utc>,
     ) -> StoreResult<UpsertOutcome> {
-        let row: Vec<(&'static str, Value)> = vec![
-            ("source", c.source.as_str().into()),
-            ("filing_no", c.filing_no.as_str().into()),
-            ("developer_name", c.developer_name.as_str().into()),
-            ("developer_credit_code", c.developer_credit_code.as_str().into()),
-            ("buyer_name", c.buyer_name.as_str().into()),
-            ("buyer_id_no", c.buyer_id_no.as_str().into()),
-            ("unit_no", c.unit_no.as_str().into()),
-            ("price_cents", c.price_cents.into()),
-            ("filed_at", c.filed_at.into()),
-            ("status", c.status.as_str().into()),
-            ("source_file", c.source_file.clone().into()),
-            ("source_updated_at", c.source_updated_at.into()),
-        ];
-        self.versioned_upsert("contract_filings", &["source", "filing_no"], row, now).await
+        self.versioned_upsert("contract_filings", &["source", "filing_no"], c.to_row(), now).await
+    }
+
+    /// Upserts contract filings by (source, filing_no); what happened to each, in order.
+    pub async fn upsert_contract_filings(
+        &mut self,
+        filings: &[ContractFiling],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        let rows = filings.iter().map(ContractFiling::to_row).collect();
+        self.versioned_upsert_many("contract_filings", &["source", "filing_no"], rows, now).await
     }
 
     /// Upserts a loan application by (source, external_id).
@@ -219,20 +244,63 @@ impl StoreTx {
         l: &LoanApplication,
         now: DateTime<Utc>,
     ) -> StoreResult<UpsertOutcome> {
-        let row: Vec<(&'static str, Value)> = vec![
-            ("source", l.source.as_str().into()),
-            ("external_id", l.external_id.as_str().into()),
-            ("lender_kind", l.lender_kind.as_str().into()),
-            ("borrower_name", l.borrower_name.as_str().into()),
-            ("borrower_id_no", l.borrower_id_no.as_str().into()),
-            ("unit_no", l.unit_no.as_str().into()),
-            ("amount_cents", l.amount_cents.into()),
-            ("applied_at", l.applied_at.into()),
-            ("status", l.status.as_str().into()),
-            ("registry_case_no", l.registry_case_no.clone().into()),
-            ("source_updated_at", l.source_updated_at.into()),
-        ];
-        self.versioned_upsert("loan_applications", &["source", "external_id"], row, now).await
+        self.versioned_upsert("loan_applications", &["source", "external_id"], l.to_row(), now).await
+    }
+
+    /// Upserts loan applications by (source, external_id); what happened to each, in order.
+    pub async fn upsert_loan_applications(
+        &mut self,
+        loans: &[LoanApplication],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        let rows = loans.iter().map(LoanApplication::to_row).collect();
+        self.versioned_upsert_many("loan_applications", &["source", "external_id"], rows, now).await
+    }
+}
+
+/// A partner file loaded whole (the housing authority's daily exports).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SourceFile {
+    /// Feed.
+    pub source: String,
+    /// File name.
+    pub file_name: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// Data rows.
+    pub row_count: i64,
+}
+
+impl StoreTx {
+    /// Records a file as loaded, in the transaction that loads its rows.
+    /// Fails with [`crate::StoreError`] on a unique violation if it was loaded before.
+    pub async fn record_source_file(&mut self, f: &SourceFile, now: DateTime<Utc>) -> StoreResult<()> {
+        crate::on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO source_files (source, file_name, sha256, row_count, loaded_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&f.source)
+            .bind(&f.file_name)
+            .bind(&f.sha256)
+            .bind(f.row_count)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+impl crate::Store {
+    /// The files of a feed already loaded, by name.
+    pub async fn source_files(&self, source: &str) -> StoreResult<Vec<SourceFile>> {
+        let rows: Vec<SourceFile> = crate::on_pool!(self, pool => {
+            sqlx::query_as("SELECT source, file_name, sha256, row_count FROM source_files WHERE source = $1 ORDER BY file_name")
+                .bind(source)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
     }
 }
 
@@ -263,5 +331,36 @@ impl crate::Store {
             .await?
         });
         Ok(TableCounts { cases, qc_findings, evaluations, contract_filings, loan_applications })
+    }
+}
+
+impl crate::Store {
+    /// A digest of every record table's keys and versions, for comparing two
+    /// stores (a resumed sync against an uninterrupted one).
+    pub async fn records_fingerprint(&self) -> StoreResult<String> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for (table, key) in [
+            ("cases", "external_id"),
+            ("qc_findings", "external_id"),
+            ("evaluations", "external_id"),
+            ("contract_filings", "filing_no"),
+            ("loan_applications", "external_id"),
+        ] {
+            let sql = format!("SELECT source, {key}, source_updated_at FROM {table} ORDER BY source, {key}");
+            let rows: Vec<(String, String, DateTime<Utc>)> = crate::on_pool!(self, pool => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).fetch_all(pool).await?
+            });
+            for (source, id, version) in rows {
+                hasher.update(format!("{table}|{source}|{id}|{}\n", version.to_rfc3339()).as_bytes());
+            }
+        }
+        let seizures: Vec<(String, String, String)> = crate::on_pool!(self, pool => {
+            sqlx::query_as("SELECT order_no, unit_no, state FROM seizures ORDER BY partner_id, order_no").fetch_all(pool).await?
+        });
+        for (order, unit, state) in seizures {
+            hasher.update(format!("seizures|{order}|{unit}|{state}\n").as_bytes());
+        }
+        Ok(hex::encode(hasher.finalize()))
     }
 }

@@ -93,6 +93,17 @@ impl TestDatabase {
         Ok(Some(Self { store, url, cleanup: Cleanup::Database { admin_url, name } }))
     }
 
+    /// Another fresh database on the same backend as `store`.
+    pub async fn like(store: &Store) -> StoreResult<Self> {
+        match store.kind() {
+            crate::BackendKind::Sqlite => Self::sqlite().await,
+            crate::BackendKind::Postgres => Self::postgres("like").await?.ok_or_else(|| crate::StoreError::NotFound {
+                what: "PostgreSQL test server",
+                key: POSTGRES_URL_VAR.to_owned(),
+            }),
+        }
+    }
+
     /// Closes the store and removes the database.
     pub async fn drop_database(self) -> StoreResult<()> {
         self.store.close().await;

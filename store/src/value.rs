@@ -89,36 +89,3 @@ macro_rules! bind_values {
     }};
 }
 pub(crate) use bind_values;
-
-/// Builds `INSERT … ON CONFLICT (keys) DO UPDATE … WHERE newer` for a table
-/// whose rows carry `source_updated_at`: the row is written only when the
-/// incoming version is strictly newer, so re-deliveries are no-ops and an
-/// older snapshot never overwrites a newer one.
-pub(crate) fn versioned_upsert_sql(table: &str, keys: &[&str], columns: &[&str]) -> String {
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-    let updates: Vec<String> =
-        columns.iter().filter(|c| !keys.contains(c)).map(|c| format!("{c} = excluded.{c}")).collect();
-    format!(
-        "INSERT INTO {table} ({cols}) VALUES ({vals}) ON CONFLICT ({keys}) DO UPDATE SET {updates} \
-         WHERE excluded.source_updated_at > {table}.source_updated_at",
-        cols = columns.join(", "),
-        vals = placeholders.join(", "),
-        keys = keys.join(", "),
-        updates = updates.join(", "),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upsert_sql_updates_only_non_key_columns_and_only_when_newer() {
-        let sql = versioned_upsert_sql("t", &["source", "id"], &["source", "id", "a", "source_updated_at"]);
-        assert_eq!(
-            sql,
-            "INSERT INTO t (source, id, a, source_updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source, id) DO UPDATE SET \
-             a = excluded.a, source_updated_at = excluded.source_updated_at WHERE excluded.source_updated_at > t.source_updated_at"
-        );
-    }
-}

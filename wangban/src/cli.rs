@@ -40,17 +40,19 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service: HTTP health and readiness endpoints on --listen.
-    /// (The court API, dashboards and connector scheduler are not available yet.)
+    /// Run the service: the court API, health endpoints, the connectors on their
+    /// schedules and the daily jobs. (The dashboards are not available yet.)
     Serve(ServeArgs),
     /// Start simulator, service and dashboards in one command (not available yet).
     Demo(PendingArgs),
     /// Partner simulators: `simulate --listen ADDR` serves the partner systems over a generated
     /// case flow; `simulate court-push` loads the court API; `simulate generate` times the generator.
     Simulate(SimulateArgs),
-    /// Pull once from the configured partner connectors and print what each did
-    /// (so far the registry's case feed; other kinds say they are not available yet).
+    /// Pull once from the configured partner connectors, showing progress, and print
+    /// what each did as JSON lines; then reconcile partner records with the cases.
     Sync(SyncArgs),
+    /// Records kept back by the connectors: list them, replay one once fixed.
+    Quarantine(QuarantineArgs),
     /// Refresh the Parquet warehouse (not available yet).
     Warehouse(PendingArgs),
     /// Print KPI results (not available yet).
@@ -201,9 +203,13 @@ pub struct PendingArgs {
 /// `sync` options.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Only this connector (a name under [connectors] in the configuration).
+    /// Only this connector: `registry` (its three feeds), `registry-qc`, `registry-evaluations`,
+    /// `housing`, `provident_fund`, `court_platform` or `bank:ID`.
     #[arg(long)]
     pub connector: Option<String>,
+    /// No progress line on standard error.
+    #[arg(long)]
+    pub quiet: bool,
     /// Stop a connector after this many pages.
     #[arg(long, default_value_t = 100_000)]
     pub max_pages: u64,
@@ -314,5 +320,38 @@ pub enum PartnerCommand {
         /// Partner id.
         #[arg(long)]
         id: String,
+    },
+}
+
+/// `quarantine` arguments.
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: QuarantineCommand,
+}
+
+/// `quarantine` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined records, newest first, as JSON lines.
+    List {
+        /// Only from this connector.
+        #[arg(long)]
+        source: Option<String>,
+        /// Include records already replayed.
+        #[arg(long)]
+        all: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Validate a quarantined record again and write it if it passes.
+    Replay {
+        /// The entry's id (from `quarantine list`).
+        id: i64,
+        /// Use this file's bytes (the fixed record) instead of the kept ones.
+        #[arg(long, value_name = "FILE")]
+        payload: Option<std::path::PathBuf>,
     },
 }

@@ -56,6 +56,7 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::Simulate(args) => commands::simulate::run(args).await,
         Command::Seizures(args) => commands::seizures::run(&args, &settings).await,
         Command::Sync(args) => commands::sync::run(&args, &settings).await,
+        Command::Quarantine(args) => commands::quarantine::run(args, &settings).await,
         Command::Warehouse(args) => Ok(commands::unavailable::run("warehouse", &args)),
         Command::Kpi(args) => Ok(commands::unavailable::run("kpi", &args)),
         Command::Sql(args) => Ok(commands::unavailable::run("sql", &args)),

@@ -17,6 +17,7 @@
 //!
 //! [jobs]
 //! seizure_lapse = "0 5 16 * * *"   # cron, UTC: 00:05 China time
+//! reconciliation = "0 30 16 * * *" # cron, UTC: 00:30 China time
 //!
 //! [domain]
 //! calendar_file = "/etc/wangban/calendar-2027.toml"   # extra calendar years
@@ -132,6 +133,29 @@ pub struct ConnectorEntry<'a> {
 }
 
 impl ConnectorsSettings {
+    /// The enabled feeds (or every feed, `all`) as the connectors crate takes them.
+    pub fn specs(&self, all: bool) -> Vec<connectors::runner::Spec> {
+        use connectors::runner::{Kind, Spec};
+        self.entries()
+            .into_iter()
+            .filter(|e| all || e.enabled)
+            .map(|e| Spec {
+                kind: match e.kind {
+                    "registry" => Kind::Registry,
+                    "housing" => Kind::Housing,
+                    "provident_fund" => Kind::ProvidentFund,
+                    "court_platform" => Kind::CourtPlatform,
+                    _ => Kind::Bank {
+                        id: e.name.trim_start_matches("bank:").to_owned(),
+                        token: e.token.unwrap_or_default().to_owned(),
+                    },
+                },
+                base_url: e.base_url.to_owned(),
+                schedule: e.schedule.to_owned(),
+            })
+            .collect()
+    }
+
     /// Every configured connector, in a fixed order.
     pub fn entries(&self) -> Vec<ConnectorEntry<'_>> {
         let mut out = Vec::new();
@@ -172,11 +196,13 @@ impl ConnectorsSettings {
 pub struct JobSettings {
     /// When the seizure lapse job runs (cron, UTC; seconds field first or five-field crontab).
     pub seizure_lapse: String,
+    /// When the daily reconciliation of partner records runs (cron, UTC).
+    pub reconciliation: String,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self { seizure_lapse: "0 5 16 * * *".into() }
+        Self { seizure_lapse: "0 5 16 * * *".into(), reconciliation: "0 30 16 * * *".into() }
     }
 }
 

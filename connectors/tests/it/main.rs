@@ -1,3 +1,4 @@
 //! Connectors against the simulated partners, on both backends.
 
+mod compliance;
 mod registry;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use connectors::fetch::RetryPolicy;
-use connectors::poll::poll_once;
-use connectors::registry::RegistryCases;
+use connectors::poll::{RunOptions, poll_once};
+use connectors::registry::{Registry, RegistryFeed};
 use simulator::caseflow::{Anomaly, Flow, FlowParams, generate};
 use simulator::servers::faults::Faults;
 use store::{Store, both_backends};
@@ -22,10 +22,11 @@ fn flow() -> Flow {
     generate(&params)
 }
 
-fn source(base_url: String) -> RegistryCases {
-    RegistryCases {
+fn source(base_url: String) -> Registry {
+    Registry {
         name: "registry".into(),
         base_url,
+        feed: RegistryFeed::Cases,
         page_size: 300,
         policy: RetryPolicy {
             attempts: 12,
@@ -58,7 +59,7 @@ async fn pulls_everything_exactly_once_and_quarantines_bad_rows(store: Store) {
     let servers = serve(&flow, faults).await;
     let source = source(servers.registry_url());
     let now = Utc.with_ymd_and_hms(2025, 1, 1, 1, 0, 0).single().expect("time");
-    let outcome = poll_once(&source, &store, now, 10_000).await.expect("poll");
+    let outcome = poll_once(&source, &store, RunOptions::new(now)).await.expect("poll");
     assert_eq!(outcome.error, None, "faults are retried through");
     let bad = bad_check_digits(&flow);
     let counts = store.table_counts().await.expect("counts");
@@ -81,19 +82,19 @@ async fn pulls_everything_exactly_once_and_quarantines_bad_rows(store: Store) {
     assert!(state.cursor.is_some());
 
     // A second run starts from the saved cursor: nothing new.
-    let again = poll_once(&source, &store, now, 10_000).await.expect("poll again");
+    let again = poll_once(&source, &store, RunOptions::new(now)).await.expect("poll again");
     assert_eq!(again.rows(), 0);
     assert_eq!(store.table_counts().await.expect("counts").cases, counts.cases);
 
     // An outage: the run ends degraded, the cursor does not move; afterwards it resumes.
     let cursor = state.cursor.clone();
     servers.set_faults(Faults { outage: true, ..Faults::default() });
-    let down = poll_once(&source, &store, now, 10_000).await.expect("poll during outage");
+    let down = poll_once(&source, &store, RunOptions::new(now)).await.expect("poll during outage");
     assert!(down.error.is_some());
     let degraded = store.connector_state("registry").await.expect("state");
     assert_eq!((degraded.status.as_str(), degraded.cursor.clone()), ("degraded", cursor));
     servers.set_faults(Faults::default());
-    let back = poll_once(&source, &store, now, 10_000).await.expect("poll after outage");
+    let back = poll_once(&source, &store, RunOptions::new(now)).await.expect("poll after outage");
     assert_eq!(back.error, None);
     assert_eq!(store.connector_state("registry").await.expect("state").status, "ok");
     servers.stop().await.expect("stop");
@@ -104,7 +105,7 @@ async fn malformed_rows_are_quarantined_and_the_page_goes_on(store: Store) {
     let faults = Faults { malformed_rate: 0.05, ..Faults::default() };
     let servers = serve(&flow, faults).await;
     let now = Utc.with_ymd_and_hms(2025, 1, 1, 1, 0, 0).single().expect("time");
-    let outcome = poll_once(&source(servers.registry_url()), &store, now, 10_000).await.expect("poll");
+    let outcome = poll_once(&source(servers.registry_url()), &store, RunOptions::new(now)).await.expect("poll");
     let missing = store
         .list_quarantine(Some("registry"), true, 10_000)
         .await

@@ -47,6 +47,7 @@ both_backends!(
     case_upsert_is_idempotent_and_never_goes_back,
     partner_records_upsert_by_their_keys,
     counts_follow_the_writes,
+    a_page_upserts_like_its_rows_one_by_one,
 );
 
 async fn case_round_trips_every_field(store: Store) {
@@ -187,4 +188,47 @@ async fn counts_follow_the_writes(store: Store) {
     }
     tx.commit().await.expect("commit");
     assert_eq!(store.table_counts().await.expect("counts").cases, 25);
+}
+
+/// A page with re-deliveries, an update and a late older snapshot, larger
+/// than one statement's chunk: outcomes and the stored rows are what writing
+/// the rows one by one would give.
+async fn a_page_upserts_like_its_rows_one_by_one(store: Store) {
+    let now = at(2024, 10, 9, 11, 0);
+    let base = sample_case();
+    let version = |i: usize, days: i64| {
+        let mut case = base.clone();
+        case.external_id = format!("YW{i:05}");
+        case.source_updated_at = base.source_updated_at + TimeDelta::days(days);
+        case.correction_count = days;
+        case
+    };
+    // Already stored: key 0 at version 1.
+    store.upsert_case(&version(0, 1), now).await.expect("seed");
+    let mut page: Vec<CaseRecord> = (1..2_500).map(|i| version(i, 0)).collect();
+    page.push(version(0, 1)); // re-delivery of what is stored
+    page.push(version(0, 0)); // older than what is stored
+    page.push(version(7, 2)); // a newer version of a row earlier in the page
+    page.push(version(7, 1)); // then an older one again
+    page.push(version(8, 0)); // a duplicate within the page
+    let mut tx = store.begin().await.expect("begin");
+    let outcomes = tx.upsert_cases(&page, now).await.expect("page");
+    tx.commit().await.expect("commit");
+    assert_eq!(outcomes.len(), page.len());
+    assert!(outcomes[..2_499].iter().all(|o| *o == UpsertOutcome::Inserted));
+    assert_eq!(
+        outcomes[2_499..],
+        [
+            UpsertOutcome::Unchanged,
+            UpsertOutcome::Stale,
+            UpsertOutcome::Updated,
+            UpsertOutcome::Stale,
+            UpsertOutcome::Unchanged
+        ]
+    );
+    assert_eq!(store.table_counts().await.expect("counts").cases, 2_500);
+    let seven = store.get_case("registry", "YW00007").await.expect("read").expect("present");
+    assert_eq!(seven.record, version(7, 2));
+    let zero = store.get_case("registry", "YW00000").await.expect("read").expect("present");
+    assert_eq!(zero.record, version(0, 1));
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod calendar;
 pub(crate) mod partner;
+pub(crate) mod quarantine;
 pub(crate) mod seizures;
 pub(crate) mod serve;
 pub(crate) mod simulate;

@@ -1,4 +1,5 @@
-//! `wangban serve`: open the store, bind, print the address, serve until Ctrl-C or SIGTERM.
+//! `wangban serve`: open the store, bind, print the address, run the
+//! connectors and daily jobs on their schedules, serve until Ctrl-C or SIGTERM.
 
 use std::process::ExitCode;
 
@@ -20,28 +21,50 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     let addr = app.local_addr()?;
     let lapse_schedule =
         connectors::schedule::Schedule::parse(&settings.jobs.seizure_lapse).context("jobs.seizure_lapse")?;
+    let reconcile_schedule =
+        connectors::schedule::Schedule::parse(&settings.jobs.reconciliation).context("jobs.reconciliation")?;
+    let connectors = connectors::runner::build(&settings.connectors.specs(false)).context("[connectors] schedule")?;
+    let calendar = settings.calendar()?;
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
-    let jobs = tokio::spawn(seizure_lapse_loop(store.clone(), lapse_schedule, jobs_stopped));
+    let lapse = {
+        let store = store.clone();
+        tokio::spawn(scheduled_loop(lapse_schedule, jobs_stopped.clone(), move || seizure_lapse(store.clone())))
+    };
+    let reconciliation = {
+        let store = store.clone();
+        tokio::spawn(scheduled_loop(reconcile_schedule, jobs_stopped.clone(), move || {
+            let (store, calendar) = (store.clone(), calendar.clone());
+            async move {
+                if let Err(error) = super::sync::reconcile(&store, &calendar, chrono::Utc::now()).await {
+                    tracing::error!(message = "reconciliation failed; it runs again at the next scheduled time", %error);
+                }
+            }
+        }))
+    };
+    let scheduled = connectors.len();
+    let scheduler =
+        tokio::spawn(connectors::runner::run_scheduled(connectors, store.clone(), chrono::Utc::now, jobs_stopped));
     println!("wangban listening on http://{addr}");
-    tracing::info!(message = "serving", %addr, database = %store::redact_url(&settings.database_url()));
-    tracing::warn!(
-        message = "court API, dashboards and connector scheduler are not available yet; serving health endpoints only"
-    );
+    tracing::info!(message = "serving", %addr, connectors = scheduled, database = %store::redact_url(&settings.database_url()));
+    tracing::warn!(message = "dashboards are not available yet");
     app.run_until(shutdown_signal()).await.context("server failed")?;
     let _ = stop_jobs.send(true);
-    let _ = jobs.await;
+    // A connector run in progress finishes its current page first (pages are transactions).
+    let _ = tokio::join!(lapse, reconciliation, scheduler);
     store.close().await;
     tracing::info!(message = "stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// The daily seizure job: sleeps until the next scheduled time, lapses
-/// expired seizures, promotes queues, and logs what expires within 30 days.
-async fn seizure_lapse_loop(
-    store: store::Store,
+/// Sleeps until each scheduled time and runs `job`, until `stop` turns true.
+async fn scheduled_loop<F, Fut>(
     schedule: connectors::schedule::Schedule,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+    job: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     loop {
         let now = chrono::Utc::now();
         let Some(next) = schedule.next_after(now) else { return };
@@ -50,23 +73,29 @@ async fn seizure_lapse_loop(
             () = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        let now = chrono::Utc::now();
-        let today = domain::court_order::local_date(now);
-        match store.lapse_expired_seizures(domain::seizure::SeizureRules::default(), today, now).await {
-            Ok(report) => tracing::info!(
-                message = "seizure lapse job",
-                units = report.units,
-                lapsed = report.lapsed.len(),
-                promoted = report.promoted.len()
-            ),
-            Err(error) => {
-                tracing::error!(message = "seizure lapse job failed; it runs again at the next scheduled time", %error)
-            }
+        job().await;
+    }
+}
+
+/// The daily seizure job: lapses expired seizures, promotes queues, and logs
+/// what expires within 30 days.
+async fn seizure_lapse(store: store::Store) {
+    let now = chrono::Utc::now();
+    let today = domain::court_order::local_date(now);
+    match store.lapse_expired_seizures(domain::seizure::SeizureRules::default(), today, now).await {
+        Ok(report) => tracing::info!(
+            message = "seizure lapse job",
+            units = report.units,
+            lapsed = report.lapsed.len(),
+            promoted = report.promoted.len()
+        ),
+        Err(error) => {
+            tracing::error!(message = "seizure lapse job failed; it runs again at the next scheduled time", %error)
         }
-        match store.seizures_expiring_within(today, 30).await {
-            Ok(expiring) => tracing::info!(message = "seizures expiring within 30 days", count = expiring.len()),
-            Err(error) => tracing::error!(message = "listing expiring seizures failed", %error),
-        }
+    }
+    match store.seizures_expiring_within(today, 30).await {
+        Ok(expiring) => tracing::info!(message = "seizures expiring within 30 days", count = expiring.len()),
+        Err(error) => tracing::error!(message = "listing expiring seizures failed", %error),
     }
 }
 

@@ -1,47 +1,91 @@
-//! `wangban sync [--connector NAME]`: one pull of each configured connector, with counts.
+//! `wangban sync [--connector NAME]`: one pull of each configured connector,
+//! with a progress line, counts printed as JSON lines; after a full sync the
+//! partner records are reconciled with the cases.
 
+use std::io::IsTerminal;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use chrono::Utc;
-use connectors::poll::poll_once;
-use connectors::registry::RegistryCases;
+use chrono::{DateTime, Utc};
+use connectors::poll::{Outcome, RunOptions};
+use domain::Calendar;
 use serde_json::json;
 
-use crate::EXIT_USAGE;
 use crate::cli::SyncArgs;
 use crate::settings::Settings;
 
+/// Working days a partner record may wait for its registry case before it
+/// counts as missing: the longest committed limit (5 working days).
+pub(crate) const RECONCILE_AFTER_WORKING_DAYS: u32 = 5;
+
+/// The instant before which partner records have had their limit, on `now`'s day.
+pub(crate) fn reconcile_cutoff(calendar: &Calendar, now: DateTime<Utc>) -> DateTime<Utc> {
+    let mut day = domain::court_order::local_date(now);
+    let mut counted = 0;
+    while counted < RECONCILE_AFTER_WORKING_DAYS {
+        day = day.pred_opt().unwrap_or(day);
+        if calendar.is_working_day(day) {
+            counted += 1;
+        }
+    }
+    domain::court_order::local_day_end(day.pred_opt().unwrap_or(day))
+}
+
+/// Reconciles partner records as of `now` and logs what was found.
+pub(crate) async fn reconcile(
+    store: &store::Store,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+) -> anyhow::Result<store::reconcile::ReconcileReport> {
+    let today = domain::court_order::local_date(now);
+    let report = store.reconcile(today, reconcile_cutoff(calendar, now), now).await?;
+    tracing::info!(message = "reconciliation", anomalies = report.found, new = report.new);
+    Ok(report)
+}
+
+fn matches(name: &str, wanted: &str) -> bool {
+    name == wanted || name.strip_prefix(wanted).is_some_and(|rest| rest.starts_with('-'))
+}
+
 pub(crate) async fn run(args: &SyncArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let selected: Vec<_> = settings
-        .connectors
-        .entries()
+    let calendar = settings.calendar()?;
+    let all = connectors::runner::build(&settings.connectors.specs(args.connector.is_some()))?;
+    let selected: Vec<_> = all
         .into_iter()
-        .filter(|c| c.enabled || args.connector.is_some())
-        .filter(|c| args.connector.as_ref().is_none_or(|wanted| *wanted == c.name))
+        .filter(|s| args.connector.as_deref().is_none_or(|wanted| matches(s.connector.name(), wanted)))
         .collect();
     if selected.is_empty() {
         match &args.connector {
-            Some(name) => bail!("no connector {name:?} in the configuration ([connectors.{name}])"),
+            Some(name) => bail!("no connector {name:?} in the configuration ([connectors.*] and [[connectors.banks]])"),
             None => bail!(
                 "no connectors configured: add [connectors.NAME] sections (see `wangban simulate --write-config`)"
             ),
         }
     }
     let store = settings.open_store().await?;
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let mut failed = false;
-    let mut unavailable = false;
-    for connector in selected {
-        let name = &connector.name;
-        if connector.kind != "registry" {
-            eprintln!("{name}: connectors of kind {} are not available yet", connector.kind);
-            unavailable = true;
-            continue;
-        }
-        let source = RegistryCases::new(name, connector.base_url);
-        eprintln!("{name}: pulling {}", connector.base_url);
+    for scheduled in &selected {
+        let name = scheduled.connector.name().to_owned();
         let started = std::time::Instant::now();
-        let outcome = poll_once(&source, &store, Utc::now(), args.max_pages).await?;
+        let progress = |o: &Outcome| {
+            if show_progress {
+                let rate = o.rows() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                eprint!(
+                    "\r{name}: {} pages, {} rows, {} quarantined, {rate:.0} rows/s   ",
+                    o.pages,
+                    o.rows(),
+                    o.quarantined
+                );
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let options = RunOptions { now: Utc::now(), max_pages: args.max_pages, progress: &progress };
+        let outcome = scheduled.connector.run(&store, options).await?;
+        if show_progress {
+            eprintln!();
+        }
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "{}",
@@ -54,11 +98,19 @@ pub(crate) async fn run(args: &SyncArgs, settings: &Settings) -> anyhow::Result<
         );
         failed |= outcome.error.is_some();
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else if unavailable && args.connector.is_some() {
-        ExitCode::from(EXIT_USAGE)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if args.connector.is_none() {
+        let report = reconcile(&store, &calendar, Utc::now()).await?;
+        println!(
+            "{}",
+            json!({
+                "reconciliation": report.partners.iter().map(|r| json!({
+                    "partner": r.partner, "submitted": r.submitted, "registered": r.registered,
+                    "refused": r.refused, "missing": r.missing,
+                })).collect::<Vec<_>>(),
+                "anomalies": report.found, "new_anomalies": report.new,
+            })
+        );
+    }
+    store.close().await;
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

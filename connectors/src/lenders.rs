@@ -1,0 +1,341 @@
+//! Lenders: each configured bank's JSON feed of mortgage applications behind
+//! a bearer token, and the housing provident fund's GB18030 XML feed
+//! (`docs/partners.md` §3 and §4). Both page by a change-time bound: the
+//! cursor keeps the bound the pages are for, the position within them, and
+//! the newest change seen, which becomes the next bound once the last page is
+//! in. The token is only sent, never printed (`Debug` hides it).
+
+use chrono::{DateTime, Utc};
+use domain::ident::UnitNo;
+use serde_json::{Value, json};
+use store::records::LoanApplication;
+
+use crate::fetch::{self, RetryPolicy};
+use crate::housing::china_time;
+use crate::poll::{BadRow, Page, PageError, Record, Source};
+use crate::registry::{RowError, missing, party_id, text, time};
+use crate::xmlrows;
+
+/// Where a lender feed is: the bound its pages are for, the page within
+/// them, and the newest change time seen under that bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct LenderCursor {
+    after: Option<String>,
+    page: Option<String>,
+    newest: Option<String>,
+}
+
+impl LenderCursor {
+    fn parse(cursor: Option<&str>) -> Result<Self, PageError> {
+        let Some(text) = cursor.filter(|c| !c.is_empty()) else { return Ok(Self::default()) };
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| PageError::Unreadable(format!("saved cursor {text:?}: {e}")))?;
+        let field = |name: &str| value[name].as_str().map(str::to_owned);
+        Ok(Self { after: field("after"), page: field("page"), newest: field("newest") })
+    }
+
+    fn render(&self) -> String {
+        json!({ "after": self.after, "page": self.page, "newest": self.newest }).to_string()
+    }
+
+    /// The cursor after a page whose newest change is `newest_on_page`
+    /// (comparable text), with `next_page` if more pages follow under the bound.
+    fn advance(&self, newest_on_page: Option<String>, next_page: Option<String>) -> Self {
+        let newest = match (self.newest.clone(), newest_on_page) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        match next_page {
+            Some(page) => Self { after: self.after.clone(), page: Some(page), newest },
+            None => Self { after: newest.clone().or_else(|| self.after.clone()), page: None, newest },
+        }
+    }
+}
+
+fn loan_position(feed: &str, cursor: &LenderCursor, index: usize) -> String {
+    format!("{feed} after {:?} page {:?} item {index}", cursor.after, cursor.page)
+}
+
+fn check_unit(unit: &str, field: &str) -> Result<String, RowError> {
+    UnitNo::parse(unit).map(|u| u.as_str().to_owned()).map_err(|e| ("bad_identifier", format!("{field} {unit:?}: {e}")))
+}
+
+fn cents(amount: &str, field: &str) -> Result<i64, RowError> {
+    let bad = || ("malformed", format!("{field} {amount:?} is not an amount"));
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    if whole.is_empty() || fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let fraction: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<2}").parse().map_err(|_| bad())? };
+    whole.checked_mul(100).and_then(|w| w.checked_add(fraction)).ok_or_else(bad)
+}
+
+/// A bank's mortgage-application feed.
+#[derive(Clone)]
+pub struct Bank {
+    /// Connector name (`bank:ID`).
+    pub name: String,
+    /// The bank's id, e.g. `icbc`.
+    pub id: String,
+    /// Base URL (the feed is at `{base}/bank/v1/mortgage-applications`).
+    pub base_url: String,
+    /// Bearer token.
+    pub token: String,
+    /// Items per page (≤ 1000).
+    pub page_size: usize,
+    /// Retries.
+    pub policy: RetryPolicy,
+    /// HTTP client.
+    pub client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Bank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bank")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+impl Bank {
+    /// A bank feed with default retries and the largest pages.
+    pub fn new(id: &str, base_url: &str, token: &str) -> Self {
+        Self {
+            name: format!("bank:{id}"),
+            id: id.to_owned(),
+            base_url: base_url.to_owned(),
+            token: token.to_owned(),
+            page_size: 1000,
+            policy: RetryPolicy::default(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Validates one item.
+    pub fn parse_item(&self, item: &Value) -> Result<LoanApplication, RowError> {
+        let borrower = item.get("borrower").ok_or_else(|| missing("borrower"))?;
+        let status = match text(item, "status")? {
+            "SUBMITTED" => "submitted_to_registry",
+            "ACCEPTED" => "accepted",
+            "REGISTERED" => "registered",
+            "REJECTED" => "rejected",
+            "WITHDRAWN" => "withdrawn",
+            other => return Err(("unknown_code", format!("status {other:?} is not a known status"))),
+        };
+        let product = text(item, "product")?;
+        if !matches!(product, "PRESALE_NOTICE_MORTGAGE" | "MORTGAGE" | "RELEASE") {
+            return Err(("unknown_code", format!("product {product:?} is not a known product")));
+        }
+        Ok(LoanApplication {
+            source: self.name.clone(),
+            external_id: text(item, "applicationId")?.to_owned(),
+            lender_kind: "bank".into(),
+            borrower_name: text(borrower, "name").map_err(|_| missing("borrower.name"))?.to_owned(),
+            borrower_id_no: party_id(text(borrower, "idNo").map_err(|_| missing("borrower.idNo"))?, "borrower.idNo")?,
+            unit_no: check_unit(text(item, "propertyUnitNo")?, "propertyUnitNo")?,
+            amount_cents: cents(text(item, "loanAmount")?, "loanAmount")?,
+            applied_at: time(item, "submittedAt")?.ok_or_else(|| missing("submittedAt"))?,
+            status: status.into(),
+            registry_case_no: item.get("registryCaseNo").and_then(Value::as_str).map(str::to_owned),
+            source_updated_at: time(item, "updatedAt")?.ok_or_else(|| missing("updatedAt"))?,
+        })
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+impl Source for Bank {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn fetch_page(&self, cursor: Option<&str>) -> Result<Page, PageError> {
+        let at = LenderCursor::parse(cursor)?;
+        let mut url = format!(
+            "{}/bank/v1/mortgage-applications?page_size={}",
+            self.base_url.trim_end_matches('/'),
+            self.page_size
+        );
+        if let Some(after) = &at.after {
+            url.push_str(&format!("&updated_after={}", after.replace('+', "%2B")));
+        }
+        if let Some(page) = &at.page {
+            url.push_str(&format!("&page_token={page}"));
+        }
+        let body = fetch::get(&self.client, &url, Some(&self.token), &self.policy).await?;
+        let envelope: Value =
+            serde_json::from_slice(&body).map_err(|e| PageError::Unreadable(format!("{}: {e}", self.name)))?;
+        let items =
+            envelope["items"].as_array().ok_or_else(|| PageError::Unreadable(format!("{}: no items", self.name)))?;
+        let next_page = match &envelope["nextPageToken"] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => return Err(PageError::Unreadable(format!("{}: nextPageToken {other} is not text", self.name))),
+        };
+        let mut newest: Option<DateTime<Utc>> = None;
+        let rows: Vec<Result<Record, BadRow>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                // The bound moves past bad items too: they are kept in quarantine.
+                if let Ok(Some(updated)) = time(item, "updatedAt") {
+                    newest = newest.max(Some(updated));
+                }
+                self.parse_item(item).map(Record::Loan).map_err(|(reason_code, reason)| BadRow {
+                    position: loan_position(&self.name, &at, i),
+                    reason_code,
+                    reason,
+                    raw: item.to_string().into_bytes(),
+                })
+            })
+            .collect();
+        let has_more = next_page.is_some();
+        let next = at.advance(newest.map(rfc3339), next_page);
+        Ok(Page { rows, next_cursor: next.render(), has_more, file: None })
+    }
+}
+
+/// The provident fund's loan feed.
+#[derive(Debug, Clone)]
+pub struct ProvidentFund {
+    /// Connector name.
+    pub name: String,
+    /// Base URL, e.g. `http://host/gjj/v1`.
+    pub base_url: String,
+    /// Retries.
+    pub policy: RetryPolicy,
+    /// HTTP client.
+    pub client: reqwest::Client,
+}
+
+/// The source name provident-fund loans carry.
+pub const PROVIDENT_FUND_SOURCE: &str = "provident_fund";
+
+impl ProvidentFund {
+    /// A feed with default retries.
+    pub fn new(name: &str, base_url: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            base_url: base_url.to_owned(),
+            policy: RetryPolicy::default(),
+            client: reqwest::Client::new(),
+        }
+    }
+}
+
+/// Validates one `<Loan>` (its child elements by name).
+pub fn parse_gjj_loan(fields: &xmlrows::Fields) -> Result<LoanApplication, RowError> {
+    let get = |name: &str| -> Result<&str, RowError> {
+        fields.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| missing(name))
+    };
+    let kind = get("DKLX")?;
+    if !matches!(kind, "1" | "2") {
+        return Err(("unknown_code", format!("DKLX {kind:?} is not 1 or 2")));
+    }
+    let status = match get("ZT")? {
+        "1" => "submitted_to_registry",
+        "2" => "registered",
+        "3" => "rejected",
+        other => return Err(("unknown_code", format!("ZT {other:?} is not 1, 2 or 3"))),
+    };
+    Ok(LoanApplication {
+        source: PROVIDENT_FUND_SOURCE.into(),
+        external_id: get("DKBH")?.to_owned(),
+        lender_kind: "provident_fund".into(),
+        borrower_name: get("JKRXM")?.to_owned(),
+        borrower_id_no: party_id(get("JKRZJH")?, "JKRZJH")?,
+        unit_no: check_unit(get("BDCDYH")?, "BDCDYH")?,
+        amount_cents: cents(get("DKJE")?, "DKJE")?,
+        applied_at: china_time(get("SQSJ")?, "SQSJ", "%Y%m%d%H%M%S")?,
+        status: status.into(),
+        registry_case_no: fields.get("YWH").filter(|v| !v.is_empty()).cloned(),
+        source_updated_at: china_time(get("GXSJ")?, "GXSJ", "%Y%m%d%H%M%S")?,
+    })
+}
+
+impl Source for ProvidentFund {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn fetch_page(&self, cursor: Option<&str>) -> Result<Page, PageError> {
+        let at = LenderCursor::parse(cursor)?;
+        let page: u64 = at.page.as_deref().unwrap_or("1").parse().unwrap_or(1);
+        let mut url = format!("{}/loans?page={page}", self.base_url.trim_end_matches('/'));
+        if let Some(since) = &at.after {
+            url.push_str(&format!("&since={since}"));
+        }
+        let body = match fetch::get(&self.client, &url, None, &self.policy).await {
+            Ok(body) => body,
+            // No loans at all since the bound: page 1 of 0 pages.
+            Err(fetch::FetchError::Refused { status: 400, body }) if page == 1 && body.contains("page must be") => {
+                return Ok(Page { rows: Vec::new(), next_cursor: at.render(), has_more: false, file: None });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let text = encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(&body)
+            .ok_or_else(|| PageError::Unreadable(format!("{url}: the page is not valid GB18030")))?;
+        let list =
+            xmlrows::split(&text, "LoanList", "Loan").map_err(|e| PageError::Unreadable(format!("{url}: {e}")))?;
+        let pages: u64 = list
+            .attributes
+            .get("pages")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| PageError::Unreadable(format!("{url}: <LoanList> without pages")))?;
+        let mut newest: Option<String> = None;
+        let rows = list
+            .rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let bad = |(reason_code, reason): RowError, raw: &str| BadRow {
+                    position: loan_position(&self.name, &at, i),
+                    reason_code,
+                    reason,
+                    raw: raw.as_bytes().to_vec(),
+                };
+                let fields = row.fields.map_err(|e| bad(("malformed", e), &row.raw))?;
+                if let Some(g) = fields.get("GXSJ").filter(|g| g.len() == 14) {
+                    newest = newest.clone().max(Some(g.clone()));
+                }
+                parse_gjj_loan(&fields).map(Record::Loan).map_err(|e| bad(e, &row.raw))
+            })
+            .collect();
+        let next_page = (page < pages).then(|| (page + 1).to_string());
+        let has_more = next_page.is_some();
+        let next = at.advance(newest, next_page);
+        Ok(Page { rows, next_cursor: next.render(), has_more, file: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bound_moves_only_after_the_last_page() {
+        let start = LenderCursor::default();
+        let mid = start.advance(Some("2024-01-02".into()), Some("p2".into()));
+        assert_eq!(mid.after, None);
+        assert_eq!(mid.page.as_deref(), Some("p2"));
+        let end = mid.advance(Some("2024-01-01".into()), None);
+        assert_eq!(end.after.as_deref(), Some("2024-01-02"));
+        assert_eq!(end.page, None);
+        assert_eq!(LenderCursor::parse(Some(&end.render())).expect("parse"), end);
+        // Nothing new: the bound stays.
+        assert_eq!(end.advance(None, None).after.as_deref(), Some("2024-01-02"));
+    }
+
+    #[test]
+    fn amounts_are_exact() {
+        assert_eq!(cents("350000.00", "x"), Ok(35_000_000));
+        assert_eq!(cents("12.5", "x"), Ok(1_250));
+        assert!(cents("1e5", "x").is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! Versioned upserts, a page at a time. Every record table keys its rows by
+//! the feed and the feed's own id and carries the feed's version
+//! (`source_updated_at`): a row is written only when the incoming version is
+//! strictly newer than the stored one, so re-deliveries change nothing and an
+//! older snapshot never overwrites a newer one.
+//!
+//! A page is written with a few statements, not one per row: the stored
+//! versions of all its keys are read with one `IN (VALUES …)` query per chunk,
+//! the page is deduplicated (the newest version of each key wins; a table
+//! cannot be touched twice by one `INSERT … ON CONFLICT` on PostgreSQL), and
+//! the winners go in with multi-row `INSERT … ON CONFLICT … DO UPDATE … WHERE
+//! newer`. The `WHERE` keeps the rule even against a concurrent writer.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+
+use crate::value::{Value, bind_values};
+use crate::{StoreResult, StoreTx, UpsertOutcome, on_tx};
+
+/// Bound parameters per statement, below SQLite's 32,766 and PostgreSQL's 65,535.
+const MAX_PARAMS: usize = 30_000;
+/// Rows per statement at most, whatever the width.
+const MAX_ROWS: usize = 1_000;
+
+/// One row to upsert: its columns in a fixed order, `source_updated_at` among them.
+pub(crate) type Row = Vec<(&'static str, Value)>;
+
+/// Builds `INSERT … VALUES (…), (…) ON CONFLICT (keys) DO UPDATE … WHERE newer`
+/// for `rows` rows of `columns`.
+pub(crate) fn versioned_upsert_sql(table: &str, keys: &[&str], columns: &[&str], rows: usize) -> String {
+    let width = columns.len();
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let updates: Vec<String> =
+        columns.iter().filter(|c| !keys.contains(c)).map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({cols}) VALUES {vals} ON CONFLICT ({keys}) DO UPDATE SET {updates} \
+         WHERE excluded.source_updated_at > {table}.source_updated_at",
+        cols = columns.join(", "),
+        vals = tuples.join(", "),
+        keys = keys.join(", "),
+        updates = updates.join(", "),
+    )
+}
+
+/// `SELECT keys…, source_updated_at FROM table WHERE (keys) IN (VALUES (…), …)` for `rows` keys.
+fn stored_versions_sql(table: &str, keys: &[&str], rows: usize) -> String {
+    let width = keys.len();
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "SELECT {keys}, source_updated_at FROM {table} WHERE ({keys}) IN (VALUES {vals})",
+        keys = keys.join(", "),
+        vals = tuples.join(", "),
+    )
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::Text(Some(s)) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn version_of(row: &Row) -> Option<DateTime<Utc>> {
+    row.iter().find_map(|(c, v)| match (c, v) {
+        (&"source_updated_at", Value::Time(Some(t))) => Some(*t),
+        _ => None,
+    })
+}
+
+impl StoreTx {
+    /// Upserts `rows` of `table` by `keys` (text columns), each only if its
+    /// version is newer than what is stored, and answers what happened to each
+    /// row, in order. Within `rows` a later row counts against the earlier ones
+    /// with its key, as if written one after the other.
+    pub(crate) async fn versioned_upsert_many(
+        &mut self,
+        table: &'static str,
+        keys: &[&'static str],
+        rows: Vec<Row>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        let Some(first) = rows.first() else { return Ok(Vec::new()) };
+        let key_positions: Vec<usize> = keys.iter().filter_map(|k| first.iter().position(|(c, _)| c == k)).collect();
+        let key_of = |row: &Row| -> Vec<String> { key_positions.iter().map(|&i| text_of(&row[i].1)).collect() };
+
+        // Distinct keys of the page, in first-seen order.
+        let mut distinct: Vec<Vec<String>> = Vec::new();
+        let mut seen: HashMap<Vec<String>, ()> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let key = key_of(row);
+            if seen.insert(key.clone(), ()).is_none() {
+                distinct.push(key);
+            }
+        }
+
+        // Their stored versions.
+        let mut stored: HashMap<Vec<String>, DateTime<Utc>> = HashMap::with_capacity(distinct.len());
+        for chunk in distinct.chunks((MAX_PARAMS / keys.len()).min(MAX_ROWS)) {
+            let sql = stored_versions_sql(table, keys, chunk.len());
+            let params: Vec<Value> = chunk.iter().flatten().map(|k| Value::Text(Some(k.clone()))).collect();
+            let found: Vec<(Vec<String>, DateTime<Utc>)> = on_tx!(self, conn => {
+                let mut found = Vec::with_capacity(chunk.len());
+                let result = bind_values!(sqlx::query(AssertSqlSafe(sql)), &params).fetch_all(conn).await?;
+                for row in result {
+                    use sqlx::Row as _;
+                    let mut key = Vec::with_capacity(keys.len());
+                    for i in 0..keys.len() {
+                        key.push(row.try_get::<String, _>(i)?);
+                    }
+                    found.push((key, row.try_get::<DateTime<Utc>, _>(keys.len())?));
+                }
+                found
+            });
+            stored.extend(found);
+        }
+
+        // Each row against what is stored and what came before it in the page.
+        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut winners: HashMap<Vec<String>, usize> = HashMap::new();
+        for (index, row) in rows.iter().enumerate() {
+            let key = key_of(row);
+            let incoming = version_of(row);
+            let outcome = match (stored.get(&key), incoming) {
+                (None, _) => UpsertOutcome::Inserted,
+                (Some(old), Some(new)) if new > *old => UpsertOutcome::Updated,
+                (Some(old), Some(new)) if new == *old => UpsertOutcome::Unchanged,
+                _ => UpsertOutcome::Stale,
+            };
+            if matches!(outcome, UpsertOutcome::Inserted | UpsertOutcome::Updated) {
+                if let Some(version) = incoming {
+                    stored.insert(key.clone(), version);
+                }
+                winners.insert(key, index);
+            }
+            outcomes.push(outcome);
+        }
+
+        // The winners, a chunk per statement.
+        let mut columns: Vec<&'static str> = first.iter().map(|(c, _)| *c).collect();
+        columns.push("ingested_at");
+        let mut order: Vec<usize> = winners.into_values().collect();
+        order.sort_unstable();
+        let mut rows: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
+        for chunk in order.chunks((MAX_PARAMS / columns.len()).min(MAX_ROWS)) {
+            let sql = versioned_upsert_sql(table, keys, &columns, chunk.len());
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * columns.len());
+            for &index in chunk {
+                if let Some(row) = rows[index].take() {
+                    values.extend(row.into_iter().map(|(_, v)| v));
+                    values.push(now.into());
+                }
+            }
+            on_tx!(self, conn => {
+                bind_values!(sqlx::query(AssertSqlSafe(sql)), &values).execute(conn).await?;
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Upserts one row (see [`StoreTx::versioned_upsert_many`]).
+    pub(crate) async fn versioned_upsert(
+        &mut self,
+        table: &'static str,
+        keys: &[&'static str],
+        row: Row,
+        now: DateTime<Utc>,
+    ) -> StoreResult<UpsertOutcome> {
+        let outcomes = self.versioned_upsert_many(table, keys, vec![row], now).await?;
+        Ok(outcomes.into_iter().next().unwrap_or(UpsertOutcome::Unchanged))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_sql_updates_only_non_key_columns_and_only_when_newer() {
+        let sql = versioned_upsert_sql("t", &["source", "id"], &["source", "id", "a", "source_updated_at"], 2);
+        assert_eq!(
+            sql,
+            "INSERT INTO t (source, id, a, source_updated_at) VALUES ($1, $2, $3, $4), ($5, $6, $7, $8) \
+             ON CONFLICT (source, id) DO UPDATE SET a = excluded.a, source_updated_at = excluded.source_updated_at \
+             WHERE excluded.source_updated_at > t.source_updated_at"
+        );
+    }
+
+    #[test]
+    fn version_query_lists_every_key_tuple() {
+        assert_eq!(
+            stored_versions_sql("t", &["source", "id"], 2),
+            "SELECT source, id, source_updated_at FROM t WHERE (source, id) IN (VALUES ($1, $2), ($3, $4))"
+        );
+    }
+}
