@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Connector benchmark: serves one year of simulated flow (150,000 cases) with a
 # release `wangban simulate --listen --write-config`, then times a full
-# `wangban sync --connector registry` into a fresh SQLite file and into a fresh
-# PostgreSQL database (rows/s, wall time and peak memory from /usr/bin/time).
+# `wangban sync` of every connector (cases, QC findings, evaluations, housing
+# files, banks, provident fund, court platform, then reconciliation) into a
+# fresh SQLite file and into a fresh PostgreSQL database, then a second,
+# incremental run that finds nothing new (rows/s, wall time and peak memory
+# from /usr/bin/time).
 # Usage: bench/sync.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,10 +18,12 @@ WORK="$(mktemp -d)"
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do grep -q court_platform "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done
-echo "== sqlite"
-/usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/sim.toml" --data "$WORK/data" sync --connector registry
+echo "== sqlite: full"
+/usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/sim.toml" --data "$WORK/data" sync --quiet
+echo "== sqlite: incremental (nothing new)"
+/usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/sim.toml" --data "$WORK/data" sync --quiet | grep -c '"rows":0' 
 DB="wangban_bench_sync_$$"
 psql "$PG_ADMIN" -qc "CREATE DATABASE $DB"
-echo "== postgres"
-/usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/sim.toml" --database-url "${PG_ADMIN%/*}/$DB" sync --connector registry
+echo "== postgres: full"
+/usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/sim.toml" --database-url "${PG_ADMIN%/*}/$DB" sync --quiet
 psql "$PG_ADMIN" -qc "DROP DATABASE $DB WITH (FORCE)"

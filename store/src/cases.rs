@@ -273,4 +273,20 @@ impl Store {
         });
         rows.into_iter().map(StoredCase::try_from).collect()
     }
+
+    /// Cases submitted in `[from, to)`, by submission time.
+    pub async fn cases_submitted_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<StoredCase>> {
+        let rows: Vec<CaseRow> = on_pool!(self, pool => {
+            sqlx::query_as(const_format_where!(SELECT_CASE, " WHERE submitted_at >= $1 AND submitted_at < $2 ORDER BY submitted_at, id"))
+                .bind(from)
+                .bind(to)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(StoredCase::try_from).collect()
+    }
 }

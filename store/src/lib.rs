@@ -19,6 +19,7 @@
 //!   evaluations, contract filings, loan applications), upserted by version.
 //! - [`partners`]: partners and their credentials.
 //! - [`court`]: court orders and the seizure register: the one path every court order takes.
+//! - [`export`]: reads for the warehouse (record tables whole, the seizure register, change times).
 //! - [`inbox`]: every payload received, kept raw with its hash.
 //! - [`quarantine`]: bad records kept for inspection and replay.
 //! - [`connector_state`]: cursors and health, committed with the data they cover.
@@ -35,6 +36,7 @@ mod connect;
 pub mod connector_state;
 pub mod court;
 mod error;
+pub mod export;
 pub mod inbox;
 pub mod outbox;
 pub mod partners;

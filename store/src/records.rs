@@ -9,7 +9,7 @@ use crate::{StoreResult, StoreTx, UpsertOutcome};
 use chrono::{DateTime, Utc};
 
 /// A quality-control finding (质检差错) on a case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct QcFinding {
     /// Feed the finding came from.
     pub source: String,
@@ -36,7 +36,7 @@ pub struct QcFinding {
 }
 
 /// A satisfaction evaluation (好差评) of a case.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Evaluation {
     /// Feed the evaluation came from.
     pub source: String,

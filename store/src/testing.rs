@@ -138,6 +138,20 @@ fn replace_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Runs a counting query written for both backends (`$1`, `$2` … bound to
+/// `times`) and returns its single integer: for tests that recompute a
+/// figure with plain SQL on the store, independently of the warehouse.
+pub async fn count(store: &Store, sql: &str, times: &[chrono::DateTime<chrono::Utc>]) -> StoreResult<i64> {
+    let value: i64 = crate::on_pool!(store, pool => {
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()));
+        for t in times {
+            query = query.bind(*t);
+        }
+        query.fetch_one(pool).await?
+    });
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -53,12 +53,13 @@ pub enum Command {
     Sync(SyncArgs),
     /// Records kept back by the connectors: list them, replay one once fixed.
     Quarantine(QuarantineArgs),
-    /// Refresh the Parquet warehouse (not available yet).
-    Warehouse(PendingArgs),
-    /// Print KPI results (not available yet).
-    Kpi(PendingArgs),
-    /// Run read-only SQL on the warehouse (not available yet).
-    Sql(PendingArgs),
+    /// The Parquet warehouse: `warehouse refresh` exports the store (incrementally).
+    Warehouse(WarehouseArgs),
+    /// KPI results from the current warehouse snapshot; `kpi list` lists the definitions.
+    Kpi(KpiArgs),
+    /// Read-only SQL on the current warehouse snapshot (tables cases, qc_findings,
+    /// evaluations, seizures, anomalies); EXPLAIN and EXPLAIN ANALYZE allowed.
+    Sql(SqlArgs),
     /// Check an identifier and print its parts as JSON; exit 0 if valid
     /// (warnings included in the JSON), 1 if invalid.
     Validate(ValidateArgs),
@@ -354,4 +355,69 @@ pub enum QuarantineCommand {
         #[arg(long, value_name = "FILE")]
         payload: Option<std::path::PathBuf>,
     },
+}
+
+/// `warehouse` arguments.
+#[derive(Debug, Args)]
+pub struct WarehouseArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: WarehouseCommand,
+}
+
+/// `warehouse` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WarehouseCommand {
+    /// Export the store to a new Parquet snapshot (only changed months unless --full).
+    Refresh {
+        /// Rewrite every month.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Print the current snapshot's manifest.
+    Status,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text.
+    Table,
+    /// JSON.
+    Json,
+    /// CSV.
+    Csv,
+}
+
+/// `kpi` arguments.
+#[derive(Debug, Args)]
+pub struct KpiArgs {
+    /// KPI name (online-rate, end-to-end-rate, on-time-rate, first-time-right, e-certificate-rate,
+    /// qc-errors, satisfaction), or `list`.
+    pub name: String,
+    /// First day (China time), e.g. 2025-01-01.
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day, inclusive.
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Break down by these dimensions, comma-separated (e.g. business_type,month).
+    #[arg(long, value_delimiter = ',')]
+    pub by: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// The time the figures are for (RFC 3339; default now): cases past their limit by then count as late.
+    #[arg(long)]
+    pub as_of: Option<String>,
+}
+
+/// `sql` arguments.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query.
+    pub query: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }

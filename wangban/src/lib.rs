@@ -57,9 +57,9 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::Seizures(args) => commands::seizures::run(&args, &settings).await,
         Command::Sync(args) => commands::sync::run(&args, &settings).await,
         Command::Quarantine(args) => commands::quarantine::run(args, &settings).await,
-        Command::Warehouse(args) => Ok(commands::unavailable::run("warehouse", &args)),
-        Command::Kpi(args) => Ok(commands::unavailable::run("kpi", &args)),
-        Command::Sql(args) => Ok(commands::unavailable::run("sql", &args)),
+        Command::Warehouse(args) => commands::warehouse::refresh_or_status(args, &settings).await,
+        Command::Kpi(args) => commands::warehouse::kpi(args, &settings).await,
+        Command::Sql(args) => commands::warehouse::sql(args, &settings).await,
     }
 }
 

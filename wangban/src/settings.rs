@@ -58,6 +58,30 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// Partner connectors (`wangban simulate --write-config` writes them).
     pub connectors: ConnectorsSettings,
+    /// The Parquet warehouse and the analyst console.
+    pub warehouse: WarehouseSettings,
+}
+
+/// `[warehouse]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarehouseSettings {
+    /// Where snapshots live; default `<data_dir>/warehouse`.
+    pub dir: Option<PathBuf>,
+    /// File with the secret key of applicant hashes; default `<data_dir>/warehouse.key`, created on first refresh.
+    pub key_file: Option<PathBuf>,
+    /// Rows an analyst query returns at most.
+    pub sql_max_rows: usize,
+    /// Seconds an analyst query may run.
+    pub sql_timeout_seconds: u64,
+    /// Memory an analyst query may use, in MiB.
+    pub sql_memory_mb: usize,
+}
+
+impl Default for WarehouseSettings {
+    fn default() -> Self {
+        Self { dir: None, key_file: None, sql_max_rows: 10_000, sql_timeout_seconds: 30, sql_memory_mb: 512 }
+    }
 }
 
 /// `[connectors]`: the partner feeds to pull.
@@ -277,6 +301,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             jobs: JobSettings::default(),
             connectors: ConnectorsSettings::default(),
+            warehouse: WarehouseSettings::default(),
         }
     }
 }
@@ -373,6 +398,34 @@ impl Settings {
                 calendar.with_toml(&text).with_context(|| format!("calendar file {}", path.display()))
             }
         }
+    }
+
+    /// The warehouse directory: `warehouse.dir`, or `<data_dir>/warehouse`.
+    pub fn warehouse_dir(&self) -> PathBuf {
+        self.warehouse.dir.clone().unwrap_or_else(|| self.data_dir.join("warehouse"))
+    }
+
+    /// The applicant-hash key: read from its file, created (random, owner-only) if missing.
+    pub fn warehouse_key(&self) -> anyhow::Result<Vec<u8>> {
+        use anyhow::Context as _;
+        let path = self.warehouse.key_file.clone().unwrap_or_else(|| self.data_dir.join("warehouse.key"));
+        match std::fs::read(&path) {
+            Ok(key) if key.len() >= 16 => return Ok(key),
+            Ok(_) => anyhow::bail!("{}: the warehouse key is shorter than 16 bytes", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+        let key: [u8; 32] = rand::random();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        std::io::Write::write_all(&mut file, &key)?;
+        Ok(key.to_vec())
     }
 
     /// The business-type catalogue: built in, plus the configured overrides.

@@ -1,11 +1,74 @@
 //! The warehouse: Parquet snapshots of the store and DataFusion KPIs over them.
-//!
-//! Today this crate holds the DataFusion session the KPI views will run in;
-//! the export, the snapshot manifest and the KPI definitions arrive with the
-//! warehouse issue. Knows nothing of HTTP.
+//! Knows nothing of HTTP.
 //!
 //! # Layout
 //!
-//! - [`session`]: the DataFusion session configuration shared by refreshes, KPIs and the analyst console.
+//! - [`snapshot`]: snapshot directories, manifests, the atomic `CURRENT` pointer.
+//! - [`export`]: `refresh`: the store to Parquet, by month, incrementally, identities masked.
+//! - [`session`]: the DataFusion session (pruning, memory limit) and the snapshot's tables.
+//! - [`kpi`]: named, versioned KPI definitions and their queries.
+//! - [`console`]: read-only analyst SQL with row, time and memory limits.
 
+pub mod console;
+pub mod export;
+pub mod kpi;
 pub mod session;
+pub mod snapshot;
+
+/// Why a warehouse operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WarehouseError {
+    /// There is no snapshot to query.
+    #[error("{0}")]
+    NoSnapshot(String),
+    /// The request is wrong (unknown KPI, dimension or date range).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The SQL tries to change something (DDL, DML, SET …).
+    #[error("not allowed in the read-only console: {0}")]
+    ReadOnly(String),
+    /// A limit stopped the query.
+    #[error("{0}")]
+    Limit(String),
+    /// A snapshot file is damaged.
+    #[error("damaged warehouse: {0}")]
+    Corrupt(String),
+    /// Reading or writing files.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// DataFusion (planning or running a query).
+    #[error("query failed: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    /// Arrow.
+    #[error("arrow: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// Parquet.
+    #[error("parquet: {0}")]
+    Parquet(#[from] datafusion::parquet::errors::ParquetError),
+}
+
+impl WarehouseError {
+    /// Sorts a planning error into "refused by the read-only rules" or a query error.
+    fn refused_or_query(error: datafusion::error::DataFusionError) -> Self {
+        let text = error.to_string();
+        if text.contains("not supported")
+            && (text.contains("DDL") || text.contains("DML") || text.contains("Statement"))
+        {
+            Self::ReadOnly(text)
+        } else {
+            Self::Query(error)
+        }
+    }
+
+    /// Whether memory or time limits stopped the query.
+    pub fn is_limit(&self) -> bool {
+        match self {
+            Self::Limit(_) => true,
+            Self::Query(e) => e.to_string().contains("Resources exhausted"),
+            _ => false,
+        }
+    }
+}

@@ -1,20 +1,72 @@
-//! The DataFusion session: one place that sets partitions, batch size and
-//! Parquet pruning for every query the warehouse runs.
+//! The DataFusion session: one place that sets partitions, batch size,
+//! Parquet pruning and the memory limit for every query the warehouse runs,
+//! and registers a snapshot's tables.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::context::SessionContext;
-use datafusion::prelude::SessionConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig};
+
+use crate::WarehouseError;
+use crate::snapshot::{Manifest, Warehouse};
 
 /// Builds a session for warehouse queries: Parquet predicate and page-index
 /// pruning on, information schema on (for the analyst console), `target_partitions`
-/// set from the machine's cores unless given.
+/// set from the machine's cores unless given, memory capped at `memory_limit` bytes when given.
 pub fn new_session(target_partitions: Option<usize>) -> SessionContext {
+    session_with_limit(target_partitions, None).unwrap_or_else(|_| SessionContext::new())
+}
+
+/// [`new_session`] with a memory pool of `memory_limit` bytes (queries that need more fail).
+pub fn session_with_limit(
+    target_partitions: Option<usize>,
+    memory_limit: Option<usize>,
+) -> Result<SessionContext, WarehouseError> {
     let mut config = SessionConfig::new().with_information_schema(true).with_parquet_pruning(true);
     if let Some(partitions) = target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
     config.options_mut().execution.parquet.enable_page_index = true;
     config.options_mut().execution.parquet.pushdown_filters = true;
-    SessionContext::new_with_config(config)
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    let runtime = Arc::new(runtime.build()?);
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Registers the current snapshot's tables (`cases` partitioned by `month`,
+/// `qc_findings`, `evaluations`, `seizures`, `anomalies`) on `ctx`.
+pub async fn register_snapshot(ctx: &SessionContext, root: &Path) -> Result<Manifest, WarehouseError> {
+    let warehouse = Warehouse::open(root)?;
+    let manifest = warehouse.current()?.ok_or_else(|| {
+        WarehouseError::NoSnapshot(format!("{} has no snapshot yet: run `wangban warehouse refresh`", root.display()))
+    })?;
+    let dir = warehouse.snapshot_dir(&manifest.snapshot_id);
+    let cases = dir.join("cases");
+    if manifest.cases.is_empty() {
+        // An empty store: an empty table with the right columns.
+        let schema = crate::export::cases_schema();
+        let mut fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(datafusion::arrow::datatypes::Field::new("month", DataType::Utf8, false));
+        let empty = datafusion::datasource::MemTable::try_new(
+            Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+            vec![vec![]],
+        )?;
+        ctx.register_table("cases", Arc::new(empty))?;
+    } else {
+        let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
+        ctx.register_parquet("cases", cases.to_string_lossy().as_ref(), options).await?;
+    }
+    for table in ["qc_findings", "evaluations", "seizures", "anomalies"] {
+        let path = dir.join(table);
+        ctx.register_parquet(table, path.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
+    }
+    Ok(manifest)
 }
 
 #[cfg(test)]

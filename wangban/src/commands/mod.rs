@@ -9,3 +9,4 @@ pub(crate) mod simulate;
 pub(crate) mod sync;
 pub(crate) mod unavailable;
 pub(crate) mod validate;
+pub(crate) mod warehouse;

@@ -15,8 +15,6 @@ pub(crate) fn say(command: &str) -> ExitCode {
     let arrives_with = match command {
         "demo" => "the one-command demo (simulator, service and dashboards together)",
         "simulate" => "the simulator (partner servers and case flow; `simulate court-push` works today)",
-        "warehouse" | "sql" => "the warehouse (Parquet snapshots and DataFusion)",
-        "kpi" => "the warehouse KPI definitions",
         _ => "a later release",
     };
     eprintln!("wangban {command}: not available yet; it arrives with {arrives_with}.");

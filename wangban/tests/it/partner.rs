@@ -77,9 +77,7 @@ async fn partner_lifecycle_on_postgres() {
 
 #[test]
 fn commands_not_built_yet_say_so_with_exit_2() {
-    for command in ["demo", "warehouse", "kpi", "sql"] {
-        let output = run(wangban().args([command, "--anything"]));
-        assert_eq!(output.status.code(), Some(2), "{command}");
-        assert!(stderr(&output).contains("not available yet"), "{command}: {}", stderr(&output));
-    }
+    let output = run(wangban().args(["demo", "--anything"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("not available yet"), "{}", stderr(&output));
 }

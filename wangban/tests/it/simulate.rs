@@ -123,6 +123,39 @@ async fn simulate_listen_serves_the_registry_feed() {
         run(wangban().arg("--config").arg(&config).arg("--data").arg(&data).args(["quarantine", "replay", "999999"]));
     assert_eq!(replay.status.code(), Some(1), "an unknown entry is an error");
     assert!(stderr(&replay).contains("no quarantine entry 999999"), "{}", stderr(&replay));
+
+    // The warehouse over what was pulled: refresh, a KPI, analyst SQL (read-only).
+    let cli = |args: &[&str]| run(wangban().arg("--config").arg(&config).arg("--data").arg(&data).args(args));
+    let refreshed = cli(&["warehouse", "refresh"]);
+    assert_eq!(refreshed.status.code(), Some(0), "{}", stderr(&refreshed));
+    let report: serde_json::Value = serde_json::from_str(stdout(&refreshed).trim()).expect("json");
+    assert!(report["cases"].as_u64() > Some(100), "{report}");
+    let kpi = cli(&[
+        "kpi",
+        "online-rate",
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-01-31",
+        "--by",
+        "channel",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(kpi.status.code(), Some(0), "{}", stderr(&kpi));
+    let kpi: serde_json::Value = serde_json::from_str(&stdout(&kpi)).expect("json");
+    assert_eq!(kpi["definition"]["id"], "kpi.online_rate");
+    assert_eq!(kpi["target"], 0.9);
+    let bad = cli(&["kpi", "online-rate", "--from", "2025-01-01", "--to", "2025-01-31", "--by", "colour"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("cannot be broken down"), "{}", stderr(&bad));
+    let count = cli(&["sql", "SELECT COUNT(*) AS n FROM cases", "--format", "json"]);
+    assert_eq!(count.status.code(), Some(0), "{}", stderr(&count));
+    let rows: serde_json::Value = serde_json::from_str(stdout(&count).trim()).expect("json");
+    assert_eq!(rows[0]["n"], report["cases"]);
+    let drop = cli(&["sql", "DROP TABLE cases"]);
+    assert_eq!(drop.status.code(), Some(1));
+    assert!(stderr(&drop).contains("read-only"), "{}", stderr(&drop));
     let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
     assert_eq!(status.code(), Some(0));

@@ -1,0 +1,185 @@
+//! `wangban warehouse refresh|status`, `wangban kpi`, `wangban sql`.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use warehouse::console::{self, Format, Limits};
+use warehouse::export::{RefreshOptions, refresh};
+use warehouse::kpi::{self, KpiQuery};
+use warehouse::session::{register_snapshot, session_with_limit};
+
+use crate::cli::{KpiArgs, OutputFormat, SqlArgs, WarehouseArgs, WarehouseCommand};
+use crate::settings::Settings;
+
+/// Exit code for a query the console refuses or stops.
+const EXIT_REFUSED: u8 = 1;
+
+pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let dir = settings.warehouse_dir();
+    match args.command {
+        WarehouseCommand::Status => {
+            let current = warehouse::snapshot::Warehouse::open(&dir)?.current()?;
+            match current {
+                Some(manifest) => println!("{}", serde_json::to_string_pretty(&manifest)?),
+                None => {
+                    eprintln!("{} has no snapshot yet: run `wangban warehouse refresh`", dir.display());
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        WarehouseCommand::Refresh { full } => {
+            let store = settings.open_store().await?;
+            let options = RefreshOptions {
+                now: Utc::now(),
+                key: settings.warehouse_key()?,
+                calendar: settings.calendar()?,
+                catalogue: settings.catalogue()?,
+                full,
+            };
+            let started = std::time::Instant::now();
+            let report = refresh(&store, &dir, &options).await.context("warehouse refresh failed")?;
+            store.close().await;
+            println!(
+                "{}",
+                json!({
+                    "snapshot": report.manifest.snapshot_id, "cases": report.manifest.case_rows(),
+                    "months_written": report.months_written, "months_kept": report.months_kept,
+                    "source_watermark": report.manifest.source_watermark,
+                    "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                    "dir": dir.display().to_string(),
+                })
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_as_of(text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+    match text {
+        None => Ok(Utc::now()),
+        Some(t) => Ok(DateTime::parse_from_rfc3339(t)
+            .with_context(|| format!("--as-of {t:?} is not an RFC 3339 time like 2025-01-02T00:00:00+08:00"))?
+            .with_timezone(&Utc)),
+    }
+}
+
+pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    if args.name == "list" {
+        for d in kpi::DEFINITIONS {
+            println!(
+                "{}",
+                json!({
+                    "name": d.name, "id": d.id, "version": d.version, "title_zh": d.title_zh,
+                    "numerator": d.numerator, "denominator": d.denominator, "excludes": d.excludes,
+                    "dimensions": d.dimensions,
+                })
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(from), Some(to)) = (args.from, args.to) else {
+        eprintln!("error: kpi {} needs --from DATE and --to DATE", args.name);
+        return Ok(ExitCode::from(crate::EXIT_USAGE));
+    };
+    let query = KpiQuery { from, to, by: args.by.clone(), as_of: parse_as_of(args.as_of.as_deref())? };
+    let ctx = session_with_limit(None, Some(settings.warehouse.sql_memory_mb * 1024 * 1024))?;
+    register_snapshot(&ctx, &settings.warehouse_dir()).await?;
+    let result = match kpi::run(&ctx, &args.name, &query).await {
+        Ok(result) => result,
+        Err(warehouse::WarehouseError::BadRequest(message)) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(crate::EXIT_USAGE));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&result.to_json())?)?,
+        OutputFormat::Csv | OutputFormat::Table => {
+            let mut columns: Vec<String> = args.by.clone();
+            columns.extend(["numerator", "denominator", "rate"].map(String::from));
+            for row in &result.rows {
+                for key in row.keys() {
+                    if !columns.contains(key) {
+                        columns.push(key.clone());
+                    }
+                }
+            }
+            let text = |v: Option<&serde_json::Value>| match v {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            let separator = if args.format == OutputFormat::Csv { "," } else { "\t" };
+            if args.format == OutputFormat::Table {
+                writeln!(
+                    out,
+                    "# {} {} v{} ({} .. {}), as of {}{}",
+                    result.definition.title_zh,
+                    result.definition.id,
+                    result.definition.version,
+                    from,
+                    to,
+                    result.as_of.to_rfc3339(),
+                    result.target.map(|t| format!(", target {t}")).unwrap_or_default()
+                )?;
+            }
+            writeln!(out, "{}", columns.join(separator))?;
+            for row in &result.rows {
+                let cells: Vec<String> = columns.iter().map(|c| text(row.get(c))).collect();
+                writeln!(out, "{}", cells.join(separator))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn sql(args: SqlArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let limits = Limits {
+        max_rows: settings.warehouse.sql_max_rows,
+        timeout: Duration::from_secs(settings.warehouse.sql_timeout_seconds),
+        memory_bytes: settings.warehouse.sql_memory_mb * 1024 * 1024,
+    };
+    let ctx = session_with_limit(None, Some(limits.memory_bytes))?;
+    register_snapshot(&ctx, &settings.warehouse_dir()).await?;
+    let answer = console::query(&ctx, &args.query, limits).await;
+    // Every analyst query is audited: who (the OS user on the command line), what, how many rows.
+    let store = settings.open_store().await?;
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let detail = json!({
+        "sql": args.query,
+        "rows": answer.as_ref().map(|a| a.rows).ok(),
+        "error": answer.as_ref().err().map(ToString::to_string),
+    });
+    store.append_audit(Utc::now(), &format!("cli:{who}"), "warehouse.sql", "console", &detail.to_string()).await?;
+    store.close().await;
+    match answer {
+        Ok(answer) => {
+            let format = match args.format {
+                OutputFormat::Table => Format::Table,
+                OutputFormat::Json => Format::Json,
+                OutputFormat::Csv => Format::Csv,
+            };
+            let mut out = std::io::stdout().lock();
+            out.write_all(&console::render(&answer.batches, format)?)?;
+            writeln!(out)?;
+            if answer.truncated {
+                eprintln!("(cut at {} rows: warehouse.sql_max_rows)", answer.rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (warehouse::WarehouseError::ReadOnly(_) | warehouse::WarehouseError::Limit(_))) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(EXIT_REFUSED))
+        }
+        Err(e) if e.is_limit() => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(EXIT_REFUSED))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,483 @@
+//! Named, versioned KPI definitions and their queries over a snapshot.
+//!
+//! Every KPI is a [`Definition`] (id, version, what its numerator and
+//! denominator count and what it leaves out, the dimensions it can be broken
+//! down by) and one SQL query built from it; results carry the definition, the
+//! `as_of` time, the target where there is one, and per row the dimensions,
+//! numerator, denominator and rate. Dimensions are taken from a fixed list,
+//! never pasted from input. The scope rule for cases (`docs/kpi.md`): submitted
+//! in the period, neither withdrawn nor refused, and on or after its phase's
+//! go-live date.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::execution::context::SessionContext;
+use domain::court_order::local_day_end;
+use serde_json::{Map, Value, json};
+
+use crate::WarehouseError;
+
+/// The online-rate target of the plan.
+pub const TARGET_ONLINE_RATE: f64 = 0.9;
+
+/// What a KPI counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Definition {
+    /// Name on the command line and in URLs.
+    pub name: &'static str,
+    /// Stable id.
+    pub id: &'static str,
+    /// Version: raised whenever the counting rule changes.
+    pub version: u32,
+    /// Chinese title.
+    pub title_zh: &'static str,
+    /// What the numerator counts.
+    pub numerator: &'static str,
+    /// What the denominator counts.
+    pub denominator: &'static str,
+    /// What is left out.
+    pub excludes: &'static str,
+    /// Dimensions it can be broken down by.
+    pub dimensions: &'static [&'static str],
+    /// Rate multiplier (1 for shares, 1000 for per-thousand figures).
+    pub scale: u32,
+}
+
+const CASE_DIMS: &[&str] = &["business_type", "phase", "channel", "district", "applicant_kind", "month", "week"];
+const QC_DIMS: &[&str] = &["category", "severity", "section", "business_type", "district", "month"];
+const SATISFACTION_DIMS: &[&str] = &["evaluation_channel", "business_type", "district", "month"];
+const SCOPE: &str = "withdrawn (CH) and refused (BYSL) cases; cases submitted before their phase's go-live date";
+
+/// Every definition.
+pub const DEFINITIONS: &[Definition] = &[
+    Definition {
+        name: "online-rate",
+        id: "kpi.online_rate",
+        version: 1,
+        title_zh: "网办率",
+        numerator: "cases in scope applied for online (channel 1 web/app, 2 partner platform, 3 self-service terminal)",
+        denominator: "cases in scope: submitted in the period",
+        excludes: SCOPE,
+        dimensions: CASE_DIMS,
+        scale: 1,
+    },
+    Definition {
+        name: "end-to-end-rate",
+        id: "kpi.end_to_end_rate",
+        version: 1,
+        title_zh: "全程网办率",
+        numerator: "cases in scope applied for online and not collected at the counter (types without a certificate: online suffices)",
+        denominator: "cases in scope: submitted in the period",
+        excludes: SCOPE,
+        dimensions: CASE_DIMS,
+        scale: 1,
+    },
+    Definition {
+        name: "on-time-rate",
+        id: "kpi.on_time_rate",
+        version: 1,
+        title_zh: "按时办结率",
+        numerator: "accepted cases in scope recorded within the type's committed limit in working days",
+        denominator: "accepted cases in scope recorded, or past their committed limit and not recorded as of the query",
+        excludes: "cases not yet due; cases never accepted; withdrawn and refused cases; cases before go-live",
+        dimensions: CASE_DIMS,
+        scale: 1,
+    },
+    Definition {
+        name: "first-time-right",
+        id: "kpi.first_time_right",
+        version: 1,
+        title_zh: "一次办结率",
+        numerator: "recorded cases in scope with no correction requested",
+        denominator: "recorded cases in scope",
+        excludes: "cases not yet recorded; withdrawn and refused cases; cases before go-live",
+        dimensions: CASE_DIMS,
+        scale: 1,
+    },
+    Definition {
+        name: "e-certificate-rate",
+        id: "kpi.e_certificate_rate",
+        version: 1,
+        title_zh: "电子证照率",
+        numerator: "cases in scope of certificate-issuing types delivered electronically",
+        denominator: "cases in scope of certificate-issuing types with a delivery chosen",
+        excludes: "types without a certificate; cases with no delivery chosen yet; withdrawn and refused cases",
+        dimensions: CASE_DIMS,
+        scale: 1,
+    },
+    Definition {
+        name: "qc-errors",
+        id: "kpi.qc_errors_per_1000",
+        version: 1,
+        title_zh: "质检差错率（每千件）",
+        numerator: "QC findings on cases submitted in the period",
+        denominator: "cases submitted in the period (withdrawn and refused excluded), per 1,000",
+        excludes: "withdrawn and refused cases",
+        dimensions: QC_DIMS,
+        scale: 1000,
+    },
+    Definition {
+        name: "satisfaction",
+        id: "kpi.satisfaction",
+        version: 1,
+        title_zh: "好评率",
+        numerator: "good reviews (very satisfied or satisfied) of cases submitted in the period",
+        denominator: "reviews of cases submitted in the period",
+        excludes: "reviews of cases outside the period",
+        dimensions: SATISFACTION_DIMS,
+        scale: 1,
+    },
+];
+
+/// The definition called `name`.
+pub fn definition(name: &str) -> Result<&'static Definition, WarehouseError> {
+    DEFINITIONS.iter().find(|d| d.name == name).ok_or_else(|| {
+        let known: Vec<&str> = DEFINITIONS.iter().map(|d| d.name).collect();
+        WarehouseError::BadRequest(format!("unknown KPI {name:?}; known: {}", known.join(", ")))
+    })
+}
+
+/// A KPI request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KpiQuery {
+    /// First day (China time), inclusive.
+    pub from: NaiveDate,
+    /// Last day (China time), inclusive.
+    pub to: NaiveDate,
+    /// Dimensions to break down by.
+    pub by: Vec<String>,
+    /// The time the answer is for (cases past their limit by then count as late).
+    pub as_of: DateTime<Utc>,
+}
+
+/// A KPI answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KpiResult {
+    /// What was counted.
+    pub definition: &'static Definition,
+    /// The time it is for.
+    pub as_of: DateTime<Utc>,
+    /// The target, where the plan sets one.
+    pub target: Option<f64>,
+    /// Rows: dimensions, then numerator, denominator, rate (and extra counts).
+    pub rows: Vec<Map<String, Value>>,
+    /// Rows of the period left out by the definition.
+    pub excluded: i64,
+}
+
+impl KpiResult {
+    /// The JSON answer of `GET /api/kpi/{name}` and `wangban kpi --format json`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "definition": {
+                "id": self.definition.id,
+                "name": self.definition.name,
+                "version": self.definition.version,
+                "title_zh": self.definition.title_zh,
+                "numerator": self.definition.numerator,
+                "denominator": self.definition.denominator,
+                "excludes": self.definition.excludes,
+            },
+            "as_of": self.as_of.to_rfc3339(),
+            "target": self.target,
+            "excluded": self.excluded,
+            "rows": self.rows,
+        })
+    }
+}
+
+fn utc_literal(t: DateTime<Utc>) -> String {
+    format!("TIMESTAMP '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+fn case_dim_expr(dim: &str) -> &'static str {
+    match dim {
+        "business_type" => "c.business_type",
+        "phase" => "c.phase",
+        "channel" => "c.channel",
+        "district" => "c.district",
+        "applicant_kind" => "c.applicant_kind",
+        "month" => "c.month",
+        "week" => "c.week",
+        "category" => "f.category",
+        "severity" => "f.severity",
+        "section" => "f.section",
+        "evaluation_channel" => "e.channel",
+        _ => "NULL",
+    }
+}
+
+/// Checks `by` against the definition's dimensions.
+fn validate_dims(definition: &Definition, by: &[String]) -> Result<(), WarehouseError> {
+    for dim in by {
+        if !definition.dimensions.contains(&dim.as_str()) {
+            return Err(WarehouseError::BadRequest(format!(
+                "{} cannot be broken down by {dim:?}; it can by: {}",
+                definition.name,
+                definition.dimensions.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The period filter on cases `c`, with the month partition for pruning.
+fn period(query: &KpiQuery) -> String {
+    let from = local_day_end(query.from.pred_opt().unwrap_or(query.from));
+    let to = local_day_end(query.to);
+    format!(
+        "c.submitted_at >= {} AND c.submitted_at < {} AND c.month >= '{}' AND c.month <= '{}'",
+        utc_literal(from),
+        utc_literal(to),
+        query.from.format("%Y-%m"),
+        query.to.format("%Y-%m"),
+    )
+}
+
+/// The SQL of a KPI: dimensions as `d0, d1 …`, then `numerator`, `denominator`.
+pub fn kpi_sql(definition: &Definition, query: &KpiQuery) -> Result<String, WarehouseError> {
+    validate_dims(definition, &query.by)?;
+    let dims: Vec<String> =
+        query.by.iter().enumerate().map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", case_dim_expr(d))).collect();
+    let group: Vec<String> = (0..query.by.len()).map(|i| format!("d{i}")).collect();
+    let select_dims = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
+    let group_by = if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) };
+    let order_by = if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) };
+    let in_scope = format!("c.in_scope AND c.phase_live AND {}", period(query));
+    let as_of = utc_literal(query.as_of);
+    let count = |condition: &str| format!("CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)");
+    let (numerator, denominator, from, filter) = match definition.name {
+        "online-rate" => (count("c.online"), "COUNT(*)".to_owned(), "cases c", in_scope),
+        "end-to-end-rate" => (count("c.end_to_end"), "COUNT(*)".to_owned(), "cases c", in_scope),
+        "on-time-rate" => (
+            count("c.on_time"),
+            count(&format!("c.on_time IS NOT NULL OR (c.recorded_at IS NULL AND c.due_at < {as_of})")),
+            "cases c",
+            format!("{in_scope} AND c.accepted_at IS NOT NULL"),
+        ),
+        "first-time-right" => (
+            count("c.correction_count = 0"),
+            "COUNT(*)".to_owned(),
+            "cases c",
+            format!("{in_scope} AND c.recorded_at IS NOT NULL"),
+        ),
+        "e-certificate-rate" => (
+            count("c.delivery = 1"),
+            "COUNT(*)".to_owned(),
+            "cases c",
+            format!("{in_scope} AND c.issues_certificate AND c.delivery IS NOT NULL"),
+        ),
+        "qc-errors" => {
+            return Ok(qc_sql(query, &select_dims, &group_by, &order_by));
+        }
+        "satisfaction" => (
+            count("e.good"),
+            "COUNT(*)".to_owned(),
+            "evaluations e JOIN cases c ON e.case_no = c.case_no",
+            format!("c.in_scope AND {}", period(query)),
+        ),
+        other => return Err(WarehouseError::BadRequest(format!("no query for {other}"))),
+    };
+    let extra = match definition.name {
+        "satisfaction" => format!(
+            ", {} AS bad, {} AS bad_rectified_in_15_working_days",
+            count("e.bad"),
+            count("e.rectified_within_15")
+        ),
+        _ => String::new(),
+    };
+    Ok(format!(
+        "SELECT {select_dims}{numerator} AS numerator, {denominator} AS denominator{extra} FROM {from} WHERE {filter}{group_by}{order_by}"
+    ))
+}
+
+/// QC findings per 1,000 cases: the numerator by all dimensions, the
+/// denominator by the case dimensions only (a case has no error category).
+fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str, order_by: &str) -> String {
+    let scope = format!("c.in_scope AND {}", period(query));
+    let case_dims: Vec<(usize, &str)> = query
+        .by
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !matches!(d.as_str(), "category" | "severity" | "section"))
+        .map(|(i, d)| (i, case_dim_expr(d)))
+        .collect();
+    let denominator_dims: Vec<String> =
+        case_dims.iter().map(|(i, e)| format!("CAST({e} AS VARCHAR) AS d{i}")).collect();
+    let denominator_group: Vec<String> = case_dims.iter().map(|(i, _)| format!("d{i}")).collect();
+    let join = if denominator_group.is_empty() {
+        "CROSS JOIN den".to_owned()
+    } else {
+        let on: Vec<String> = denominator_group.iter().map(|d| format!("num.{d} = den.{d}")).collect();
+        format!("JOIN den ON {}", on.join(" AND "))
+    };
+    let dims_out: Vec<String> = (0..query.by.len()).map(|i| format!("num.d{i}")).collect();
+    let dims_out = if dims_out.is_empty() { String::new() } else { format!("{}, ", dims_out.join(", ")) };
+    let den_select =
+        if denominator_dims.is_empty() { String::new() } else { format!("{}, ", denominator_dims.join(", ")) };
+    let den_group = if denominator_group.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", denominator_group.join(", "))
+    };
+    let order = order_by.replace("ORDER BY d", "ORDER BY num.d").replace(", d", ", num.d");
+    format!(
+        "WITH num AS (SELECT {select_dims}COUNT(*) AS numerator, \
+         CAST(SUM(CASE WHEN f.corrected_at IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS open \
+         FROM qc_findings f JOIN cases c ON f.case_no = c.case_no WHERE {scope}{group_by}), \
+         den AS (SELECT {den_select}COUNT(*) AS denominator FROM cases c WHERE {scope}{den_group}) \
+         SELECT {dims_out}num.numerator, den.denominator, num.open FROM num {join}{order}"
+    )
+}
+
+/// How many case rows of the period the definition leaves out.
+fn excluded_sql(definition: &Definition, query: &KpiQuery) -> String {
+    let period = period(query);
+    let as_of = utc_literal(query.as_of);
+    let condition = match definition.name {
+        "on-time-rate" => format!(
+            "NOT (c.in_scope AND c.phase_live AND c.accepted_at IS NOT NULL) \
+             OR (c.on_time IS NULL AND NOT (c.recorded_at IS NULL AND c.due_at < {as_of}))"
+        ),
+        "first-time-right" => "NOT (c.in_scope AND c.phase_live) OR c.recorded_at IS NULL".to_owned(),
+        "e-certificate-rate" => {
+            "NOT (c.in_scope AND c.phase_live) OR NOT c.issues_certificate OR c.delivery IS NULL".to_owned()
+        }
+        "qc-errors" | "satisfaction" => "NOT c.in_scope".to_owned(),
+        _ => "NOT (c.in_scope AND c.phase_live)".to_owned(),
+    };
+    format!("SELECT COUNT(*) AS excluded FROM cases c WHERE {period} AND ({condition})")
+}
+
+/// A cell as JSON (strings, integers, floats, booleans, nulls).
+pub fn cell(array: &dyn Array, row: usize) -> Value {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    match array.data_type() {
+        DataType::Utf8 => Value::from(array.as_string::<i32>().value(row)),
+        DataType::Utf8View => Value::from(array.as_string_view().value(row)),
+        DataType::LargeUtf8 => Value::from(array.as_string::<i64>().value(row)),
+        DataType::Int64 => Value::from(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => serde_json::Number::from_f64(array.as_primitive::<Float64Type>().value(row))
+            .map_or(Value::Null, Value::Number),
+        DataType::Boolean => Value::from(array.as_boolean().value(row)),
+        _ => match datafusion::arrow::util::display::array_value_to_string(array, row) {
+            Ok(text) => Value::from(text),
+            Err(_) => Value::Null,
+        },
+    }
+}
+
+/// Batches as JSON objects, one per row.
+pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let schema = batch.schema();
+        for row in 0..batch.num_rows() {
+            let mut object = Map::new();
+            for (i, field) in schema.fields().iter().enumerate() {
+                object.insert(field.name().clone(), cell(batch.column(i).as_ref(), row));
+            }
+            rows.push(object);
+        }
+    }
+    rows
+}
+
+/// Runs a KPI on a session over a snapshot.
+pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<KpiResult, WarehouseError> {
+    if query.to < query.from {
+        return Err(WarehouseError::BadRequest(format!("--to {} is before --from {}", query.to, query.from)));
+    }
+    let definition = definition(name)?;
+    let sql = kpi_sql(definition, query)?;
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut rows = Vec::new();
+    for raw in batches_to_rows(&batches) {
+        let mut row = Map::new();
+        for (i, dim) in query.by.iter().enumerate() {
+            row.insert(dim.clone(), raw.get(&format!("d{i}")).cloned().unwrap_or(Value::Null));
+        }
+        let numerator = raw.get("numerator").and_then(Value::as_i64).unwrap_or(0);
+        let denominator = raw.get("denominator").and_then(Value::as_i64).unwrap_or(0);
+        row.insert("numerator".into(), numerator.into());
+        row.insert("denominator".into(), denominator.into());
+        let rate = (denominator > 0).then(|| {
+            let value = numerator as f64 * f64::from(definition.scale) / denominator as f64;
+            (value * 1e6).round() / 1e6
+        });
+        row.insert("rate".into(), rate.map_or(Value::Null, Value::from));
+        for (key, value) in raw {
+            let is_dim = key.len() > 1 && key.starts_with('d') && key[1..].bytes().all(|b| b.is_ascii_digit());
+            if !is_dim && !matches!(key.as_str(), "numerator" | "denominator") {
+                row.insert(key, value);
+            }
+        }
+        rows.push(row);
+    }
+    let excluded_batches = ctx.sql(&excluded_sql(definition, query)).await?.collect().await?;
+    let excluded =
+        batches_to_rows(&excluded_batches).first().and_then(|r| r.get("excluded")).and_then(Value::as_i64).unwrap_or(0);
+    let target = matches!(definition.name, "online-rate").then_some(TARGET_ONLINE_RATE);
+    Ok(KpiResult { definition, as_of: query.as_of, target, rows, excluded })
+}
+
+/// The months of a monthly online-rate series and when, at the trend of the
+/// last `window` months (least squares), the rate reaches the target.
+pub fn projection(series: &BTreeMap<String, f64>, window: usize) -> Option<String> {
+    let points: Vec<(f64, f64)> =
+        series.values().rev().take(window).rev().enumerate().map(|(i, rate)| (i as f64, *rate)).collect();
+    if points.len() < 2 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let last_month = series.keys().next_back()?;
+    let last = points.last()?.1;
+    if last >= TARGET_ONLINE_RATE {
+        return Some(last_month.clone());
+    }
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    if slope <= 0.0 {
+        return None;
+    }
+    let fitted_last = my + slope * (points.len() as f64 - 1.0 - mx);
+    let months_needed = ((TARGET_ONLINE_RATE - fitted_last) / slope - 1e-9).ceil().max(1.0);
+    let first = NaiveDate::parse_from_str(&format!("{last_month}-01"), "%Y-%m-%d").ok()?;
+    let reached = first.checked_add_months(chrono::Months::new(u32::try_from(months_needed as i64).ok()?))?;
+    Some(reached.format("%Y-%m").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimensions_come_only_from_the_list() {
+        let query = KpiQuery {
+            from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+            to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+            by: vec!["district; DROP TABLE cases".into()],
+            as_of: Utc::now(),
+        };
+        let err = kpi_sql(definition("online-rate").expect("known"), &query).expect_err("refused");
+        assert!(err.to_string().contains("cannot be broken down"), "{err}");
+        assert!(definition("nope").is_err());
+    }
+
+    #[test]
+    fn a_rising_trend_reaches_the_target() {
+        let series: BTreeMap<String, f64> =
+            [("2025-01", 0.80), ("2025-02", 0.82), ("2025-03", 0.84)].map(|(m, r)| (m.to_owned(), r)).into();
+        assert_eq!(projection(&series, 6).as_deref(), Some("2025-06"));
+        let flat: BTreeMap<String, f64> = [("2025-01", 0.8), ("2025-02", 0.8)].map(|(m, r)| (m.to_owned(), r)).into();
+        assert_eq!(projection(&flat, 6), None);
+    }
+}

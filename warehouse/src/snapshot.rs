@@ -1,0 +1,143 @@
+//! Snapshots on disk. `ROOT/snapshots/ID/` holds one complete export with its
+//! `manifest.json`; `ROOT/CURRENT` names the current one. A refresh writes a
+//! new directory under `ROOT/staging/`, renames it into `snapshots/`, then
+//! replaces `CURRENT` by renaming a temporary file over it: readers see the
+//! old snapshot or the new one, never a mixture. The previous snapshot is
+//! kept (a reader may still be using it); older ones are removed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::WarehouseError;
+
+/// One file of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableEntry {
+    /// Path relative to the snapshot directory.
+    pub file: String,
+    /// Rows in it.
+    pub rows: usize,
+}
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Its id (the refresh time).
+    pub snapshot_id: String,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+    /// The store's newest write it covers (RFC 3339).
+    pub source_watermark: Option<String>,
+    /// `cases` files by month (`YYYY-MM`).
+    pub cases: BTreeMap<String, TableEntry>,
+    /// The other tables.
+    pub tables: BTreeMap<String, TableEntry>,
+}
+
+impl Manifest {
+    /// An empty manifest.
+    pub fn new(id: &str, created_at: DateTime<Utc>, source_watermark: Option<DateTime<Utc>>) -> Self {
+        Self {
+            snapshot_id: id.to_owned(),
+            created_at: created_at.to_rfc3339(),
+            source_watermark: source_watermark.map(|t| t.to_rfc3339()),
+            cases: BTreeMap::new(),
+            tables: BTreeMap::new(),
+        }
+    }
+
+    /// The store's newest write it covers.
+    pub fn watermark(&self) -> Option<DateTime<Utc>> {
+        let text = self.source_watermark.as_deref()?;
+        DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    }
+
+    /// Rows of `cases`, all months.
+    pub fn case_rows(&self) -> usize {
+        self.cases.values().map(|e| e.rows).sum()
+    }
+}
+
+/// The warehouse directory.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    root: PathBuf,
+}
+
+impl Warehouse {
+    /// Opens (creating) the directory.
+    pub fn open(root: &Path) -> Result<Self, WarehouseError> {
+        fs::create_dir_all(root.join("snapshots"))?;
+        fs::create_dir_all(root.join("staging"))?;
+        Ok(Self { root: root.to_owned() })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A snapshot's directory.
+    pub fn snapshot_dir(&self, id: &str) -> PathBuf {
+        self.root.join("snapshots").join(id)
+    }
+
+    /// A fresh staging directory for snapshot `id`.
+    pub fn staging_dir(&self, id: &str) -> Result<PathBuf, WarehouseError> {
+        let dir = self.root.join("staging").join(id);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// The current snapshot's manifest, if there is one.
+    pub fn current(&self) -> Result<Option<Manifest>, WarehouseError> {
+        let pointer = self.root.join("CURRENT");
+        let id = match fs::read_to_string(&pointer) {
+            Ok(id) => id.trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let path = self.snapshot_dir(&id).join("manifest.json");
+        let text =
+            fs::read_to_string(&path).map_err(|e| WarehouseError::Corrupt(format!("{}: {e}", path.display())))?;
+        let manifest =
+            serde_json::from_str(&text).map_err(|e| WarehouseError::Corrupt(format!("{}: {e}", path.display())))?;
+        Ok(Some(manifest))
+    }
+
+    /// Makes a staged snapshot current (see the module documentation).
+    pub fn publish(&self, staging: &Path, manifest: &Manifest) -> Result<(), WarehouseError> {
+        let text = serde_json::to_string_pretty(manifest).map_err(|e| WarehouseError::Corrupt(e.to_string()))?;
+        let mut file = fs::File::create(staging.join("manifest.json"))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        let target = self.snapshot_dir(&manifest.snapshot_id);
+        if target.exists() {
+            fs::remove_dir_all(&target)?;
+        }
+        fs::rename(staging, &target)?;
+        let previous = self.current()?.map(|m| m.snapshot_id);
+        let temporary = self.root.join("CURRENT.tmp");
+        let mut pointer = fs::File::create(&temporary)?;
+        pointer.write_all(manifest.snapshot_id.as_bytes())?;
+        pointer.sync_all()?;
+        fs::rename(&temporary, self.root.join("CURRENT"))?;
+        // Keep the current and the previous snapshot; remove the rest.
+        for entry in fs::read_dir(self.root.join("snapshots"))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != manifest.snapshot_id && Some(&name) != previous.as_ref() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        Ok(())
+    }
+}

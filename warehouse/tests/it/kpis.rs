@@ -1,0 +1,235 @@
+//! Golden KPI results for a fixed simulator seed, an independent
+//! recomputation on the store, incremental refresh equal to a full rebuild,
+//! and the read-only console's refusals and limits.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use domain::{BusinessType, Calendar, Catalogue};
+use simulator::caseflow::{Flow, FlowParams, generate};
+use store::{Store, both_backends};
+use warehouse::console::{self, Limits};
+use warehouse::export::{RefreshOptions, refresh};
+use warehouse::kpi::{self, KpiQuery};
+use warehouse::session::{register_snapshot, session_with_limit};
+
+fn flow() -> Flow {
+    let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 7);
+    params.yearly_volume = 6000;
+    generate(&params)
+}
+
+fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().expect("time")
+}
+
+fn options(now: DateTime<Utc>, full: bool) -> RefreshOptions {
+    RefreshOptions {
+        now,
+        key: b"test-key".to_vec(),
+        calendar: Calendar::builtin(),
+        catalogue: Catalogue::builtin(),
+        full,
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wangban_test_wh_{name}_{}_{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+async fn load(store: &Store, flow: &Flow, until: DateTime<Utc>, now: DateTime<Utc>) {
+    let mut tx = store.begin().await.expect("begin");
+    let cases: Vec<_> = flow.cases.iter().filter(|c| c.submitted_at < until).cloned().collect();
+    tx.upsert_cases(&cases, now).await.expect("cases");
+    let qc: Vec<_> = flow.qc_findings.iter().filter(|q| q.found_at < until).cloned().collect();
+    tx.upsert_qc_findings(&qc, now).await.expect("qc");
+    let evaluations: Vec<_> = flow.evaluations.iter().filter(|e| e.evaluated_at < until).cloned().collect();
+    tx.upsert_evaluations(&evaluations, now).await.expect("evaluations");
+    tx.commit().await.expect("commit");
+}
+
+async fn kpi_json(root: &Path, name: &str, by: &[&str], as_of: DateTime<Utc>) -> serde_json::Value {
+    let ctx = session_with_limit(Some(2), None).expect("session");
+    register_snapshot(&ctx, root).await.expect("snapshot");
+    let query = KpiQuery {
+        from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+        by: by.iter().map(|s| (*s).to_owned()).collect(),
+        as_of,
+    };
+    kpi::run(&ctx, name, &query).await.expect("kpi").to_json()
+}
+
+/// The KPIs pinned by golden files: (KPI, breakdown).
+const GOLDEN: &[(&str, &[&str])] = &[
+    ("online-rate", &["business_type"]),
+    ("online-rate", &["month"]),
+    ("end-to-end-rate", &["business_type"]),
+    ("on-time-rate", &["business_type"]),
+    ("first-time-right", &["phase"]),
+    ("e-certificate-rate", &["channel"]),
+    ("qc-errors", &["category"]),
+    ("qc-errors", &[]),
+    ("satisfaction", &["evaluation_channel"]),
+];
+
+async fn kpis_match_their_golden_files(store: Store) {
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let root = temp_dir("golden");
+    let report = refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    assert_eq!(report.manifest.case_rows(), flow.cases.len());
+    let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let update = std::env::var_os("WANGBAN_UPDATE_GOLDEN").is_some();
+    for (name, by) in GOLDEN {
+        let value = kpi_json(&root, name, by, now).await;
+        let file = golden_dir.join(format!("{name}{}{}.json", if by.is_empty() { "" } else { "-by-" }, by.join("-")));
+        let text = serde_json::to_string_pretty(&value).expect("json") + "\n";
+        if update {
+            std::fs::write(&file, &text).expect("write golden");
+        } else {
+            let expected = std::fs::read_to_string(&file)
+                .unwrap_or_else(|_| panic!("{} missing: run with WANGBAN_UPDATE_GOLDEN=1", file.display()));
+            assert_eq!(text, expected, "{name} by {by:?} differs from {}", file.display());
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
+async fn online_and_on_time_rates_match_plain_sql_on_the_store(store: Store) {
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let root = temp_dir("recompute");
+    refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let value = kpi_json(&root, "online-rate", &["business_type"], now).await;
+    let catalogue = Catalogue::builtin();
+    let (from, to) = (at(2023, 12, 31) + chrono::TimeDelta::hours(16), at(2024, 12, 31) + chrono::TimeDelta::hours(16));
+    for row in value["rows"].as_array().expect("rows") {
+        let code = row["business_type"].as_str().expect("type");
+        let bt = BusinessType::from_code(code).expect("known type");
+        let go_live = domain::court_order::local_day_end(catalogue.get(bt).go_live.pred_opt().expect("day"));
+        let scope = format!(
+            "FROM cases WHERE business_type = '{code}' AND status NOT IN ('CH', 'BYSL') \
+             AND submitted_at >= $1 AND submitted_at < $2 AND submitted_at >= $3"
+        );
+        let denominator = store::testing::count(&store, &format!("SELECT COUNT(*) {scope}"), &[from, to, go_live])
+            .await
+            .expect("count");
+        let numerator = store::testing::count(
+            &store,
+            &format!("SELECT COUNT(*) {scope} AND channel IN (1, 2, 3)"),
+            &[from, to, go_live],
+        )
+        .await
+        .expect("count");
+        assert_eq!(
+            (row["numerator"].as_i64(), row["denominator"].as_i64()),
+            (Some(numerator), Some(denominator)),
+            "{code}"
+        );
+    }
+    // On time, recomputed from the cases with the calendar, for the whole year.
+    let calendar = Calendar::builtin();
+    let cases = store.cases_submitted_between(from, to).await.expect("cases");
+    let (mut on_time, mut due) = (0i64, 0i64);
+    for c in cases.iter().map(|s| &s.record) {
+        let info = catalogue.get(c.business_type());
+        if c.status.is_excluded_from_scope() || domain::court_order::local_date(c.submitted_at) < info.go_live {
+            continue;
+        }
+        let Some(accepted) = c.accepted_at else { continue };
+        let accepted = domain::court_order::china_time(accepted).naive_local();
+        match c.recorded_at {
+            Some(recorded) => {
+                due += 1;
+                let recorded = domain::court_order::china_time(recorded).naive_local();
+                on_time += i64::from(calendar.is_within_limit(accepted, recorded, info.committed_limit));
+            }
+            None => {
+                let deadline = calendar.deadline(accepted, info.committed_limit);
+                due += i64::from(deadline < domain::court_order::china_time(now).naive_local());
+            }
+        }
+    }
+    let overall = kpi_json(&root, "on-time-rate", &[], now).await;
+    let row = &overall["rows"][0];
+    assert_eq!((row["numerator"].as_i64(), row["denominator"].as_i64()), (Some(on_time), Some(due)));
+    let _ = std::fs::remove_dir_all(root);
+}
+
+async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
+    let flow = flow();
+    let first = at(2024, 11, 15);
+    load(&store, &flow, first - chrono::TimeDelta::days(1), first - chrono::TimeDelta::days(1)).await;
+    load(&store, &flow, first, first).await;
+    let incremental = temp_dir("incremental");
+    let one = refresh(&store, &incremental, &options(first, false)).await.expect("first refresh");
+    assert!(one.months_written.len() >= 10);
+    // A day later: the rest of the year, and a correction to a case from March.
+    let second = at(2025, 1, 2);
+    load(&store, &flow, second, second).await;
+    let mut march = flow.cases.iter().find(|c| c.submitted_at > at(2024, 3, 10)).expect("a March case").clone();
+    march.correction_count += 1;
+    march.source_updated_at += chrono::TimeDelta::days(400);
+    store.upsert_case(&march, second).await.expect("correction");
+    let two = refresh(&store, &incremental, &options(second, false)).await.expect("incremental refresh");
+    assert!(two.months_kept > 0, "unchanged months are carried over");
+    assert!(two.months_written.contains(&"2024-03".to_owned()), "{:?}", two.months_written);
+    let full = temp_dir("full");
+    refresh(&store, &full, &options(second, true)).await.expect("full refresh");
+    for (name, by) in GOLDEN {
+        assert_eq!(kpi_json(&incremental, name, by, second).await, kpi_json(&full, name, by, second).await, "{name}");
+    }
+    let _ = std::fs::remove_dir_all(incremental);
+    let _ = std::fs::remove_dir_all(full);
+}
+
+async fn the_console_is_read_only_and_limited(store: Store) {
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let root = temp_dir("console");
+    refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let ctx = session_with_limit(Some(2), Some(64 * 1024 * 1024)).expect("session");
+    register_snapshot(&ctx, &root).await.expect("snapshot");
+    let limits = Limits { max_rows: 100, timeout: Duration::from_secs(20), memory_bytes: 64 * 1024 * 1024 };
+    for sql in [
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO cases SELECT * FROM cases",
+        "DROP TABLE cases",
+        "SET datafusion.execution.batch_size = 1",
+        "COPY cases TO '/tmp/x.parquet'",
+        "CREATE VIEW v AS SELECT 1",
+    ] {
+        let err = console::query(&ctx, sql, limits).await.expect_err(sql);
+        assert!(matches!(err, warehouse::WarehouseError::ReadOnly(_)), "{sql}: {err}");
+    }
+    let answer = console::query(&ctx, "SELECT case_no FROM cases", limits).await.expect("select");
+    assert_eq!((answer.rows, answer.truncated), (100, true));
+    let explain = console::query(&ctx, "EXPLAIN ANALYZE SELECT COUNT(*) FROM cases WHERE month = '2024-05'", limits)
+        .await
+        .expect("explain analyze");
+    assert!(explain.rows > 0);
+    // A runaway query stops at its limits with a clear error.
+    let runaway = "SELECT a.case_no, b.case_no, c.case_no FROM cases a, cases b, cases c ORDER BY 1, 2, 3";
+    let short = Limits { timeout: Duration::from_secs(2), ..limits };
+    let err = console::query(&ctx, runaway, short).await.expect_err("stopped");
+    assert!(err.is_limit(), "{err}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+both_backends!(
+    kpis_match_their_golden_files,
+    online_and_on_time_rates_match_plain_sql_on_the_store,
+    incremental_refresh_equals_a_full_rebuild,
+    the_console_is_read_only_and_limited,
+);

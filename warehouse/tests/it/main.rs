@@ -1,0 +1,3 @@
+//! The warehouse over a simulated store, on both backends.
+
+mod kpis;
