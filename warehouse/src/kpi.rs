@@ -42,7 +42,8 @@ pub struct Definition {
     pub excludes: &'static str,
     /// Dimensions it can be broken down by.
     pub dimensions: &'static [&'static str],
-    /// Rate multiplier (1 for shares, 1000 for per-thousand figures).
+    /// Rate multiplier (1 for shares, 1000 for per-thousand figures; 0 for
+    /// KPIs that report values, not a rate: their rows carry their own columns).
     pub scale: u32,
 }
 
@@ -130,7 +131,103 @@ pub const DEFINITIONS: &[Definition] = &[
         dimensions: SATISFACTION_DIMS,
         scale: 1,
     },
+    Definition {
+        name: "durations",
+        id: "kpi.step_durations",
+        version: 1,
+        title_zh: "环节用时",
+        numerator: "per step (submitted→accepted, accepted→verified, verified→recorded, recorded→issued, issued→archived): exact median and p90 in wall-clock hours",
+        denominator: "cases in scope that completed the step",
+        excludes: "steps not reached; withdrawn and refused cases; cases before go-live",
+        dimensions: CASE_DIMS,
+        scale: 0,
+    },
+    Definition {
+        name: "seizures",
+        id: "kpi.seizures",
+        version: 1,
+        title_zh: "查解封",
+        numerator: "seizure orders served in the period: received, active, queued, released, lapsed, expiring within 30 days of as_of; median hours from service to recording",
+        denominator: "seizure orders served in the period",
+        excludes: "refused orders (they bind nothing)",
+        dimensions: &[],
+        scale: 0,
+    },
+    Definition {
+        name: "anomalies",
+        id: "kpi.reconciliation_anomalies",
+        version: 1,
+        title_zh: "对账异常",
+        numerator: "anomalies found by reconciliation up to as_of, by kind and partner",
+        denominator: "none",
+        excludes: "nothing",
+        dimensions: &[],
+        scale: 0,
+    },
 ];
+
+/// The SQL of the KPIs that report values (`scale` 0).
+fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, WarehouseError> {
+    validate_dims(definition, &query.by)?;
+    let as_of = utc_literal(query.as_of);
+    match definition.name {
+        "durations" => {
+            let dims: Vec<String> =
+                query.by.iter().enumerate().map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", case_dim_expr(d))).collect();
+            let dims_select = dims.iter().map(|d| format!(", {d}")).collect::<String>();
+            let group: String = (0..query.by.len()).map(|i| format!(", d{i}")).collect();
+            let scope = format!("c.in_scope AND c.phase_live AND {}", period(query));
+            let steps = [
+                ("1 submitted_to_accepted", "submitted_at", "accepted_at"),
+                ("2 accepted_to_verified", "accepted_at", "verified_at"),
+                ("3 verified_to_recorded", "verified_at", "recorded_at"),
+                ("4 recorded_to_issued", "recorded_at", "issued_at"),
+                ("5 issued_to_archived", "issued_at", "archived_at"),
+            ];
+            let parts: Vec<String> = steps
+                .iter()
+                .map(|(step, from, to)| {
+                    format!(
+                        "SELECT '{step}' AS step{dims_select}, \
+                         (CAST(c.{to} AS BIGINT) - CAST(c.{from} AS BIGINT)) / 3600000000.0 AS hours \
+                         FROM cases c WHERE {scope} AND c.{from} IS NOT NULL AND c.{to} IS NOT NULL AND c.{to} <= {as_of}"
+                    )
+                })
+                .collect();
+            Ok(format!(
+                "SELECT step{group}, COUNT(*) AS cases, ROUND(median(hours), 3) AS median_hours, \
+                 ROUND(percentile_cont(0.9) WITHIN GROUP (ORDER BY hours), 3) AS p90_hours \
+                 FROM ({}) GROUP BY step{group} ORDER BY step{group}",
+                parts.join(" UNION ALL ")
+            ))
+        }
+        "seizures" => {
+            let from = local_day_end(query.from.pred_opt().unwrap_or(query.from));
+            let to = local_day_end(query.to);
+            let as_of_day = domain::court_order::local_date(query.as_of);
+            let soon = as_of_day + chrono::Days::new(30);
+            let count = |condition: &str| format!("CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)");
+            Ok(format!(
+                "SELECT COUNT(*) AS received, {} AS active, {} AS queued, {} AS released, {} AS lapsed, \
+                 {} AS expiring_within_30_days, \
+                 ROUND(median((CAST(recorded_at AS BIGINT) - CAST(served_at AS BIGINT)) / 3600000000.0), 3) AS median_hours_to_record \
+                 FROM seizures WHERE served_at >= {} AND served_at < {}",
+                count("state = 'active'"),
+                count("state = 'queued'"),
+                count("state = 'released'"),
+                count("state = 'lapsed'"),
+                count(&format!("state = 'active' AND end_date >= DATE '{as_of_day}' AND end_date <= DATE '{soon}'")),
+                utc_literal(from),
+                utc_literal(to),
+            ))
+        }
+        "anomalies" => Ok(format!(
+            "SELECT kind, partner, COUNT(*) AS count FROM anomalies WHERE detected_at <= {as_of} \
+             GROUP BY kind, partner ORDER BY kind, partner"
+        )),
+        other => Err(WarehouseError::BadRequest(format!("no query for {other}"))),
+    }
+}
 
 /// The definition called `name`.
 pub fn definition(name: &str) -> Result<&'static Definition, WarehouseError> {
@@ -394,6 +491,22 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
         return Err(WarehouseError::BadRequest(format!("--to {} is before --from {}", query.to, query.from)));
     }
     let definition = definition(name)?;
+    if definition.scale == 0 {
+        let batches = ctx.sql(&value_sql(definition, query)?).await?.collect().await?;
+        let rows = batches_to_rows(&batches)
+            .into_iter()
+            .map(|raw| {
+                raw.into_iter()
+                    .map(|(key, value)| {
+                        let is_dim = key.len() > 1 && key.starts_with('d') && key[1..].bytes().all(|b| b.is_ascii_digit());
+                        let name = if is_dim { key[1..].parse::<usize>().ok().and_then(|i| query.by.get(i).cloned()).unwrap_or(key) } else { key };
+                        (name, value)
+                    })
+                    .collect()
+            })
+            .collect();
+        return Ok(KpiResult { definition, as_of: query.as_of, target: None, rows, excluded: 0 });
+    }
     let sql = kpi_sql(definition, query)?;
     let batches = ctx.sql(&sql).await?.collect().await?;
     let mut rows = Vec::new();

@@ -78,6 +78,10 @@ const GOLDEN: &[(&str, &[&str])] = &[
     ("qc-errors", &["category"]),
     ("qc-errors", &[]),
     ("satisfaction", &["evaluation_channel"]),
+    ("durations", &[]),
+    ("durations", &["business_type"]),
+    ("seizures", &[]),
+    ("anomalies", &[]),
 ];
 
 async fn kpis_match_their_golden_files(store: Store) {
