@@ -1,7 +1,12 @@
-//! Server-rendered dashboards in Simplified Chinese: leadership, QC and
-//! operations pages. Not built yet: arrives with the dashboards issue, on top
-//! of the warehouse. Renders warehouse results; never talks to sqlx.
+//! Dashboards and the read APIs over the warehouse. Renders warehouse
+//! results; never talks to sqlx.
+//!
+//! Built so far: the KPI API. The server-rendered pages in Simplified
+//! Chinese (leadership, QC and operations), accounts and roles arrive with
+//! the dashboards issue.
 //!
 //! # Layout
 //!
-//! Empty until the dashboards issue.
+//! - [`api`]: `GET /api/kpi` and `GET /api/kpi/{name}` over the current snapshot.
+
+pub mod api;

@@ -97,6 +97,13 @@ impl Application {
         Ok(Self { listener, router: app(state) })
     }
 
+    /// Adds routes served next to the gateway's (the KPI API, later the dashboards).
+    #[must_use]
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.router = self.router.merge(routes);
+        self
+    }
+
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -35,7 +36,10 @@ pub(crate) async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Sto
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if options.sqlite_full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .foreign_keys(true)
-            .busy_timeout(options.acquire_timeout);
+            .busy_timeout(options.acquire_timeout)
+            // Page upserts are long multi-row statements: sqlx would log each slow one in full.
+            .log_slow_statements(log::LevelFilter::Off, std::time::Duration::from_secs(1))
+            .log_statements(log::LevelFilter::Off);
         let file = sqlite.get_filename();
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -48,10 +52,13 @@ pub(crate) async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Sto
             .await?;
         Ok(Store::from_sqlite_pool(pool))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let pg = sqlx::postgres::PgConnectOptions::from_str(url)?
+            .log_slow_statements(log::LevelFilter::Off, std::time::Duration::from_secs(1))
+            .log_statements(log::LevelFilter::Off);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
-            .connect(url)
+            .connect_with(pg)
             .await?;
         Ok(Store::from_postgres_pool(pool))
     } else {

@@ -172,8 +172,12 @@ fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Wareho
     let as_of = utc_literal(query.as_of);
     match definition.name {
         "durations" => {
-            let dims: Vec<String> =
-                query.by.iter().enumerate().map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", case_dim_expr(d))).collect();
+            let dims: Vec<String> = query
+                .by
+                .iter()
+                .enumerate()
+                .map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", case_dim_expr(d)))
+                .collect();
             let dims_select = dims.iter().map(|d| format!(", {d}")).collect::<String>();
             let group: String = (0..query.by.len()).map(|i| format!(", d{i}")).collect();
             let scope = format!("c.in_scope AND c.phase_live AND {}", period(query));
@@ -498,8 +502,13 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
             .map(|raw| {
                 raw.into_iter()
                     .map(|(key, value)| {
-                        let is_dim = key.len() > 1 && key.starts_with('d') && key[1..].bytes().all(|b| b.is_ascii_digit());
-                        let name = if is_dim { key[1..].parse::<usize>().ok().and_then(|i| query.by.get(i).cloned()).unwrap_or(key) } else { key };
+                        let is_dim =
+                            key.len() > 1 && key.starts_with('d') && key[1..].bytes().all(|b| b.is_ascii_digit());
+                        let name = if is_dim {
+                            key[1..].parse::<usize>().ok().and_then(|i| query.by.get(i).cloned()).unwrap_or(key)
+                        } else {
+                            key
+                        };
                         (name, value)
                     })
                     .collect()

@@ -42,3 +42,6 @@ CREATE TABLE reconciliation (
 
 CREATE INDEX cases_loan_ref ON cases (loan_ref);
 CREATE INDEX cases_filing_no ON cases (filing_no);
+-- Linking looks partner records up by their own numbers, whatever the source.
+CREATE INDEX loan_applications_external_id ON loan_applications (external_id);
+CREATE INDEX contract_filings_filing_no ON contract_filings (filing_no);

@@ -15,9 +15,14 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     settings.catalogue()?;
     let store = settings.open_store().await?;
     let listen = args.listen.unwrap_or(settings.server.listen);
+    let kpi_api = dashboards::api::KpiApi {
+        dir: settings.warehouse_dir(),
+        memory_bytes: settings.warehouse.sql_memory_mb * 1024 * 1024,
+    };
     let app = Application::build(listen, AppState::new(store.clone()))
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .with_context(|| format!("cannot listen on {listen}"))?
+        .with_routes(dashboards::api::router(kpi_api));
     let addr = app.local_addr()?;
     let lapse_schedule =
         connectors::schedule::Schedule::parse(&settings.jobs.seizure_lapse).context("jobs.seizure_lapse")?;

@@ -14,6 +14,26 @@ async fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     assert_eq!(ready["database"], "sqlite");
     assert!(dir.join("wangban.db").exists(), "the SQLite file is created under --data");
 
+    // The KPI API: definitions always; figures once a snapshot exists.
+    let list: serde_json::Value =
+        reqwest::get(format!("{url}/api/kpi")).await.expect("kpi").json().await.expect("json");
+    assert!(list["definitions"].as_array().is_some_and(|d| d.iter().any(|k| k["name"] == "online-rate")), "{list}");
+    let kpi_url = format!("{url}/api/kpi/online-rate?from=2025-01-01&to=2025-01-31&by=business_type");
+    let none = reqwest::get(&kpi_url).await.expect("kpi");
+    assert_eq!(none.status(), 503, "no snapshot yet");
+    let refreshed =
+        crate::support::run(wangban().args(["--data", dir.to_str().expect("path"), "warehouse", "refresh"]));
+    assert_eq!(refreshed.status.code(), Some(0), "{}", crate::support::stderr(&refreshed));
+    let answer = reqwest::get(&kpi_url).await.expect("kpi");
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!((answer["definition"]["version"].as_u64(), answer["target"].as_f64()), (Some(1), Some(0.9)));
+    let bad =
+        reqwest::get(format!("{url}/api/kpi/online-rate?from=2025-01-01&to=2025-01-31&by=colour")).await.expect("kpi");
+    assert_eq!(bad.status(), 400);
+    let unknown = reqwest::get(format!("{url}/api/kpi/nope?from=2025-01-01&to=2025-01-31")).await.expect("kpi");
+    assert_eq!(unknown.status(), 404);
+
     let exit = tokio::task::spawn_blocking(move || stop_serve(child)).await.expect("join");
     assert_eq!(exit, Some(0), "graceful shutdown exits 0");
 }
