@@ -62,6 +62,26 @@ fn stored_versions_sql(table: &str, keys: &[&str], rows: usize) -> String {
     )
 }
 
+/// `$1, $2 …` (in order) as SQLite's anonymous `?`: sqlx asks SQLite each
+/// parameter's name, and for named or numbered parameters SQLite finds a name
+/// by a linear search, so binding thousands of them is quadratic (3.5 s for
+/// 1,000 case rows against 0.03 s with `?`).
+fn positional(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn text_of(value: &Value) -> String {
     match value {
         Value::Text(Some(s)) => s.clone(),
@@ -89,11 +109,9 @@ impl StoreTx {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<UpsertOutcome>> {
         let Some(first) = rows.first() else { return Ok(Vec::new()) };
-        // SQLite looks `$N` parameters up by name, once per bind: quadratic in a
-        // statement of thousands of parameters (3.5 s for 1,000 case rows).
-        // `?N` is bound by position (0.03 s). PostgreSQL only knows `$N`.
+        // SQLite gets anonymous `?` (see `positional`); PostgreSQL only knows `$N`.
         let sqlite = matches!(self.inner, crate::TxInner::Sqlite(_));
-        let dialect = |sql: String| if sqlite { sql.replace('$', "?") } else { sql };
+        let dialect = |sql: String| if sqlite { positional(&sql) } else { sql };
         let key_positions: Vec<usize> = keys.iter().filter_map(|k| first.iter().position(|(c, _)| c == k)).collect();
         let key_of = |row: &Row| -> Vec<String> { key_positions.iter().map(|&i| text_of(&row[i].1)).collect() };
 
@@ -205,6 +223,11 @@ mod tests {
              ON CONFLICT (source, id) DO UPDATE SET a = excluded.a, source_updated_at = excluded.source_updated_at \
              WHERE excluded.source_updated_at > t.source_updated_at"
         );
+    }
+
+    #[test]
+    fn sqlite_gets_anonymous_parameters_in_order() {
+        assert_eq!(positional("a = $1 AND b IN ($2, $10) AND c = 'x$'"), "a = ? AND b IN (?, ?) AND c = 'x$'");
     }
 
     #[test]
