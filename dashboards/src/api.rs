@@ -43,10 +43,10 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn date(name: &str, value: Option<&str>) -> Result<NaiveDate, Response> {
-    let text = value.ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("{name} is required (YYYY-MM-DD)")))?;
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} {text:?} is not a date like 2025-01-31")))
+/// A date parameter, or the message saying what is wrong with it.
+fn date(name: &str, value: Option<&str>) -> Result<NaiveDate, String> {
+    let text = value.ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("{name} {text:?} is not a date like 2025-01-31"))
 }
 
 async fn list() -> Json<serde_json::Value> {
@@ -66,7 +66,7 @@ async fn list() -> Json<serde_json::Value> {
 async fn one(State(api): State<KpiApi>, Path(name): Path<String>, Query(params): Query<KpiParams>) -> Response {
     let (from, to) = match (date("from", params.from.as_deref()), date("to", params.to.as_deref())) {
         (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
     };
     let as_of = match params.as_of.as_deref() {
         None => Utc::now(),

@@ -52,7 +52,11 @@ pub(crate) async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Sto
             .await?;
         Ok(Store::from_sqlite_pool(pool))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        // Page upserts look versions up with `id IN ($2 … $1001)`: a generic plan
+        // (chosen after five runs of a prepared statement) scans the table and
+        // compares each row with every parameter. Custom plans use the index.
         let pg = sqlx::postgres::PgConnectOptions::from_str(url)?
+            .options([("plan_cache_mode", "force_custom_plan")])
             .log_slow_statements(log::LevelFilter::Off, std::time::Duration::from_secs(1))
             .log_statements(log::LevelFilter::Off);
         let pool = PgPoolOptions::new()
