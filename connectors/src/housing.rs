@@ -103,7 +103,8 @@ fn split_csv(line: &str) -> Result<Vec<String>, RowError> {
     Ok(fields)
 }
 
-fn yuan_to_cents(text: &str, field: &str) -> Result<i64, RowError> {
+/// An amount in yuan with at most two decimals, as exact fen.
+pub(crate) fn yuan_to_cents(text: &str, field: &str) -> Result<i64, RowError> {
     let bad = || ("malformed", format!("{field} {text:?} is not an amount in yuan"));
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
     if whole.is_empty() || fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
@@ -257,6 +258,8 @@ mod tests {
         assert_eq!(yuan_to_cents("7", "x"), Ok(700));
         assert!(yuan_to_cents("1.234", "x").is_err());
         assert!(yuan_to_cents("abc", "x").is_err());
+        assert!(yuan_to_cents("1e5", "x").is_err());
+        assert_eq!(yuan_to_cents("350000.00", "x"), Ok(35_000_000));
     }
 
     #[test]
