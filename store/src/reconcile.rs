@@ -69,6 +69,14 @@ pub struct ReconcileReport {
 type SeizedRow = (String, Option<String>, DateTime<Utc>, String, DateTime<Utc>, NaiveDate, Option<NaiveDate>);
 
 impl Store {
+    /// Runs a query selecting two text columns with one time bound (`$1`).
+    async fn pairs_before(&self, sql: &'static str, bound: DateTime<Utc>) -> StoreResult<Vec<(String, String)>> {
+        let rows: Vec<(String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(bound).fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
     /// Finds the anomalies and reconciles every partner as of the end of `day`
     /// (China time). `cutoff`: records submitted before it have had their
     /// committed limit (the caller works it out in working days).
@@ -81,44 +89,36 @@ impl Store {
         let day_end = local_day_end(day);
         let mut found: Vec<(&'static str, String, String, String)> = Vec::new();
 
-        let orphans: Vec<(String, String)> = on_pool!(self, pool => {
-            sqlx::query_as(
+        let orphans = self
+            .pairs_before(
                 "SELECT l.source, l.external_id FROM loan_applications l WHERE l.applied_at < $1 \
                  AND l.registry_case_no IS NULL AND l.status NOT IN ('withdrawn', 'rejected') \
                  AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.loan_ref = l.external_id) ORDER BY l.external_id",
+                cutoff,
             )
-            .bind(cutoff)
-            .fetch_all(pool)
-            .await?
-        });
+            .await?;
         for (source, loan) in orphans {
             let detail = format!("loan application {loan} from {source} has no registry case after the limit");
             found.push((kind::ORPHAN_LOAN, source, loan, detail));
         }
 
-        let unknown_loans: Vec<(String, String)> = on_pool!(self, pool => {
-            sqlx::query_as(
+        let unknown_loans = self.pairs_before(
                 "SELECT c.external_id, c.loan_ref FROM cases c WHERE c.loan_ref IS NOT NULL AND c.submitted_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM loan_applications l WHERE l.external_id = c.loan_ref) ORDER BY c.external_id",
-            )
-            .bind(cutoff)
-            .fetch_all(pool)
-            .await?
-        });
+            cutoff,
+        )
+        .await?;
         for (case, loan) in unknown_loans {
             let detail = format!("case {case} cites loan application {loan}, which no lender delivered");
             found.push((kind::UNKNOWN_LOAN, "registry".to_owned(), case, detail));
         }
 
-        let unknown_filings: Vec<(String, String)> = on_pool!(self, pool => {
-            sqlx::query_as(
+        let unknown_filings = self.pairs_before(
                 "SELECT c.external_id, c.filing_no FROM cases c WHERE c.filing_no IS NOT NULL AND c.submitted_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM contract_filings f WHERE f.filing_no = c.filing_no) ORDER BY c.external_id",
-            )
-            .bind(cutoff)
-            .fetch_all(pool)
-            .await?
-        });
+            cutoff,
+        )
+        .await?;
         for (case, filing) in unknown_filings {
             let detail = format!("case {case} cites contract filing {filing}, which the housing authority never filed");
             found.push((kind::UNKNOWN_FILING, "registry".to_owned(), case, detail));

@@ -11,7 +11,7 @@
 //! the winners go in with multi-row `INSERT … ON CONFLICT … DO UPDATE … WHERE
 //! newer`. The `WHERE` keeps the rule even against a concurrent writer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
@@ -117,10 +117,10 @@ impl StoreTx {
 
         // Distinct keys of the page, in first-seen order.
         let mut distinct: Vec<Vec<String>> = Vec::new();
-        let mut seen: HashMap<Vec<String>, ()> = HashMap::with_capacity(rows.len());
+        let mut seen: HashSet<Vec<String>> = HashSet::with_capacity(rows.len());
         for row in &rows {
             let key = key_of(row);
-            if seen.insert(key.clone(), ()).is_none() {
+            if seen.insert(key.clone()) {
                 distinct.push(key);
             }
         }

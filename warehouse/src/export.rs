@@ -490,11 +490,10 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     for (month, rewrite) in &months {
         let relative = PathBuf::from(format!("cases/month={month}/part-0.parquet"));
         let target = staging.join(&relative);
-        let rows = match (rewrite, previous.as_ref().and_then(|p| p.cases.get(month))) {
-            (false, Some(entry)) => {
-                let source = warehouse
-                    .snapshot_dir(&previous.as_ref().map(|p| p.snapshot_id.clone()).unwrap_or_default())
-                    .join(&relative);
+        let carried = previous.as_ref().and_then(|p| p.cases.get(month).map(|entry| (&p.snapshot_id, entry)));
+        let rows = match (rewrite, carried) {
+            (false, Some((previous_id, entry))) => {
+                let source = warehouse.snapshot_dir(previous_id).join(&relative);
                 if let Some(dir) = target.parent() {
                     fs::create_dir_all(dir)?;
                 }

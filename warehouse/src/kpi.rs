@@ -372,7 +372,7 @@ pub fn kpi_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Ware
             format!("{in_scope} AND c.issues_certificate AND c.delivery IS NOT NULL"),
         ),
         "qc-errors" => {
-            return Ok(qc_sql(query, &select_dims, &group_by, &order_by));
+            return Ok(qc_sql(query, &select_dims, &group_by));
         }
         "satisfaction" => (
             count("e.good"),
@@ -397,7 +397,7 @@ pub fn kpi_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Ware
 
 /// QC findings per 1,000 cases: the numerator by all dimensions, the
 /// denominator by the case dimensions only (a case has no error category).
-fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str, order_by: &str) -> String {
+fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str) -> String {
     let scope = format!("c.in_scope AND {}", period(query));
     let case_dims: Vec<(usize, &str)> = query
         .by
@@ -415,8 +415,9 @@ fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str, order_by: &str) -
         let on: Vec<String> = denominator_group.iter().map(|d| format!("num.{d} = den.{d}")).collect();
         format!("JOIN den ON {}", on.join(" AND "))
     };
-    let dims_out: Vec<String> = (0..query.by.len()).map(|i| format!("num.d{i}")).collect();
-    let dims_out = if dims_out.is_empty() { String::new() } else { format!("{}, ", dims_out.join(", ")) };
+    let num_dims: Vec<String> = (0..query.by.len()).map(|i| format!("num.d{i}")).collect();
+    let dims_out = if num_dims.is_empty() { String::new() } else { format!("{}, ", num_dims.join(", ")) };
+    let order = if num_dims.is_empty() { String::new() } else { format!(" ORDER BY {}", num_dims.join(", ")) };
     let den_select =
         if denominator_dims.is_empty() { String::new() } else { format!("{}, ", denominator_dims.join(", ")) };
     let den_group = if denominator_group.is_empty() {
@@ -424,7 +425,6 @@ fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str, order_by: &str) -
     } else {
         format!(" GROUP BY {}", denominator_group.join(", "))
     };
-    let order = order_by.replace("ORDER BY d", "ORDER BY num.d").replace(", d", ", num.d");
     format!(
         "WITH num AS (SELECT {select_dims}COUNT(*) AS numerator, \
          CAST(SUM(CASE WHEN f.corrected_at IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS open \
@@ -489,6 +489,11 @@ pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
     rows
 }
 
+/// The position of a dimension column (`d0`, `d1` …) in the query's `by`.
+fn dim_index(column: &str) -> Option<usize> {
+    column.strip_prefix('d').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
+}
+
 /// Runs a KPI on a session over a snapshot.
 pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<KpiResult, WarehouseError> {
     if query.to < query.from {
@@ -502,13 +507,7 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
             .map(|raw| {
                 raw.into_iter()
                     .map(|(key, value)| {
-                        let is_dim =
-                            key.len() > 1 && key.starts_with('d') && key[1..].bytes().all(|b| b.is_ascii_digit());
-                        let name = if is_dim {
-                            key[1..].parse::<usize>().ok().and_then(|i| query.by.get(i).cloned()).unwrap_or(key)
-                        } else {
-                            key
-                        };
+                        let name = dim_index(&key).and_then(|i| query.by.get(i).cloned()).unwrap_or(key);
                         (name, value)
                     })
                     .collect()
@@ -534,8 +533,7 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
         });
         row.insert("rate".into(), rate.map_or(Value::Null, Value::from));
         for (key, value) in raw {
-            let is_dim = key.len() > 1 && key.starts_with('d') && key[1..].bytes().all(|b| b.is_ascii_digit());
-            if !is_dim && !matches!(key.as_str(), "numerator" | "denominator") {
+            if dim_index(&key).is_none() && !matches!(key.as_str(), "numerator" | "denominator") {
                 row.insert(key, value);
             }
         }
