@@ -1,7 +1,8 @@
 //! The KPI API over the current warehouse snapshot:
 //!
 //! - `GET /api/kpi`: the definitions (id, version, what is counted, dimensions);
-//! - `GET /api/kpi/{name}?from=YYYY-MM-DD&to=YYYY-MM-DD&by=dim,dim&as_of=RFC3339`:
+//! - `GET /api/kpi/{name}?from=YYYY-MM-DD&to=YYYY-MM-DD&by=dim,dim&as_of=RFC3339`
+//!   (optionally `&district=…&business_type=…&channel=…&phase=…&applicant_kind=…`):
 //!   `{"definition":{…},"as_of","target","excluded","rows":[{…dims,"numerator","denominator","rate"}]}`.
 //!
 //! Aggregates only: no case-level data leaves here. A bad name, dimension or
@@ -37,6 +38,27 @@ pub struct KpiParams {
     to: Option<String>,
     by: Option<String>,
     as_of: Option<String>,
+    business_type: Option<String>,
+    phase: Option<String>,
+    channel: Option<String>,
+    district: Option<String>,
+    applicant_kind: Option<String>,
+}
+
+impl KpiParams {
+    /// The dimension filters given.
+    fn filters(&self) -> Vec<(String, String)> {
+        [
+            ("business_type", &self.business_type),
+            ("phase", &self.phase),
+            ("channel", &self.channel),
+            ("district", &self.district),
+            ("applicant_kind", &self.applicant_kind),
+        ]
+        .into_iter()
+        .filter_map(|(dim, value)| value.as_ref().filter(|v| !v.is_empty()).map(|v| (dim.to_owned(), v.clone())))
+        .collect()
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -75,9 +97,10 @@ async fn one(State(api): State<KpiApi>, Path(name): Path<String>, Query(params):
             Err(_) => return error(StatusCode::BAD_REQUEST, format!("as_of {text:?} is not an RFC 3339 time")),
         },
     };
+    let filters = params.filters();
     let by: Vec<String> =
         params.by.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let query = KpiQuery { from, to, by, as_of };
+    let query = KpiQuery { from, to, by, as_of, filters };
     let ctx = match session_with_limit(None, Some(api.memory_bytes)) {
         Ok(ctx) => ctx,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -105,4 +128,63 @@ async fn one(State(api): State<KpiApi>, Path(name): Path<String>, Query(params):
 /// The routes.
 pub fn router(api: KpiApi) -> axum::Router {
     axum::Router::new().route("/api/kpi", get(list)).route("/api/kpi/{name}", get(one)).with_state(api)
+}
+
+/// The body of `POST /api/sql`.
+#[derive(Debug, Deserialize)]
+pub struct SqlRequest {
+    sql: String,
+}
+
+/// `POST /api/sql` with `{"sql": "…"}` and a session cookie of a role allowed
+/// the SQL console: the rows as JSON (default), CSV (`Accept: text/csv`) or
+/// Arrow IPC (`Accept: application/vnd.apache.arrow.stream`). Read-only, under
+/// the console's limits, and audited. 401 without a session, 403 for other
+/// roles, 400 for a refused statement, 422 at a limit, 503 without a snapshot.
+pub async fn sql(
+    State(d): State<crate::Dashboards>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let now = (d.clock)();
+    let account = match crate::auth::session_token(&headers) {
+        Some(token) => d.store.touch_session(&crate::auth::token_hash(&token), crate::auth::IDLE_TIMEOUT, now).await,
+        None => Ok(None),
+    };
+    let account = match account {
+        Ok(Some(a)) => a,
+        Ok(None) => return error(StatusCode::UNAUTHORIZED, "log in first: POST /login, then send the session cookie"),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let allowed = crate::auth::Role::from_code(&account.role).is_some_and(|r| crate::auth::Page::Sql.allows(r));
+    if !allowed {
+        return error(StatusCode::FORBIDDEN, format!("role {:?} may not run SQL", account.role));
+    }
+    let request: SqlRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("expected {{\"sql\": \"…\"}}: {e}")),
+    };
+    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let (format, content_type) = if accept.contains("text/csv") {
+        (warehouse::console::Format::Csv, "text/csv; charset=utf-8")
+    } else if accept.contains("application/vnd.apache.arrow") {
+        (warehouse::console::Format::Arrow, "application/vnd.apache.arrow.stream")
+    } else {
+        (warehouse::console::Format::Json, "application/json")
+    };
+    match crate::pages::run_console(&d, &account, &request.sql).await {
+        Ok((batches, rows, truncated)) => match warehouse::console::render(&batches, format) {
+            Ok(bytes) => (
+                [
+                    (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+                    (axum::http::HeaderName::from_static("x-rows"), rows.to_string()),
+                    (axum::http::HeaderName::from_static("x-truncated"), truncated.to_string()),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        Err((status, message)) => error(status, message),
+    }
 }

@@ -1,12 +1,113 @@
-//! Dashboards and the read APIs over the warehouse. Renders warehouse
-//! results; never talks to sqlx.
-//!
-//! Built so far: the KPI API. The server-rendered pages in Simplified
-//! Chinese (leadership, QC and operations), accounts and roles arrive with
-//! the dashboards issue.
+//! Dashboards and the read APIs over the warehouse: server-rendered pages in
+//! Simplified Chinese (English with `?lang=en`), accounts, roles and sessions,
+//! the KPI API and the analyst SQL API. Reads the store only through the
+//! `store` crate's API (accounts, sessions, connector health, quarantine, audit).
 //!
 //! # Layout
 //!
-//! - [`api`]: `GET /api/kpi` and `GET /api/kpi/{name}` over the current snapshot.
+//! - [`auth`]: roles, the page access table, argon2 passwords, session tokens and cookies.
+//! - [`pages`]: `/`, `/types`, `/qc`, `/qc/cases`, `/seizures`, `/connectors`, `/sql`, `/audit`, `/login`, `/logout`.
+//! - [`svg`]: line and bar charts drawn on the server.
+//! - [`api`]: `GET /api/kpi`, `GET /api/kpi/{name}` and `POST /api/sql`.
+//!
+//! Every response gets a strict Content-Security-Policy (no script, no inline
+//! style, nothing from elsewhere) and is not cached.
 
 pub mod api;
+pub mod auth;
+pub mod pages;
+pub mod svg;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use store::Store;
+use warehouse::console::Limits;
+
+/// Where pages get the time (fixed in tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The Content-Security-Policy of every response.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// What the dashboards need.
+#[derive(Clone)]
+pub struct Dashboards {
+    /// The store: accounts, sessions, connector health, quarantine, audit.
+    pub store: Store,
+    /// The warehouse directory.
+    pub warehouse_dir: PathBuf,
+    /// Memory pool per KPI request, bytes.
+    pub memory_bytes: usize,
+    /// Limits of analyst queries.
+    pub sql_limits: Limits,
+    /// Mark cookies `Secure` (the service is reached over TLS).
+    pub secure_cookies: bool,
+    /// The time source.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for Dashboards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dashboards").field("warehouse_dir", &self.warehouse_dir).finish_non_exhaustive()
+    }
+}
+
+/// The client's address as the audit log records it (`unknown` without a socket, as in router tests).
+#[derive(Debug, Clone)]
+pub struct Client(pub String);
+
+async fn client_and_headers(mut request: Request, next: Next) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
+    request.extensions_mut().insert(Client(client));
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/app.css"),
+    )
+        .into_response()
+}
+
+/// Every dashboard route and the APIs.
+pub fn router(dashboards: Dashboards) -> axum::Router {
+    let kpi = api::KpiApi { dir: dashboards.warehouse_dir.clone(), memory_bytes: dashboards.memory_bytes };
+    axum::Router::new()
+        .route("/", get(pages::overview))
+        .route("/types", get(pages::types))
+        .route("/qc", get(pages::qc))
+        .route("/qc/cases", get(pages::qc_cases))
+        .route("/seizures", get(pages::seizures))
+        .route("/connectors", get(pages::connectors))
+        .route("/sql", get(pages::sql_form).post(pages::sql_run))
+        .route("/audit", get(pages::audit))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", get(pages::logout).post(pages::logout))
+        .route("/api/sql", post(api::sql))
+        .route("/static/app.css", get(stylesheet))
+        .with_state(dashboards)
+        .merge(api::router(kpi))
+        .layer(middleware::from_fn(client_and_headers))
+}

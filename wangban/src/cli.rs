@@ -41,10 +41,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service: the court API, health endpoints, the connectors on their
-    /// schedules and the daily jobs. (The dashboards are not available yet.)
+    /// schedules, the daily jobs, the KPI and SQL APIs and the dashboards.
     Serve(ServeArgs),
-    /// Start simulator, service and dashboards in one command (not available yet).
-    Demo(PendingArgs),
+    /// Everything at once on this machine: the simulated partners on loopback, a fresh
+    /// SQLite store in a demo folder, every connector run once, the warehouse refreshed,
+    /// demo accounts, then the service with the dashboards until Ctrl-C.
+    Demo(DemoArgs),
     /// Partner simulators: `simulate --listen ADDR` serves the partner systems over a generated
     /// case flow; `simulate court-push` loads the court API; `simulate generate` times the generator.
     Simulate(SimulateArgs),
@@ -69,6 +71,80 @@ pub enum Command {
     Partner(PartnerArgs),
     /// The seizure register: run the daily lapse job now, list seizures expiring soon.
     Seizures(SeizuresArgs),
+    /// Dashboard accounts: add, list, disable, enable, reset a password.
+    User(UserArgs),
+}
+
+/// `user` arguments.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+/// Account management.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --password a random one is generated and printed once.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+        /// Role: leadership, qc, staff, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// Section (staff) or window (operator) the account belongs to.
+        #[arg(long)]
+        section: Option<String>,
+        /// Password (at least 10 characters); prefer letting one be generated.
+        #[arg(long, env = "WANGBAN_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// List accounts as JSON lines (never password hashes).
+    List,
+    /// Stop an account from logging in and end its sessions.
+    Disable {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Let a disabled account log in again.
+    Enable {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Set a new password (generated and printed once without --password), lift a lockout, end sessions.
+    Reset {
+        /// Login name.
+        #[arg(long)]
+        name: String,
+        /// The new password.
+        #[arg(long, env = "WANGBAN_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The demo folder: store, warehouse and a config for other commands. Emptied first
+    /// if an earlier demo made it; any other non-empty folder is refused.
+    #[arg(long, default_value = "wangban-demo", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Where the service listens (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Seed of the simulated case flow.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First submission day of the flow (yyyy-mm-dd); it runs to today.
+    #[arg(long, default_value = "2024-01-01")]
+    pub from: String,
+    /// Cases per year.
+    #[arg(long, default_value_t = 100_000)]
+    pub volume: u32,
 }
 
 /// `simulate` arguments.
@@ -99,7 +175,7 @@ pub struct SimulateArgs {
     /// Fault: share of registry records followed later by an older snapshot (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub out_of_order_rate: f64,
-    /// Write a wangban config whose connectors point at the servers (not available yet: arrives with the connectors).
+    /// Write a wangban config whose connectors point at the servers.
     #[arg(long, value_name = "FILE")]
     pub write_config: Option<std::path::PathBuf>,
 }
@@ -190,15 +266,6 @@ pub struct ServeArgs {
     /// on start [default: 127.0.0.1:8080, or server.listen in the configuration].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-}
-
-/// Arguments of a command that is not available yet; taken as they are so the
-/// answer is always the same clear message.
-#[derive(Debug, Args)]
-pub struct PendingArgs {
-    /// Ignored until the command exists.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
 }
 
 /// `sync` options.
@@ -410,6 +477,10 @@ pub struct KpiArgs {
     /// The time the figures are for (RFC 3339; default now): cases past their limit by then count as late.
     #[arg(long)]
     pub as_of: Option<String>,
+    /// Only cases with this value, e.g. --filter district=430405 (business_type, phase,
+    /// channel, district, applicant_kind); repeat for several.
+    #[arg(long = "filter", value_name = "DIM=VALUE")]
+    pub filters: Vec<String>,
 }
 
 /// `sql` arguments.

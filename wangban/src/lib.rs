@@ -52,7 +52,7 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::Validate(args) => Ok(commands::validate::run(&args)),
         Command::Calendar(args) => commands::calendar::run(&args, &settings),
         Command::Partner(args) => commands::partner::run(args, &settings).await,
-        Command::Demo(args) => Ok(commands::unavailable::run("demo", &args)),
+        Command::Demo(args) => commands::demo::run(args, settings).await,
         Command::Simulate(args) => commands::simulate::run(args).await,
         Command::Seizures(args) => commands::seizures::run(&args, &settings).await,
         Command::Sync(args) => commands::sync::run(&args, &settings).await,
@@ -60,6 +60,7 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::Warehouse(args) => commands::warehouse::refresh_or_status(args, &settings).await,
         Command::Kpi(args) => commands::warehouse::kpi(args, &settings).await,
         Command::Sql(args) => commands::warehouse::sql(args, &settings).await,
+        Command::User(args) => commands::user::run(args, &settings).await,
     }
 }
 

@@ -259,6 +259,8 @@ pub enum SqliteSync {
 pub struct ServerSettings {
     /// Listen address; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Mark session cookies `Secure`: set when users reach the service over TLS (a proxy in front).
+    pub secure_cookies: bool,
 }
 
 /// `[domain]`
@@ -314,7 +316,7 @@ impl Default for DatabaseSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), secure_cookies: false }
     }
 }
 
@@ -403,6 +405,15 @@ impl Settings {
     /// The warehouse directory: `warehouse.dir`, or `<data_dir>/warehouse`.
     pub fn warehouse_dir(&self) -> PathBuf {
         self.warehouse.dir.clone().unwrap_or_else(|| self.data_dir.join("warehouse"))
+    }
+
+    /// The limits of analyst queries (`warehouse.sql_*`).
+    pub fn sql_limits(&self) -> warehouse::console::Limits {
+        warehouse::console::Limits {
+            max_rows: self.warehouse.sql_max_rows,
+            timeout: std::time::Duration::from_secs(self.warehouse.sql_timeout_seconds),
+            memory_bytes: self.warehouse.sql_memory_mb * 1024 * 1024,
+        }
     }
 
     /// The applicant-hash key: read from its file, created (random, owner-only) if missing.

@@ -252,6 +252,39 @@ pub struct KpiQuery {
     pub by: Vec<String>,
     /// The time the answer is for (cases past their limit by then count as late).
     pub as_of: DateTime<Utc>,
+    /// Only cases whose dimension has this value: `("district", "430405")`.
+    /// Allowed on [`FILTER_DIMS`], for the KPIs over cases.
+    pub filters: Vec<(String, String)>,
+}
+
+/// The case dimensions a KPI can be filtered on.
+pub const FILTER_DIMS: &[&str] = &["business_type", "phase", "channel", "district", "applicant_kind"];
+
+/// Checks the filters: known dimensions, plain values (letters, digits, `_`, `-`).
+fn validate_filters(definition: &Definition, query: &KpiQuery) -> Result<(), WarehouseError> {
+    if query.filters.is_empty() {
+        return Ok(());
+    }
+    if matches!(definition.name, "seizures" | "anomalies") {
+        return Err(WarehouseError::BadRequest(format!("{} takes no filters", definition.name)));
+    }
+    for (dim, value) in &query.filters {
+        if !FILTER_DIMS.contains(&dim.as_str()) {
+            return Err(WarehouseError::BadRequest(format!(
+                "cannot filter on {dim:?}; filters: {}",
+                FILTER_DIMS.join(", ")
+            )));
+        }
+        let plain = !value.is_empty()
+            && value.len() <= 64
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if !plain {
+            return Err(WarehouseError::BadRequest(format!(
+                "filter {dim}={value:?}: expected a code of letters, digits, '_' or '-'"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A KPI answer.
@@ -325,12 +358,18 @@ fn validate_dims(definition: &Definition, by: &[String]) -> Result<(), Warehouse
     Ok(())
 }
 
-/// The period filter on cases `c`, with the month partition for pruning.
+/// The period filter on cases `c`, with the month partition for pruning,
+/// and the query's dimension filters (checked by `validate_filters`).
 fn period(query: &KpiQuery) -> String {
     let from = local_day_end(query.from.pred_opt().unwrap_or(query.from));
     let to = local_day_end(query.to);
+    let filters: String = query
+        .filters
+        .iter()
+        .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", case_dim_expr(dim), value.replace('\'', "''")))
+        .collect();
     format!(
-        "c.submitted_at >= {} AND c.submitted_at < {} AND c.month >= '{}' AND c.month <= '{}'",
+        "c.submitted_at >= {} AND c.submitted_at < {} AND c.month >= '{}' AND c.month <= '{}'{filters}",
         utc_literal(from),
         utc_literal(to),
         query.from.format("%Y-%m"),
@@ -341,6 +380,7 @@ fn period(query: &KpiQuery) -> String {
 /// The SQL of a KPI: dimensions as `d0, d1 …`, then `numerator`, `denominator`.
 pub fn kpi_sql(definition: &Definition, query: &KpiQuery) -> Result<String, WarehouseError> {
     validate_dims(definition, &query.by)?;
+    validate_filters(definition, query)?;
     let dims: Vec<String> =
         query.by.iter().enumerate().map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", case_dim_expr(d))).collect();
     let group: Vec<String> = (0..query.by.len()).map(|i| format!("d{i}")).collect();
@@ -500,6 +540,7 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
         return Err(WarehouseError::BadRequest(format!("--to {} is before --from {}", query.to, query.from)));
     }
     let definition = definition(name)?;
+    validate_filters(definition, query)?;
     if definition.scale == 0 {
         let batches = ctx.sql(&value_sql(definition, query)?).await?.collect().await?;
         let rows = batches_to_rows(&batches)
@@ -586,6 +627,7 @@ mod tests {
             to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
             by: vec!["district; DROP TABLE cases".into()],
             as_of: Utc::now(),
+            filters: Vec::new(),
         };
         let err = kpi_sql(definition("online-rate").expect("known"), &query).expect_err("refused");
         assert!(err.to_string().contains("cannot be broken down"), "{err}");

@@ -9,6 +9,8 @@
 //! - [`kpi`]: named, versioned KPI definitions and their queries.
 //! - [`console`]: read-only analyst SQL with row, time and memory limits.
 
+pub use datafusion;
+
 pub mod console;
 pub mod export;
 pub mod kpi;

@@ -15,14 +15,10 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     settings.catalogue()?;
     let store = settings.open_store().await?;
     let listen = args.listen.unwrap_or(settings.server.listen);
-    let kpi_api = dashboards::api::KpiApi {
-        dir: settings.warehouse_dir(),
-        memory_bytes: settings.warehouse.sql_memory_mb * 1024 * 1024,
-    };
     let app = Application::build(listen, AppState::new(store.clone()))
         .await
         .with_context(|| format!("cannot listen on {listen}"))?
-        .with_routes(dashboards::api::router(kpi_api));
+        .with_routes(dashboards::router(dashboards_of(settings, &store)));
     let addr = app.local_addr()?;
     let lapse_schedule =
         connectors::schedule::Schedule::parse(&settings.jobs.seizure_lapse).context("jobs.seizure_lapse")?;
@@ -51,7 +47,6 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
         tokio::spawn(connectors::runner::run_scheduled(connectors, store.clone(), chrono::Utc::now, jobs_stopped));
     println!("wangban listening on http://{addr}");
     tracing::info!(message = "serving", %addr, connectors = scheduled, database = %store::redact_url(&settings.database_url()));
-    tracing::warn!(message = "dashboards are not available yet");
     app.run_until(shutdown_signal()).await.context("server failed")?;
     let _ = stop_jobs.send(true);
     // A connector run in progress finishes its current page first (pages are transactions).
@@ -59,6 +54,18 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     store.close().await;
     tracing::info!(message = "stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dashboards over the configured warehouse and store.
+pub(crate) fn dashboards_of(settings: &Settings, store: &store::Store) -> dashboards::Dashboards {
+    dashboards::Dashboards {
+        store: store.clone(),
+        warehouse_dir: settings.warehouse_dir(),
+        memory_bytes: settings.warehouse.sql_memory_mb * 1024 * 1024,
+        sql_limits: settings.sql_limits(),
+        secure_cookies: settings.server.secure_cookies,
+        clock: std::sync::Arc::new(chrono::Utc::now),
+    }
 }
 
 /// Sleeps until each scheduled time and runs `job`, until `stop` turns true.

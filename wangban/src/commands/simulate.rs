@@ -44,7 +44,7 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The flow parameters of the command line.
-fn flow_params(args: &FlowArgs) -> anyhow::Result<FlowParams> {
+pub(crate) fn flow_params(args: &FlowArgs) -> anyhow::Result<FlowParams> {
     let parse = |text: &str| {
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .with_context(|| format!("{text:?} is not a date like 2024-01-01"))
@@ -147,16 +147,15 @@ fn run_generate(args: &FlowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes a config whose `[connectors]` point at the running servers.
-fn write_config(
-    path: &std::path::Path,
+/// Connector settings pointing at the running servers.
+pub(crate) fn connectors_for(
     servers: &simulator::servers::PartnerServers,
     flow: &caseflow::Flow,
-) -> anyhow::Result<()> {
+) -> crate::settings::ConnectorsSettings {
     use crate::settings::{BankSettings, ConnectorsSettings, FeedSettings};
     let every = |minutes: u32| format!("0 */{minutes} * * * *");
     let feed = |base_url: String, schedule: String| Some(FeedSettings { base_url, schedule, enabled: true });
-    let connectors = ConnectorsSettings {
+    ConnectorsSettings {
         registry: feed(servers.registry_url(), every(5)),
         housing: feed(servers.housing_url(), "0 0 1 * * *".into()),
         provident_fund: feed(servers.gjj_url(), every(10)),
@@ -171,14 +170,22 @@ fn write_config(
                 enabled: true,
             })
             .collect(),
-    };
+    }
+}
+
+/// Writes a config whose `[connectors]` point at the running servers.
+pub(crate) fn write_config(
+    path: &std::path::Path,
+    servers: &simulator::servers::PartnerServers,
+    flow: &caseflow::Flow,
+) -> anyhow::Result<()> {
     #[derive(serde::Serialize)]
     struct Written {
-        connectors: ConnectorsSettings,
+        connectors: crate::settings::ConnectorsSettings,
     }
     let text = format!(
-        "# Written by `wangban simulate --write-config`: connectors pointing at the simulated partners.\n{}",
-        toml::to_string(&Written { connectors }).context("cannot render the config")?
+        "# Written by wangban: connectors pointing at the simulated partners.\n{}",
+        toml::to_string(&Written { connectors: connectors_for(servers, flow) }).context("cannot render the config")?
     );
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -2,12 +2,11 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use warehouse::console::{self, Format, Limits};
+use warehouse::console::{self, Format};
 use warehouse::export::{RefreshOptions, refresh};
 use warehouse::kpi::{self, KpiQuery};
 use warehouse::session::{register_snapshot, session_with_limit};
@@ -85,7 +84,15 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
         eprintln!("error: kpi {} needs --from DATE and --to DATE", args.name);
         return Ok(ExitCode::from(crate::EXIT_USAGE));
     };
-    let query = KpiQuery { from, to, by: args.by.clone(), as_of: parse_as_of(args.as_of.as_deref())? };
+    let mut filters = Vec::new();
+    for filter in &args.filters {
+        let Some((dim, value)) = filter.split_once('=') else {
+            eprintln!("error: --filter {filter:?} is not DIM=VALUE (e.g. district=430405)");
+            return Ok(ExitCode::from(crate::EXIT_USAGE));
+        };
+        filters.push((dim.trim().to_owned(), value.trim().to_owned()));
+    }
+    let query = KpiQuery { from, to, by: args.by.clone(), as_of: parse_as_of(args.as_of.as_deref())?, filters };
     let ctx = session_with_limit(None, Some(settings.warehouse.sql_memory_mb * 1024 * 1024))?;
     register_snapshot(&ctx, &settings.warehouse_dir()).await?;
     let result = match kpi::run(&ctx, &args.name, &query).await {
@@ -139,11 +146,7 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
 }
 
 pub(crate) async fn sql(args: SqlArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let limits = Limits {
-        max_rows: settings.warehouse.sql_max_rows,
-        timeout: Duration::from_secs(settings.warehouse.sql_timeout_seconds),
-        memory_bytes: settings.warehouse.sql_memory_mb * 1024 * 1024,
-    };
+    let limits = settings.sql_limits();
     let ctx = session_with_limit(None, Some(limits.memory_bytes))?;
     register_snapshot(&ctx, &settings.warehouse_dir()).await?;
     let answer = console::query(&ctx, &args.query, limits).await;

@@ -76,8 +76,12 @@ async fn partner_lifecycle_on_postgres() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_with_exit_2() {
-    let output = run(wangban().args(["demo", "--anything"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("not available yet"), "{}", stderr(&output));
+fn demo_refuses_a_folder_it_did_not_make() {
+    let dir = temp_dir("demo_foreign");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("precious.txt"), "keep me").expect("write");
+    let output = run(wangban().args(["demo", "--dir"]).arg(&dir));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not made by `wangban demo`"), "{}", stderr(&output));
+    assert!(dir.join("precious.txt").exists());
 }

@@ -63,6 +63,7 @@ async fn kpi_json(root: &Path, name: &str, by: &[&str], as_of: DateTime<Utc>) ->
         to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
         by: by.iter().map(|s| (*s).to_owned()).collect(),
         as_of,
+        filters: Vec::new(),
     };
     kpi::run(&ctx, name, &query).await.expect("kpi").to_json()
 }

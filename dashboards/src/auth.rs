@@ -1,0 +1,256 @@
+//! Roles, what each may see, passwords and login sessions.
+//!
+//! Passwords are hashed with argon2id (PHC strings). A session is a random
+//! 256-bit token in an `HttpOnly; SameSite=Strict` cookie (`Secure` when the
+//! service is behind TLS); the store keeps only its SHA-256. Sessions end after
+//! [`IDLE_TIMEOUT`] without a request; [`MAX_FAILURES`] wrong passwords in a row
+//! lock the account for [`LOCKOUT`].
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::http::HeaderMap;
+use chrono::TimeDelta;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Idle time after which a session ends.
+pub const IDLE_TIMEOUT: TimeDelta = TimeDelta::minutes(15);
+/// Wrong passwords in a row that lock an account.
+pub const MAX_FAILURES: i32 = 5;
+/// How long a locked account stays locked.
+pub const LOCKOUT: TimeDelta = TimeDelta::minutes(15);
+/// The session cookie's name.
+pub const COOKIE: &str = "wangban_session";
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// 领导: every dashboard, aggregates only (no named case lists).
+    Leadership,
+    /// 质检员: the QC pages, their case lists and the SQL console.
+    Qc,
+    /// 科室人员: overview, business types and seizures.
+    Staff,
+    /// 自助端操作员: only the cases they handle, nothing else.
+    Operator,
+    /// 管理员: connectors, accounts, partners and the audit log.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [Self::Leadership, Self::Qc, Self::Staff, Self::Operator, Self::Admin];
+
+    /// The code stored and typed on the command line.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Leadership => "leadership",
+            Self::Qc => "qc",
+            Self::Staff => "staff",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The role of a code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// Its name in Simplified Chinese.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Self::Leadership => "领导",
+            Self::Qc => "质检员",
+            Self::Staff => "科室人员",
+            Self::Operator => "自助端操作员",
+            Self::Admin => "管理员",
+        }
+    }
+}
+
+/// The dashboard pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// `/` 总览.
+    Overview,
+    /// `/types` 业务类型.
+    Types,
+    /// `/qc` 质检.
+    Qc,
+    /// `/qc/cases`: the cases behind a QC figure (case-level, masked identities).
+    QcCases,
+    /// `/seizures` 查解封.
+    Seizures,
+    /// `/connectors` 数据接入.
+    Connectors,
+    /// `/sql` SQL 控制台.
+    Sql,
+    /// `/audit` 审计.
+    Audit,
+}
+
+impl Page {
+    /// Every page, in menu order.
+    pub const ALL: [Page; 8] = [
+        Self::Overview,
+        Self::Types,
+        Self::Qc,
+        Self::QcCases,
+        Self::Seizures,
+        Self::Connectors,
+        Self::Sql,
+        Self::Audit,
+    ];
+
+    /// Its path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Overview => "/",
+            Self::Types => "/types",
+            Self::Qc => "/qc",
+            Self::QcCases => "/qc/cases",
+            Self::Seizures => "/seizures",
+            Self::Connectors => "/connectors",
+            Self::Sql => "/sql",
+            Self::Audit => "/audit",
+        }
+    }
+
+    /// Its title: Simplified Chinese, English.
+    pub fn title(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Overview => ("总览", "Overview"),
+            Self::Types => ("业务类型", "Business types"),
+            Self::Qc => ("质检", "Quality control"),
+            Self::QcCases => ("质检案件", "QC cases"),
+            Self::Seizures => ("查解封", "Seizures"),
+            Self::Connectors => ("数据接入", "Connectors"),
+            Self::Sql => ("SQL 控制台", "SQL console"),
+            Self::Audit => ("审计", "Audit log"),
+        }
+    }
+
+    /// Whether the page is in the menu (case lists are reached by drilling down).
+    pub fn in_menu(self) -> bool {
+        !matches!(self, Self::QcCases)
+    }
+
+    /// Whether `role` may see the page. This table is the whole access policy.
+    pub fn allows(self, role: Role) -> bool {
+        use Role::{Admin, Leadership, Operator, Qc, Staff};
+        let allowed = match self {
+            Self::Overview | Self::Types => matches!(role, Leadership | Qc | Staff),
+            Self::Qc => matches!(role, Leadership | Qc),
+            Self::QcCases | Self::Sql => matches!(role, Qc),
+            Self::Seizures => matches!(role, Leadership | Staff),
+            Self::Connectors => matches!(role, Leadership | Admin),
+            Self::Audit => matches!(role, Admin),
+        };
+        // Operators: only their own cases, which the registry feed does not yet attribute.
+        allowed && role != Operator
+    }
+
+    /// The first page `role` may see, where a login lands.
+    pub fn home(role: Role) -> Option<Page> {
+        Self::ALL.into_iter().find(|p| p.in_menu() && p.allows(role))
+    }
+}
+
+/// Hashes a password with argon2id and a random salt; refuses short ones.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!("a password needs at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+}
+
+/// Whether `password` matches the PHC string.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Spends the time of one verification, so an unknown name answers as slowly as a wrong password.
+pub fn verify_dummy(password: &str) {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let phc = DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default());
+    let _ = verify_password(password, phc);
+}
+
+/// A new random session token (64 hex digits).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The session token in the request's cookies, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == COOKIE && value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The `Set-Cookie` value of a new session.
+pub fn session_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", IDLE_TIMEOUT.num_seconds() * 8)
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let phc = hash_password("correct horse battery").expect("hash");
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &phc));
+        assert!(!verify_password("correct horse batterY", &phc));
+        assert!(!verify_password("x", "not a phc string"));
+        assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn every_role_but_the_operator_has_a_home_and_the_operator_sees_nothing() {
+        for role in Role::ALL {
+            assert_eq!(Page::home(role).is_some(), role != Role::Operator, "{role:?}");
+        }
+        assert!(Page::ALL.iter().all(|p| !p.allows(Role::Operator)));
+        assert!(!Page::QcCases.allows(Role::Leadership), "leadership sees no named case lists");
+    }
+
+    #[test]
+    fn only_well_formed_tokens_are_read_from_cookies() {
+        let token = new_token();
+        let mut headers = HeaderMap::new();
+        let cookie = format!("other=1; {COOKIE}={token}");
+        headers.insert(axum::http::header::COOKIE, cookie.parse().expect("header"));
+        assert_eq!(session_token(&headers), Some(token));
+        headers.insert(axum::http::header::COOKIE, format!("{COOKIE}=../../etc").parse().expect("header"));
+        assert_eq!(session_token(&headers), None);
+    }
+}

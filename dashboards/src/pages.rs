@@ -1,0 +1,1108 @@
+//! The server-rendered pages: Simplified Chinese by default, English with
+//! `?lang=en`; charts as SVG with their data tables; every table downloadable
+//! as CSV with `?download=TABLE`. No script anywhere.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{Datelike, NaiveDate};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+use store::accounts::Account;
+use warehouse::WarehouseError;
+use warehouse::console::{self, Format};
+use warehouse::kpi::{self, KpiQuery, KpiResult};
+use warehouse::session::{register_snapshot, session_with_limit};
+
+use crate::Dashboards;
+use crate::auth::{self, Page, Role};
+use crate::svg::{self, Marker, Point};
+
+/// Display language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// 简体中文, the default.
+    #[default]
+    Zh,
+    /// English, with `?lang=en`.
+    En,
+}
+
+impl Lang {
+    fn pick(self, zh: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Self::Zh => zh,
+            Self::En => en,
+        }
+    }
+
+    fn html_lang(self) -> &'static str {
+        self.pick("zh-CN", "en")
+    }
+}
+
+/// The filters every dashboard page takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filters {
+    from: Option<String>,
+    to: Option<String>,
+    district: Option<String>,
+    business_type: Option<String>,
+    channel: Option<String>,
+    category: Option<String>,
+    section: Option<String>,
+    month: Option<String>,
+    lang: Option<String>,
+    download: Option<String>,
+}
+
+impl Filters {
+    fn lang(&self) -> Lang {
+        if self.lang.as_deref() == Some("en") { Lang::En } else { Lang::Zh }
+    }
+
+    /// The period: `from`..`to`, by default 1 January of last year to today.
+    fn period(&self, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), String> {
+        let parse = |name: &str, v: &Option<String>, default: NaiveDate| match v.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(default),
+            Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|_| format!("{name} {text:?} is not a date like 2025-01-31")),
+        };
+        let default_from = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).unwrap_or(today);
+        let from = parse("from", &self.from, default_from)?;
+        let to = parse("to", &self.to, today)?;
+        if to < from {
+            return Err(format!("to {to} is before from {from}"));
+        }
+        Ok((from, to))
+    }
+
+    fn kpi_filters(&self) -> Vec<(String, String)> {
+        [("district", &self.district), ("business_type", &self.business_type), ("channel", &self.channel)]
+            .into_iter()
+            .filter_map(|(dim, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| (dim.to_owned(), v.clone())))
+            .collect()
+    }
+
+    /// The query string of these filters with some keys replaced (`None` removes).
+    fn link(&self, path: &str, changes: &[(&str, Option<&str>)]) -> String {
+        let mut pairs: BTreeMap<&str, String> = BTreeMap::new();
+        for (key, value) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("district", &self.district),
+            ("business_type", &self.business_type),
+            ("channel", &self.channel),
+            ("lang", &self.lang),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                pairs.insert(key, v.clone());
+            }
+        }
+        for (key, value) in changes {
+            match value {
+                Some(v) => pairs.insert(key, (*v).to_owned()),
+                None => pairs.remove(key),
+            };
+        }
+        if pairs.is_empty() {
+            return path.to_owned();
+        }
+        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+fn url_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// A data table shown under a chart and downloadable as CSV.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// Its id in `?download=`.
+    pub id: &'static str,
+    /// Caption.
+    pub title: String,
+    /// Column headers.
+    pub columns: Vec<String>,
+    /// Cells as text.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn csv(&self) -> String {
+        let field = |s: &str| {
+            if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+        };
+        let mut out = String::from("\u{feff}");
+        let line = |cells: &[String]| cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
+        out.push_str(&line(&self.columns));
+        out.push_str("\r\n");
+        for row in &self.rows {
+            out.push_str(&line(row));
+            out.push_str("\r\n");
+        }
+        out
+    }
+
+    fn render(&self, filters: &Filters, path: &str, lang: Lang) -> Markup {
+        html! {
+            section.table {
+                h3 { (self.title) " " a.download href=(filters.link(path, &[("download", Some(self.id))])) { (lang.pick("下载 CSV", "Download CSV")) } }
+                table {
+                    thead { tr { @for c in &self.columns { th { (c) } } } }
+                    tbody {
+                        @for row in &self.rows { tr { @for cell in row { td { (cell) } } } }
+                        @if self.rows.is_empty() { tr { td colspan=(self.columns.len()) { (lang.pick("无数据", "No data")) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What can go wrong rendering a page, and the status it answers with.
+#[derive(Debug)]
+pub enum PageError {
+    /// A bad filter or parameter: 400.
+    BadRequest(String),
+    /// No warehouse snapshot yet: 503.
+    NoSnapshot(String),
+    /// Anything else: 500, details in the log.
+    Internal(String),
+}
+
+impl From<WarehouseError> for PageError {
+    fn from(e: WarehouseError) -> Self {
+        match e {
+            WarehouseError::BadRequest(m) => Self::BadRequest(m),
+            WarehouseError::NoSnapshot(m) => Self::NoSnapshot(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<store::StoreError> for PageError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+fn rate_text(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn cell_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn business_type_name(code: &str, lang: Lang) -> String {
+    domain::BusinessType::from_code(code)
+        .map_or_else(|| code.to_owned(), |t| lang.pick(t.name_zh(), t.name_en()).to_owned())
+}
+
+fn channel_name(code: &str, lang: Lang) -> String {
+    code.parse::<u8>()
+        .ok()
+        .and_then(domain::Channel::from_code)
+        .map_or_else(|| code.to_owned(), |c| lang.pick(c.name_zh(), c.name_en()).to_owned())
+}
+
+/// A KPI result as a table: dimensions (named), numerator, denominator, rate.
+fn kpi_table(id: &'static str, title: String, result: &KpiResult, dims: &[&str], lang: Lang) -> Table {
+    let mut columns: Vec<String> = dims.iter().map(|d| dim_title(d, lang).to_owned()).collect();
+    columns.extend([lang.pick("分子", "Numerator"), lang.pick("分母", "Denominator"), lang.pick("比率", "Rate")].map(String::from));
+    let rows = result
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells: Vec<String> = dims.iter().map(|d| dim_value(d, row.get(*d), lang)).collect();
+            cells.push(cell_text(row.get("numerator")));
+            cells.push(cell_text(row.get("denominator")));
+            cells.push(rate_text(row.get("rate").and_then(Value::as_f64)));
+            cells
+        })
+        .collect();
+    Table { id, title, columns, rows }
+}
+
+fn dim_title(dim: &str, lang: Lang) -> &'static str {
+    match dim {
+        "business_type" => lang.pick("业务类型", "Business type"),
+        "month" => lang.pick("月份", "Month"),
+        "channel" => lang.pick("渠道", "Channel"),
+        "district" => lang.pick("区县", "District"),
+        "phase" => lang.pick("期次", "Phase"),
+        "category" => lang.pick("差错类别", "Category"),
+        "severity" => lang.pick("严重程度", "Severity"),
+        "section" => lang.pick("责任科室", "Section"),
+        _ => lang.pick("维度", "Dimension"),
+    }
+}
+
+fn dim_value(dim: &str, v: Option<&Value>, lang: Lang) -> String {
+    let text = cell_text(v);
+    match dim {
+        "business_type" => business_type_name(&text, lang),
+        "channel" => channel_name(&text, lang),
+        _ => text,
+    }
+}
+
+/// One page's content: title, charts and tables.
+struct Content {
+    body: Markup,
+    tables: Vec<Table>,
+}
+
+impl Dashboards {
+    /// The signed-in account, or the response to send instead: a redirect to
+    /// the login page, or 403 when the role may not see `page`.
+    async fn authorize(&self, headers: &HeaderMap, page: Page, lang: Lang) -> Result<(Account, Role), Response> {
+        let now = (self.clock)();
+        let account = match auth::session_token(headers) {
+            Some(token) => self.store.touch_session(&auth::token_hash(&token), auth::IDLE_TIMEOUT, now).await,
+            None => Ok(None),
+        };
+        let account = match account {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                let next = url_encode(page.path());
+                let lang = if lang == Lang::En { "&lang=en" } else { "" };
+                return Err(Redirect::to(&format!("/login?next={next}{lang}")).into_response());
+            }
+            Err(e) => return Err(error_page(PageError::Internal(e.to_string()), lang)),
+        };
+        let Some(role) = Role::from_code(&account.role) else {
+            return Err(forbidden(&account, None, lang));
+        };
+        if !page.allows(role) {
+            return Err(forbidden(&account, Some(role), lang));
+        }
+        Ok((account, role))
+    }
+
+    async fn session(&self) -> Result<datafusion_ctx::Ctx, PageError> {
+        let ctx = session_with_limit(None, Some(self.memory_bytes))?;
+        register_snapshot(&ctx, &self.warehouse_dir).await?;
+        Ok(ctx)
+    }
+
+    /// Renders `page` for the request: authorization, content, layout or CSV.
+    async fn serve_page<F, Fut>(&self, headers: &HeaderMap, page: Page, filters: &Filters, build: F) -> Response
+    where
+        F: FnOnce(Role, Account) -> Fut,
+        Fut: std::future::Future<Output = Result<Content, PageError>>,
+    {
+        let lang = filters.lang();
+        let (account, role) = match self.authorize(headers, page, lang).await {
+            Ok(ok) => ok,
+            Err(response) => return response,
+        };
+        let content = match build(role, account.clone()).await {
+            Ok(c) => c,
+            Err(e) => return error_page(e, lang),
+        };
+        if let Some(id) = filters.download.as_deref() {
+            return match content.tables.iter().find(|t| t.id == id) {
+                Some(table) => (
+                    [
+                        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.csv\"")),
+                    ],
+                    table.csv(),
+                )
+                    .into_response(),
+                None => error_page(PageError::BadRequest(format!("this page has no table {id:?}")), lang),
+            };
+        }
+        let path = page.path();
+        let body = html! {
+            (content.body)
+            @for t in &content.tables { (t.render(filters, path, lang)) }
+        };
+        layout(page, Some((&account, role)), filters, lang, body).into_response()
+    }
+}
+
+/// The warehouse session type, named once.
+mod datafusion_ctx {
+    pub type Ctx = warehouse::datafusion::prelude::SessionContext;
+}
+
+fn layout(page: Page, user: Option<(&Account, Role)>, filters: &Filters, lang: Lang, body: Markup) -> Html<String> {
+    let (zh, en) = page.title();
+    Html(html! {
+        (DOCTYPE)
+        html lang=(lang.html_lang()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (lang.pick(zh, en)) " · " (lang.pick("不动产登记网办监测", "Online registration monitor")) }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body {
+                header.top {
+                    span.brand { (lang.pick("不动产登记“全程网办”监测", "Online registration monitor")) }
+                    @if let Some((account, role)) = user {
+                        nav {
+                            @for p in Page::ALL.into_iter().filter(|p| p.in_menu() && p.allows(role)) {
+                                a class=(if p == page { "current" } else { "" }) href=(filters.link(p.path(), &[])) { (lang.pick(p.title().0, p.title().1)) }
+                            }
+                        }
+                        span.user { (account.name) " · " (lang.pick(role.name_zh(), role.code())) }
+                        form.logout method="post" action="/logout" { button type="submit" { (lang.pick("退出", "Log out")) } }
+                    }
+                    a.lang href=(filters.link(page.path(), &[("lang", if lang == Lang::En { None } else { Some("en") })])) {
+                        (lang.pick("English", "中文"))
+                    }
+                }
+                main {
+                    h1 { (lang.pick(zh, en)) }
+                    (body)
+                }
+            }
+        }
+    }
+    .into_string())
+}
+
+fn forbidden(account: &Account, role: Option<Role>, lang: Lang) -> Response {
+    let body = html! {
+        p.error { (lang.pick("您的角色无权查看此页面。", "Your role may not see this page.")) }
+        @if role == Some(Role::Operator) {
+            p { (lang.pick("自助端操作员只能查看本人经办的案件。", "Self-service operators see only the cases they handle.")) }
+        }
+    };
+    let user = role.map(|r| (account, r));
+    (StatusCode::FORBIDDEN, layout(Page::Overview, user, &Filters::default(), lang, body)).into_response()
+}
+
+fn error_page(error: PageError, lang: Lang) -> Response {
+    let (status, message) = match error {
+        PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+        PageError::NoSnapshot(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+        PageError::Internal(m) => {
+            tracing::error!(message = "dashboard page failed", error = %m);
+            (StatusCode::INTERNAL_SERVER_ERROR, lang.pick("页面生成失败，详见服务日志。", "The page failed; see the service log.").to_owned())
+        }
+    };
+    let body = html! { p.error { (message) } };
+    (status, layout(Page::Overview, None, &Filters::default(), lang, body)).into_response()
+}
+
+fn filter_form(filters: &Filters, from: NaiveDate, to: NaiveDate, lang: Lang) -> Markup {
+    html! {
+        form.filters method="get" {
+            label { (lang.pick("起", "From")) " " input type="date" name="from" value=(from); }
+            label { (lang.pick("止", "To")) " " input type="date" name="to" value=(to); }
+            label { (lang.pick("区县", "District")) " " input type="text" name="district" size="8" value=[filters.district.as_deref()]; }
+            label { (lang.pick("业务类型", "Type")) " "
+                select name="business_type" {
+                    option value="" { (lang.pick("全部", "All")) }
+                    @for t in domain::BusinessType::ALL {
+                        option value=(t.code()) selected[filters.business_type.as_deref() == Some(t.code())] { (lang.pick(t.name_zh(), t.name_en())) }
+                    }
+                }
+            }
+            label { (lang.pick("渠道", "Channel")) " "
+                select name="channel" {
+                    option value="" { (lang.pick("全部", "All")) }
+                    @for c in domain::Channel::ALL {
+                        @let code = c.code().to_string();
+                        option value=(code) selected[filters.channel.as_deref() == Some(code.as_str())] { (lang.pick(c.name_zh(), c.name_en())) }
+                    }
+                }
+            }
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            button type="submit" { (lang.pick("查询", "Apply")) }
+        }
+    }
+}
+
+fn query(from: NaiveDate, to: NaiveDate, by: &[&str], filters: &Filters, as_of: chrono::DateTime<chrono::Utc>) -> KpiQuery {
+    KpiQuery { from, to, by: by.iter().map(|s| (*s).to_owned()).collect(), as_of, filters: filters.kpi_filters() }
+}
+
+fn overall_rate(result: &KpiResult) -> Option<f64> {
+    result.rows.first().and_then(|r| r.get("rate")).and_then(Value::as_f64)
+}
+
+fn tile(title: &str, value: String, caption: &str) -> Markup {
+    html! { div.tile { div.tile-title { (title) } div.tile-value { (value) } div.tile-caption { (caption) } } }
+}
+
+/// `GET /`: progress toward 90%.
+pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::Overview, &filters, |_, _| async move {
+        let lang = f.lang();
+        let now = (dd.clock)();
+        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let ctx = dd.session().await?;
+        let total = kpi::run(&ctx, "online-rate", &query(from, to, &[], &f, now)).await?;
+        let monthly = kpi::run(&ctx, "online-rate", &query(from, to, &["month"], &f, now)).await?;
+        let by_type = kpi::run(&ctx, "online-rate", &query(from, to, &["business_type"], &f, now)).await?;
+        let e2e = kpi::run(&ctx, "end-to-end-rate", &query(from, to, &[], &f, now)).await?;
+        let on_time = kpi::run(&ctx, "on-time-rate", &query(from, to, &[], &f, now)).await?;
+        let satisfaction = kpi::run(&ctx, "satisfaction", &query(from, to, &[], &f, now)).await?;
+        let qc = kpi::run(&ctx, "qc-errors", &query(from, to, &[], &f, now)).await?;
+        let target = total.target.unwrap_or(0.9);
+        let rate = overall_rate(&total);
+        let series: BTreeMap<String, f64> = monthly
+            .rows
+            .iter()
+            .filter_map(|r| Some((cell_text(r.get("month")), r.get("rate")?.as_f64()?)))
+            .collect();
+        let projection = kpi::projection(&series, 6);
+        let points: Vec<Point> = monthly
+            .rows
+            .iter()
+            .map(|r| {
+                let month = cell_text(r.get("month"));
+                let href = month_range(&month).map(|(a, b)| f.link("/types", &[("from", Some(&a)), ("to", Some(&b))]));
+                Point { label: month, value: r.get("rate").and_then(Value::as_f64), href }
+            })
+            .collect();
+        let markers: Vec<Marker> = domain::business::Phase::ALL
+            .iter()
+            .map(|p| Marker {
+                at: p.go_live().format("%Y-%m").to_string(),
+                caption: format!("{}{}", lang.pick("第", "Phase "), p.number()) + lang.pick("期", ""),
+            })
+            .collect();
+        let type_points: Vec<Point> = by_type
+            .rows
+            .iter()
+            .map(|r| {
+                let code = cell_text(r.get("business_type"));
+                Point {
+                    label: business_type_name(&code, lang),
+                    value: r.get("rate").and_then(Value::as_f64),
+                    href: Some(f.link("/", &[("business_type", Some(&code))])),
+                }
+            })
+            .collect();
+        let gap = rate.map(|r| target - r);
+        let body = html! {
+            (filter_form(&f, from, to, lang))
+            div.tiles {
+                (tile(lang.pick("网办率", "Online rate"), rate_text(rate), &format!("{} {} · {} {}",
+                    lang.pick("目标", "target"), rate_text(Some(target)),
+                    lang.pick("差距", "gap"), gap.map_or_else(|| "—".into(), |g| format!("{:+.1} pp", -g * 100.0)))))
+                (tile(lang.pick("全程网办率", "End-to-end online"), rate_text(overall_rate(&e2e)), lang.pick("零等待：无需到窗口", "Zero waiting: no counter visit")))
+                (tile(lang.pick("按时办结率", "On time"), rate_text(overall_rate(&on_time)), lang.pick("零延迟：承诺时限内登簿", "Zero delay: recorded within the committed limit")))
+                (tile(lang.pick("质检差错（每千件）", "QC errors per 1,000"), qc.rows.first().and_then(|r| r.get("rate")).and_then(Value::as_f64).map_or_else(|| "—".into(), |v| format!("{v:.2}")), lang.pick("零差错：越低越好", "Zero errors: lower is better")))
+                (tile(lang.pick("满意率", "Satisfaction"), rate_text(overall_rate(&satisfaction)), lang.pick("好评占评价", "good reviews among all")))
+            }
+            p.projection {
+                (lang.pick("按近 6 个月趋势，达到 90% 的月份：", "At the last 6 months' trend, 90% is reached in: "))
+                strong { (projection.as_deref().unwrap_or(lang.pick("趋势未向目标靠近", "not at the current trend"))) }
+            }
+            h2 { (lang.pick("网办率月度趋势", "Online rate by month")) }
+            (svg::line_chart(lang.pick("网办率月度趋势（虚线为 90% 目标，竖线为各期上线）", "Online rate by month (dashed: 90% target; verticals: phase go-live)"), &points, Some(target), &markers))
+            h2 { (lang.pick("各业务类型网办率", "Online rate by business type")) }
+            (svg::bar_chart(lang.pick("各业务类型网办率", "Online rate by business type"), &type_points, Some(target)))
+        };
+        let tables = vec![
+            kpi_table("monthly", lang.pick("网办率月度数据", "Online rate by month").into(), &monthly, &["month"], lang),
+            kpi_table("by_type", lang.pick("各业务类型网办率数据", "Online rate by type").into(), &by_type, &["business_type"], lang),
+        ];
+        Ok(Content { body, tables })
+    })
+    .await
+}
+
+/// The first and last day of a `YYYY-MM` month.
+fn month_range(month: &str) -> Option<(String, String)> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    let next = first.checked_add_months(chrono::Months::new(1))?;
+    Some((first.to_string(), next.pred_opt()?.to_string()))
+}
+
+/// `GET /types`: every business type since its go-live.
+pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::Types, &filters, |_, _| async move {
+        let lang = f.lang();
+        let now = (dd.clock)();
+        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let ctx = dd.session().await?;
+        let by = ["business_type"];
+        let online = kpi::run(&ctx, "online-rate", &query(from, to, &by, &f, now)).await?;
+        let e2e = kpi::run(&ctx, "end-to-end-rate", &query(from, to, &by, &f, now)).await?;
+        let on_time = kpi::run(&ctx, "on-time-rate", &query(from, to, &by, &f, now)).await?;
+        let ftr = kpi::run(&ctx, "first-time-right", &query(from, to, &by, &f, now)).await?;
+        let rate_of = |r: &KpiResult, code: &str| {
+            r.rows
+                .iter()
+                .find(|row| cell_text(row.get("business_type")) == code)
+                .and_then(|row| row.get("rate"))
+                .and_then(Value::as_f64)
+        };
+        let catalogue = domain::business::Catalogue::builtin();
+        let mut table = Table {
+            id: "types",
+            title: lang.pick("业务类型一览（自上线之日起）", "Business types (since go-live)").into(),
+            columns: [
+                lang.pick("业务类型", "Business type"),
+                lang.pick("期次", "Phase"),
+                lang.pick("上线日期", "Go-live"),
+                lang.pick("案件数", "Cases"),
+                lang.pick("网办率", "Online"),
+                lang.pick("全程网办率", "End-to-end"),
+                lang.pick("按时办结率", "On time"),
+                lang.pick("一次办结率", "First time right"),
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: Vec::new(),
+        };
+        for info in catalogue.entries() {
+            let code = info.business_type.code();
+            let cases = online
+                .rows
+                .iter()
+                .find(|row| cell_text(row.get("business_type")) == code)
+                .map(|row| cell_text(row.get("denominator")))
+                .unwrap_or_else(|| "0".into());
+            table.rows.push(vec![
+                lang.pick(info.business_type.name_zh(), info.business_type.name_en()).to_owned(),
+                info.phase.map_or_else(|| "—".into(), |p| p.number().to_string()),
+                info.go_live.to_string(),
+                cases,
+                rate_text(rate_of(&online, code)),
+                rate_text(rate_of(&e2e, code)),
+                rate_text(rate_of(&on_time, code)),
+                rate_text(rate_of(&ftr, code)),
+            ]);
+        }
+        let points: Vec<Point> = catalogue
+            .entries()
+            .iter()
+            .map(|info| Point {
+                label: lang.pick(info.business_type.name_zh(), info.business_type.name_en()).to_owned(),
+                value: rate_of(&on_time, info.business_type.code()),
+                href: Some(f.link("/", &[("business_type", Some(info.business_type.code()))])),
+            })
+            .collect();
+        let body = html! {
+            (filter_form(&f, from, to, lang))
+            h2 { (lang.pick("各业务类型按时办结率", "On-time rate by business type")) }
+            (svg::bar_chart(lang.pick("各业务类型按时办结率", "On-time rate by business type"), &points, None))
+        };
+        Ok(Content { body, tables: vec![table] })
+    })
+    .await
+}
+
+/// `GET /qc`: QC errors by category, section, type and month.
+pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::Qc, &filters, |role, _| async move {
+        let lang = f.lang();
+        let now = (dd.clock)();
+        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let ctx = dd.session().await?;
+        let total = kpi::run(&ctx, "qc-errors", &query(from, to, &[], &f, now)).await?;
+        let by_category = kpi::run(&ctx, "qc-errors", &query(from, to, &["category"], &f, now)).await?;
+        let by_section = kpi::run(&ctx, "qc-errors", &query(from, to, &["section"], &f, now)).await?;
+        let by_month = kpi::run(&ctx, "qc-errors", &query(from, to, &["month"], &f, now)).await?;
+        let drill = Page::QcCases.allows(role);
+        let per_thousand = |r: &serde_json::Map<String, Value>| r.get("rate").and_then(Value::as_f64);
+        let bars = |result: &KpiResult, dim: &str| -> Vec<Point> {
+            let max = result.rows.iter().filter_map(per_thousand).fold(0.0_f64, f64::max).max(1e-9);
+            result
+                .rows
+                .iter()
+                .map(|r| {
+                    let value = cell_text(r.get(dim));
+                    Point {
+                        label: value.clone(),
+                        // Bars are drawn as a share of the largest figure.
+                        value: per_thousand(r).map(|v| v / max),
+                        href: drill.then(|| f.link("/qc/cases", &[(dim, Some(&value))])),
+                    }
+                })
+                .collect()
+        };
+        let open: i64 = total.rows.first().and_then(|r| r.get("open")).and_then(Value::as_i64).unwrap_or(0);
+        let body = html! {
+            (filter_form(&f, from, to, lang))
+            div.tiles {
+                (tile(lang.pick("差错（每千件）", "Errors per 1,000 cases"), total.rows.first().and_then(per_thousand).map_or_else(|| "—".into(), |v| format!("{v:.2}")), ""))
+                (tile(lang.pick("差错件数", "Findings"), total.rows.first().map(|r| cell_text(r.get("numerator"))).unwrap_or_default(), ""))
+                (tile(lang.pick("未整改", "Open"), open.to_string(), lang.pick("尚未更正的差错", "not yet corrected")))
+            }
+            h2 { (lang.pick("按差错类别（相对最大值）", "By category (relative to the largest)")) }
+            (svg::bar_chart(lang.pick("按差错类别", "By category"), &bars(&by_category, "category"), None))
+            h2 { (lang.pick("按责任科室（相对最大值）", "By section (relative to the largest)")) }
+            (svg::bar_chart(lang.pick("按责任科室", "By section"), &bars(&by_section, "section"), None))
+        };
+        let per_1000_table = |id, title: &str, result: &KpiResult, dim: &str| {
+            let mut t = kpi_table(id, title.to_owned(), result, &[dim], lang);
+            if let Some(last) = t.columns.last_mut() {
+                *last = lang.pick("每千件", "Per 1,000").to_owned();
+            }
+            for (row, raw) in t.rows.iter_mut().zip(&result.rows) {
+                if let Some(last) = row.last_mut() {
+                    *last = per_thousand(raw).map_or_else(|| "—".into(), |v| format!("{v:.2}"));
+                }
+            }
+            t
+        };
+        let tables = vec![
+            per_1000_table("by_category", lang.pick("按差错类别", "By category"), &by_category, "category"),
+            per_1000_table("by_section", lang.pick("按责任科室", "By section"), &by_section, "section"),
+            per_1000_table("by_month", lang.pick("按月份", "By month"), &by_month, "month"),
+        ];
+        Ok(Content { body, tables })
+    })
+    .await
+}
+
+/// `GET /qc/cases`: the findings behind a QC figure, with masked applicants. Audited.
+pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::QcCases, &filters, |_, account| async move {
+        let lang = f.lang();
+        let now = (dd.clock)();
+        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let mut conditions = vec![format!(
+            "c.submitted_at >= TIMESTAMP '{}' AND c.submitted_at < TIMESTAMP '{}'",
+            domain::court_order::local_day_end(from.pred_opt().unwrap_or(from)).format("%Y-%m-%dT%H:%M:%SZ"),
+            domain::court_order::local_day_end(to).format("%Y-%m-%dT%H:%M:%SZ")
+        )];
+        for (column, value) in [
+            ("f.category", &f.category),
+            ("f.section", &f.section),
+            ("c.month", &f.month),
+            ("c.district", &f.district),
+            ("c.business_type", &f.business_type),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                if !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+                    return Err(PageError::BadRequest(format!("{column} {v:?}: expected a code")));
+                }
+                conditions.push(format!("CAST({column} AS VARCHAR) = '{v}'"));
+            }
+        }
+        let sql = format!(
+            "SELECT c.case_no, c.business_type, c.district, c.applicant_id_masked, f.category, f.severity, f.section, \
+             CAST(f.found_at AS VARCHAR) AS found_at, CAST(f.corrected_at AS VARCHAR) AS corrected_at \
+             FROM qc_findings f JOIN cases c ON f.case_no = c.case_no WHERE {} ORDER BY f.found_at DESC LIMIT 500",
+            conditions.join(" AND ")
+        );
+        let ctx = dd.session().await?;
+        let batches = ctx.sql(&sql).await.map_err(WarehouseError::from)?.collect().await.map_err(WarehouseError::from)?;
+        let rows = kpi::batches_to_rows(&batches);
+        let detail = serde_json::json!({ "filters": conditions, "rows": rows.len() }).to_string();
+        dd.store.append_audit(now, &account.name, "dashboard.case_list", "/qc/cases", &detail).await?;
+        let columns = ["case_no", "business_type", "district", "applicant_id_masked", "category", "severity", "section", "found_at", "corrected_at"];
+        let table = Table {
+            id: "cases",
+            title: format!("{} ({})", lang.pick("质检差错案件（最多 500 条，证件号已脱敏）", "QC findings (at most 500, identities masked)"), rows.len()),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows: rows
+                .iter()
+                .map(|r| columns.iter().map(|c| if *c == "business_type" { business_type_name(&cell_text(r.get(*c)), lang) } else { cell_text(r.get(*c)) }).collect())
+                .collect(),
+        };
+        Ok(Content { body: html! { p { a href=(f.link("/qc", &[])) { (lang.pick("返回质检", "Back to QC")) } } }, tables: vec![table] })
+    })
+    .await
+}
+
+/// `GET /seizures`: the seizure register and conflicts.
+pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::Seizures, &filters, |_, _| async move {
+        let lang = f.lang();
+        let now = (dd.clock)();
+        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let ctx = dd.session().await?;
+        let plain = KpiQuery { from, to, by: Vec::new(), as_of: now, filters: Vec::new() };
+        let seizures = kpi::run(&ctx, "seizures", &plain).await?;
+        let anomalies = kpi::run(&ctx, "anomalies", &plain).await?;
+        let row = seizures.rows.first().cloned().unwrap_or_default();
+        let get = |k: &str| cell_text(row.get(k));
+        let body = html! {
+            div.tiles {
+                (tile(lang.pick("收到", "Received"), get("received"), lang.pick("期间内送达", "served in the period")))
+                (tile(lang.pick("有效查封", "Active"), get("active"), ""))
+                (tile(lang.pick("轮候", "Queued"), get("queued"), ""))
+                (tile(lang.pick("已解封", "Released"), get("released"), ""))
+                (tile(lang.pick("已失效", "Lapsed"), get("lapsed"), ""))
+                (tile(lang.pick("30 日内到期", "Expiring in 30 days"), get("expiring_within_30_days"), ""))
+                (tile(lang.pick("送达至登簿（中位小时）", "Served to recorded (median hours)"), get("median_hours_to_record"), ""))
+            }
+        };
+        let table = Table {
+            id: "conflicts",
+            title: lang.pick("对账异常（含查封期间办理转移、抵押）", "Reconciliation anomalies (incl. transfers and mortgages on seized units)").into(),
+            columns: [lang.pick("类型", "Kind"), lang.pick("合作方", "Partner"), lang.pick("件数", "Count")].map(String::from).to_vec(),
+            rows: anomalies.rows.iter().map(|r| vec![cell_text(r.get("kind")), cell_text(r.get("partner")), cell_text(r.get("count"))]).collect(),
+        };
+        Ok(Content { body, tables: vec![table] })
+    })
+    .await
+}
+
+/// `GET /connectors`: the health of every connector and the quarantine.
+pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::Connectors, &filters, |_, _| async move {
+        let lang = f.lang();
+        let now = (dd.clock)();
+        let states = dd.store.all_connector_states().await?;
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or_else(|| "—".into(), |t| domain::court_order::china_time(t).format("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        let health = Table {
+            id: "health",
+            title: lang.pick("连接器状态", "Connector health").into(),
+            columns: [
+                lang.pick("连接器", "Connector"),
+                lang.pick("状态", "Status"),
+                lang.pick("最近运行", "Last run"),
+                lang.pick("最近成功", "Last success"),
+                lang.pick("滞后", "Lag"),
+                lang.pick("上次速率（条/秒）", "Last run rows/s"),
+                lang.pick("累计记录", "Records"),
+                lang.pick("失败次数", "Errors"),
+                lang.pick("隔离记录", "Quarantined"),
+                lang.pick("最近错误", "Last error"),
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: states
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.connector.clone(),
+                        s.status.clone(),
+                        time(s.last_run_at),
+                        time(s.last_success_at),
+                        s.lag(now).map_or_else(|| "—".into(), |l| format!("{} min", l.num_minutes())),
+                        format!("{:.0}", s.last_run_rate()),
+                        s.records_total.to_string(),
+                        s.errors_total.to_string(),
+                        s.quarantined_total.to_string(),
+                        s.last_error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        };
+        let entries = dd.store.list_quarantine(None, true, 100).await?;
+        let quarantine = Table {
+            id: "quarantine",
+            title: lang.pick("隔离区（待处理，最近 100 条；修复后用 wangban quarantine replay ID 重放）", "Quarantine (pending, latest 100; replay with `wangban quarantine replay ID`)").into(),
+            columns: [lang.pick("编号", "Id"), lang.pick("时间", "When"), lang.pick("来源", "Source"), lang.pick("位置", "Position"), lang.pick("原因", "Reason")]
+                .map(String::from)
+                .to_vec(),
+            rows: entries
+                .iter()
+                .map(|q| vec![q.id.to_string(), time(Some(q.created_at)), q.source.clone(), q.position.clone(), format!("{}: {}", q.reason_code, q.reason)])
+                .collect(),
+        };
+        Ok(Content { body: html! {}, tables: vec![health, quarantine] })
+    })
+    .await
+}
+
+/// `GET /sql`: the console's empty form.
+pub async fn sql_form(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    d.serve_page(&headers, Page::Sql, &filters, |_, _| async {
+        Ok(Content { body: sql_box("", filters.lang()), tables: Vec::new() })
+    })
+    .await
+}
+
+fn sql_box(sql: &str, lang: Lang) -> Markup {
+    html! {
+        p { (lang.pick("只读查询：表 cases、qc_findings、evaluations、seizures、anomalies；可用 EXPLAIN 与 EXPLAIN ANALYZE。每条查询记入审计日志。",
+                        "Read-only: tables cases, qc_findings, evaluations, seizures, anomalies; EXPLAIN and EXPLAIN ANALYZE allowed. Every query is audited.")) }
+        form.sql method="post" action="/sql" {
+            textarea name="sql" rows="8" cols="100" { (sql) }
+            br;
+            button type="submit" name="format" value="html" { (lang.pick("运行", "Run")) }
+            " "
+            button type="submit" name="format" value="csv" { (lang.pick("导出 CSV", "Export CSV")) }
+        }
+    }
+}
+
+/// The console's form with the wanted output.
+#[derive(Debug, Deserialize)]
+pub struct SqlPost {
+    sql: String,
+    format: Option<String>,
+}
+
+/// `POST /sql`: runs a read-only query; the result as a table or CSV. Audited.
+pub async fn sql_run(
+    State(d): State<Dashboards>,
+    headers: HeaderMap,
+    Query(filters): Query<Filters>,
+    Form(form): Form<SqlPost>,
+) -> Response {
+    let lang = filters.lang();
+    let (account, role) = match d.authorize(&headers, Page::Sql, lang).await {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    let answer = run_console(&d, &account, &form.sql).await;
+    let csv = form.format.as_deref() == Some("csv");
+    let body = match answer {
+        Ok((batches, _, _)) if csv => {
+            return match console::render(&batches, Format::Csv) {
+                Ok(bytes) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"query.csv\"")], bytes).into_response(),
+                Err(e) => error_page(PageError::Internal(e.to_string()), lang),
+            };
+        }
+        Ok((batches, rows, truncated)) => {
+            let table = batches_table(&batches);
+            html! {
+                (sql_box(&form.sql, lang))
+                p { (rows) " " (lang.pick("行", "rows")) @if truncated { " " (lang.pick("（已截断）", "(cut at the row limit)")) } }
+                (table.render(&Filters::default(), "/sql", lang))
+            }
+        }
+        Err((status, message)) => {
+            let page = html! { (sql_box(&form.sql, lang)) p.error { (message) } };
+            return (status, layout(Page::Sql, Some((&account, role)), &filters, lang, page)).into_response();
+        }
+    };
+    layout(Page::Sql, Some((&account, role)), &filters, lang, body).into_response()
+}
+
+/// Runs an analyst query under the console's limits and audits it.
+pub(crate) async fn run_console(
+    d: &Dashboards,
+    account: &Account,
+    sql: &str,
+) -> Result<(Vec<warehouse::datafusion::arrow::record_batch::RecordBatch>, usize, bool), (StatusCode, String)> {
+    let now = (d.clock)();
+    let ctx = match d.session().await {
+        Ok(ctx) => ctx,
+        Err(PageError::NoSnapshot(m)) => return Err((StatusCode::SERVICE_UNAVAILABLE, m)),
+        Err(PageError::BadRequest(m) | PageError::Internal(m)) => return Err((StatusCode::INTERNAL_SERVER_ERROR, m)),
+    };
+    let answer = console::query(&ctx, sql, d.sql_limits).await;
+    let detail = serde_json::json!({
+        "sql": sql,
+        "rows": answer.as_ref().map(|a| a.rows).ok(),
+        "error": answer.as_ref().err().map(ToString::to_string),
+    });
+    if let Err(e) = d.store.append_audit(now, &account.name, "warehouse.sql", "console", &detail.to_string()).await {
+        return Err((StatusCode::INTERNAL_SERVER_ERROR, format!("the query could not be audited, so it is not answered: {e}")));
+    }
+    match answer {
+        Ok(a) => Ok((a.batches, a.rows, a.truncated)),
+        Err(e @ (WarehouseError::ReadOnly(_) | WarehouseError::BadRequest(_))) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e @ WarehouseError::Limit(_)) => Err((StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+    }
+}
+
+fn batches_table(batches: &[warehouse::datafusion::arrow::record_batch::RecordBatch]) -> Table {
+    let columns: Vec<String> =
+        batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
+    let rows = kpi::batches_to_rows(batches)
+        .iter()
+        .map(|r| columns.iter().map(|c| cell_text(r.get(c))).collect())
+        .collect();
+    Table { id: "result", title: String::new(), columns, rows }
+}
+
+/// `GET /audit`: the newest audit entries and whether the chain verifies.
+pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::Audit, &filters, |_, _| async move {
+        let lang = f.lang();
+        let entries = dd.store.recent_audit(200).await?;
+        let chain = dd.store.verify_audit_chain().await?;
+        let body = html! {
+            @match chain {
+                Ok(n) => p.ok { (lang.pick("哈希链校验通过，共 ", "The hash chain verifies: ")) (n) (lang.pick(" 条。", " entries.")) },
+                Err(b) => p.error { (lang.pick("哈希链在第 ", "The hash chain breaks at entry ")) (b.id) (lang.pick(" 条断开：", ": ")) (b.reason) },
+            }
+        };
+        let table = Table {
+            id: "audit",
+            title: lang.pick("最近 200 条", "Latest 200").into(),
+            columns: [lang.pick("编号", "Id"), lang.pick("时间", "When"), lang.pick("操作人", "Actor"), lang.pick("操作", "Action"), lang.pick("对象", "Subject"), lang.pick("详情", "Detail")]
+                .map(String::from)
+                .to_vec(),
+            rows: entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.to_string(),
+                        domain::court_order::china_time(e.at).format("%Y-%m-%d %H:%M:%S").to_string(),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.subject.clone(),
+                        e.detail.clone(),
+                    ]
+                })
+                .collect(),
+        };
+        Ok(Content { body, tables: vec![table] })
+    })
+    .await
+}
+
+/// The login form's fields.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// Query of the login page.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+impl LoginQuery {
+    fn lang(&self) -> Lang {
+        if self.lang.as_deref() == Some("en") { Lang::En } else { Lang::Zh }
+    }
+}
+
+fn login_page(query: &LoginQuery, message: Option<&str>) -> Html<String> {
+    let lang = query.lang();
+    let mut action = String::from("/login");
+    let mut params = Vec::new();
+    if let Some(next) = query.next.as_deref() {
+        params.push(format!("next={}", url_encode(next)));
+    }
+    if lang == Lang::En {
+        params.push("lang=en".into());
+    }
+    if !params.is_empty() {
+        action = format!("{action}?{}", params.join("&"));
+    }
+    let body = html! {
+        @if let Some(m) = message { p.error { (m) } }
+        form.login method="post" action=(action) {
+            label { (lang.pick("用户名", "User name")) br; input type="text" name="username" autocomplete="username" required; }
+            label { (lang.pick("密码", "Password")) br; input type="password" name="password" autocomplete="current-password" required; }
+            button type="submit" { (lang.pick("登录", "Log in")) }
+        }
+    };
+    let filters = Filters { lang: query.lang.clone(), ..Filters::default() };
+    Html(html! {
+        (DOCTYPE)
+        html lang=(lang.html_lang()) {
+            head {
+                meta charset="utf-8";
+                title { (lang.pick("登录", "Log in")) }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body {
+                header.top { span.brand { (lang.pick("不动产登记“全程网办”监测", "Online registration monitor")) }
+                    a.lang href=(filters.link("/login", &[("lang", if lang == Lang::En { None } else { Some("en") })])) { (lang.pick("English", "中文")) } }
+                main { h1 { (lang.pick("登录", "Log in")) } (body) }
+            }
+        }
+    }
+    .into_string())
+}
+
+/// `GET /login`.
+pub async fn login_form(Query(query): Query<LoginQuery>) -> Response {
+    login_page(&query, None).into_response()
+}
+
+/// `POST /login`: checks the password, opens a session, lands on `next` or the role's home.
+pub async fn login(
+    State(d): State<Dashboards>,
+    axum::Extension(client): axum::Extension<crate::Client>,
+    Query(query): Query<LoginQuery>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let lang = query.lang();
+    let now = (d.clock)();
+    let fail = |status: StatusCode, message: &str| (status, login_page(&query, Some(message))).into_response();
+    let account = match d.store.account_by_name(form.username.trim()).await {
+        Ok(a) => a,
+        Err(e) => return error_page(PageError::Internal(e.to_string()), lang),
+    };
+    let wrong = lang.pick("用户名或密码错误。", "Wrong user name or password.");
+    let Some(account) = account else {
+        auth::verify_dummy(&form.password);
+        let _ = d.store.append_audit(now, &client.0, "session.login_failed", form.username.trim(), "{\"reason\":\"unknown account\"}").await;
+        return fail(StatusCode::UNAUTHORIZED, wrong);
+    };
+    if let Some(until) = account.locked_until.filter(|u| *u > now) {
+        let minutes = (until - now).num_minutes() + 1;
+        let message = match lang {
+            Lang::Zh => format!("连续输错密码次数过多，账户已锁定，请 {minutes} 分钟后再试。"),
+            Lang::En => format!("Too many wrong passwords: the account is locked; try again in {minutes} minutes."),
+        };
+        return fail(StatusCode::TOO_MANY_REQUESTS, &message);
+    }
+    if account.disabled || !auth::verify_password(&form.password, &account.password_hash) {
+        if !account.disabled {
+            if let Err(e) = d.store.record_login_failure(account.id, auth::MAX_FAILURES, auth::LOCKOUT, now).await {
+                return error_page(PageError::Internal(e.to_string()), lang);
+            }
+        }
+        let _ = d.store.append_audit(now, &client.0, "session.login_failed", &account.name, "{\"reason\":\"wrong password or disabled\"}").await;
+        return fail(StatusCode::UNAUTHORIZED, wrong);
+    }
+    let token = auth::new_token();
+    if let Err(e) = d.store.open_session(&account, &auth::token_hash(&token), &client.0, now).await {
+        return error_page(PageError::Internal(e.to_string()), lang);
+    }
+    let role = Role::from_code(&account.role);
+    let next = query
+        .next
+        .as_deref()
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .and_then(|n| Page::ALL.into_iter().find(|p| p.path() == n))
+        .filter(|p| role.is_some_and(|r| p.allows(r)))
+        .or_else(|| role.and_then(Page::home))
+        .map_or("/", Page::path);
+    let next = if lang == Lang::En { format!("{next}?lang=en") } else { next.to_owned() };
+    ([(header::SET_COOKIE, auth::session_cookie(&token, d.secure_cookies))], Redirect::to(&next)).into_response()
+}
+
+/// `POST /logout` (and `GET`): ends the session.
+pub async fn logout(State(d): State<Dashboards>, headers: HeaderMap) -> Response {
+    if let Some(token) = auth::session_token(&headers) {
+        if let Err(e) = d.store.close_session(&auth::token_hash(&token)).await {
+            return error_page(PageError::Internal(e.to_string()), Lang::Zh);
+        }
+    }
+    ([(header::SET_COOKIE, auth::clear_cookie(d.secure_cookies))], Redirect::to("/login")).into_response()
+}
