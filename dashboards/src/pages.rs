@@ -229,7 +229,9 @@ fn channel_name(code: &str, lang: Lang) -> String {
 /// A KPI result as a table: dimensions (named), numerator, denominator, rate.
 fn kpi_table(id: &'static str, title: String, result: &KpiResult, dims: &[&str], lang: Lang) -> Table {
     let mut columns: Vec<String> = dims.iter().map(|d| dim_title(d, lang).to_owned()).collect();
-    columns.extend([lang.pick("分子", "Numerator"), lang.pick("分母", "Denominator"), lang.pick("比率", "Rate")].map(String::from));
+    columns.extend(
+        [lang.pick("分子", "Numerator"), lang.pick("分母", "Denominator"), lang.pick("比率", "Rate")].map(String::from),
+    );
     let rows = result
         .rows
         .iter()
@@ -365,7 +367,7 @@ fn layout(page: Page, user: Option<(&Account, Role)>, filters: &Filters, lang: L
                     @if let Some((account, role)) = user {
                         nav {
                             @for p in Page::ALL.into_iter().filter(|p| p.in_menu() && p.allows(role)) {
-                                a class=(if p == page { "current" } else { "" }) href=(filters.link(p.path(), &[])) { (lang.pick(p.title().0, p.title().1)) }
+                                a.current[p == page] href=(filters.link(p.path(), &[])) { (lang.pick(p.title().0, p.title().1)) }
                             }
                         }
                         span.user { (account.name) " · " (lang.pick(role.name_zh(), role.code())) }
@@ -402,7 +404,10 @@ fn error_page(error: PageError, lang: Lang) -> Response {
         PageError::NoSnapshot(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
         PageError::Internal(m) => {
             tracing::error!(message = "dashboard page failed", error = %m);
-            (StatusCode::INTERNAL_SERVER_ERROR, lang.pick("页面生成失败，详见服务日志。", "The page failed; see the service log.").to_owned())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                lang.pick("页面生成失败，详见服务日志。", "The page failed; see the service log.").to_owned(),
+            )
         }
     };
     let body = html! { p.error { (message) } };
@@ -438,7 +443,13 @@ fn filter_form(filters: &Filters, from: NaiveDate, to: NaiveDate, lang: Lang) ->
     }
 }
 
-fn query(from: NaiveDate, to: NaiveDate, by: &[&str], filters: &Filters, as_of: chrono::DateTime<chrono::Utc>) -> KpiQuery {
+fn query(
+    from: NaiveDate,
+    to: NaiveDate,
+    by: &[&str],
+    filters: &Filters,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> KpiQuery {
     KpiQuery { from, to, by: by.iter().map(|s| (*s).to_owned()).collect(), as_of, filters: filters.kpi_filters() }
 }
 
@@ -711,8 +722,8 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         }
         let sql = format!(
             "SELECT c.case_no, c.business_type, c.district, c.applicant_id_masked, f.category, f.severity, f.section, \
-             CAST(f.found_at AS VARCHAR) AS found_at, CAST(f.corrected_at AS VARCHAR) AS corrected_at \
-             FROM qc_findings f JOIN cases c ON f.case_no = c.case_no WHERE {} ORDER BY f.found_at DESC LIMIT 500",
+             f.found_at, f.corrected_at \
+             FROM qc_findings f JOIN cases c ON f.case_no = c.case_no WHERE {} ORDER BY f.found_at DESC, c.case_no LIMIT 500",
             conditions.join(" AND ")
         );
         let ctx = dd.session().await?;
@@ -820,13 +831,32 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         let entries = dd.store.list_quarantine(None, true, 100).await?;
         let quarantine = Table {
             id: "quarantine",
-            title: lang.pick("隔离区（待处理，最近 100 条；修复后用 wangban quarantine replay ID 重放）", "Quarantine (pending, latest 100; replay with `wangban quarantine replay ID`)").into(),
-            columns: [lang.pick("编号", "Id"), lang.pick("时间", "When"), lang.pick("来源", "Source"), lang.pick("位置", "Position"), lang.pick("原因", "Reason")]
-                .map(String::from)
-                .to_vec(),
+            title: lang
+                .pick(
+                    "隔离区（待处理，最近 100 条；修复后用 wangban quarantine replay ID 重放）",
+                    "Quarantine (pending, latest 100; replay with `wangban quarantine replay ID`)",
+                )
+                .into(),
+            columns: [
+                lang.pick("编号", "Id"),
+                lang.pick("时间", "When"),
+                lang.pick("来源", "Source"),
+                lang.pick("位置", "Position"),
+                lang.pick("原因", "Reason"),
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: entries
                 .iter()
-                .map(|q| vec![q.id.to_string(), time(Some(q.created_at)), q.source.clone(), q.position.clone(), format!("{}: {}", q.reason_code, q.reason)])
+                .map(|q| {
+                    vec![
+                        q.id.to_string(),
+                        time(Some(q.created_at)),
+                        q.source.clone(),
+                        q.position.clone(),
+                        format!("{}: {}", q.reason_code, q.reason),
+                    ]
+                })
                 .collect(),
         };
         Ok(Content { body: html! {}, tables: vec![health, quarantine] })
@@ -880,7 +910,14 @@ pub async fn sql_run(
     let body = match answer {
         Ok((batches, _, _)) if csv => {
             return match console::render(&batches, Format::Csv) {
-                Ok(bytes) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"query.csv\"")], bytes).into_response(),
+                Ok(bytes) => (
+                    [
+                        (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                        (header::CONTENT_DISPOSITION, "attachment; filename=\"query.csv\""),
+                    ],
+                    bytes,
+                )
+                    .into_response(),
                 Err(e) => error_page(PageError::Internal(e.to_string()), lang),
             };
         }
@@ -919,11 +956,16 @@ pub(crate) async fn run_console(
         "error": answer.as_ref().err().map(ToString::to_string),
     });
     if let Err(e) = d.store.append_audit(now, &account.name, "warehouse.sql", "console", &detail.to_string()).await {
-        return Err((StatusCode::INTERNAL_SERVER_ERROR, format!("the query could not be audited, so it is not answered: {e}")));
+        return Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the query could not be audited, so it is not answered: {e}"),
+        ));
     }
     match answer {
         Ok(a) => Ok((a.batches, a.rows, a.truncated)),
-        Err(e @ (WarehouseError::ReadOnly(_) | WarehouseError::BadRequest(_))) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e @ (WarehouseError::ReadOnly(_) | WarehouseError::BadRequest(_))) => {
+            Err((StatusCode::BAD_REQUEST, e.to_string()))
+        }
         Err(e @ WarehouseError::Limit(_)) => Err((StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
         Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
     }
@@ -932,10 +974,8 @@ pub(crate) async fn run_console(
 fn batches_table(batches: &[warehouse::datafusion::arrow::record_batch::RecordBatch]) -> Table {
     let columns: Vec<String> =
         batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
-    let rows = kpi::batches_to_rows(batches)
-        .iter()
-        .map(|r| columns.iter().map(|c| cell_text(r.get(c))).collect())
-        .collect();
+    let rows =
+        kpi::batches_to_rows(batches).iter().map(|r| columns.iter().map(|c| cell_text(r.get(c))).collect()).collect();
     Table { id: "result", title: String::new(), columns, rows }
 }
 
@@ -1060,7 +1100,16 @@ pub async fn login(
     let wrong = lang.pick("用户名或密码错误。", "Wrong user name or password.");
     let Some(account) = account else {
         auth::verify_dummy(&form.password);
-        let _ = d.store.append_audit(now, &client.0, "session.login_failed", form.username.trim(), "{\"reason\":\"unknown account\"}").await;
+        let _ = d
+            .store
+            .append_audit(
+                now,
+                &client.0,
+                "session.login_failed",
+                form.username.trim(),
+                "{\"reason\":\"unknown account\"}",
+            )
+            .await;
         return fail(StatusCode::UNAUTHORIZED, wrong);
     };
     if let Some(until) = account.locked_until.filter(|u| *u > now) {
@@ -1077,7 +1126,16 @@ pub async fn login(
                 return error_page(PageError::Internal(e.to_string()), lang);
             }
         }
-        let _ = d.store.append_audit(now, &client.0, "session.login_failed", &account.name, "{\"reason\":\"wrong password or disabled\"}").await;
+        let _ = d
+            .store
+            .append_audit(
+                now,
+                &client.0,
+                "session.login_failed",
+                &account.name,
+                "{\"reason\":\"wrong password or disabled\"}",
+            )
+            .await;
         return fail(StatusCode::UNAUTHORIZED, wrong);
     }
     let token = auth::new_token();

@@ -74,7 +74,8 @@ pub fn line_chart(title: &str, points: &[Point], target: Option<f64>, markers: &
     let (low, high) = share_range(points.iter().filter_map(|p| p.value), target);
     let plot_w = W - ML - MR;
     let plot_h = H - MT - MB;
-    let x = |i: usize| ML + if points.len() <= 1 { plot_w / 2.0 } else { plot_w * i as f64 / (points.len() - 1) as f64 };
+    let x =
+        |i: usize| ML + if points.len() <= 1 { plot_w / 2.0 } else { plot_w * i as f64 / (points.len() - 1) as f64 };
     let y = |v: f64| MT + plot_h * (1.0 - (v - low) / (high - low));
     grid(&mut s, low, high, y);
     for m in markers {
@@ -93,11 +94,8 @@ pub fn line_chart(title: &str, points: &[Point], target: Option<f64>, markers: &
     if let Some(t) = target {
         target_line(&mut s, y(t), t);
     }
-    let path: Vec<String> = points
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.value.map(|v| format!("{:.1},{:.1}", x(i), y(v))))
-        .collect();
+    let path: Vec<String> =
+        points.iter().enumerate().filter_map(|(i, p)| p.value.map(|v| format!("{:.1},{:.1}", x(i), y(v)))).collect();
     if path.len() > 1 {
         let _ = write!(s, r#"<polyline class="series" points="{}"/>"#, path.join(" "));
     }

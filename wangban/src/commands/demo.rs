@@ -122,7 +122,10 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
     for (name, role, password) in &accounts {
         eprintln!("  {name:<9} {role:<11} {password}");
     }
-    eprintln!("other commands on the demo: wangban --config {} kpi online-rate --from 2025-01-01 --to 2025-12-31 --by month", config_path.display());
+    eprintln!(
+        "other commands on the demo: wangban --config {} kpi online-rate --from 2025-01-01 --to 2025-12-31 --by month",
+        config_path.display()
+    );
     eprintln!("Ctrl-C stops everything");
     let served = super::serve::run(crate::cli::ServeArgs { listen: Some(args.listen) }, &settings).await;
     servers.stop().await.context("stopping the simulated partners")?;

@@ -39,9 +39,8 @@ pub(crate) async fn add(
     password: Option<String>,
 ) -> anyhow::Result<Option<String>> {
     check_name(name)?;
-    let role = Role::from_code(role).with_context(|| {
-        format!("unknown role {role:?}; expected one of {}", Role::ALL.map(Role::code).join(", "))
-    })?;
+    let role = Role::from_code(role)
+        .with_context(|| format!("unknown role {role:?}; expected one of {}", Role::ALL.map(Role::code).join(", ")))?;
     if matches!(role, Role::Staff | Role::Operator) && section.is_none() {
         bail!("a {} account needs --section (the section or window it belongs to)", role.code());
     }
@@ -77,8 +76,12 @@ pub(crate) async fn run(args: UserArgs, settings: &Settings) -> anyhow::Result<E
                 );
             }
         }
-        UserCommand::Disable { name } => store.set_account_disabled(&name, true, now).await.map_err(not_found(&name))?,
-        UserCommand::Enable { name } => store.set_account_disabled(&name, false, now).await.map_err(not_found(&name))?,
+        UserCommand::Disable { name } => {
+            store.set_account_disabled(&name, true, now).await.map_err(not_found(&name))?
+        }
+        UserCommand::Enable { name } => {
+            store.set_account_disabled(&name, false, now).await.map_err(not_found(&name))?
+        }
         UserCommand::Reset { name, password } => {
             let generated = password.is_none();
             let password = password.unwrap_or_else(generate_password);

@@ -1,0 +1,278 @@
+//! Router tests: every page under every role, sessions, lockout, downloads, SQL.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use dashboards::auth::{Page, Role, hash_password};
+use dashboards::{CSP, Dashboards};
+use simulator::caseflow::{FlowParams, generate};
+use store::{Store, both_backends};
+use tower::ServiceExt;
+use warehouse::console::Limits;
+use warehouse::export::{RefreshOptions, refresh};
+
+struct Env {
+    app: Router,
+    store: Store,
+    now: Arc<Mutex<DateTime<Utc>>>,
+    dir: PathBuf,
+}
+
+impl Env {
+    fn advance(&self, by: TimeDelta) {
+        let mut now = self.now.lock().expect("clock");
+        *now += by;
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn password(role: Role) -> String {
+    format!("password-of-{}", role.code())
+}
+
+/// A store with one simulated year (2024, small), its warehouse, and one account per role.
+async fn env(store: Store, name: &str) -> Env {
+    let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 3);
+    params.yearly_volume = 3000;
+    let flow = generate(&params);
+    let now = Utc.with_ymd_and_hms(2025, 1, 10, 2, 0, 0).single().expect("time");
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_cases(&flow.cases, now).await.expect("cases");
+    tx.upsert_qc_findings(&flow.qc_findings, now).await.expect("qc");
+    tx.upsert_evaluations(&flow.evaluations, now).await.expect("evaluations");
+    tx.commit().await.expect("commit");
+    let dir = std::env::temp_dir().join(format!(
+        "wangban_test_dash_{name}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    ));
+    let options = RefreshOptions {
+        now,
+        key: b"test-key".to_vec(),
+        calendar: domain::Calendar::builtin(),
+        catalogue: domain::Catalogue::builtin(),
+        full: true,
+    };
+    refresh(&store, &dir, &options).await.expect("refresh");
+    for role in Role::ALL {
+        let hash = hash_password(&password(role)).expect("hash");
+        let section = matches!(role, Role::Staff | Role::Operator).then_some("s1");
+        store.create_account(role.code(), role.code(), section, &hash, now).await.expect("account");
+    }
+    let clock = Arc::new(Mutex::new(now));
+    let read = clock.clone();
+    let dashboards = Dashboards {
+        store: store.clone(),
+        warehouse_dir: dir.clone(),
+        memory_bytes: 256 * 1024 * 1024,
+        sql_limits: Limits { max_rows: 1000, timeout: std::time::Duration::from_secs(20), memory_bytes: 256 << 20 },
+        secure_cookies: false,
+        clock: Arc::new(move || *read.lock().expect("clock")),
+    };
+    Env { app: dashboards::router(dashboards), store, now: clock, dir }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.expect("answer");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 << 20).await.expect("body");
+    Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+async fn get(app: &Router, path: &str, cookie: Option<&str>) -> Answer {
+    let mut request = Request::get(path);
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    send(app, request.body(Body::empty()).expect("request")).await
+}
+
+async fn post_form(app: &Router, path: &str, cookie: Option<&str>, form: &str) -> Answer {
+    let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    send(app, request.body(Body::from(form.to_owned())).expect("request")).await
+}
+
+/// Logs in; the answer and the session cookie (`name=value`) if one was set.
+async fn login(app: &Router, name: &str, password: &str) -> (Answer, Option<String>) {
+    let answer = post_form(app, "/login", None, &format!("username={name}&password={password}")).await;
+    let cookie = answer
+        .headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .filter(|c| c.len() > "wangban_session=".len())
+        .map(str::to_owned);
+    (answer, cookie)
+}
+
+async fn every_page_answers_each_role_as_the_access_table_says(store: Store) {
+    let env = env(store, "roles").await;
+    for page in Page::ALL {
+        let anonymous = get(&env.app, page.path(), None).await;
+        assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "{page:?} without a session");
+        let location = anonymous.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(location.starts_with("/login?next="), "{location}");
+    }
+    for role in Role::ALL {
+        let (answer, cookie) = login(&env.app, role.code(), &password(role)).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{role:?} logs in: {}", answer.body);
+        let cookie = cookie.expect("session cookie");
+        let set = answer.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        for page in Page::ALL {
+            let answer = get(&env.app, page.path(), Some(&cookie)).await;
+            assert_eq!(answer.headers.get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok()), Some(CSP));
+            assert!(!answer.body.contains("<script"), "no script on {page:?}");
+            assert!(!answer.body.contains("style="), "no inline style on {page:?} (the CSP forbids it)");
+            if page.allows(role) {
+                assert_eq!(answer.status, StatusCode::OK, "{role:?} on {page:?}: {}", answer.body);
+                assert!(answer.body.contains(page.title().0), "{role:?} on {page:?} shows its title");
+                let content = if page == Page::Sql { "<textarea" } else { "<table" };
+                assert!(answer.body.contains(content), "{role:?} on {page:?} has data: {}", answer.body);
+                assert!(answer.body.len() < 200 * 1024, "{page:?} weighs {} bytes", answer.body.len());
+            } else {
+                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{role:?} on {page:?}");
+                assert!(answer.body.contains("无权"), "a 403 says why");
+            }
+        }
+    }
+    // Case lists are audited with who looked.
+    let (_, qc) = login(&env.app, "qc", &password(Role::Qc)).await;
+    let list = get(&env.app, "/qc/cases?category=QC01", qc.as_deref()).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let audit = env.store.recent_audit(50).await.expect("audit");
+    assert!(audit.iter().any(|e| e.actor == "qc" && e.action == "dashboard.case_list"));
+    assert!(audit.iter().any(|e| e.action == "session.login"));
+}
+
+async fn overview_figures_downloads_and_bad_filters(store: Store) {
+    let env = env(store, "overview").await;
+    let (_, cookie) = login(&env.app, "leadership", &password(Role::Leadership)).await;
+    let cookie = cookie.expect("cookie");
+    let page = get(&env.app, "/?from=2024-01-01&to=2024-12-31", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in ["网办率", "全程网办率", "按时办结率", "<svg", "90.0%", "第1期"] {
+        assert!(page.body.contains(text), "overview shows {text}");
+    }
+    let csv = get(&env.app, "/?from=2024-01-01&to=2024-12-31&download=monthly", Some(&cookie)).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").starts_with("text/csv"));
+    // Phase one went live on 2024-04-26: the months before are out of scope.
+    assert_eq!(csv.body.lines().count(), 10, "a header and April to December:\n{}", csv.body);
+    let filtered = get(&env.app, "/?from=2024-01-01&to=2024-12-31&channel=4&download=by_type", Some(&cookie)).await;
+    assert!(
+        filtered.body.lines().skip(1).all(|l| l.ends_with(",0.0%") || l.ends_with(",—")),
+        "counter only: {}",
+        filtered.body
+    );
+    let bad = get(&env.app, "/?from=yesterday", Some(&cookie)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("yesterday"));
+    let injected = get(&env.app, "/?district=1%27%20OR%201=1", Some(&cookie)).await;
+    assert_eq!(injected.status, StatusCode::BAD_REQUEST);
+    let missing = get(&env.app, "/?download=nope", Some(&cookie)).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    let english = get(&env.app, "/?lang=en", Some(&cookie)).await;
+    assert!(english.body.contains("Online rate") && english.body.contains(r#"lang="en""#));
+}
+
+async fn lockout_idle_timeout_logout_and_disabled_accounts(store: Store) {
+    let env = env(store, "sessions").await;
+    for _ in 0..dashboards::auth::MAX_FAILURES {
+        let (answer, cookie) = login(&env.app, "qc", "wrong password!").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert!(cookie.is_none());
+    }
+    let (locked, _) = login(&env.app, "qc", &password(Role::Qc)).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "locked after repeated failures");
+    env.advance(dashboards::auth::LOCKOUT + TimeDelta::seconds(1));
+    let (answer, cookie) = login(&env.app, "qc", &password(Role::Qc)).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let cookie = cookie.expect("cookie");
+    assert_eq!(get(&env.app, "/qc", Some(&cookie)).await.status, StatusCode::OK);
+    env.advance(TimeDelta::minutes(14));
+    assert_eq!(get(&env.app, "/qc", Some(&cookie)).await.status, StatusCode::OK, "activity keeps it alive");
+    env.advance(TimeDelta::minutes(16));
+    assert_eq!(get(&env.app, "/qc", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "idle for 16 minutes");
+    let (_, cookie) = login(&env.app, "qc", &password(Role::Qc)).await;
+    let cookie = cookie.expect("cookie");
+    let out = post_form(&env.app, "/logout", Some(&cookie), "").await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(get(&env.app, "/qc", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "logged out");
+    let (_, cookie) = login(&env.app, "qc", &password(Role::Qc)).await;
+    let cookie = cookie.expect("cookie");
+    let now = *env.now.lock().expect("clock");
+    env.store.set_account_disabled("qc", true, now).await.expect("disable");
+    assert_eq!(get(&env.app, "/qc", Some(&cookie)).await.status, StatusCode::SEE_OTHER, "disabling ends sessions");
+    let (answer, _) = login(&env.app, "qc", &password(Role::Qc)).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    let (unknown, _) = login(&env.app, "nobody", "whatever-password").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(unknown.body.contains("用户名或密码错误"), "same message for unknown names");
+}
+
+async fn sql_api_and_console_are_read_only_role_bound_and_audited(store: Store) {
+    let env = env(store, "sql").await;
+    let (_, qc) = login(&env.app, "qc", &password(Role::Qc)).await;
+    let qc = qc.expect("cookie");
+    let (_, leader) = login(&env.app, "leadership", &password(Role::Leadership)).await;
+    let leader = leader.expect("cookie");
+    let api = |cookie: Option<String>, accept: &'static str, sql: &str| {
+        let mut request = Request::post("/api/sql").header(header::ACCEPT, accept);
+        if let Some(c) = cookie {
+            request = request.header(header::COOKIE, c);
+        }
+        request.body(Body::from(serde_json::json!({ "sql": sql }).to_string())).expect("request")
+    };
+    let count = "SELECT COUNT(*) AS n FROM cases";
+    let answer = send(&env.app, api(Some(qc.clone()), "application/json", count)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let rows: serde_json::Value = serde_json::from_str(&answer.body).expect("json");
+    assert!(rows[0]["n"].as_i64().unwrap_or(0) > 2000, "{rows}");
+    let csv = send(&env.app, api(Some(qc.clone()), "text/csv", count)).await;
+    assert!(csv.body.starts_with("n\n"), "{}", csv.body);
+    assert_eq!(send(&env.app, api(None, "application/json", count)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&env.app, api(Some(leader), "application/json", count)).await.status, StatusCode::FORBIDDEN);
+    let refused = send(&env.app, api(Some(qc.clone()), "application/json", "DROP TABLE cases")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    let form = post_form(
+        &env.app,
+        "/sql",
+        Some(&qc),
+        "sql=SELECT+business_type%2C+COUNT(*)+AS+n+FROM+cases+GROUP+BY+business_type&format=html",
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("<td>mortgage</td>"), "{}", form.body);
+    let explain = post_form(&env.app, "/sql", Some(&qc), "sql=EXPLAIN+SELECT+1&format=html").await;
+    assert_eq!(explain.status, StatusCode::OK);
+    let audit = env.store.recent_audit(50).await.expect("audit");
+    let queries = audit.iter().filter(|e| e.action == "warehouse.sql" && e.actor == "qc").count();
+    assert_eq!(queries, 5, "every query, refused ones too, is audited");
+}
+
+both_backends!(
+    every_page_answers_each_role_as_the_access_table_says,
+    overview_figures_downloads_and_bad_filters,
+    lockout_idle_timeout_logout_and_disabled_accounts,
+    sql_api_and_console_are_read_only_role_bound_and_audited,
+);
