@@ -9,11 +9,13 @@
 //! - [`app`]: the router and its shared [`AppState`].
 //! - [`court`]: `/api/court/v1`: signed court orders in, receipts out.
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
+//! - [`metrics`]: `/metrics` for Prometheus: requests, latency, connectors, seizures.
 //! - [`error`]: [`error::AppError`], the one error type every handler returns.
 
 pub mod court;
 pub mod error;
 pub mod health;
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub seizure_rules: SeizureRules,
     /// The group-commit writer every court order goes through.
     pub court_writer: court::writer::CourtWriter,
+    /// Request counts and latencies of every route.
+    pub http_metrics: metrics::HttpMetrics,
 }
 
 impl AppState {
@@ -61,7 +65,14 @@ impl AppState {
     pub fn with_clock(store: Store, clock: Clock) -> Self {
         let seizure_rules = SeizureRules::default();
         let court_writer = court::writer::CourtWriter::spawn(store.clone(), seizure_rules, clock.clone());
-        Self { store, clock, rate_limiter: Arc::default(), seizure_rules, court_writer }
+        Self {
+            store,
+            clock,
+            rate_limiter: Arc::default(),
+            seizure_rules,
+            court_writer,
+            http_metrics: metrics::HttpMetrics::default(),
+        }
     }
 }
 
@@ -76,6 +87,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/court/v1/orders", post(court::post_orders).layer(DefaultBodyLimit::max(court::MAX_BODY_BYTES)))
         .route("/api/court/v1/orders/{order_no}", get(court::get_order))
         .route("/api/court/v1/court-api.xsd", get(court::get_xsd))
@@ -88,13 +100,15 @@ pub fn app(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    http_metrics: metrics::HttpMetrics,
 }
 
 impl Application {
     /// Binds `listen` (port 0 picks a free port) and builds the router.
     pub async fn build(listen: SocketAddr, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
-        Ok(Self { listener, router: app(state) })
+        let http_metrics = state.http_metrics.clone();
+        Ok(Self { listener, router: app(state), http_metrics })
     }
 
     /// Adds routes served next to the gateway's (the KPI API, later the dashboards).
@@ -115,7 +129,12 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        // Timed here, over the merged router, so every route is counted.
+        let metrics = self.http_metrics;
+        let router = self
+            .router
+            .layer(axum::middleware::from_fn(move |request, next| metrics::track(metrics.clone(), request, next)));
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
     }

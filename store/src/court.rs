@@ -655,6 +655,13 @@ impl Store {
         Ok(report)
     }
 
+    /// Seizure register entries by state (`active`, `queued`, `released`, `lapsed`).
+    pub async fn seizure_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT state, COUNT(*) FROM seizures GROUP BY state ORDER BY state").fetch_all(pool).await?
+        }))
+    }
+
     /// Active seizures whose period ends within `days` days of `today`, soonest first.
     pub async fn seizures_expiring_within(&self, today: NaiveDate, days: u32) -> StoreResult<Vec<SeizureSummary>> {
         let until = today + chrono::Days::new(u64::from(days));

@@ -1,4 +1,4 @@
-//! The service starts on port 0, answers its probes over HTTP, and shuts down gracefully.
+//! The service starts on port 0, answers its probes and metrics over HTTP, and shuts down gracefully.
 
 use gateway::{AppState, Application};
 use store::testing::TestDatabase;
@@ -23,6 +23,14 @@ async fn service_answers_probes(db: TestDatabase) {
     assert_eq!(ready["status"], "ready");
     let missing = client.get(format!("http://{addr}/no-such-page")).send().await.expect("404");
     assert_eq!(missing.status(), 404);
+    // Every answered request is counted under its route pattern, with its latency.
+    let metrics = client.get(format!("http://{addr}/metrics")).send().await.expect("metrics");
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.expect("text");
+    assert!(text.contains(r#"wangban_http_requests_total{route="/healthz",method="GET",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"wangban_http_requests_total{route="unmatched",method="GET",status="404"} 1"#), "{text}");
+    assert!(text.contains(r#"wangban_http_request_duration_seconds_count{route="/readyz",method="GET"} 1"#), "{text}");
+    assert!(text.contains("# TYPE wangban_seizures gauge"), "{text}");
 
     stop.send(()).expect("server still running");
     server.await.expect("join").expect("clean shutdown");
