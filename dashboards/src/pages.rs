@@ -59,6 +59,7 @@ pub struct Filters {
     month: Option<String>,
     lang: Option<String>,
     download: Option<String>,
+    format: Option<String>,
 }
 
 impl Filters {
@@ -159,10 +160,36 @@ impl Table {
         out
     }
 
+    /// The table as an Excel workbook: numbers as numbers, the rest as text.
+    fn xlsx(&self) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        for (c, title) in self.columns.iter().enumerate() {
+            sheet.write_string_with_format(0, u16::try_from(c).unwrap_or(u16::MAX), title, &bold)?;
+        }
+        for (r, row) in self.rows.iter().enumerate() {
+            let r = u32::try_from(r + 1).unwrap_or(u32::MAX);
+            for (c, cell) in row.iter().enumerate() {
+                let c = u16::try_from(c).unwrap_or(u16::MAX);
+                match cell.parse::<f64>() {
+                    Ok(n) if n.is_finite() => sheet.write_number(r, c, n)?,
+                    _ => sheet.write_string(r, c, cell)?,
+                };
+            }
+        }
+        workbook.save_to_buffer()
+    }
+
     fn render(&self, filters: &Filters, path: &str, lang: Lang) -> Markup {
         html! {
             section.table {
-                h3 { (self.title) " " a.download href=(filters.link(path, &[("download", Some(self.id))])) { (lang.pick("下载 CSV", "Download CSV")) } }
+                h3 {
+                    (self.title) " "
+                    a.download href=(filters.link(path, &[("download", Some(self.id))])) { (lang.pick("下载 CSV", "Download CSV")) }
+                    " "
+                    a.download href=(filters.link(path, &[("download", Some(self.id)), ("format", Some("xlsx"))])) { (lang.pick("下载 Excel", "Download Excel")) }
+                }
                 table {
                     thead { tr { @for c in &self.columns { th { (c) } } } }
                     tbody {
@@ -324,7 +351,24 @@ impl Dashboards {
             Err(e) => return error_page(e, lang),
         };
         if let Some(id) = filters.download.as_deref() {
-            return match content.tables.iter().find(|t| t.id == id) {
+            let table = content.tables.iter().find(|t| t.id == id);
+            if let (Some(table), Some("xlsx")) = (table, filters.format.as_deref()) {
+                return match table.xlsx() {
+                    Ok(bytes) => (
+                        [
+                            (
+                                header::CONTENT_TYPE,
+                                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+                            ),
+                            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.xlsx\"")),
+                        ],
+                        bytes,
+                    )
+                        .into_response(),
+                    Err(e) => error_page(PageError::Internal(e.to_string()), lang),
+                };
+            }
+            return match table {
                 Some(table) => (
                     [
                         (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -178,6 +178,9 @@ async fn overview_figures_downloads_and_bad_filters(store: Store) {
     assert!(csv.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").starts_with("text/csv"));
     // Phase one went live on 2024-04-26: the months before are out of scope.
     assert_eq!(csv.body.lines().count(), 10, "a header and April to December:\n{}", csv.body);
+    let xlsx = get(&env.app, "/?from=2024-01-01&to=2024-12-31&download=monthly&format=xlsx", Some(&cookie)).await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert!(xlsx.body.starts_with("PK"), "an xlsx file is a zip archive");
     let filtered = get(&env.app, "/?from=2024-01-01&to=2024-12-31&channel=4&download=by_type", Some(&cookie)).await;
     assert!(
         filtered.body.lines().skip(1).all(|l| l.ends_with(",0.0%") || l.ends_with(",—")),
