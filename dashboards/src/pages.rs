@@ -1165,10 +1165,10 @@ pub async fn login(
         return fail(StatusCode::TOO_MANY_REQUESTS, &message);
     }
     if account.disabled || !auth::verify_password(&form.password, &account.password_hash) {
-        if !account.disabled {
-            if let Err(e) = d.store.record_login_failure(account.id, auth::MAX_FAILURES, auth::LOCKOUT, now).await {
-                return error_page(PageError::Internal(e.to_string()), lang);
-            }
+        if !account.disabled
+            && let Err(e) = d.store.record_login_failure(account.id, auth::MAX_FAILURES, auth::LOCKOUT, now).await
+        {
+            return error_page(PageError::Internal(e.to_string()), lang);
         }
         let _ = d
             .store
@@ -1201,10 +1201,10 @@ pub async fn login(
 
 /// `POST /logout` (and `GET`): ends the session.
 pub async fn logout(State(d): State<Dashboards>, headers: HeaderMap) -> Response {
-    if let Some(token) = auth::session_token(&headers) {
-        if let Err(e) = d.store.close_session(&auth::token_hash(&token)).await {
-            return error_page(PageError::Internal(e.to_string()), Lang::Zh);
-        }
+    if let Some(token) = auth::session_token(&headers)
+        && let Err(e) = d.store.close_session(&auth::token_hash(&token)).await
+    {
+        return error_page(PageError::Internal(e.to_string()), Lang::Zh);
     }
     ([(header::SET_COOKIE, auth::clear_cookie(d.secure_cookies))], Redirect::to("/login")).into_response()
 }

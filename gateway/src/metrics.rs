@@ -30,10 +30,13 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
+/// Requests answered, by (route pattern, method, status).
+type StatusCounts = BTreeMap<(String, String, u16), u64>;
+
 /// Request counters and latency histograms, shared by every handler.
 #[derive(Debug, Default, Clone)]
 pub struct HttpMetrics {
-    by_status: Arc<Mutex<BTreeMap<(String, String, u16), u64>>>,
+    by_status: Arc<Mutex<StatusCounts>>,
     latency: Arc<Mutex<BTreeMap<(String, String), Series>>>,
 }
 
