@@ -40,6 +40,29 @@ pub enum FetchError {
     /// The partner refused the request (4xx other than 429).
     #[error("partner answered {status}: {body}")]
     Refused { status: u16, body: String },
+    /// The answer is larger than [`MAX_ANSWER_BYTES`]: not retried, never read whole.
+    #[error("partner's answer is larger than {limit} bytes: refused (a page or file this large is a partner fault)")]
+    TooLarge { limit: usize },
+}
+
+/// The largest answer read from a partner. A page of 5,000 case records is about
+/// 5 MB and a day's housing file less; the cap keeps a misbehaving partner from
+/// exhausting memory.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
+
+/// Reads a body up to `limit` bytes; `Ok(None)` when it is larger.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(response.content_length().map_or(0, |n| n as usize));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// GETs `url` (with a bearer token if given) and returns the whole body.
@@ -93,8 +116,9 @@ async fn send(
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
                 if status.is_success() {
-                    match response.bytes().await {
-                        Ok(body) => return Ok(body.to_vec()),
+                    match read_capped(response, MAX_ANSWER_BYTES).await {
+                        Ok(Some(body)) => return Ok(body),
+                        Ok(None) => return Err(FetchError::TooLarge { limit: MAX_ANSWER_BYTES }),
                         Err(e) => last = format!("body cut short or unreadable: {e}"),
                     }
                 } else if status.is_server_error() || status.as_u16() == 429 {

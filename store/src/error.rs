@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A row with this key already exists.
     #[error("{what} {key:?} already exists")]
     AlreadyExists { what: &'static str, key: String },
+    /// The operation does not apply to this backend or input.
+    #[error("not supported: {what}")]
+    Unsupported { what: &'static str },
 }
 
 impl StoreError {

@@ -40,6 +40,7 @@ pub mod court;
 mod error;
 pub mod export;
 pub mod inbox;
+pub mod maintenance;
 pub mod outbox;
 pub mod partners;
 pub mod quarantine;

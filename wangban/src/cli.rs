@@ -73,6 +73,80 @@ pub enum Command {
     Seizures(SeizuresArgs),
     /// Dashboard accounts: add, list, disable, enable, reset a password.
     User(UserArgs),
+    /// The configuration: check it (what is wrong and where), show what is in force.
+    Config(ConfigArgs),
+    /// The audit log: verify its hash chain, list the latest entries.
+    Audit(AuditArgs),
+    /// SQLite: write a consistent copy of the live store while the service runs.
+    /// PostgreSQL: use pg_dump (see the README).
+    Backup(BackupArgs),
+    /// SQLite: put a backup in place of the store (stop the service first). The backup
+    /// is checked first; the store it replaces is kept beside it.
+    Restore(RestoreArgs),
+}
+
+/// `config` arguments.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// Configuration commands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the settings in force (--config FILE, WANGBAN__ variables, flags): every key
+    /// known, every value valid, every file named readable. Exit 0 when usable, 1 when not
+    /// (2 when the file cannot even be read as settings).
+    Check {
+        /// Also open the database (without migrating it) and compare its schema with this build.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Print the settings in force as TOML, with secrets masked.
+    Show,
+}
+
+/// `audit` arguments.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+/// Audit-log commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every entry's hash from the first; exit 0 if the chain holds, 1 at the
+    /// first entry that was edited, deleted or reordered.
+    Verify,
+    /// The latest entries, newest first, as JSON lines.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+/// `backup` arguments.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write; it must not exist.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+}
+
+/// `restore` arguments.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file to restore.
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Replace an existing store (it is renamed, not deleted).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `user` arguments.

@@ -41,7 +41,7 @@ use crate::cli::Cli;
 pub const ENV_PREFIX: &str = "WANGBAN__";
 
 /// All settings.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Data directory (SQLite file, warehouse).
@@ -63,7 +63,7 @@ pub struct Settings {
 }
 
 /// `[warehouse]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WarehouseSettings {
     /// Where snapshots live; default `<data_dir>/warehouse`.
@@ -118,8 +118,8 @@ pub struct FeedSettings {
     pub enabled: bool,
 }
 
-/// One bank's feed.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+/// One bank's feed. Its `Debug` masks the token.
+#[derive(Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BankSettings {
     /// The bank's id, e.g. `icbc` (the connector is named `bank:ID`).
@@ -133,6 +133,18 @@ pub struct BankSettings {
     /// Whether it runs.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+}
+
+impl std::fmt::Debug for BankSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BankSettings")
+            .field("id", &self.id)
+            .field("base_url", &self.base_url)
+            .field("token", &"***")
+            .field("schedule", &self.schedule)
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 fn enabled_by_default() -> bool {
@@ -215,7 +227,7 @@ impl ConnectorsSettings {
 }
 
 /// `[jobs]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobSettings {
     /// When the seizure lapse job runs (cron, UTC; seconds field first or five-field crontab).
@@ -231,7 +243,7 @@ impl Default for JobSettings {
 }
 
 /// `[database]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://…`; default `sqlite://<data_dir>/wangban.db`.
@@ -244,7 +256,7 @@ pub struct DatabaseSettings {
 }
 
 /// SQLite durability level.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SqliteSync {
     /// fsync on every commit.
@@ -254,7 +266,7 @@ pub enum SqliteSync {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Listen address; port 0 picks a free port.
@@ -264,7 +276,7 @@ pub struct ServerSettings {
 }
 
 /// `[domain]`
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DomainSettings {
     /// Extra calendar years (TOML).
@@ -274,7 +286,7 @@ pub struct DomainSettings {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// Level or filter, e.g. `info` or `wangban=debug,sqlx=warn`.
@@ -284,7 +296,7 @@ pub struct LogSettings {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable.
@@ -355,9 +367,14 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Self> {
         let mut table = match file {
-            Some((path, text)) => text
-                .parse::<toml::Table>()
-                .with_context(|| format!("config file {} is not valid TOML", path.display()))?,
+            Some((path, text)) => {
+                // The file alone first: the TOML parser then points at the line and
+                // column of an unknown key or a bad value.
+                toml::from_str::<Settings>(text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("config file {} is not valid TOML", path.display()))?
+            }
             None => toml::Table::new(),
         };
         for (key, value) in env {
@@ -380,6 +397,12 @@ impl Settings {
             if !(c.base_url.starts_with("http://") || c.base_url.starts_with("https://")) {
                 anyhow::bail!("{source}: {section}.base_url must be an http:// or https:// URL");
             }
+        }
+        for (key, cron) in [
+            ("jobs.seizure_lapse", &settings.jobs.seizure_lapse),
+            ("jobs.reconciliation", &settings.jobs.reconciliation),
+        ] {
+            connectors::schedule::Schedule::parse(cron).with_context(|| format!("{source}: {key}"))?;
         }
         Ok(settings)
     }
@@ -535,6 +558,7 @@ mod tests {
         let entries = s.connectors.entries();
         assert_eq!(entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["registry", "bank:icbc"]);
         assert!(entries.iter().all(|e| e.enabled));
+        assert!(!format!("{s:?}").contains("token: \"t\""), "Debug must mask bank tokens");
         let bad = good.replace("*/5 * * * *", "often");
         let err = Settings::from_layers(Some((Path::new("x.toml"), &bad)), env(&[])).expect_err("bad cron");
         assert!(format!("{err:#}").contains("connectors.registry.schedule"), "{err:#}");

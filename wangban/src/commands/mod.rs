@@ -1,6 +1,9 @@
 //! One module per command.
 
+pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod calendar;
+pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod partner;
 pub(crate) mod quarantine;

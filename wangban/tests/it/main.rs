@@ -3,6 +3,7 @@
 
 mod calendar;
 mod crash;
+mod ops;
 mod partner;
 mod serve;
 mod simulate;
