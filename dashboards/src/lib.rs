@@ -88,6 +88,16 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The tab icon: browsers ask for `/favicon.ico` when a page names none, and a 404
+/// there is a console error on every page.
+async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        include_str!("../static/favicon.svg"),
+    )
+        .into_response()
+}
+
 /// Every dashboard route and the APIs.
 pub fn router(dashboards: Dashboards) -> axum::Router {
     let kpi = api::KpiApi { dir: dashboards.warehouse_dir.clone(), memory_bytes: dashboards.memory_bytes };
@@ -104,6 +114,8 @@ pub fn router(dashboards: Dashboards) -> axum::Router {
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/api/sql", post(api::sql))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .with_state(dashboards)
         .merge(api::router(kpi))
         .layer(middleware::from_fn(client_and_headers))

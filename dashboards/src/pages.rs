@@ -404,6 +404,7 @@ fn layout(page: Page, user: Option<(&Account, Role)>, filters: &Filters, lang: L
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (lang.pick(zh, en)) " · " (lang.pick("不动产登记网办监测", "Online registration monitor")) }
                 link rel="stylesheet" href="/static/app.css";
+                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
             }
             body {
                 header.top {
@@ -1111,6 +1112,7 @@ fn login_page(query: &LoginQuery, message: Option<&str>) -> Html<String> {
                 meta charset="utf-8";
                 title { (lang.pick("登录", "Log in")) }
                 link rel="stylesheet" href="/static/app.css";
+                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
             }
             body {
                 header.top { span.brand { (lang.pick("不动产登记“全程网办”监测", "Online registration monitor")) }

@@ -11,7 +11,7 @@ const W: f64 = 720.0;
 const H: f64 = 260.0;
 /// Margins: left (axis labels), right, top, bottom (x labels).
 const ML: f64 = 48.0;
-const MR: f64 = 16.0;
+const MR: f64 = 32.0;
 const MT: f64 = 16.0;
 const MB: f64 = 40.0;
 

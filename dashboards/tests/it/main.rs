@@ -2,5 +2,6 @@
 //! every page under every role, logins, lockout, idle timeout, downloads,
 //! the SQL API and console, and golden SVG charts.
 
+mod browser;
 mod charts;
 mod pages;

@@ -15,8 +15,8 @@ use tower::ServiceExt;
 use warehouse::console::Limits;
 use warehouse::export::{RefreshOptions, refresh};
 
-struct Env {
-    app: Router,
+pub(crate) struct Env {
+    pub(crate) app: Router,
     store: Store,
     now: Arc<Mutex<DateTime<Utc>>>,
     dir: PathBuf,
@@ -35,12 +35,12 @@ impl Drop for Env {
     }
 }
 
-fn password(role: Role) -> String {
+pub(crate) fn password(role: Role) -> String {
     format!("password-of-{}", role.code())
 }
 
 /// A store with one simulated year (2024, small), its warehouse, and one account per role.
-async fn env(store: Store, name: &str) -> Env {
+pub(crate) async fn env(store: Store, name: &str) -> Env {
     let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 3);
     params.yearly_volume = 3000;
     let flow = generate(&params);
