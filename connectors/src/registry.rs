@@ -200,6 +200,15 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         other => return Err(("unknown_code", format!("zt {other:?} is not a status code"))),
     };
     let correction_count = row.get("bzcs").and_then(Value::as_i64).unwrap_or(0);
+    let handler = match row.get("blr") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(code))
+            if (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Some(code.clone())
+        }
+        Some(other) => return Err(("malformed", format!("blr {other} is not a staff code (letters, digits, -)"))),
+    };
     let optional = |field: &str| row.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
     Ok(CaseRecord {
         source: SOURCE.into(),
@@ -227,6 +236,7 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         correction_count,
         filing_no: optional("htbah"),
         loan_ref: optional("dkbh"),
+        handler,
         source_updated_at: gxsj,
     })
 }

@@ -92,11 +92,13 @@ pub enum Page {
     Sql,
     /// `/audit` 审计.
     Audit,
+    /// `/my/cases` 我经办的案件: an operator's own cases, nothing else.
+    MyCases,
 }
 
 impl Page {
     /// Every page, in menu order.
-    pub const ALL: [Page; 8] = [
+    pub const ALL: [Page; 9] = [
         Self::Overview,
         Self::Types,
         Self::Qc,
@@ -105,6 +107,7 @@ impl Page {
         Self::Connectors,
         Self::Sql,
         Self::Audit,
+        Self::MyCases,
     ];
 
     /// Its path.
@@ -118,6 +121,7 @@ impl Page {
             Self::Connectors => "/connectors",
             Self::Sql => "/sql",
             Self::Audit => "/audit",
+            Self::MyCases => "/my/cases",
         }
     }
 
@@ -132,6 +136,7 @@ impl Page {
             Self::Connectors => ("数据接入", "Connectors"),
             Self::Sql => ("SQL 控制台", "SQL console"),
             Self::Audit => ("审计", "Audit log"),
+            Self::MyCases => ("我经办的案件", "My cases"),
         }
     }
 
@@ -143,16 +148,16 @@ impl Page {
     /// Whether `role` may see the page. This table is the whole access policy.
     pub fn allows(self, role: Role) -> bool {
         use Role::{Admin, Leadership, Operator, Qc, Staff};
-        let allowed = match self {
+        match self {
             Self::Overview | Self::Types => matches!(role, Leadership | Qc | Staff),
             Self::Qc => matches!(role, Leadership | Qc),
             Self::QcCases | Self::Sql => matches!(role, Qc),
             Self::Seizures => matches!(role, Leadership | Staff),
             Self::Connectors => matches!(role, Leadership | Admin),
             Self::Audit => matches!(role, Admin),
-        };
-        // Operators: only their own cases, which the registry feed does not yet attribute.
-        allowed && role != Operator
+            // The self-service window rules: an operator sees the cases they handle and nothing else.
+            Self::MyCases => matches!(role, Operator),
+        }
     }
 
     /// The first page `role` may see, where a login lands.
@@ -235,11 +240,12 @@ mod tests {
     }
 
     #[test]
-    fn every_role_but_the_operator_has_a_home_and_the_operator_sees_nothing() {
+    fn every_role_has_a_home_and_the_operator_sees_only_their_cases() {
         for role in Role::ALL {
-            assert_eq!(Page::home(role).is_some(), role != Role::Operator, "{role:?}");
+            assert!(Page::home(role).is_some(), "{role:?}");
         }
-        assert!(Page::ALL.iter().all(|p| !p.allows(Role::Operator)));
+        assert_eq!(Page::home(Role::Operator), Some(Page::MyCases));
+        assert_eq!(Page::ALL.iter().filter(|p| p.allows(Role::Operator)).collect::<Vec<_>>(), [&Page::MyCases]);
         assert!(!Page::QcCases.allows(Role::Leadership), "leadership sees no named case lists");
     }
 

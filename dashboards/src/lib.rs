@@ -110,6 +110,7 @@ pub fn router(dashboards: Dashboards) -> axum::Router {
         .route("/connectors", get(pages::connectors))
         .route("/sql", get(pages::sql_form).post(pages::sql_run))
         .route("/audit", get(pages::audit))
+        .route("/my/cases", get(pages::my_cases))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/api/sql", post(api::sql))

@@ -791,6 +791,98 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
     .await
 }
 
+fn status_name(status: domain::CaseStatus, lang: Lang) -> &'static str {
+    use domain::CaseStatus as S;
+    match status {
+        S::Submitted => lang.pick("已申请", "Submitted"),
+        S::Accepted => lang.pick("已受理", "Accepted"),
+        S::Correction => lang.pick("补正中", "Correction"),
+        S::Verified => lang.pick("已核定", "Verified"),
+        S::Recorded => lang.pick("已登簿", "Recorded"),
+        S::CertificatePrepared => lang.pick("已缮证", "Certificate prepared"),
+        S::Issued => lang.pick("已发证", "Issued"),
+        S::Archived => lang.pick("已归档", "Archived"),
+        S::Refused => lang.pick("不予受理", "Refused"),
+        S::Withdrawn => lang.pick("已撤回", "Withdrawn"),
+    }
+}
+
+/// `GET /my/cases`: the cases the operator handled at their terminal, read from the
+/// store (current, not the nightly snapshot), identities masked, every view audited.
+/// The account's `section` is its terminal or window code (`wangban user add --section ZZ03`).
+pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::MyCases, &filters, |_, account| async move {
+        let lang = f.lang();
+        let Some(handler) = account.section.clone().filter(|s| !s.is_empty()) else {
+            return Ok(Content {
+                body: html! { p.notice { (lang.pick(
+                    "此账户未绑定自助终端或窗口编号，因此没有可显示的案件。请管理员执行 wangban user add --section 终端编号 重新开户。",
+                    "This account is not bound to a terminal or window code, so it has no cases to show. An administrator sets one with wangban user add --section CODE.")) } },
+                tables: Vec::new(),
+            });
+        };
+        let now = (dd.clock)();
+        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let start = domain::court_order::local_day_end(from.pred_opt().unwrap_or(from));
+        let end = domain::court_order::local_day_end(to);
+        let cases = dd.store.cases_handled_by(&handler, start, end, MY_CASES_LIMIT).await?;
+        let detail = serde_json::json!({ "handler": handler, "from": from.to_string(), "to": to.to_string(), "rows": cases.len() }).to_string();
+        dd.store.append_audit(now, &account.name, "dashboard.case_list", "/my/cases", &detail).await?;
+        let local = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| domain::court_order::china_time(t).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+        };
+        let table = Table {
+            id: "my_cases",
+            title: format!(
+                "{} {handler} ({}{})",
+                lang.pick("经办人", "Handler"),
+                cases.len(),
+                if cases.len() as i64 == MY_CASES_LIMIT { lang.pick("，仅显示最近的", ", latest only") } else { "" }
+            ),
+            columns: [
+                lang.pick("业务号", "Case number"),
+                lang.pick("业务类型", "Business type"),
+                lang.pick("状态", "Status"),
+                lang.pick("申请时间", "Submitted"),
+                lang.pick("受理时间", "Accepted"),
+                lang.pick("登簿时间", "Recorded"),
+                lang.pick("申请人证件号（脱敏）", "Applicant ID (masked)"),
+                lang.pick("区县", "District"),
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: cases
+                .iter()
+                .map(|c| {
+                    let r = &c.record;
+                    vec![
+                        r.case_no.clone(),
+                        business_type_name(r.business_type().code(), lang),
+                        status_name(r.status, lang).to_owned(),
+                        local(Some(r.submitted_at)),
+                        local(r.accepted_at),
+                        local(r.recorded_at),
+                        r.applicant_id_masked(),
+                        r.district.clone(),
+                    ]
+                })
+                .collect(),
+        };
+        Ok(Content {
+            body: html! { p { (lang.pick(
+                "按自助业务窗口管理守则，这里只列出您经办的案件；每次查看都记入审计日志。办理完毕请退出登录。",
+                "Under the self-service window rules this lists only the cases you handled; every view is audited. Log out when you are done.")) } },
+            tables: vec![table],
+        })
+    })
+    .await
+}
+
+/// Rows `/my/cases` shows at most.
+const MY_CASES_LIMIT: i64 = 500;
+
 /// `GET /seizures`: the seizure register and conflicts.
 pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
     let f = filters.clone();

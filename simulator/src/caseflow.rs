@@ -668,6 +668,7 @@ impl Generator {
         if self.rng.random_bool(self.params.anomalies.late_correction) {
             self.flow.anomalies.push(Anomaly::LateCorrection { case: external_id.clone() });
         }
+        let handler = handler_of(&external_id, channel);
         let case = CaseRecord {
             source: REGISTRY_SOURCE.into(),
             case_no: external_id.clone(),
@@ -694,9 +695,29 @@ impl Generator {
             correction_count,
             filing_no,
             loan_ref,
+            handler,
             source_updated_at: self.utc(last_change),
         };
         self.flow.cases.push(case);
+    }
+}
+
+/// Self-service terminals on the third floor of the canteen building.
+pub const TERMINALS: u32 = 18;
+/// Counter windows.
+pub const WINDOWS: u32 = 12;
+
+/// Who handled a case: an operator at one of the 18 self-service terminals
+/// (`ZZ01`..`ZZ18`) or staff at a counter window (`CK01`..`CK12`); nobody for
+/// web and partner-platform cases. Derived from the case number rather than
+/// drawn from the generator, so adding it left every other value of a seed as
+/// it was.
+fn handler_of(external_id: &str, channel: Channel) -> Option<String> {
+    let spread = external_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    match channel {
+        Channel::SelfService => Some(format!("ZZ{:02}", spread % TERMINALS + 1)),
+        Channel::Counter => Some(format!("CK{:02}", spread % WINDOWS + 1)),
+        _ => None,
     }
 }
 

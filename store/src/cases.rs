@@ -69,6 +69,9 @@ pub struct CaseRecord {
     pub filing_no: Option<String>,
     /// Loan application it cites (mortgage cases).
     pub loan_ref: Option<String>,
+    /// Who handled it at a counter window or a self-service terminal (the
+    /// registry's 办理人 code, e.g. `ZZ03`); none for web and partner-platform cases.
+    pub handler: Option<String>,
     /// The source's version of this record.
     pub source_updated_at: DateTime<Utc>,
 }
@@ -112,6 +115,7 @@ impl CaseRecord {
             ("correction_count", self.correction_count.into()),
             ("filing_no", self.filing_no.clone().into()),
             ("loan_ref", self.loan_ref.clone().into()),
+            ("handler", self.handler.clone().into()),
             ("source_updated_at", self.source_updated_at.into()),
         ]
     }
@@ -156,6 +160,7 @@ struct CaseRow {
     correction_count: i64,
     filing_no: Option<String>,
     loan_ref: Option<String>,
+    handler: Option<String>,
     source_updated_at: DateTime<Utc>,
     ingested_at: DateTime<Utc>,
 }
@@ -218,6 +223,7 @@ impl TryFrom<CaseRow> for StoredCase {
                 correction_count: r.correction_count,
                 filing_no: r.filing_no,
                 loan_ref: r.loan_ref,
+                handler: r.handler,
                 source_updated_at: r.source_updated_at,
             },
         })
@@ -227,7 +233,7 @@ impl TryFrom<CaseRow> for StoredCase {
 const SELECT_CASE: &str = "SELECT id, source, external_id, case_no, vendor_code, channel, delivery, applicant_kind, \
      agent_kind, agent_id, applicant_name, applicant_id_no, district, unit_no, status, submitted_at, accepted_at, \
      verified_at, recorded_at, cert_prepared_at, issued_at, archived_at, closed_at, correction_count, filing_no, \
-     loan_ref, source_updated_at, ingested_at FROM cases";
+     loan_ref, handler, source_updated_at, ingested_at FROM cases";
 
 impl StoreTx {
     /// Upserts a case by (source, external_id), only if its version is newer than the stored one.
@@ -268,6 +274,26 @@ impl Store {
         let rows: Vec<CaseRow> = on_pool!(self, pool => {
             sqlx::query_as(const_format_where!(SELECT_CASE, " WHERE unit_no = $1 ORDER BY submitted_at, id"))
                 .bind(unit_no.as_str())
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(StoredCase::try_from).collect()
+    }
+
+    /// The latest `limit` cases `handler` handled that were submitted in `[from, to)`, newest first.
+    pub async fn cases_handled_by(
+        &self,
+        handler: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredCase>> {
+        let rows: Vec<CaseRow> = on_pool!(self, pool => {
+            sqlx::query_as(const_format_where!(SELECT_CASE, " WHERE handler = $1 AND submitted_at >= $2 AND submitted_at < $3 ORDER BY submitted_at DESC, id DESC LIMIT $4"))
+                .bind(handler)
+                .bind(from)
+                .bind(to)
+                .bind(limit)
                 .fetch_all(pool)
                 .await?
         });

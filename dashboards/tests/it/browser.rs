@@ -227,7 +227,7 @@ async fn every_page_loads_cleanly_in_chromium() {
     let session = open_session(&driver).await;
     let mut failures = Vec::new();
     let mut pages_seen = 0;
-    for role in [Role::Leadership, Role::Qc, Role::Staff, Role::Admin] {
+    for role in [Role::Leadership, Role::Qc, Role::Staff, Role::Operator, Role::Admin] {
         session.delete_cookies().await;
         session.goto(&format!("{base}/login")).await;
         session.type_into("input[name=username]", role.code()).await;

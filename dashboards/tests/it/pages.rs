@@ -35,6 +35,9 @@ impl Drop for Env {
     }
 }
 
+/// The self-service terminal the test operator works at.
+const OPERATOR_TERMINAL: &str = "ZZ03";
+
 pub(crate) fn password(role: Role) -> String {
     format!("password-of-{}", role.code())
 }
@@ -65,7 +68,11 @@ pub(crate) async fn env(store: Store, name: &str) -> Env {
     refresh(&store, &dir, &options).await.expect("refresh");
     for role in Role::ALL {
         let hash = hash_password(&password(role)).expect("hash");
-        let section = matches!(role, Role::Staff | Role::Operator).then_some("s1");
+        let section = match role {
+            Role::Staff => Some("s1"),
+            Role::Operator => Some(OPERATOR_TERMINAL),
+            _ => None,
+        };
         store.create_account(role.code(), role.code(), section, &hash, now).await.expect("account");
     }
     let clock = Arc::new(Mutex::new(now));
@@ -278,4 +285,50 @@ both_backends!(
     overview_figures_downloads_and_bad_filters,
     lockout_idle_timeout_logout_and_disabled_accounts,
     sql_api_and_console_are_read_only_role_bound_and_audited,
+    an_operator_sees_only_the_cases_they_handled,
 );
+
+async fn an_operator_sees_only_the_cases_they_handled(store: Store) {
+    let env = env(store, "operator").await;
+    let from = Utc.with_ymd_and_hms(2023, 12, 31, 16, 0, 0).single().expect("time");
+    let to = Utc.with_ymd_and_hms(2025, 1, 10, 16, 0, 0).single().expect("time");
+    let mine = env.store.cases_handled_by(OPERATOR_TERMINAL, from, to, 10_000).await.expect("mine");
+    let theirs = env.store.cases_handled_by("ZZ04", from, to, 10_000).await.expect("theirs");
+    assert!(!mine.is_empty() && !theirs.is_empty(), "the flow spreads terminal cases over the terminals");
+    assert!(mine.iter().all(|c| c.record.channel == domain::Channel::SelfService));
+
+    let (_, cookie) = login(&env.app, "operator", &password(Role::Operator)).await;
+    let page = get(&env.app, "/my/cases", cookie.as_deref()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let rows = page.body.matches("<tr>").count() - 1; // less the header row
+    assert_eq!(rows, mine.len().min(500), "every case of the terminal in the period, no other");
+    assert!(page.body.contains(&mine[0].record.case_no));
+    assert!(
+        theirs.iter().all(|c| !page.body.contains(&format!(">{}<", c.record.case_no))),
+        "another terminal's case leaked"
+    );
+    assert!(!page.body.contains(&mine[0].record.applicant_id_no), "identity numbers are masked");
+    assert!(page.body.contains(&mine[0].record.applicant_id_masked()));
+    // The period filter narrows it, and the CSV holds the same rows.
+    let csv = get(&env.app, "/my/cases?from=2024-06-01&to=2024-06-30&download=my_cases", cookie.as_deref()).await;
+    let june = mine
+        .iter()
+        .filter(|c| domain::court_order::local_date(c.record.submitted_at).format("%Y-%m").to_string() == "2024-06")
+        .count();
+    assert_eq!(csv.body.lines().count(), june + 1, "{}", csv.body);
+    // Nothing else: not the overview, not the SQL API.
+    assert_eq!(get(&env.app, "/", cookie.as_deref()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(get(&env.app, "/qc/cases", cookie.as_deref()).await.status, StatusCode::FORBIDDEN);
+    let audit = env.store.recent_audit(20).await.expect("audit");
+    let views: Vec<_> = audit.iter().filter(|e| e.actor == "operator" && e.subject == "/my/cases").collect();
+    assert_eq!(views.len(), 2, "each view is audited");
+    assert!(views.iter().all(|e| e.detail.contains(OPERATOR_TERMINAL)));
+
+    // An operator account without a terminal sees an explanation, not someone's cases.
+    let hash = hash_password("another-operator-pw").expect("hash");
+    env.store.create_account("op2", "operator", None, &hash, Utc::now()).await.expect("account");
+    let (_, other) = login(&env.app, "op2", "another-operator-pw").await;
+    let page = get(&env.app, "/my/cases", other.as_deref()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("未绑定") && !page.body.contains("<table"), "{}", page.body);
+}

@@ -123,6 +123,7 @@ pub fn case_json(case: &CaseRecord, gxsj: DateTime<Utc>) -> Value {
         "zsh": certificate.map_or_else(Vec::new, |c| vec![c]),
         "htbah": case.filing_no,
         "dkbh": case.loan_ref,
+        "blr": case.handler,
         "kzqqdh": Value::Null,
         "gxsj": china(gxsj),
     })

@@ -38,6 +38,7 @@ fn sample_case() -> CaseRecord {
         correction_count: 1,
         filing_no: None,
         loan_ref: Some("LN-1".into()),
+        handler: Some("ZZ03".into()),
         source_updated_at: at(2024, 10, 9, 10, 0),
     }
 }

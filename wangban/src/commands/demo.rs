@@ -26,7 +26,7 @@ const ACCOUNTS: [(&str, &str, Option<&str>); 5] = [
     ("leader", "leadership", None),
     ("qc", "qc", None),
     ("staff", "staff", Some("registration")),
-    ("operator", "operator", Some("window-01")),
+    ("operator", "operator", Some("ZZ01")),
     ("admin", "admin", None),
 ];
 
