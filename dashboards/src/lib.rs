@@ -53,6 +53,9 @@ pub struct Dashboards {
     pub secure_cookies: bool,
     /// The time source.
     pub clock: Clock,
+    /// The current warehouse snapshot's shared session and cached KPI results
+    /// (`Default::default()` to start empty).
+    pub snapshots: std::sync::Arc<warehouse::cache::SnapshotCache>,
 }
 
 impl std::fmt::Debug for Dashboards {

@@ -329,6 +329,12 @@ impl Dashboards {
         Ok((account, role))
     }
 
+    /// The current snapshot, shared by every page request, with its KPI results cached.
+    async fn snapshot(&self) -> Result<std::sync::Arc<warehouse::cache::OpenSnapshot>, PageError> {
+        Ok(self.snapshots.current(&self.warehouse_dir, self.memory_bytes).await?)
+    }
+
+    /// A session of its own (the analyst console: a runaway query must not hold the pages' memory pool).
     async fn session(&self) -> Result<datafusion_ctx::Ctx, PageError> {
         let ctx = session_with_limit(None, Some(self.memory_bytes))?;
         register_snapshot(&ctx, &self.warehouse_dir).await?;
@@ -514,14 +520,14 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let ctx = dd.session().await?;
-        let total = kpi::run(&ctx, "online-rate", &query(from, to, &[], &f, now)).await?;
-        let monthly = kpi::run(&ctx, "online-rate", &query(from, to, &["month"], &f, now)).await?;
-        let by_type = kpi::run(&ctx, "online-rate", &query(from, to, &["business_type"], &f, now)).await?;
-        let e2e = kpi::run(&ctx, "end-to-end-rate", &query(from, to, &[], &f, now)).await?;
-        let on_time = kpi::run(&ctx, "on-time-rate", &query(from, to, &[], &f, now)).await?;
-        let satisfaction = kpi::run(&ctx, "satisfaction", &query(from, to, &[], &f, now)).await?;
-        let qc = kpi::run(&ctx, "qc-errors", &query(from, to, &[], &f, now)).await?;
+        let snap = dd.snapshot().await?;
+        let total = snap.kpi("online-rate", &query(from, to, &[], &f, now)).await?;
+        let monthly = snap.kpi("online-rate", &query(from, to, &["month"], &f, now)).await?;
+        let by_type = snap.kpi("online-rate", &query(from, to, &["business_type"], &f, now)).await?;
+        let e2e = snap.kpi("end-to-end-rate", &query(from, to, &[], &f, now)).await?;
+        let on_time = snap.kpi("on-time-rate", &query(from, to, &[], &f, now)).await?;
+        let satisfaction = snap.kpi("satisfaction", &query(from, to, &[], &f, now)).await?;
+        let qc = snap.kpi("qc-errors", &query(from, to, &[], &f, now)).await?;
         let target = total.target.unwrap_or(0.9);
         let rate = overall_rate(&total);
         let series: BTreeMap<String, f64> = monthly
@@ -603,12 +609,12 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let ctx = dd.session().await?;
+        let snap = dd.snapshot().await?;
         let by = ["business_type"];
-        let online = kpi::run(&ctx, "online-rate", &query(from, to, &by, &f, now)).await?;
-        let e2e = kpi::run(&ctx, "end-to-end-rate", &query(from, to, &by, &f, now)).await?;
-        let on_time = kpi::run(&ctx, "on-time-rate", &query(from, to, &by, &f, now)).await?;
-        let ftr = kpi::run(&ctx, "first-time-right", &query(from, to, &by, &f, now)).await?;
+        let online = snap.kpi("online-rate", &query(from, to, &by, &f, now)).await?;
+        let e2e = snap.kpi("end-to-end-rate", &query(from, to, &by, &f, now)).await?;
+        let on_time = snap.kpi("on-time-rate", &query(from, to, &by, &f, now)).await?;
+        let ftr = snap.kpi("first-time-right", &query(from, to, &by, &f, now)).await?;
         let rate_of = |r: &KpiResult, code: &str| {
             r.rows
                 .iter()
@@ -680,11 +686,11 @@ pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters):
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let ctx = dd.session().await?;
-        let total = kpi::run(&ctx, "qc-errors", &query(from, to, &[], &f, now)).await?;
-        let by_category = kpi::run(&ctx, "qc-errors", &query(from, to, &["category"], &f, now)).await?;
-        let by_section = kpi::run(&ctx, "qc-errors", &query(from, to, &["section"], &f, now)).await?;
-        let by_month = kpi::run(&ctx, "qc-errors", &query(from, to, &["month"], &f, now)).await?;
+        let snap = dd.snapshot().await?;
+        let total = snap.kpi("qc-errors", &query(from, to, &[], &f, now)).await?;
+        let by_category = snap.kpi("qc-errors", &query(from, to, &["category"], &f, now)).await?;
+        let by_section = snap.kpi("qc-errors", &query(from, to, &["section"], &f, now)).await?;
+        let by_month = snap.kpi("qc-errors", &query(from, to, &["month"], &f, now)).await?;
         let drill = Page::QcCases.allows(role);
         let per_thousand = |r: &serde_json::Map<String, Value>| r.get("rate").and_then(Value::as_f64);
         let bars = |result: &KpiResult, dim: &str| -> Vec<Point> {
@@ -771,8 +777,8 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
              FROM qc_findings f JOIN cases c ON f.case_no = c.case_no WHERE {} ORDER BY f.found_at DESC, c.case_no LIMIT 500",
             conditions.join(" AND ")
         );
-        let ctx = dd.session().await?;
-        let batches = ctx.sql(&sql).await.map_err(WarehouseError::from)?.collect().await.map_err(WarehouseError::from)?;
+        let snap = dd.snapshot().await?;
+        let batches = snap.ctx.sql(&sql).await.map_err(WarehouseError::from)?.collect().await.map_err(WarehouseError::from)?;
         let rows = kpi::batches_to_rows(&batches);
         let detail = serde_json::json!({ "filters": conditions, "rows": rows.len() }).to_string();
         dd.store.append_audit(now, &account.name, "dashboard.case_list", "/qc/cases", &detail).await?;
@@ -891,10 +897,10 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let ctx = dd.session().await?;
+        let snap = dd.snapshot().await?;
         let plain = KpiQuery { from, to, by: Vec::new(), as_of: now, filters: Vec::new() };
-        let seizures = kpi::run(&ctx, "seizures", &plain).await?;
-        let anomalies = kpi::run(&ctx, "anomalies", &plain).await?;
+        let seizures = snap.kpi("seizures", &plain).await?;
+        let anomalies = snap.kpi("anomalies", &plain).await?;
         let row = seizures.rows.first().cloned().unwrap_or_default();
         let get = |k: &str| cell_text(row.get(k));
         let body = html! {

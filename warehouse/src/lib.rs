@@ -11,6 +11,7 @@
 
 pub use datafusion;
 
+pub mod cache;
 pub mod console;
 pub mod export;
 pub mod kpi;

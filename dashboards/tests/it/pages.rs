@@ -84,6 +84,7 @@ pub(crate) async fn env(store: Store, name: &str) -> Env {
         sql_limits: Limits { max_rows: 1000, timeout: std::time::Duration::from_secs(20), memory_bytes: 256 << 20 },
         secure_cookies: false,
         clock: Arc::new(move || *read.lock().expect("clock")),
+        snapshots: Default::default(),
     };
     Env { app: dashboards::router(dashboards), store, now: clock, dir }
 }

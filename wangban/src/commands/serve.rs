@@ -65,6 +65,7 @@ pub(crate) fn dashboards_of(settings: &Settings, store: &store::Store) -> dashbo
         sql_limits: settings.sql_limits(),
         secure_cookies: settings.server.secure_cookies,
         clock: std::sync::Arc::new(chrono::Utc::now),
+        snapshots: Default::default(),
     }
 }
 

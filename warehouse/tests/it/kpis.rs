@@ -232,7 +232,45 @@ async fn the_console_is_read_only_and_limited(store: Store) {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// Cached results are the results, are computed once per snapshot, and are
+/// dropped when a refresh publishes a new snapshot.
+async fn cached_results_follow_the_current_snapshot(store: Store) {
+    let flow = flow();
+    let first = at(2024, 7, 1);
+    load(&store, &flow, first, first).await;
+    let root = temp_dir("cache");
+    refresh(&store, &root, &options(first, true)).await.expect("first refresh");
+    let cache = warehouse::cache::SnapshotCache::default();
+    let query = KpiQuery {
+        from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+        by: vec!["business_type".to_owned()],
+        // Replaced by the snapshot's time: the answer is the same whenever it is asked.
+        as_of: at(2030, 1, 1),
+        filters: Vec::new(),
+    };
+    let open = cache.current(&root, 256 << 20).await.expect("open");
+    assert_eq!(open.as_of(), first);
+    let a = open.kpi("online-rate", &query).await.expect("kpi");
+    let b = cache.current(&root, 256 << 20).await.expect("again").kpi("online-rate", &query).await.expect("kpi");
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "the second ask is served from the cache");
+    assert_eq!(open.cached_results(), 1);
+    assert_eq!(a.to_json(), kpi_json(&root, "online-rate", &["business_type"], first).await, "cached = computed");
+
+    let second = at(2025, 1, 2);
+    load(&store, &flow, second, second).await;
+    refresh(&store, &root, &options(second, false)).await.expect("second refresh");
+    let reopened = cache.current(&root, 256 << 20).await.expect("reopen");
+    assert_ne!(reopened.manifest.snapshot_id, open.manifest.snapshot_id);
+    assert_eq!(reopened.cached_results(), 0, "a new snapshot starts with no results");
+    let c = reopened.kpi("online-rate", &query).await.expect("kpi");
+    assert_eq!(c.to_json(), kpi_json(&root, "online-rate", &["business_type"], second).await);
+    assert_ne!(a.to_json(), c.to_json(), "the new snapshot holds more cases");
+    let _ = std::fs::remove_dir_all(root);
+}
+
 both_backends!(
+    cached_results_follow_the_current_snapshot,
     kpis_match_their_golden_files,
     online_and_on_time_rates_match_plain_sql_on_the_store,
     incremental_refresh_equals_a_full_rebuild,

@@ -1,0 +1,107 @@
+//! One DataFusion session per warehouse snapshot, shared by every request, and
+//! KPI results kept for as long as their snapshot is current.
+//!
+//! A snapshot never changes once published (a refresh publishes a new one),
+//! so a result computed on it stays true until `CURRENT` moves; each lookup
+//! reads the `CURRENT` pointer (one small file) and starts afresh when it
+//! moved. Results are computed "as of" the snapshot's creation time rather
+//! than the request's clock: the data is as of then, and the answer is then
+//! the same for every request on the snapshot.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use datafusion::prelude::SessionContext;
+
+use crate::WarehouseError;
+use crate::kpi::{self, KpiQuery, KpiResult};
+use crate::session::{register_snapshot, session_with_limit};
+use crate::snapshot::Manifest;
+
+/// Results kept per snapshot before the oldest are dropped (all at once: a
+/// dashboard's working set is a few dozen queries).
+const MAX_RESULTS: usize = 4096;
+
+/// The shared state: the current snapshot's session, once opened.
+#[derive(Debug, Default)]
+pub struct SnapshotCache {
+    current: tokio::sync::Mutex<Option<Arc<OpenSnapshot>>>,
+}
+
+/// A snapshot with its registered session and the KPI results computed on it.
+pub struct OpenSnapshot {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// A session with its tables registered; clone it to run SQL.
+    pub ctx: SessionContext,
+    as_of: DateTime<Utc>,
+    results: Mutex<HashMap<String, Arc<KpiResult>>>,
+}
+
+impl std::fmt::Debug for OpenSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSnapshot").field("snapshot_id", &self.manifest.snapshot_id).finish_non_exhaustive()
+    }
+}
+
+impl SnapshotCache {
+    /// The current snapshot under `root`, opened with a memory pool of
+    /// `memory_bytes` the first time it is asked for.
+    pub async fn current(&self, root: &Path, memory_bytes: usize) -> Result<Arc<OpenSnapshot>, WarehouseError> {
+        let pointer = match std::fs::read_to_string(root.join("CURRENT")) {
+            Ok(id) => Some(id.trim().to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut current = self.current.lock().await;
+        if let (Some(open), Some(id)) = (current.as_ref(), pointer.as_ref())
+            && &open.manifest.snapshot_id == id
+        {
+            return Ok(open.clone());
+        }
+        let ctx = session_with_limit(None, Some(memory_bytes))?;
+        let manifest = register_snapshot(&ctx, root).await?;
+        let as_of = DateTime::parse_from_rfc3339(&manifest.created_at)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| WarehouseError::Corrupt(format!("manifest created_at {:?}: {e}", manifest.created_at)))?;
+        let open = Arc::new(OpenSnapshot { manifest, ctx, as_of, results: Mutex::default() });
+        *current = Some(open.clone());
+        Ok(open)
+    }
+}
+
+impl OpenSnapshot {
+    /// When the snapshot was made: the "as of" of every result on it.
+    pub fn as_of(&self) -> DateTime<Utc> {
+        self.as_of
+    }
+
+    /// A KPI on this snapshot, computed once per distinct query (its `as_of`
+    /// is replaced by the snapshot's).
+    pub async fn kpi(&self, name: &str, query: &KpiQuery) -> Result<Arc<KpiResult>, WarehouseError> {
+        let query = KpiQuery { as_of: self.as_of, ..query.clone() };
+        let key = format!("{name}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}", query.from, query.to, query.by, query.filters);
+        if let Some(hit) = self.results.lock().map_err(|_| poisoned())?.get(&key) {
+            return Ok(hit.clone());
+        }
+        // Two requests missing at once both compute; the second insert wins. Rare, and harmless.
+        let result = Arc::new(kpi::run(&self.ctx, name, &query).await?);
+        let mut results = self.results.lock().map_err(|_| poisoned())?;
+        if results.len() >= MAX_RESULTS {
+            results.clear();
+        }
+        results.insert(key, result.clone());
+        Ok(result)
+    }
+
+    /// How many results are kept.
+    pub fn cached_results(&self) -> usize {
+        self.results.lock().map(|r| r.len()).unwrap_or(0)
+    }
+}
+
+fn poisoned() -> WarehouseError {
+    WarehouseError::Corrupt("the KPI cache lock was poisoned by a panic".into())
+}
