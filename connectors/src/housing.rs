@@ -241,6 +241,22 @@ impl Source for Housing {
     }
 }
 
+/// Parses a whole export file as the connector would after downloading it,
+/// with a listing entry made from the bytes themselves (their SHA-256 and line
+/// count), so that every line reaches the row parser. For fuzzing and property
+/// tests: whatever the bytes, the answer is rows and bad rows, or a page error.
+pub fn parse_export_file(file: &str, bytes: &[u8]) -> Result<Vec<Result<Record, BadRow>>, PageError> {
+    let lines = bytes.split(|b| *b == b'\n').count();
+    let rows = if bytes.ends_with(b"\n") { lines.saturating_sub(2) } else { lines.saturating_sub(1) };
+    let listed = Listed { file: file.to_owned(), rows, sha256: hex::encode(Sha256::digest(bytes)) };
+    parse_export(&listed, bytes)
+}
+
+/// Parses an export listing (JSON) as the connector does; the number of entries.
+pub fn parse_listing(body: &[u8]) -> Result<usize, String> {
+    listing(body).map(|l| l.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,25 @@ pub fn revalidate(entry: &QuarantineEntry, payload: &[u8]) -> Result<Record, Rep
     }
 }
 
+/// Validates raw bytes as one record of `source` (`registry`, `registry-qc`,
+/// `registry-evaluations`, `housing`, `provident_fund`, `court_platform`,
+/// `bank:ID`), exactly as a replay would: the entry point of the partner
+/// decoders for fuzzing and property tests.
+pub fn validate_record(source: &str, payload: &[u8]) -> Result<Record, ReplayError> {
+    let entry = QuarantineEntry {
+        id: 0,
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+        source: source.to_owned(),
+        position: "export-20240101.csv line 2".to_owned(),
+        reason_code: String::new(),
+        reason: String::new(),
+        payload: Vec::new(),
+        replayed_at: None,
+        replay_outcome: None,
+    };
+    revalidate(&entry, payload)
+}
+
 /// Replays entry `id`, with `fixed` in place of the kept record if given.
 pub async fn replay(
     store: &Store,

@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-use domain::court_order::{CHINA_OFFSET_SECONDS, local_date};
+use domain::court_order::{CHINA_OFFSET_SECONDS, CourtOrder, local_date};
 use store::court::{ApplyOutcome, Receipt, ReceiptStatus};
 use store::partners::PartnerStatus;
 
@@ -66,6 +66,29 @@ fn rejected(order_no: String, code: &str, reason: String, now: DateTime<Utc>) ->
 /// Who is calling, once the signature has been checked.
 struct Caller {
     partner_id: String,
+}
+
+/// Decodes a pushed body as `POST /orders` does before any store work: the XML
+/// document (no DOCTYPE, no entities), then each order's fields. The entry point
+/// for fuzzing and property tests: whatever the bytes, the answer is orders and
+/// per-order errors, or one error for the document, never a panic.
+pub fn decode_orders(body: &[u8]) -> Result<Vec<Result<CourtOrder, String>>, String> {
+    let root = xml::parse_document(body).map_err(|e| e.to_string())?;
+    match root.name.as_str() {
+        "CourtOrder" => Ok(vec![wire::to_order(&root).map_err(|e| format!("{}: {e}", e.code()))]),
+        "CourtOrders" => Ok(root
+            .children
+            .iter()
+            .map(|order| {
+                if order.name == "CourtOrder" {
+                    wire::to_order(order).map_err(|e| format!("{}: {e}", e.code()))
+                } else {
+                    Err(format!("malformed_batch: {} in CourtOrders", order.name))
+                }
+            })
+            .collect()),
+        other => Err(format!("the root element is {other}, not CourtOrder or CourtOrders")),
+    }
 }
 
 /// Checks the partner header, the partner, the signature over `signed`, and the rate.
