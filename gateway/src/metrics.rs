@@ -96,15 +96,57 @@ fn escape(value: &str) -> String {
 }
 
 /// Middleware: times every request and counts it under its route pattern.
-pub async fn track(metrics: HttpMetrics, request: Request, next: Next) -> Response {
+pub async fn track(metrics: HttpMetrics, mut request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
+    let id = request_id(request.headers());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.observe(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    metrics.observe(&route, &method, status, seconds);
+    span.in_scope(|| tracing::info!(message = "answered", status, ms = (seconds * 1000.0 * 10.0).round() / 10.0));
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
 }
+
+/// The response header (and accepted request header) carrying the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The id of the request being handled, as an extension handlers can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The caller's `x-request-id` when it is short and plain (so a proxy's id
+/// follows the request through the logs), else a new random one.
+fn request_id(headers: &header::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .map_or_else(
+            || {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                let n = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                format!("{:x}-{n:x}", nanos as u64 & 0xffff_ffff_ffff)
+            },
+            str::to_owned,
+        )
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {

@@ -174,3 +174,34 @@ fn the_samples_are_valid_before_mutation() {
         assert!(rows.iter().all(Result::is_ok));
     }
 }
+
+/// Writes the valid samples as the fuzz targets' seed corpora (`fuzz/corpus/`).
+/// Run by hand when the formats change: `cargo test -p tests -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes files into fuzz/corpus; run by hand"]
+fn write_fuzz_seeds() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let write = |target: &str, name: String, bytes: &[u8]| {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).expect("corpus dir");
+        std::fs::write(dir.join(name), bytes).expect("seed");
+    };
+    for (i, body) in SAMPLES.court_push.iter().enumerate().take(8) {
+        write("court_xml", format!("push-{i}.xml"), body);
+    }
+    if let Some(batch) = SAMPLES.court_push.last() {
+        write("court_xml", "batch.xml".to_owned(), batch);
+    }
+    for (i, id) in SAMPLES.identifiers.iter().enumerate().take(12) {
+        write("identifiers", format!("id-{i}.txt"), id.as_bytes());
+    }
+    for (i, row) in SAMPLES.registry.iter().enumerate().take(6) {
+        write("partner_record", format!("registry-{i}.bin"), &[[0u8].as_slice(), row].concat());
+    }
+    for (i, request) in SAMPLES.court_platform.iter().enumerate().take(6) {
+        write("partner_record", format!("court-platform-{i}.bin"), &[[5u8].as_slice(), request].concat());
+    }
+    for (i, file) in SAMPLES.housing_files.iter().enumerate().take(4) {
+        write("housing_file", format!("filings-{i}.csv"), file);
+    }
+}

@@ -18,6 +18,21 @@ async fn service_answers_probes(db: TestDatabase) {
     let client = reqwest::Client::new();
     let health = client.get(format!("http://{addr}/healthz")).send().await.expect("healthz");
     assert_eq!(health.status(), 200);
+    // Every answer carries a request id (also in the log lines of the request); a caller's plain id is kept.
+    let id = health.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(!id.is_empty());
+    let again = client.get(format!("http://{addr}/healthz")).send().await.expect("healthz");
+    assert_ne!(again.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some(id.as_str()), "ids are unique");
+    let traced =
+        client.get(format!("http://{addr}/readyz")).header("x-request-id", "proxy-42").send().await.expect("readyz");
+    assert_eq!(traced.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("proxy-42"));
+    let odd =
+        client.get(format!("http://{addr}/readyz")).header("x-request-id", "a b<c>").send().await.expect("readyz");
+    assert_ne!(
+        odd.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("a b<c>"),
+        "a messy id is replaced"
+    );
     let ready: serde_json::Value =
         client.get(format!("http://{addr}/readyz")).send().await.expect("readyz").json().await.expect("json");
     assert_eq!(ready["status"], "ready");
@@ -27,9 +42,9 @@ async fn service_answers_probes(db: TestDatabase) {
     let metrics = client.get(format!("http://{addr}/metrics")).send().await.expect("metrics");
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.expect("text");
-    assert!(text.contains(r#"wangban_http_requests_total{route="/healthz",method="GET",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"wangban_http_requests_total{route="/healthz",method="GET",status="200"} 2"#), "{text}");
     assert!(text.contains(r#"wangban_http_requests_total{route="unmatched",method="GET",status="404"} 1"#), "{text}");
-    assert!(text.contains(r#"wangban_http_request_duration_seconds_count{route="/readyz",method="GET"} 1"#), "{text}");
+    assert!(text.contains(r#"wangban_http_request_duration_seconds_count{route="/readyz",method="GET"} 3"#), "{text}");
     assert!(text.contains("# TYPE wangban_seizures gauge"), "{text}");
 
     stop.send(()).expect("server still running");
