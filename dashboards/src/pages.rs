@@ -542,7 +542,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             .map(|r| {
                 let month = cell_text(r.get("month"));
                 let href = month_range(&month).map(|(a, b)| f.link("/types", &[("from", Some(&a)), ("to", Some(&b))]));
-                Point { label: month, value: r.get("rate").and_then(Value::as_f64), href }
+                Point { label: month, value: r.get("rate").and_then(Value::as_f64), href, shown: None }
             })
             .collect();
         let markers: Vec<Marker> = domain::business::Phase::ALL
@@ -561,6 +561,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
                     label: business_type_name(&code, lang),
                     value: r.get("rate").and_then(Value::as_f64),
                     href: Some(f.link("/", &[("business_type", Some(&code))])),
+                    shown: None,
                 }
             })
             .collect();
@@ -666,6 +667,7 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
                 label: lang.pick(info.business_type.name_zh(), info.business_type.name_en()).to_owned(),
                 value: rate_of(&on_time, info.business_type.code()),
                 href: Some(f.link("/", &[("business_type", Some(info.business_type.code()))])),
+                shown: None,
             })
             .collect();
         let body = html! {
@@ -702,9 +704,10 @@ pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters):
                     let value = cell_text(r.get(dim));
                     Point {
                         label: value.clone(),
-                        // Bars are drawn as a share of the largest figure.
+                        // Bars are drawn as a share of the largest figure, labelled with the figure.
                         value: per_thousand(r).map(|v| v / max),
                         href: drill.then(|| f.link("/qc/cases", &[(dim, Some(&value))])),
+                        shown: per_thousand(r).map(|v| format!("{v:.2}‰")),
                     }
                 })
                 .collect()
@@ -717,9 +720,9 @@ pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters):
                 (tile(lang.pick("差错件数", "Findings"), total.rows.first().map(|r| cell_text(r.get("numerator"))).unwrap_or_default(), ""))
                 (tile(lang.pick("未整改", "Open"), open.to_string(), lang.pick("尚未更正的差错", "not yet corrected")))
             }
-            h2 { (lang.pick("按差错类别（相对最大值）", "By category (relative to the largest)")) }
+            h2 { (lang.pick("按差错类别：每千件差错", "By category: errors per 1,000 cases")) }
             (svg::bar_chart(lang.pick("按差错类别", "By category"), &bars(&by_category, "category"), None))
-            h2 { (lang.pick("按责任科室（相对最大值）", "By section (relative to the largest)")) }
+            h2 { (lang.pick("按责任科室：每千件差错", "By section: errors per 1,000 cases")) }
             (svg::bar_chart(lang.pick("按责任科室", "By section"), &bars(&by_section, "section"), None))
         };
         let per_1000_table = |id, title: &str, result: &KpiResult, dim: &str| {

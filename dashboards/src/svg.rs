@@ -41,6 +41,8 @@ pub struct Point {
     pub value: Option<f64>,
     /// Link to the rows behind the point, if any.
     pub href: Option<String>,
+    /// Text shown for the value instead of a percentage (figures that are not shares).
+    pub shown: Option<String>,
 }
 
 /// A vertical marker on a line chart (a phase go-live).
@@ -149,7 +151,7 @@ pub fn bar_chart(title: &str, points: &[Point], target: Option<f64>) -> Markup {
                 x(v) - label_w,
                 row_h - 6.0,
                 esc(&p.label),
-                percent(v)
+                p.shown.as_deref().map_or_else(|| percent(v), esc)
             );
             link(&mut s, p.href.as_deref(), &bar);
             let _ = write!(
@@ -157,7 +159,7 @@ pub fn bar_chart(title: &str, points: &[Point], target: Option<f64>) -> Markup {
                 r#"<text class="value" x="{:.1}" y="{:.1}">{}</text>"#,
                 x(v) + 4.0,
                 top + row_h * 0.65,
-                percent(v)
+                p.shown.as_deref().map_or_else(|| percent(v), esc)
             );
         }
     }
@@ -220,8 +222,8 @@ mod tests {
     #[test]
     fn text_is_escaped_and_points_without_data_are_left_out() {
         let points = vec![
-            Point { label: "<a>".into(), value: Some(0.5), href: Some("/x?a=1&b=2".into()) },
-            Point { label: "b".into(), value: None, href: None },
+            Point { label: "<a>".into(), value: Some(0.5), href: Some("/x?a=1&b=2".into()), shown: None },
+            Point { label: "b".into(), value: None, href: None, shown: None },
         ];
         let svg = line_chart("t&t", &points, Some(0.9), &[]).into_string();
         assert!(svg.contains("&lt;a&gt;"));

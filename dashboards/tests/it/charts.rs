@@ -22,7 +22,12 @@ fn months() -> Vec<Point> {
     ["2024-03", "2024-04", "2024-05", "2024-06", "2024-07", "2024-08"]
         .iter()
         .zip([0.62, 0.71, 0.74, 0.8, 0.83, 0.86])
-        .map(|(m, v)| Point { label: (*m).to_owned(), value: Some(v), href: Some(format!("/types?month={m}")) })
+        .map(|(m, v)| Point {
+            label: (*m).to_owned(),
+            value: Some(v),
+            href: Some(format!("/types?month={m}")),
+            shown: None,
+        })
         .collect()
 }
 
@@ -38,7 +43,7 @@ fn the_monthly_line_chart_matches_its_golden_file() {
 fn the_bar_chart_matches_its_golden_file() {
     let points: Vec<Point> = [("抵押登记", 0.93), ("二手房转移登记", 0.78), ("查解封登记", 0.41)]
         .iter()
-        .map(|(l, v)| Point { label: (*l).to_owned(), value: Some(*v), href: None })
+        .map(|(l, v)| Point { label: (*l).to_owned(), value: Some(*v), href: None, shown: None })
         .collect();
     check("online_rate_by_type.svg", &bar_chart("各业务类型网办率", &points, Some(0.9)).into_string());
 }
