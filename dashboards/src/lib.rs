@@ -111,6 +111,7 @@ pub fn router(dashboards: Dashboards) -> axum::Router {
         .route("/qc/cases", get(pages::qc_cases))
         .route("/seizures", get(pages::seizures))
         .route("/connectors", get(pages::connectors))
+        .route("/connectors/replay", post(pages::quarantine_replay))
         .route("/sql", get(pages::sql_form).post(pages::sql_run))
         .route("/audit", get(pages::audit))
         .route("/my/cases", get(pages::my_cases))

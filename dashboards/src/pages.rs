@@ -932,7 +932,7 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
 pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
     let f = filters.clone();
     let dd = d.clone();
-    d.serve_page(&headers, Page::Connectors, &filters, |_, _| async move {
+    d.serve_page(&headers, Page::Connectors, &filters, |role, _| async move {
         let lang = f.lang();
         let now = (dd.clock)();
         let states = dd.store.all_connector_states().await?;
@@ -1005,9 +1005,67 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                 })
                 .collect(),
         };
-        Ok(Content { body: html! {}, tables: vec![health, quarantine] })
+        let body = html! {
+            @if role == Role::Admin && !entries.is_empty() {
+                form.replay method="post" action="/connectors/replay" {
+                    label { (lang.pick("重放隔离记录编号", "Replay quarantine entry")) " " input type="number" name="id" min="1" required; }
+                    " "
+                    button type="submit" { (lang.pick("按原样重放", "Replay as kept")) }
+                    " "
+                    span.hint { (lang.pick("记录会按接入规则重新校验；修正后的记录请用 wangban quarantine replay ID --payload 文件。",
+                                           "The record is validated again by its connector's rules; for a corrected record use wangban quarantine replay ID --payload FILE.")) }
+                }
+            }
+        };
+        Ok(Content { body, tables: vec![health, quarantine] })
     })
     .await
+}
+
+/// The replay form.
+#[derive(Debug, Deserialize)]
+pub struct ReplayForm {
+    /// Quarantine entry id.
+    pub id: i64,
+}
+
+/// `POST /connectors/replay` (administrators): validates a quarantined record
+/// again with its connector's parser and, if it passes now, writes it as the
+/// poll loop would (`connectors::replay`); audited either way.
+pub async fn quarantine_replay(
+    State(d): State<Dashboards>,
+    headers: HeaderMap,
+    Query(filters): Query<Filters>,
+    Form(form): Form<ReplayForm>,
+) -> Response {
+    let lang = filters.lang();
+    let (account, role) = match d.authorize(&headers, Page::Connectors, lang).await {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    if role != Role::Admin {
+        return forbidden(&account, Some(role), lang);
+    }
+    let now = (d.clock)();
+    let result = connectors::replay::replay(&d.store, form.id, None, now).await;
+    let (status, message) = match &result {
+        Ok(outcome) => (StatusCode::OK, format!("{} {}: {outcome:?}", lang.pick("已重放", "Replayed"), form.id)),
+        Err(connectors::replay::ReplayError::NotFound(_)) => (StatusCode::NOT_FOUND, result.as_ref().err().map(ToString::to_string).unwrap_or_default()),
+        Err(connectors::replay::ReplayError::Store(e)) => {
+            tracing::error!(message = "quarantine replay failed", error = %e);
+            (StatusCode::SERVICE_UNAVAILABLE, lang.pick("存储暂不可用，请稍后重试", "the store is unavailable; retry later").to_owned())
+        }
+        Err(other) => (StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
+    };
+    let detail = serde_json::json!({ "id": form.id, "status": status.as_u16(), "result": message }).to_string();
+    if let Err(e) = d.store.append_audit(now, &account.name, "quarantine.replay", &form.id.to_string(), &detail).await {
+        tracing::error!(message = "could not audit a replay", error = %e);
+    }
+    let body = html! {
+        p class=(if status == StatusCode::OK { "notice" } else { "error" }) { (message) }
+        p { a href=(filters.link("/connectors", &[])) { (lang.pick("返回数据接入", "Back to connectors")) } }
+    };
+    (status, layout(Page::Connectors, Some((&account, role)), &filters, lang, body)).into_response()
 }
 
 /// `GET /sql`: the console's empty form.
