@@ -94,11 +94,13 @@ pub enum Page {
     Audit,
     /// `/my/cases` 我经办的案件: an operator's own cases, nothing else.
     MyCases,
+    /// `/cases` 案件清单: the cases behind a figure (drill-down; masked identities).
+    Cases,
 }
 
 impl Page {
     /// Every page, in menu order.
-    pub const ALL: [Page; 9] = [
+    pub const ALL: [Page; 10] = [
         Self::Overview,
         Self::Types,
         Self::Qc,
@@ -108,6 +110,7 @@ impl Page {
         Self::Sql,
         Self::Audit,
         Self::MyCases,
+        Self::Cases,
     ];
 
     /// Its path.
@@ -122,6 +125,7 @@ impl Page {
             Self::Sql => "/sql",
             Self::Audit => "/audit",
             Self::MyCases => "/my/cases",
+            Self::Cases => "/cases",
         }
     }
 
@@ -137,12 +141,13 @@ impl Page {
             Self::Sql => ("SQL 控制台", "SQL console"),
             Self::Audit => ("审计", "Audit log"),
             Self::MyCases => ("我经办的案件", "My cases"),
+            Self::Cases => ("案件清单", "Cases"),
         }
     }
 
     /// Whether the page is in the menu (case lists are reached by drilling down).
     pub fn in_menu(self) -> bool {
-        !matches!(self, Self::QcCases)
+        !matches!(self, Self::QcCases | Self::Cases)
     }
 
     /// Whether `role` may see the page. This table is the whole access policy.
@@ -152,6 +157,8 @@ impl Page {
             Self::Overview | Self::Types => matches!(role, Leadership | Qc | Staff),
             Self::Qc => matches!(role, Leadership | Qc),
             Self::QcCases | Self::Sql => matches!(role, Qc),
+            // Staff see the cases at their section's step (see `section_statuses`).
+            Self::Cases => matches!(role, Qc | Staff),
             Self::Seizures => matches!(role, Leadership | Staff),
             Self::Connectors => matches!(role, Leadership | Admin),
             Self::Audit => matches!(role, Admin),
@@ -163,6 +170,21 @@ impl Page {
     /// The first page `role` may see, where a login lands.
     pub fn home(role: Role) -> Option<Page> {
         Self::ALL.into_iter().find(|p| p.in_menu() && p.allows(role))
+    }
+}
+
+/// The case statuses that are a section's work: a staff account sees only
+/// cases standing at its section's step of the life cycle. `None` for a
+/// section code that is not one of these.
+pub fn section_statuses(section: &str) -> Option<&'static [&'static str]> {
+    match section {
+        // 网上审批科: acceptance, verification, recording in the register, corrections.
+        "online_approval" => Some(&["SQ", "SL", "BZ", "HD"]),
+        // 登记五科: certificate preparation and issue.
+        "registration_5" => Some(&["DB", "SZ"]),
+        // 档案馆: archiving what was issued.
+        "archives" => Some(&["FZ"]),
+        _ => None,
     }
 }
 

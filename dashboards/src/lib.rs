@@ -115,6 +115,7 @@ pub fn router(dashboards: Dashboards) -> axum::Router {
         .route("/sql", get(pages::sql_form).post(pages::sql_run))
         .route("/audit", get(pages::audit))
         .route("/my/cases", get(pages::my_cases))
+        .route("/cases", get(pages::cases))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/api/sql", post(api::sql))

@@ -516,7 +516,9 @@ fn tile(title: &str, value: String, caption: &str) -> Markup {
 pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
     let f = filters.clone();
     let dd = d.clone();
-    d.serve_page(&headers, Page::Overview, &filters, |_, _| async move {
+    d.serve_page(&headers, Page::Overview, &filters, |role, _| async move {
+        // Points and bars open the cases behind them for roles that may see case lists.
+        let drill_to = if Page::Cases.allows(role) { "/cases" } else { "" };
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
@@ -541,7 +543,9 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             .iter()
             .map(|r| {
                 let month = cell_text(r.get("month"));
-                let href = month_range(&month).map(|(a, b)| f.link("/types", &[("from", Some(&a)), ("to", Some(&b))]));
+                let href = month_range(&month).map(|(a, b)| {
+                    f.link(if drill_to.is_empty() { "/types" } else { drill_to }, &[("from", Some(&a)), ("to", Some(&b))])
+                });
                 Point { label: month, value: r.get("rate").and_then(Value::as_f64), href, shown: None }
             })
             .collect();
@@ -560,7 +564,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
                 Point {
                     label: business_type_name(&code, lang),
                     value: r.get("rate").and_then(Value::as_f64),
-                    href: Some(f.link("/", &[("business_type", Some(&code))])),
+                    href: Some(f.link(if drill_to.is_empty() { "/" } else { drill_to }, &[("business_type", Some(&code))])),
                     shown: None,
                 }
             })
@@ -781,7 +785,7 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             conditions.join(" AND ")
         );
         let snap = dd.snapshot().await?;
-        let batches = snap.ctx.sql(&sql).await.map_err(WarehouseError::from)?.collect().await.map_err(WarehouseError::from)?;
+        let batches = snap.query(&sql).await?;
         let rows = kpi::batches_to_rows(&batches);
         let detail = serde_json::json!({ "filters": conditions, "rows": rows.len() }).to_string();
         dd.store.append_audit(now, &account.name, "dashboard.case_list", "/qc/cases", &detail).await?;
@@ -888,6 +892,116 @@ pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
     })
     .await
 }
+
+/// `GET /cases`: the cases behind a figure of the overview or the types page,
+/// from the warehouse snapshot, identities masked, every view audited. QC
+/// analysts see every case; section staff only the cases standing at their
+/// section's step (`auth::section_statuses`).
+pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let f = filters.clone();
+    let dd = d.clone();
+    d.serve_page(&headers, Page::Cases, &filters, |role, account| async move {
+        let lang = f.lang();
+        let statuses = if role == Role::Staff {
+            match account.section.as_deref().and_then(auth::section_statuses) {
+                Some(statuses) => Some(statuses),
+                None => {
+                    return Ok(Content {
+                        body: html! { p.notice { (lang.pick(
+                            "此账户未绑定科室（online_approval、registration_5 或 archives），因此没有可显示的案件。",
+                            "This account has no section (online_approval, registration_5 or archives), so it has no cases to show.")) } },
+                        tables: Vec::new(),
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        let now = (dd.clock)();
+        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let mut conditions = vec![format!(
+            "submitted_at >= TIMESTAMP '{}' AND submitted_at < TIMESTAMP '{}'",
+            domain::court_order::local_day_end(from.pred_opt().unwrap_or(from)).format("%Y-%m-%dT%H:%M:%SZ"),
+            domain::court_order::local_day_end(to).format("%Y-%m-%dT%H:%M:%SZ")
+        )];
+        for (column, value) in
+            [("month", &f.month), ("district", &f.district), ("business_type", &f.business_type), ("channel", &f.channel)]
+        {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                if !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+                    return Err(PageError::BadRequest(format!("{column} {v:?}: expected a code")));
+                }
+                conditions.push(format!("CAST({column} AS VARCHAR) = '{v}'"));
+            }
+        }
+        if let Some(statuses) = statuses {
+            let list: Vec<String> = statuses.iter().map(|s| format!("'{s}'")).collect();
+            conditions.push(format!("status IN ({})", list.join(", ")));
+        }
+        let sql = format!(
+            "SELECT case_no, business_type, channel, district, status, submitted_at, applicant_id_masked \
+             FROM cases WHERE {} ORDER BY submitted_at DESC, case_no LIMIT {CASES_LIMIT}",
+            conditions.join(" AND ")
+        );
+        let snap = dd.snapshot().await?;
+        let batches = snap.query(&sql).await?;
+        let rows = kpi::batches_to_rows(&batches);
+        let detail = serde_json::json!({ "filters": conditions, "rows": rows.len(), "section": account.section }).to_string();
+        dd.store.append_audit(now, &account.name, "dashboard.case_list", "/cases", &detail).await?;
+        let status_label = |code: &str| {
+            domain::CaseStatus::from_code(code).map_or_else(|| code.to_owned(), |s| status_name(s, lang).to_owned())
+        };
+        let table = Table {
+            id: "cases",
+            title: format!(
+                "{} ({}{})",
+                lang.pick("案件（证件号已脱敏）", "Cases (identities masked)"),
+                rows.len(),
+                if rows.len() == CASES_LIMIT { lang.pick("，仅显示最近的", ", latest only") } else { "" }
+            ),
+            columns: [
+                lang.pick("业务号", "Case number"),
+                lang.pick("业务类型", "Business type"),
+                lang.pick("渠道", "Channel"),
+                lang.pick("区县", "District"),
+                lang.pick("状态", "Status"),
+                lang.pick("申请时间", "Submitted"),
+                lang.pick("申请人证件号（脱敏）", "Applicant ID (masked)"),
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        cell_text(r.get("case_no")),
+                        business_type_name(&cell_text(r.get("business_type")), lang),
+                        channel_name(&cell_text(r.get("channel")), lang),
+                        cell_text(r.get("district")),
+                        status_label(&cell_text(r.get("status"))),
+                        cell_text(r.get("submitted_at")),
+                        cell_text(r.get("applicant_id_masked")),
+                    ]
+                })
+                .collect(),
+        };
+        let scope = match (role, account.section.as_deref()) {
+            (Role::Staff, Some(section)) => format!("{} {section}", lang.pick("本科室待办：", "Your section's step:")),
+            _ => String::new(),
+        };
+        Ok(Content {
+            body: html! {
+                (filter_form(&f, from, to, lang))
+                @if !scope.is_empty() { p { (scope) } }
+            },
+            tables: vec![table],
+        })
+    })
+    .await
+}
+
+/// Rows `/cases` shows at most.
+const CASES_LIMIT: usize = 500;
 
 /// Rows `/my/cases` shows at most.
 const MY_CASES_LIMIT: i64 = 500;
@@ -1050,10 +1164,15 @@ pub async fn quarantine_replay(
     let result = connectors::replay::replay(&d.store, form.id, None, now).await;
     let (status, message) = match &result {
         Ok(outcome) => (StatusCode::OK, format!("{} {}: {outcome:?}", lang.pick("已重放", "Replayed"), form.id)),
-        Err(connectors::replay::ReplayError::NotFound(_)) => (StatusCode::NOT_FOUND, result.as_ref().err().map(ToString::to_string).unwrap_or_default()),
+        Err(connectors::replay::ReplayError::NotFound(_)) => {
+            (StatusCode::NOT_FOUND, result.as_ref().err().map(ToString::to_string).unwrap_or_default())
+        }
         Err(connectors::replay::ReplayError::Store(e)) => {
             tracing::error!(message = "quarantine replay failed", error = %e);
-            (StatusCode::SERVICE_UNAVAILABLE, lang.pick("存储暂不可用，请稍后重试", "the store is unavailable; retry later").to_owned())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang.pick("存储暂不可用，请稍后重试", "the store is unavailable; retry later").to_owned(),
+            )
         }
         Err(other) => (StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
     };

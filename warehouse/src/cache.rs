@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 
 use crate::WarehouseError;
@@ -23,6 +24,9 @@ use crate::snapshot::Manifest;
 /// Results kept per snapshot before the oldest are dropped (all at once: a
 /// dashboard's working set is a few dozen queries).
 const MAX_RESULTS: usize = 4096;
+
+/// Largest query answer [`OpenSnapshot::query`] keeps (case lists stop at 500).
+pub const MAX_CACHED_ROWS: usize = 1000;
 
 /// The shared state: the current snapshot's session, once opened.
 #[derive(Debug, Default)]
@@ -38,6 +42,7 @@ pub struct OpenSnapshot {
     pub ctx: SessionContext,
     as_of: DateTime<Utc>,
     results: Mutex<HashMap<String, Arc<KpiResult>>>,
+    tables: Mutex<HashMap<String, Arc<Vec<RecordBatch>>>>,
 }
 
 impl std::fmt::Debug for OpenSnapshot {
@@ -66,7 +71,7 @@ impl SnapshotCache {
         let as_of = DateTime::parse_from_rfc3339(&manifest.created_at)
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| WarehouseError::Corrupt(format!("manifest created_at {:?}: {e}", manifest.created_at)))?;
-        let open = Arc::new(OpenSnapshot { manifest, ctx, as_of, results: Mutex::default() });
+        let open = Arc::new(OpenSnapshot { manifest, ctx, as_of, results: Mutex::default(), tables: Mutex::default() });
         *current = Some(open.clone());
         Ok(open)
     }
@@ -94,6 +99,25 @@ impl OpenSnapshot {
         }
         results.insert(key, result.clone());
         Ok(result)
+    }
+
+    /// The rows of a query on this snapshot, kept when small (at most
+    /// [`MAX_CACHED_ROWS`] rows): the same drill-down opened again is answered
+    /// from memory. The SQL is the key, so it must be built deterministically.
+    pub async fn query(&self, sql: &str) -> Result<Arc<Vec<RecordBatch>>, WarehouseError> {
+        if let Some(hit) = self.tables.lock().map_err(|_| poisoned())?.get(sql) {
+            return Ok(hit.clone());
+        }
+        let batches = Arc::new(self.ctx.sql(sql).await?.collect().await?);
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if rows <= MAX_CACHED_ROWS {
+            let mut tables = self.tables.lock().map_err(|_| poisoned())?;
+            if tables.len() >= MAX_RESULTS {
+                tables.clear();
+            }
+            tables.insert(sql.to_owned(), batches.clone());
+        }
+        Ok(batches)
     }
 
     /// How many results are kept.
