@@ -72,9 +72,12 @@ echo "== inflated: $ROWS case rows, $(du -sh "$SNAP/cases" | cut -f1) of Parquet
 CONFIG="$WORK/demo/wangban.toml"
 for _ in 1 2 3; do /usr/bin/time -f "kpi online-rate --by business_type,month: %e s wall, %M KiB peak" \
   "$BIN" --config "$CONFIG" kpi online-rate --from 2024-01-01 --to 2026-12-31 --by business_type,month --format csv > /dev/null; done
-"$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" > "$WORK/out2" 2> "$WORK/err2" &
+RUST_LOG=info "$BIN" --config "$CONFIG" serve --listen "127.0.0.1:$PORT" > "$WORK/out2" 2> "$WORK/err2" &
 PID=$!
 for _ in $(seq 1 300); do grep -q "wangban listening" "$WORK/out2" 2>/dev/null && break; sleep 0.1; done
+# serve computes the pages' KPIs for a new snapshot in the background; wait for it.
+for _ in $(seq 1 1200); do grep -q "dashboards warmed" "$WORK/err2" 2>/dev/null && break; sleep 0.1; done
+grep "dashboards warmed" "$WORK/err2" | sed -E 's/.*(results=[0-9]+).*(ms=[0-9]+).*/warm-up after start: \1 \2/' || echo "no warm-up line"
 echo "== pages, inflated warehouse"
 pages
 PEAK=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)

@@ -17,6 +17,7 @@ use warehouse::export::{RefreshOptions, refresh};
 
 pub(crate) struct Env {
     pub(crate) app: Router,
+    dashboards: Dashboards,
     store: Store,
     now: Arc<Mutex<DateTime<Utc>>>,
     dir: PathBuf,
@@ -86,7 +87,7 @@ pub(crate) async fn env(store: Store, name: &str) -> Env {
         clock: Arc::new(move || *read.lock().expect("clock")),
         snapshots: Default::default(),
     };
-    Env { app: dashboards::router(dashboards), store, now: clock, dir }
+    Env { app: dashboards::router(dashboards.clone()), dashboards, store, now: clock, dir }
 }
 
 struct Answer {
@@ -289,7 +290,24 @@ both_backends!(
     an_operator_sees_only_the_cases_they_handled,
     administrators_replay_quarantined_records,
     figures_drill_down_to_the_cases_behind_them,
+    a_warm_up_computes_what_the_pages_ask_for,
 );
+
+async fn a_warm_up_computes_what_the_pages_ask_for(store: Store) {
+    let env = env(store, "warm").await;
+    let (snapshot, warmed) = env.dashboards.warm().await.expect("warm");
+    assert!(!snapshot.is_empty());
+    assert_eq!(warmed, 15, "every KPI of the default pages");
+    let (_, leader) = login(&env.app, "leadership", &password(Role::Leadership)).await;
+    for path in ["/", "/types", "/qc", "/seizures"] {
+        assert_eq!(get(&env.app, path, leader.as_deref()).await.status, StatusCode::OK, "{path}");
+    }
+    let (_, after) = env.dashboards.warm().await.expect("warm again");
+    assert_eq!(after, warmed, "the default pages asked for nothing the warm-up had not computed");
+    // A filtered view is computed on demand and kept.
+    get(&env.app, "/?district=430405", leader.as_deref()).await;
+    assert!(env.dashboards.warm().await.expect("warm").1 > warmed);
+}
 
 async fn figures_drill_down_to_the_cases_behind_them(store: Store) {
     let env = env(store, "drill").await;

@@ -15,10 +15,11 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     settings.catalogue()?;
     let store = settings.open_store().await?;
     let listen = args.listen.unwrap_or(settings.server.listen);
+    let dashboards = dashboards_of(settings, &store);
     let app = Application::build(listen, AppState::new(store.clone()))
         .await
         .with_context(|| format!("cannot listen on {listen}"))?
-        .with_routes(dashboards::router(dashboards_of(settings, &store)));
+        .with_routes(dashboards::router(dashboards.clone()));
     let addr = app.local_addr()?;
     let lapse_schedule =
         connectors::schedule::Schedule::parse(&settings.jobs.seizure_lapse).context("jobs.seizure_lapse")?;
@@ -42,6 +43,7 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
             }
         }))
     };
+    let warm = tokio::spawn(warm_loop(dashboards, jobs_stopped.clone()));
     let scheduled = connectors.len();
     let scheduler =
         tokio::spawn(connectors::runner::run_scheduled(connectors, store.clone(), chrono::Utc::now, jobs_stopped));
@@ -50,7 +52,7 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     app.run_until(shutdown_signal()).await.context("server failed")?;
     let _ = stop_jobs.send(true);
     // A connector run in progress finishes its current page first (pages are transactions).
-    let _ = tokio::join!(lapse, reconciliation, scheduler);
+    let _ = tokio::join!(lapse, reconciliation, scheduler, warm);
     store.close().await;
     tracing::info!(message = "stopped");
     Ok(ExitCode::SUCCESS)
@@ -66,6 +68,29 @@ pub(crate) fn dashboards_of(settings: &Settings, store: &store::Store) -> dashbo
         secure_cookies: settings.server.secure_cookies,
         clock: std::sync::Arc::new(chrono::Utc::now),
         snapshots: Default::default(),
+    }
+}
+
+/// Every 30 seconds, computes the dashboards' KPIs on a warehouse snapshot that
+/// appeared since (a refresh by `wangban warehouse refresh` or a timer), so no
+/// visitor waits for the first scan of a new snapshot.
+async fn warm_loop(dashboards: dashboards::Dashboards, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut warmed: Option<String> = None;
+    loop {
+        let started = std::time::Instant::now();
+        match dashboards.warm().await {
+            Ok((id, results)) if warmed.as_ref() != Some(&id) => {
+                tracing::info!(message = "dashboards warmed for a new snapshot", snapshot = %id, results,
+                               ms = started.elapsed().as_millis() as u64);
+                warmed = Some(id);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(message = "dashboards not warmed", %error),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 
