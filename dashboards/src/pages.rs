@@ -1375,7 +1375,56 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
                 })
                 .collect(),
         };
-        Ok(Content { body, tables: vec![table] })
+        let when = |t: chrono::DateTime<chrono::Utc>| domain::court_order::china_time(t).format("%Y-%m-%d %H:%M").to_string();
+        let now = (dd.clock)();
+        let accounts = Table {
+            id: "accounts",
+            title: lang.pick("账户（用 wangban user add|disable|enable|reset 管理）", "Accounts (managed with wangban user add|disable|enable|reset)").into(),
+            columns: [lang.pick("用户名", "Name"), lang.pick("角色", "Role"), lang.pick("科室/终端", "Section or terminal"), lang.pick("状态", "State"), lang.pick("连续失败", "Failed logins"), lang.pick("创建", "Created")]
+                .map(String::from)
+                .to_vec(),
+            rows: dd
+                .store
+                .accounts()
+                .await?
+                .into_iter()
+                .map(|a| {
+                    let state = if a.disabled {
+                        lang.pick("已停用", "disabled").to_owned()
+                    } else if a.locked_until.is_some_and(|t| t > now) {
+                        format!("{} {}", lang.pick("锁定至", "locked until"), a.locked_until.map(when).unwrap_or_default())
+                    } else {
+                        lang.pick("正常", "active").to_owned()
+                    };
+                    let role = Role::from_code(&a.role).map_or_else(|| a.role.clone(), |r| lang.pick(r.name_zh(), r.code()).to_owned());
+                    vec![a.name, role, a.section.unwrap_or_default(), state, a.failed_logins.to_string(), when(a.created_at)]
+                })
+                .collect(),
+        };
+        let partners = Table {
+            id: "partners",
+            title: lang.pick("合作方（用 wangban partner add|rotate|disable 管理；密钥从不显示）", "Partners (managed with wangban partner add|rotate|disable; secrets never shown)").into(),
+            columns: [lang.pick("编号", "Id"), lang.pick("类别", "Kind"), lang.pick("名称", "Name"), lang.pick("状态", "State"), lang.pick("每分钟限额", "Requests per minute"), lang.pick("创建", "Created")]
+                .map(String::from)
+                .to_vec(),
+            rows: dd
+                .store
+                .list_partners()
+                .await?
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.id,
+                        p.kind.code().to_owned(),
+                        p.name,
+                        format!("{:?}", p.status).to_lowercase(),
+                        p.rate_limit_per_minute.map(|n| n.to_string()).unwrap_or_else(|| lang.pick("不限", "no limit").to_owned()),
+                        when(p.created_at),
+                    ]
+                })
+                .collect(),
+        };
+        Ok(Content { body, tables: vec![table, accounts, partners] })
     })
     .await
 }

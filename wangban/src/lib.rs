@@ -71,7 +71,9 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
 fn init_logging(settings: &settings::Settings) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: in a file or the journal they are escape codes in the text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     let _ = match settings.log.format {
         settings::LogFormat::Json => builder.json().try_init(),
         settings::LogFormat::Text => builder.try_init(),

@@ -164,6 +164,11 @@ async fn every_page_answers_each_role_as_the_access_table_says(store: Store) {
             }
         }
     }
+    // Administrators see the accounts (never a password hash) and partners on the audit page.
+    let (_, admin) = login(&env.app, "admin", &password(Role::Admin)).await;
+    let page = get(&env.app, "/audit", admin.as_deref()).await;
+    assert!(page.body.contains("wangban user add") && page.body.contains(">operator<"), "{}", page.body);
+    assert!(!page.body.contains("$argon2"), "no password hash on the page");
     // Case lists are audited with who looked.
     let (_, qc) = login(&env.app, "qc", &password(Role::Qc)).await;
     let list = get(&env.app, "/qc/cases?category=QC01", qc.as_deref()).await;
