@@ -193,6 +193,16 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
     }
     for c in entries {
         let state = if c.enabled { "enabled" } else { "disabled" };
+        if c.base_url.starts_with("https://") {
+            push(
+                Level::Error,
+                "connectors",
+                format!(
+                    "{} uses https, but this build's HTTP client has no TLS: pull through a TLS proxy on loopback (docs/security.md)",
+                    c.name
+                ),
+            );
+        }
         if c.base_url.starts_with("http://") && !is_loopback_url(c.base_url) {
             push(Level::Warning, "connectors", format!("{} pulls over plain http from {}", c.name, c.base_url));
         }

@@ -12,7 +12,7 @@ fn config_check_accepts_a_good_file_and_points_at_a_bad_one() {
         &good,
         format!(
             "data_dir = {:?}\n\n[connectors.registry]\nbase_url = \"http://127.0.0.1:9/registry/v1\"\nschedule = \"*/5 * * * *\"\n\n\
-             [[connectors.banks]]\nid = \"icbc\"\nbase_url = \"https://bank.example/feed\"\ntoken = \"s3cret-token\"\nschedule = \"0 */10 * * * *\"\n",
+             [[connectors.banks]]\nid = \"icbc\"\nbase_url = \"http://127.0.0.1:9/banks/icbc\"\ntoken = \"s3cret-token\"\nschedule = \"0 */10 * * * *\"\n",
             dir.join("data").display().to_string()
         ),
     )
@@ -27,6 +27,17 @@ fn config_check_accepts_a_good_file_and_points_at_a_bad_one() {
     let shown: toml::Table = stdout(&output).parse().expect("show prints TOML");
     assert_eq!(shown["connectors"]["banks"][0]["token"].as_str(), Some("***"));
     assert_eq!(shown["server"]["listen"].as_str(), Some("127.0.0.1:8080"));
+
+    // A partner over https: this build has no TLS client, and check says so before a sync fails.
+    let tls = dir.join("tls.toml");
+    std::fs::write(
+        &tls,
+        "[connectors.housing]\nbase_url = \"https://zjj.example/exports\"\nschedule = \"0 0 * * * *\"\n",
+    )
+    .expect("write");
+    let output = run(wangban().arg("--config").arg(&tls).args(["config", "check"]));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).contains("no TLS"), "{}", stdout(&output));
 
     // An unknown key: the message names it and its line.
     let typo = dir.join("typo.toml");
