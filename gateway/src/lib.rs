@@ -52,7 +52,12 @@ pub struct AppState {
     pub court_writer: court::writer::CourtWriter,
     /// Request counts and latencies of every route.
     pub http_metrics: metrics::HttpMetrics,
+    /// More `/metrics` text from other parts of the service (the warehouse), given the time.
+    pub extra_metrics: Vec<MetricsSource>,
 }
+
+/// A producer of Prometheus text appended to `/metrics`.
+pub type MetricsSource = Arc<dyn Fn(chrono::DateTime<chrono::Utc>) -> String + Send + Sync>;
 
 impl AppState {
     /// State over a store with the system clock and default rules.
@@ -72,6 +77,7 @@ impl AppState {
             seizure_rules,
             court_writer,
             http_metrics: metrics::HttpMetrics::default(),
+            extra_metrics: Vec::new(),
         }
     }
 }

@@ -192,6 +192,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(message = "metrics: seizure counts unavailable", error = %e),
     }
+    for source in &state.extra_metrics {
+        out.push_str(&source(now));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 

@@ -464,6 +464,7 @@ fn anomalies_batch(rows: &[store::reconcile::Anomaly]) -> Result<RecordBatch, Wa
 
 /// Refreshes the warehouse under `root` from `store` (see the module documentation).
 pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Result<RefreshReport, WarehouseError> {
+    let started = std::time::Instant::now();
     let warehouse = Warehouse::open(root)?;
     let previous = if options.full { None } else { warehouse.current()? };
     let watermark = store.latest_write().await?;
@@ -543,6 +544,7 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     manifest
         .tables
         .insert("anomalies".into(), TableEntry { file: "anomalies/part-0.parquet".into(), rows: anomalies.len() });
+    manifest.refresh_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     warehouse.publish(&staging, &manifest)?;
     Ok(RefreshReport { manifest, months_written: written, months_kept: kept })
 }

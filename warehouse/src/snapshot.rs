@@ -37,6 +37,9 @@ pub struct Manifest {
     pub cases: BTreeMap<String, TableEntry>,
     /// The other tables.
     pub tables: BTreeMap<String, TableEntry>,
+    /// How long the refresh that made it took, in milliseconds (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_ms: Option<u64>,
 }
 
 impl Manifest {
@@ -48,6 +51,7 @@ impl Manifest {
             source_watermark: source_watermark.map(|t| t.to_rfc3339()),
             cases: BTreeMap::new(),
             tables: BTreeMap::new(),
+            refresh_ms: None,
         }
     }
 
@@ -140,4 +144,39 @@ impl Warehouse {
         }
         Ok(())
     }
+}
+
+/// The warehouse's state in the Prometheus text format, for `/metrics`:
+/// whether there is a snapshot, its age at `now`, its case rows and how long
+/// the refresh that made it took.
+pub fn metrics_text(root: &Path, now: DateTime<Utc>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let current = Warehouse { root: root.to_owned() }.current().ok().flatten();
+    let _ = writeln!(
+        out,
+        "# HELP wangban_warehouse_snapshot 1 when a warehouse snapshot is in place.\n# TYPE wangban_warehouse_snapshot gauge\nwangban_warehouse_snapshot {}",
+        u8::from(current.is_some())
+    );
+    let Some(manifest) = current else { return out };
+    if let Ok(created) = DateTime::parse_from_rfc3339(&manifest.created_at) {
+        let age = (now - created.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "# HELP wangban_warehouse_snapshot_age_seconds Time since the current snapshot was made.\n# TYPE wangban_warehouse_snapshot_age_seconds gauge\nwangban_warehouse_snapshot_age_seconds {age}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP wangban_warehouse_case_rows Case rows in the current snapshot.\n# TYPE wangban_warehouse_case_rows gauge\nwangban_warehouse_case_rows {}",
+        manifest.case_rows()
+    );
+    if let Some(ms) = manifest.refresh_ms {
+        let _ = writeln!(
+            out,
+            "# HELP wangban_warehouse_refresh_seconds How long the refresh that made the current snapshot took.\n# TYPE wangban_warehouse_refresh_seconds gauge\nwangban_warehouse_refresh_seconds {}",
+            ms as f64 / 1000.0
+        );
+    }
+    out
 }

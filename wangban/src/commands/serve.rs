@@ -16,7 +16,10 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     let store = settings.open_store().await?;
     let listen = args.listen.unwrap_or(settings.server.listen);
     let dashboards = dashboards_of(settings, &store);
-    let app = Application::build(listen, AppState::new(store.clone()))
+    let mut state = AppState::new(store.clone());
+    let warehouse_dir = settings.warehouse_dir();
+    state.extra_metrics.push(std::sync::Arc::new(move |now| warehouse::snapshot::metrics_text(&warehouse_dir, now)));
+    let app = Application::build(listen, state)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?
         .with_routes(dashboards::router(dashboards.clone()));

@@ -21,11 +21,19 @@ async fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let kpi_url = format!("{url}/api/kpi/online-rate?from=2025-01-01&to=2025-01-31&by=business_type");
     let none = reqwest::get(&kpi_url).await.expect("kpi");
     assert_eq!(none.status(), 503, "no snapshot yet");
+    let metrics = reqwest::get(format!("{url}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("wangban_warehouse_snapshot 0"), "{metrics}");
     let refreshed =
         crate::support::run(wangban().args(["--data", dir.to_str().expect("path"), "warehouse", "refresh"]));
     assert_eq!(refreshed.status.code(), Some(0), "{}", crate::support::stderr(&refreshed));
     let answer = reqwest::get(&kpi_url).await.expect("kpi");
     assert_eq!(answer.status(), 200);
+    let metrics = reqwest::get(format!("{url}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("wangban_warehouse_snapshot 1"), "{metrics}");
+    assert!(
+        metrics.contains("wangban_warehouse_case_rows 0") && metrics.contains("wangban_warehouse_refresh_seconds "),
+        "{metrics}"
+    );
     let answer: serde_json::Value = answer.json().await.expect("json");
     assert_eq!((answer["definition"]["version"].as_u64(), answer["target"].as_f64()), (Some(1), Some(0.9)));
     let bad =
