@@ -6,7 +6,9 @@
 # fresh SQLite file and into a fresh PostgreSQL database, then a second,
 # incremental run that finds nothing new (rows/s, wall time and peak memory
 # from /usr/bin/time).
-# Usage: bench/sync.sh
+# VOLUME=600000 serves four times the default year (about 1,000,000 records) to
+# measure memory at scale (target: under 300 MB while syncing 1,000,000 records).
+# Usage: [VOLUME=N] bench/sync.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wangban-target}"
@@ -14,7 +16,7 @@ PG_ADMIN="${WANGBAN_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
 cargo build --release -q -p wangban
 BIN="$CARGO_TARGET_DIR/release/wangban"
 WORK="$(mktemp -d)"
-"$BIN" simulate --listen 127.0.0.1:0 --from 2025-01-01 --to 2025-12-31 --seed 1 --write-config "$WORK/sim.toml" > "$WORK/sim.out" 2>/dev/null &
+"$BIN" simulate --listen 127.0.0.1:0 --from 2025-01-01 --to 2025-12-31 --seed 1 --volume "${VOLUME:-150000}" --write-config "$WORK/sim.toml" > "$WORK/sim.out" 2>/dev/null &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do grep -q court_platform "$WORK/sim.out" 2>/dev/null && break; sleep 0.1; done

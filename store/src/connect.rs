@@ -38,9 +38,12 @@ pub(crate) async fn open(url: &str, options: &ConnectOptions) -> StoreResult<Sto
             .foreign_keys(true)
             // A page of 5,000 case upserts touches many index pages: with SQLite's default
             // 2 MiB cache they spill mid-transaction and are read back from the kernel.
-            // 64 MiB per connection (filled only by the writer in practice), and statement
+            // 64 MiB per connection, and statement
             // journals (one per savepoint) in memory rather than temporary files.
             .pragma("cache_size", "-65536")
+            // ... while SQLite as a whole (every connection's cache) stays near 96 MiB:
+            // past this soft limit it recycles cache pages instead of growing.
+            .pragma("soft_heap_limit", "100663296")
             .pragma("temp_store", "memory")
             // Checkpoint the write-ahead log every ~40 MB rather than every 4 MB: fewer
             // rewrites of the same hot index pages during a long sync.
