@@ -229,6 +229,11 @@ impl From<store::StoreError> for PageError {
     }
 }
 
+/// Column headers in the page's language, from (Chinese, English) pairs.
+fn column_titles(lang: Lang, names: &[(&'static str, &'static str)]) -> Vec<String> {
+    names.iter().map(|(zh, en)| lang.pick(zh, en).to_owned()).collect()
+}
+
 fn rate_text(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |r| format!("{:.1}%", r * 100.0))
 }
@@ -670,18 +675,19 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let mut table = Table {
             id: "types",
             title: lang.pick("业务类型一览（自上线之日起）", "Business types (since go-live)").into(),
-            columns: [
-                lang.pick("业务类型", "Business type"),
-                lang.pick("期次", "Phase"),
-                lang.pick("上线日期", "Go-live"),
-                lang.pick("案件数", "Cases"),
-                lang.pick("网办率", "Online"),
-                lang.pick("全程网办率", "End-to-end"),
-                lang.pick("按时办结率", "On time"),
-                lang.pick("一次办结率", "First time right"),
-            ]
-            .map(String::from)
-            .to_vec(),
+            columns: column_titles(
+                lang,
+                &[
+                    ("业务类型", "Business type"),
+                    ("期次", "Phase"),
+                    ("上线日期", "Go-live"),
+                    ("案件数", "Cases"),
+                    ("网办率", "Online"),
+                    ("全程网办率", "End-to-end"),
+                    ("按时办结率", "On time"),
+                    ("一次办结率", "First time right"),
+                ],
+            ),
             rows: Vec::new(),
         };
         for info in catalogue.entries() {
@@ -893,18 +899,7 @@ pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
                 cases.len(),
                 if cases.len() as i64 == MY_CASES_LIMIT { lang.pick("，仅显示最近的", ", latest only") } else { "" }
             ),
-            columns: [
-                lang.pick("业务号", "Case number"),
-                lang.pick("业务类型", "Business type"),
-                lang.pick("状态", "Status"),
-                lang.pick("申请时间", "Submitted"),
-                lang.pick("受理时间", "Accepted"),
-                lang.pick("登簿时间", "Recorded"),
-                lang.pick("申请人证件号（脱敏）", "Applicant ID (masked)"),
-                lang.pick("区县", "District"),
-            ]
-            .map(String::from)
-            .to_vec(),
+            columns: column_titles(lang, &[("业务号", "Case number"), ("业务类型", "Business type"), ("状态", "Status"), ("申请时间", "Submitted"), ("受理时间", "Accepted"), ("登簿时间", "Recorded"), ("申请人证件号（脱敏）", "Applicant ID (masked)"), ("区县", "District")]),
             rows: cases
                 .iter()
                 .map(|c| {
@@ -998,17 +993,7 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
                 rows.len(),
                 if rows.len() == CASES_LIMIT { lang.pick("，仅显示最近的", ", latest only") } else { "" }
             ),
-            columns: [
-                lang.pick("业务号", "Case number"),
-                lang.pick("业务类型", "Business type"),
-                lang.pick("渠道", "Channel"),
-                lang.pick("区县", "District"),
-                lang.pick("状态", "Status"),
-                lang.pick("申请时间", "Submitted"),
-                lang.pick("申请人证件号（脱敏）", "Applicant ID (masked)"),
-            ]
-            .map(String::from)
-            .to_vec(),
+            columns: column_titles(lang, &[("业务号", "Case number"), ("业务类型", "Business type"), ("渠道", "Channel"), ("区县", "District"), ("状态", "Status"), ("申请时间", "Submitted"), ("申请人证件号（脱敏）", "Applicant ID (masked)")]),
             rows: rows
                 .iter()
                 .map(|r| {
@@ -1073,7 +1058,7 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let table = Table {
             id: "conflicts",
             title: lang.pick("对账异常（含查封期间办理转移、抵押）", "Reconciliation anomalies (incl. transfers and mortgages on seized units)").into(),
-            columns: [lang.pick("类型", "Kind"), lang.pick("合作方", "Partner"), lang.pick("件数", "Count")].map(String::from).to_vec(),
+            columns: column_titles(lang, &[("类型", "Kind"), ("合作方", "Partner"), ("件数", "Count")]),
             rows: anomalies.rows.iter().map(|r| vec![cell_text(r.get("kind")), cell_text(r.get("partner")), cell_text(r.get("count"))]).collect(),
         };
         Ok(Content { body, tables: vec![table] })
@@ -1095,20 +1080,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         let health = Table {
             id: "health",
             title: lang.pick("连接器状态", "Connector health").into(),
-            columns: [
-                lang.pick("连接器", "Connector"),
-                lang.pick("状态", "Status"),
-                lang.pick("最近运行", "Last run"),
-                lang.pick("最近成功", "Last success"),
-                lang.pick("滞后", "Lag"),
-                lang.pick("上次速率（条/秒）", "Last run rows/s"),
-                lang.pick("累计记录", "Records"),
-                lang.pick("失败次数", "Errors"),
-                lang.pick("隔离记录", "Quarantined"),
-                lang.pick("最近错误", "Last error"),
-            ]
-            .map(String::from)
-            .to_vec(),
+            columns: column_titles(lang, &[("连接器", "Connector"), ("状态", "Status"), ("最近运行", "Last run"), ("最近成功", "Last success"), ("滞后", "Lag"), ("上次速率（条/秒）", "Last run rows/s"), ("累计记录", "Records"), ("失败次数", "Errors"), ("隔离记录", "Quarantined"), ("最近错误", "Last error")]),
             rows: states
                 .iter()
                 .map(|s| {
@@ -1136,15 +1108,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                     "Quarantine (pending, latest 100; replay with `wangban quarantine replay ID`)",
                 )
                 .into(),
-            columns: [
-                lang.pick("编号", "Id"),
-                lang.pick("时间", "When"),
-                lang.pick("来源", "Source"),
-                lang.pick("位置", "Position"),
-                lang.pick("原因", "Reason"),
-            ]
-            .map(String::from)
-            .to_vec(),
+            columns: column_titles(lang, &[("编号", "Id"), ("时间", "When"), ("来源", "Source"), ("位置", "Position"), ("原因", "Reason")]),
             rows: entries
                 .iter()
                 .map(|q| {
@@ -1358,9 +1322,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let table = Table {
             id: "audit",
             title: lang.pick("最近 200 条", "Latest 200").into(),
-            columns: [lang.pick("编号", "Id"), lang.pick("时间", "When"), lang.pick("操作人", "Actor"), lang.pick("操作", "Action"), lang.pick("对象", "Subject"), lang.pick("详情", "Detail")]
-                .map(String::from)
-                .to_vec(),
+            columns: column_titles(lang, &[("编号", "Id"), ("时间", "When"), ("操作人", "Actor"), ("操作", "Action"), ("对象", "Subject"), ("详情", "Detail")]),
             rows: entries
                 .iter()
                 .map(|e| {
@@ -1380,9 +1342,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let accounts = Table {
             id: "accounts",
             title: lang.pick("账户（用 wangban user add|disable|enable|reset 管理）", "Accounts (managed with wangban user add|disable|enable|reset)").into(),
-            columns: [lang.pick("用户名", "Name"), lang.pick("角色", "Role"), lang.pick("科室/终端", "Section or terminal"), lang.pick("状态", "State"), lang.pick("连续失败", "Failed logins"), lang.pick("创建", "Created")]
-                .map(String::from)
-                .to_vec(),
+            columns: column_titles(lang, &[("用户名", "Name"), ("角色", "Role"), ("科室/终端", "Section or terminal"), ("状态", "State"), ("连续失败", "Failed logins"), ("创建", "Created")]),
             rows: dd
                 .store
                 .accounts()
@@ -1404,9 +1364,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let partners = Table {
             id: "partners",
             title: lang.pick("合作方（用 wangban partner add|rotate|disable 管理；密钥从不显示）", "Partners (managed with wangban partner add|rotate|disable; secrets never shown)").into(),
-            columns: [lang.pick("编号", "Id"), lang.pick("类别", "Kind"), lang.pick("名称", "Name"), lang.pick("状态", "State"), lang.pick("每分钟限额", "Requests per minute"), lang.pick("创建", "Created")]
-                .map(String::from)
-                .to_vec(),
+            columns: column_titles(lang, &[("编号", "Id"), ("类别", "Kind"), ("名称", "Name"), ("状态", "State"), ("每分钟限额", "Requests per minute"), ("创建", "Created")]),
             rows: dd
                 .store
                 .list_partners()
