@@ -131,3 +131,95 @@ async fn kill_9_during_push_load_loses_nothing_acknowledged_on_postgres() {
     kill_during_push_load(db.url.clone(), db.store.clone()).await;
     db.drop_database().await.expect("drop");
 }
+
+/// Starts `wangban simulate --listen` over a fixed half-year flow; the child, the
+/// written config, and its stdout kept open (the simulator stops when it closes).
+fn start_simulator(
+    name: &str,
+) -> (std::process::Child, std::path::PathBuf, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead as _;
+    let dir = temp_dir(name);
+    let config = dir.join("sim.toml");
+    let mut child = crate::support::wangban()
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-06-30",
+            "--volume",
+            "24000",
+        ])
+        .args(["--seed", "5", "--write-config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn simulate");
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read");
+        if line.starts_with("court_platform ") || line.is_empty() {
+            break;
+        }
+    }
+    (child, config, reader)
+}
+
+fn sync(config: &std::path::Path, database_url: &str) -> std::process::Command {
+    let mut command = crate::support::wangban();
+    command.arg("--config").arg(config).args(["--database-url", database_url, "sync", "--quiet"]);
+    command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    command
+}
+
+/// `kill -9` of `wangban sync` at three moments of a run, then a run to the end:
+/// the store ends identical (record keys and versions) to one uninterrupted run.
+async fn kill_during_sync(reference: TestDatabase, victim: TestDatabase) {
+    let name = format!("crash_sync_{}", reference.store.kind() as u8);
+    let (mut simulator, config, _stdout) =
+        tokio::task::spawn_blocking(move || start_simulator(&name)).await.expect("join");
+    let started = std::time::Instant::now();
+    let status = sync(&config, &reference.url).status().expect("reference sync");
+    assert!(status.success(), "the uninterrupted sync succeeds");
+    let full = started.elapsed();
+    let mut kills = 0;
+    for share in [0.15, 0.4, 0.7] {
+        let mut child = sync(&config, &victim.url).spawn().expect("spawn sync");
+        std::thread::sleep(full.mul_f64(share));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("kill -9");
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    assert!(kills >= 2, "the sync was killed mid-run at least twice (a full run takes {full:?})");
+    let status = sync(&config, &victim.url).status().expect("resumed sync");
+    assert!(status.success(), "the resumed sync succeeds");
+    assert_eq!(
+        victim.store.records_fingerprint().await.expect("fingerprint"),
+        reference.store.records_fingerprint().await.expect("fingerprint"),
+        "killed and resumed = uninterrupted"
+    );
+    let _ = simulator.kill();
+    let _ = simulator.wait();
+    reference.drop_database().await.expect("drop");
+    victim.drop_database().await.expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_sync_resumes_to_the_same_store_on_sqlite() {
+    let reference = TestDatabase::sqlite().await.expect("sqlite");
+    let victim = TestDatabase::sqlite().await.expect("sqlite");
+    kill_during_sync(reference, victim).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_sync_resumes_to_the_same_store_on_postgres() {
+    let Some(reference) = TestDatabase::postgres("kill_9_during_sync").await.expect("postgres") else { return };
+    let victim = TestDatabase::like(&reference.store).await.expect("postgres");
+    kill_during_sync(reference, victim).await;
+}
