@@ -654,7 +654,9 @@ fn month_range(month: &str) -> Option<(String, String)> {
 pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
     let f = filters.clone();
     let dd = d.clone();
-    d.serve_page(&headers, Page::Types, &filters, |_, _| async move {
+    d.serve_page(&headers, Page::Types, &filters, |role, _| async move {
+        // Bars open the cases behind them for roles that may see case lists, else the overview for the type.
+        let drill_to = if Page::Cases.allows(role) { "/cases" } else { "/" };
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
@@ -715,7 +717,7 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
             .map(|info| Point {
                 label: lang.pick(info.business_type.name_zh(), info.business_type.name_en()).to_owned(),
                 value: rate_of(&on_time, info.business_type.code()),
-                href: Some(f.link("/", &[("business_type", Some(info.business_type.code()))])),
+                href: Some(f.link(drill_to, &[("business_type", Some(info.business_type.code()))])),
                 shown: None,
             })
             .collect();

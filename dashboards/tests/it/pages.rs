@@ -322,8 +322,12 @@ async fn figures_drill_down_to_the_cases_behind_them(store: Store) {
     // Overview points and bars open case lists for those who may see them.
     let overview = get(&env.app, "/", qc.as_deref()).await;
     assert!(overview.body.contains("href=\"/cases?"), "qc's overview drills to cases");
+    let types = get(&env.app, "/types", qc.as_deref()).await;
+    assert!(types.body.contains("href=\"/cases?"), "qc's types page drills to cases");
     let overview = get(&env.app, "/", leader.as_deref()).await;
     assert!(!overview.body.contains("/cases?"), "leadership sees no named case lists");
+    let types = get(&env.app, "/types", leader.as_deref()).await;
+    assert!(!types.body.contains("/cases?"), "nor on the types page");
     assert_eq!(get(&env.app, "/cases", leader.as_deref()).await.status, StatusCode::FORBIDDEN);
 
     // One month of one type: every case of the store behind it, no other.
