@@ -292,11 +292,41 @@ fn dim_title(dim: &str, lang: Lang) -> &'static str {
     }
 }
 
+/// A QC error category's name (the registry's `cclx` codes, docs/partners.md); unknown codes as they are.
+fn qc_category_name(code: &str, lang: Lang) -> String {
+    let name = match code {
+        "SQCL" => lang.pick("申请材料", "Application materials"),
+        "QLR" => lang.pick("权利人信息", "Right-holder data"),
+        "FW" => lang.pick("房屋与面积", "Unit and area"),
+        "DBNR" => lang.pick("登簿内容", "Register entry"),
+        "ZS" => lang.pick("证书内容", "Certificate content"),
+        "LC" => lang.pick("程序与时限", "Procedure and time limit"),
+        "QT" => lang.pick("其他", "Other"),
+        _ => return code.to_owned(),
+    };
+    format!("{name} ({code})")
+}
+
+/// A section's name; unknown codes as they are.
+fn section_name(code: &str, lang: Lang) -> String {
+    match code {
+        "online_approval" => lang.pick("网上审批科", "Online approval"),
+        "registration_5" => lang.pick("登记五科", "Registration section 5"),
+        "archives" => lang.pick("档案馆", "Archives"),
+        "it" => lang.pick("信息科", "IT section"),
+        "qc" => lang.pick("质量检查科", "Quality control"),
+        _ => return code.to_owned(),
+    }
+    .to_owned()
+}
+
 fn dim_value(dim: &str, v: Option<&Value>, lang: Lang) -> String {
     let text = cell_text(v);
     match dim {
         "business_type" => business_type_name(&text, lang),
         "channel" => channel_name(&text, lang),
+        "category" => qc_category_name(&text, lang),
+        "section" => section_name(&text, lang),
         _ => text,
     }
 }
@@ -754,7 +784,7 @@ pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters):
                 .map(|r| {
                     let value = cell_text(r.get(dim));
                     Point {
-                        label: value.clone(),
+                        label: dim_value(dim, r.get(dim), lang),
                         // Bars are drawn as a share of the largest figure, labelled with the figure.
                         value: per_thousand(r).map(|v| v / max),
                         href: drill.then(|| f.link("/qc/cases", &[(dim, Some(&value))])),
