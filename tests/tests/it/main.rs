@@ -2,6 +2,7 @@
 
 mod arbitrary_input;
 mod court;
+mod full_disk;
 mod health;
 mod support;
 mod tidy;
