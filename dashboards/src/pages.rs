@@ -836,25 +836,18 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let mut conditions = vec![format!(
-            "c.submitted_at >= TIMESTAMP '{}' AND c.submitted_at < TIMESTAMP '{}'",
-            domain::court_order::local_day_end(from.pred_opt().unwrap_or(from)).format("%Y-%m-%dT%H:%M:%SZ"),
-            domain::court_order::local_day_end(to).format("%Y-%m-%dT%H:%M:%SZ")
-        )];
-        for (column, value) in [
-            ("f.category", &f.category),
-            ("f.section", &f.section),
-            ("c.month", &f.month),
-            ("c.district", &f.district),
-            ("c.business_type", &f.business_type),
-        ] {
-            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
-                if !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
-                    return Err(PageError::BadRequest(format!("{column} {v:?}: expected a code")));
-                }
-                conditions.push(format!("CAST({column} AS VARCHAR) = '{v}'"));
-            }
-        }
+        let conditions = case_list_conditions(
+            "c.submitted_at",
+            from,
+            to,
+            &[
+                ("f.category", &f.category),
+                ("f.section", &f.section),
+                ("c.month", &f.month),
+                ("c.district", &f.district),
+                ("c.business_type", &f.business_type),
+            ],
+        )?;
         let sql = format!(
             "SELECT c.case_no, c.business_type, c.district, c.applicant_id_masked, f.category, f.severity, f.section, \
              f.found_at, f.corrected_at \
@@ -985,21 +978,12 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         };
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let mut conditions = vec![format!(
-            "submitted_at >= TIMESTAMP '{}' AND submitted_at < TIMESTAMP '{}'",
-            domain::court_order::local_day_end(from.pred_opt().unwrap_or(from)).format("%Y-%m-%dT%H:%M:%SZ"),
-            domain::court_order::local_day_end(to).format("%Y-%m-%dT%H:%M:%SZ")
-        )];
-        for (column, value) in
-            [("month", &f.month), ("district", &f.district), ("business_type", &f.business_type), ("channel", &f.channel)]
-        {
-            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
-                if !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
-                    return Err(PageError::BadRequest(format!("{column} {v:?}: expected a code")));
-                }
-                conditions.push(format!("CAST({column} AS VARCHAR) = '{v}'"));
-            }
-        }
+        let mut conditions = case_list_conditions(
+            "submitted_at",
+            from,
+            to,
+            &[("month", &f.month), ("district", &f.district), ("business_type", &f.business_type), ("channel", &f.channel)],
+        )?;
         if let Some(statuses) = statuses {
             let list: Vec<String> = statuses.iter().map(|s| format!("'{s}'")).collect();
             conditions.push(format!("status IN ({})", list.join(", ")));
@@ -1054,6 +1038,32 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         })
     })
     .await
+}
+
+/// The WHERE conditions of a case list: submitted within `from..=to` (China
+/// time) on `submitted_column`, and each given filter as a plain code compared
+/// as text. Anything but letters, digits, `_` and `-` is refused, so values can
+/// be placed in the SQL.
+fn case_list_conditions(
+    submitted_column: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    filters: &[(&str, &Option<String>)],
+) -> Result<Vec<String>, PageError> {
+    let mut conditions = vec![format!(
+        "{submitted_column} >= TIMESTAMP '{}' AND {submitted_column} < TIMESTAMP '{}'",
+        domain::court_order::local_day_end(from.pred_opt().unwrap_or(from)).format("%Y-%m-%dT%H:%M:%SZ"),
+        domain::court_order::local_day_end(to).format("%Y-%m-%dT%H:%M:%SZ")
+    )];
+    for (column, value) in filters {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            if !kpi::is_plain_code(v) {
+                return Err(PageError::BadRequest(format!("{column} {v:?}: expected a code")));
+            }
+            conditions.push(format!("CAST({column} AS VARCHAR) = '{v}'"));
+        }
+    }
+    Ok(conditions)
 }
 
 /// Rows `/cases` shows at most.

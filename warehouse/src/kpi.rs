@@ -261,6 +261,12 @@ pub struct KpiQuery {
 pub const FILTER_DIMS: &[&str] = &["business_type", "phase", "channel", "district", "applicant_kind"];
 
 /// Checks the filters: known dimensions, plain values (letters, digits, `_`, `-`).
+/// Whether `value` holds only letters, digits, `_` and `-`: safe to place in SQL
+/// as a code (filters on KPIs and on case lists).
+pub fn is_plain_code(value: &str) -> bool {
+    value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
 fn validate_filters(definition: &Definition, query: &KpiQuery) -> Result<(), WarehouseError> {
     if query.filters.is_empty() {
         return Ok(());
@@ -275,9 +281,7 @@ fn validate_filters(definition: &Definition, query: &KpiQuery) -> Result<(), War
                 FILTER_DIMS.join(", ")
             )));
         }
-        let plain = !value.is_empty()
-            && value.len() <= 64
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        let plain = !value.is_empty() && value.len() <= 64 && is_plain_code(value);
         if !plain {
             return Err(WarehouseError::BadRequest(format!(
                 "filter {dim}={value:?}: expected a code of letters, digits, '_' or '-'"

@@ -12,13 +12,7 @@ use crate::cli::{BackupArgs, RestoreArgs};
 use crate::settings::Settings;
 
 pub(crate) async fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let url = settings.database_url();
-    if !url.starts_with("sqlite:") {
-        anyhow::bail!(
-            "the store is PostgreSQL ({}): back it up with `pg_dump --format=custom` or a base backup (see the README)",
-            store::redact_url(&url)
-        );
-    }
+    sqlite_url(settings, "back it up with `pg_dump --format=custom` or a base backup")?;
     if args.to.exists() {
         anyhow::bail!("{} exists: a backup never overwrites a file", args.to.display());
     }
@@ -37,13 +31,7 @@ pub(crate) async fn backup(args: &BackupArgs, settings: &Settings) -> anyhow::Re
 }
 
 pub(crate) async fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let url = settings.database_url();
-    if !url.starts_with("sqlite:") {
-        anyhow::bail!(
-            "the store is PostgreSQL ({}): restore it with `pg_restore` (see the README)",
-            store::redact_url(&url)
-        );
-    }
+    let url = sqlite_url(settings, "restore it with `pg_restore`")?;
     let target = store::maintenance::sqlite_file(&url)?;
     if target.exists() && !args.force {
         anyhow::bail!(
@@ -95,6 +83,15 @@ pub(crate) async fn restore(args: &RestoreArgs, settings: &Settings) -> anyhow::
                 "audit_entries": summary.audit_entries, "previous_store": kept.map(|k| k.display().to_string()) })
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The store's URL when it is SQLite; otherwise an error saying what to use instead.
+fn sqlite_url(settings: &Settings, postgres_way: &str) -> anyhow::Result<String> {
+    let url = settings.database_url();
+    if !url.starts_with("sqlite:") {
+        anyhow::bail!("the store is PostgreSQL ({}): {postgres_way} (see the README)", store::redact_url(&url));
+    }
+    Ok(url)
 }
 
 struct Summary {
