@@ -586,6 +586,37 @@ fn tile(title: &str, value: String, caption: &str) -> Markup {
     html! { div.tile { div.tile-title { (title) } div.tile-value { (value) } div.tile-caption { (caption) } } }
 }
 
+/// The firing alerts of `kinds` as a banner (nothing when none fires).
+async fn alert_banner(d: &Dashboards, kinds: &[&str], lang: Lang) -> Result<Markup, PageError> {
+    let firing: Vec<store::alerts::Alert> =
+        d.store.alerts().await?.into_iter().filter(|a| a.is_firing() && kinds.contains(&a.kind.as_str())).collect();
+    let critical = firing.iter().any(|a| a.severity == "critical");
+    Ok(html! {
+        @if !firing.is_empty() {
+            section.alerts.critical[critical] role="alert" {
+                h2 { (lang.pick("告警", "Alerts")) " (" (firing.len()) ")" }
+                ul {
+                    @for a in &firing {
+                        li {
+                            strong { (alert_kind_name(&a.kind, lang)) } "：" (a.summary) " "
+                            span.since { (lang.pick("自 ", "since ")) (domain::court_order::china_time(a.since).format("%Y-%m-%d %H:%M")) }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn alert_kind_name(kind: &str, lang: Lang) -> &'static str {
+    match kind {
+        warehouse::alerts::ONLINE_RATE => lang.pick("网办率低于进度", "Online rate behind trajectory"),
+        warehouse::alerts::SEIZURES_EXPIRING => lang.pick("查封即将到期", "Seizures expiring"),
+        warehouse::alerts::CONNECTOR_LAG => lang.pick("连接器滞后", "Connector lagging"),
+        _ => lang.pick("其他", "Other"),
+    }
+}
+
 /// `GET /`: progress toward 90%.
 pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
     let f = filters.clone();
@@ -644,7 +675,9 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             })
             .collect();
         let gap = rate.map(|r| target - r);
+        let banner = alert_banner(&dd, &warehouse::alerts::KINDS, lang).await?;
         let body = html! {
+            (banner)
             (filter_form(&f, from, to, lang))
             div.tiles {
                 (tile(lang.pick("网办率", "Online rate"), rate_text(rate), &format!("{} {} · {} {}",
@@ -1086,7 +1119,9 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let anomalies = snap.kpi("anomalies", &plain).await?;
         let row = seizures.rows.first().cloned().unwrap_or_default();
         let get = |k: &str| cell_text(row.get(k));
+        let banner = alert_banner(&dd, &[warehouse::alerts::SEIZURES_EXPIRING], lang).await?;
         let body = html! {
+            (banner)
             div.tiles {
                 (tile(lang.pick("收到", "Received"), get("received"), lang.pick("期间内送达", "served in the period")))
                 (tile(lang.pick("有效查封", "Active"), get("active"), ""))
@@ -1164,7 +1199,9 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                 })
                 .collect(),
         };
+        let banner = alert_banner(&dd, &[warehouse::alerts::CONNECTOR_LAG], lang).await?;
         let body = html! {
+            (banner)
             @if role == Role::Admin && !entries.is_empty() {
                 form.replay method="post" action="/connectors/replay" {
                     label { (lang.pick("重放隔离记录编号", "Replay quarantine entry")) " " input type="number" name="id" min="1" required; }

@@ -26,12 +26,14 @@
 //! - [`outbox`]: feedback to the court platform, sent at least once, acknowledgements recorded.
 //! - [`reconcile`]: linking partner records to cases, anomalies, daily reconciliation per partner.
 //! - [`accounts`]: dashboard accounts (argon2 hashes) and login sessions (token hashes).
+//! - [`alerts`]: alert states from evaluations after warehouse refreshes, and webhook deliveries.
 //! - [`audit`]: the append-only, hash-chained audit log.
 //! - `upsert`: versioned upserts a page at a time (a few statements per page, not one per row).
 //! - `value`: typed values bound identically on both backends.
 //! - [`testing`]: fresh SQLite and PostgreSQL databases for tests.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod cases;
 mod connect;

@@ -77,6 +77,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// The audit log: verify its hash chain, list the latest entries.
     Audit(AuditArgs),
+    /// Alerts (online rate below its trajectory, seizures expiring, connectors lagging):
+    /// list them, or evaluate the rules now and notify the webhook.
+    Alerts(AlertsArgs),
     /// SQLite: write a consistent copy of the live store while the service runs.
     /// PostgreSQL: use pg_dump (see the README).
     Backup(BackupArgs),
@@ -128,6 +131,28 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+}
+
+/// `alerts` arguments.
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AlertsCommand,
+}
+
+/// Alert commands.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// The firing alerts as JSON lines.
+    List {
+        /// Resolved ones too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Evaluate every rule now (on the current warehouse snapshot), record the result,
+    /// send changes to the webhook; print a JSON summary. Exit 0 when nothing fires, 1 otherwise.
+    Check,
 }
 
 /// `backup` arguments.

@@ -63,6 +63,7 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::User(args) => commands::user::run(args, &settings).await,
         Command::Config(args) => commands::config::run(&args, &settings).await,
         Command::Audit(args) => commands::audit::run(&args, &settings).await,
+        Command::Alerts(args) => commands::alerts::run(&args, &settings).await,
         Command::Backup(args) => commands::backup::backup(&args, &settings).await,
         Command::Restore(args) => commands::backup::restore(&args, &settings).await,
     }

@@ -26,6 +26,13 @@
 //! [log]
 //! level = "info"      # or a RUST_LOG-style filter
 //! format = "text"     # or "json"
+//!
+//! [alerts]
+//! webhook_url = "http://alerts.internal/hook"   # none: dashboards only
+//! webhook_format = "json"                       # or "robot" (WeCom / DingTalk text)
+//! target_month = "2026-12"                      # when 90% is due
+//! seizure_expiry_days = 30
+//! connector_lag_hours = 24
 //! ```
 
 use std::net::SocketAddr;
@@ -60,6 +67,66 @@ pub struct Settings {
     pub connectors: ConnectorsSettings,
     /// The Parquet warehouse and the analyst console.
     pub warehouse: WarehouseSettings,
+    /// Alerts evaluated after each warehouse refresh, and where they are sent.
+    pub alerts: AlertSettings,
+}
+
+/// `[alerts]`
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Where alert changes are POSTed as JSON (plain `http://`; none: shown on the dashboards only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// `json` (wangban's own document) or `robot` (a WeCom or DingTalk group robot's text message).
+    pub webhook_format: WebhookFormat,
+    /// Seconds a webhook delivery may take.
+    pub webhook_timeout_seconds: u64,
+    /// The month whose online rate starts the trajectory (`YYYY-MM`).
+    pub baseline_month: String,
+    /// The month the 90% target is to be reached (`YYYY-MM`; the plan names no date).
+    pub target_month: String,
+    /// Active seizures ending within this many days raise an alert.
+    pub seizure_expiry_days: u32,
+    /// A connector whose newest data is older than this many hours raises an alert.
+    pub connector_lag_hours: u32,
+}
+
+/// What the alert webhook receives.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// `{"source":"wangban","alerts":[…]}`.
+    Json,
+    /// `{"msgtype":"text","text":{"content":"…"}}` for WeCom and DingTalk group robots.
+    Robot,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            webhook_format: WebhookFormat::Json,
+            webhook_timeout_seconds: 10,
+            baseline_month: "2024-05".into(),
+            target_month: "2026-12".into(),
+            seizure_expiry_days: 30,
+            connector_lag_hours: 24,
+        }
+    }
+}
+
+impl AlertSettings {
+    /// The rules these settings describe.
+    pub fn rules(&self) -> warehouse::alerts::AlertRules {
+        warehouse::alerts::AlertRules {
+            baseline_month: self.baseline_month.clone(),
+            target_month: self.target_month.clone(),
+            target_rate: warehouse::kpi::TARGET_ONLINE_RATE,
+            expiring_within_days: self.seizure_expiry_days,
+            connector_lag: chrono::TimeDelta::hours(i64::from(self.connector_lag_hours)),
+        }
+    }
 }
 
 /// `[warehouse]`
@@ -316,6 +383,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             connectors: ConnectorsSettings::default(),
             warehouse: WarehouseSettings::default(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -403,6 +471,22 @@ impl Settings {
             ("jobs.reconciliation", &settings.jobs.reconciliation),
         ] {
             connectors::schedule::Schedule::parse(cron).with_context(|| format!("{source}: {key}"))?;
+        }
+        for (key, month) in [
+            ("alerts.baseline_month", &settings.alerts.baseline_month),
+            ("alerts.target_month", &settings.alerts.target_month),
+        ] {
+            if chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
+                anyhow::bail!("{source}: {key} = {month:?} is not a month like \"2026-12\"");
+            }
+        }
+        if settings.alerts.baseline_month >= settings.alerts.target_month {
+            anyhow::bail!("{source}: alerts.baseline_month must come before alerts.target_month");
+        }
+        if let Some(url) = &settings.alerts.webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("{source}: alerts.webhook_url must be an http:// or https:// URL");
         }
         Ok(settings)
     }

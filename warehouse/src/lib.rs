@@ -8,9 +8,12 @@
 //! - [`session`]: the DataFusion session (pruning, memory limit) and the snapshot's tables.
 //! - [`kpi`]: named, versioned KPI definitions and their queries.
 //! - [`console`]: read-only analyst SQL with row, time and memory limits.
+//! - [`cache`]: one session per snapshot, KPI answers kept while it is current.
+//! - [`alerts`]: the alert rules evaluated after each refresh.
 
 pub use datafusion;
 
+pub mod alerts;
 pub mod cache;
 pub mod console;
 pub mod export;

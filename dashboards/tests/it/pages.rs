@@ -210,6 +210,29 @@ async fn overview_figures_downloads_and_bad_filters(store: Store) {
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     let english = get(&env.app, "/?lang=en", Some(&cookie)).await;
     assert!(english.body.contains("Online rate") && english.body.contains(r#"lang="en""#));
+
+    // Firing alerts show as a banner: all of them on the overview, a connector's on its page.
+    assert!(!page.body.contains("role=\"alert\""), "no banner while nothing fires");
+    let lagging = store::alerts::Observation {
+        kind: warehouse::alerts::CONNECTOR_LAG.into(),
+        subject: "housing".into(),
+        severity: "critical".into(),
+        summary: "连接器 housing 数据滞后 50.0 小时".into(),
+        value: 50.0,
+        threshold: 24.0,
+    };
+    let now = *env.now.lock().expect("clock");
+    env.store
+        .record_alert_evaluation(&[warehouse::alerts::CONNECTOR_LAG], &[lagging], None, now)
+        .await
+        .expect("record alert");
+    let page = get(&env.app, "/?from=2024-01-01&to=2024-12-31", Some(&cookie)).await;
+    assert!(page.body.contains("连接器滞后") && page.body.contains("滞后 50.0 小时"), "overview banner");
+    let seizures = get(&env.app, "/seizures", Some(&cookie)).await;
+    assert_eq!(seizures.status, StatusCode::OK);
+    assert!(!seizures.body.contains("滞后 50.0 小时"), "the seizure page shows only seizure alerts");
+    let connectors = get(&env.app, "/connectors", Some(&cookie)).await;
+    assert!(connectors.body.contains("滞后 50.0 小时"), "the connectors page shows connector alerts");
 }
 
 async fn lockout_idle_timeout_logout_and_disabled_accounts(store: Store) {

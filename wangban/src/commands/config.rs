@@ -69,6 +69,11 @@ pub(crate) fn show(settings: &Settings) -> anyhow::Result<String> {
             }
         }
     }
+    if let Some(url) = value.get_mut("alerts").and_then(|a| a.get_mut("webhook_url"))
+        && let Some(text) = url.as_str()
+    {
+        *url = toml::Value::String(super::alerts::redact_webhook(text));
+    }
     Ok(toml::to_string(&value)?)
 }
 
@@ -211,6 +216,24 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
         }
         push(Level::Ok, "connectors", format!("{} {state}, schedule {:?}", c.name, c.schedule));
     }
+    let alerts = &settings.alerts;
+    match alerts.webhook_url.as_deref() {
+        None => push(Level::Warning, "alerts", "no webhook_url: alerts show on the dashboards only".into()),
+        Some(url) if url.starts_with("https://") => push(
+            Level::Error,
+            "alerts",
+            "webhook_url uses https, but this build's HTTP client has no TLS: post through a TLS proxy on loopback".into(),
+        ),
+        Some(url) => push(Level::Ok, "alerts", format!("changes are posted to {}", super::alerts::redact_webhook(url))),
+    }
+    push(
+        Level::Ok,
+        "alerts",
+        format!(
+            "online rate trajectory {} → 90% by {}; seizures expiring within {} days; connector lag over {} h",
+            alerts.baseline_month, alerts.target_month, alerts.seizure_expiry_days, alerts.connector_lag_hours
+        ),
+    );
     push(
         Level::Ok,
         "jobs",

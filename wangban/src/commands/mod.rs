@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod calendar;

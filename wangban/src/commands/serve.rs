@@ -46,7 +46,7 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
             }
         }))
     };
-    let warm = tokio::spawn(warm_loop(dashboards, jobs_stopped.clone()));
+    let warm = tokio::spawn(warm_loop(dashboards, settings.alerts.clone(), jobs_stopped.clone()));
     let scheduled = connectors.len();
     let scheduler =
         tokio::spawn(connectors::runner::run_scheduled(connectors, store.clone(), chrono::Utc::now, jobs_stopped));
@@ -74,10 +74,15 @@ pub(crate) fn dashboards_of(settings: &Settings, store: &store::Store) -> dashbo
     }
 }
 
-/// Every 30 seconds, computes the dashboards' KPIs on a warehouse snapshot that
-/// appeared since (a refresh by `wangban warehouse refresh` or a timer), so no
-/// visitor waits for the first scan of a new snapshot.
-async fn warm_loop(dashboards: dashboards::Dashboards, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Every 30 seconds: when a warehouse snapshot appeared since (a refresh by
+/// `wangban warehouse refresh` or a timer), computes the dashboards' KPIs on it,
+/// so no visitor waits for the first scan, and evaluates the alert rules on it;
+/// and retries alert webhook deliveries that have not gone through.
+async fn warm_loop(
+    dashboards: dashboards::Dashboards,
+    alerts: crate::settings::AlertSettings,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut warmed: Option<String> = None;
     loop {
         let started = std::time::Instant::now();
@@ -85,9 +90,24 @@ async fn warm_loop(dashboards: dashboards::Dashboards, mut stop: tokio::sync::wa
             Ok((id, results)) if warmed.as_ref() != Some(&id) => {
                 tracing::info!(message = "dashboards warmed for a new snapshot", snapshot = %id, results,
                                ms = started.elapsed().as_millis() as u64);
+                match dashboards.snapshots.current(&dashboards.warehouse_dir, dashboards.memory_bytes).await {
+                    Ok(snapshot) => {
+                        let now = chrono::Utc::now();
+                        if let Err(error) =
+                            super::alerts::evaluate_and_notify(&dashboards.store, Some(&snapshot), &alerts, now).await
+                        {
+                            tracing::error!(message = "alert evaluation failed", error = %format!("{error:#}"));
+                        }
+                    }
+                    Err(error) => tracing::warn!(message = "alerts not evaluated", %error),
+                }
                 warmed = Some(id);
             }
-            Ok(_) => {}
+            Ok(_) => {
+                if let Err(error) = super::alerts::deliver_pending(&dashboards.store, &alerts, chrono::Utc::now()).await {
+                    tracing::debug!(message = "alert delivery retry failed", error = %format!("{error:#}"));
+                }
+            }
             Err(error) => tracing::debug!(message = "dashboards not warmed", %error),
         }
         tokio::select! {

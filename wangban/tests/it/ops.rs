@@ -192,3 +192,110 @@ fn backup_of_postgres_points_at_pg_dump() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("pg_dump"), "{}", stderr(&output));
 }
+
+/// A webhook receiver on loopback: answers each POST with the next status of
+/// `statuses` (then 200) and keeps the bodies it got.
+struct Webhook {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Webhook {
+    fn start(statuses: Vec<u16>) -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook?key=robot-secret", listener.local_addr().expect("addr"));
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        std::thread::spawn(move || {
+            let mut statuses = statuses.into_iter();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let status = statuses.next().unwrap_or(200);
+                if status == 200 {
+                    kept.lock().expect("lock").push(serde_json::from_slice(&body).expect("JSON body"));
+                }
+                let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Self { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().expect("lock").clone()
+    }
+}
+
+/// `alerts check` evaluates, records and posts each change once: a refused
+/// delivery is retried, a firing alert is not sent twice, a resolution is sent.
+#[tokio::test]
+async fn alerts_reach_the_webhook_once_per_change() {
+    let db = TestDatabase::sqlite().await.expect("sqlite");
+    let hook = Webhook::start(vec![503]);
+    let now = chrono::Utc::now();
+    let set_watermark = |hours: i64| {
+        let store = db.store.clone();
+        async move {
+            let mut tx = store.begin().await.expect("begin");
+            let mut state = tx.connector_state("housing").await.expect("state");
+            state.source_watermark = Some(now - chrono::TimeDelta::hours(hours));
+            tx.save_connector_state(&state, now).await.expect("save");
+            tx.commit().await.expect("commit");
+        }
+    };
+    set_watermark(50).await;
+    let check = || {
+        run(wangban()
+            .args(["--database-url", &db.url, "--data", &std::env::temp_dir().join("wangban_cli_alerts_nowh").display().to_string()])
+            .env("WANGBAN__ALERTS__WEBHOOK_URL", &hook.url)
+            .args(["alerts", "check"]))
+    };
+
+    // The webhook refuses: the alert is recorded and fires (exit 1), nothing delivered yet.
+    let output = check();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(summary["fired"], 1);
+    assert_eq!(summary["firing"][0]["kind"], "connector_lag");
+    assert!(hook.bodies().is_empty());
+    assert!(!stderr(&output).contains("robot-secret"), "the robot key stays out of logs: {}", stderr(&output));
+
+    // Next evaluation: still firing, and the change that did not go through goes now, once.
+    let output = check();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["source"], "wangban");
+    assert_eq!(bodies[0]["alerts"][0]["subject"], "housing");
+    assert_eq!(bodies[0]["alerts"][0]["state"], "firing");
+    assert!(bodies[0]["alerts"][0]["summary"].as_str().expect("summary").contains("滞后"));
+    let output = check();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(hook.bodies().len(), 1, "an alert still firing is not sent again");
+
+    // Caught up: resolved, sent once, exit 0.
+    set_watermark(1).await;
+    let output = check();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1]["alerts"][0]["state"], "resolved");
+    let listed = run(wangban().args(["--database-url", &db.url, "alerts", "list", "--all"]));
+    assert!(stdout(&listed).contains("\"state\":\"resolved\""), "{}", stdout(&listed));
+    db.drop_database().await.expect("drop");
+}

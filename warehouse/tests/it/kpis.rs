@@ -269,7 +269,66 @@ async fn cached_results_follow_the_current_snapshot(store: Store) {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// The alert rules: the online-rate rule against the trajectory computed
+/// here from the monthly KPI, both ways; the lag rule per connector.
+async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
+    use warehouse::alerts::{self, AlertRules};
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let root = temp_dir("alerts");
+    refresh(&store, &root, &options(now, true)).await.expect("refresh");
+    let cache = warehouse::cache::SnapshotCache::default();
+    let open = cache.current(&root, 256 << 20).await.expect("open");
+    let monthly = kpi_json(&root, "online-rate", &["month"], now).await;
+    let rate_of = |month: &str| {
+        monthly["rows"].as_array().expect("rows").iter().find(|r| r["month"] == month).expect("month")["rate"]
+            .as_f64()
+            .expect("rate")
+    };
+    let (may, december) = (rate_of("2024-05"), rate_of("2024-12"));
+    assert!(december < 0.9, "the simulated rate stays below the target in 2024: {december}");
+
+    // Due in December: December's rate is measured against 90% itself.
+    let due_now = AlertRules { baseline_month: "2024-05".into(), target_month: "2024-12".into(), ..Default::default() };
+    let fired = alerts::online_rate(&open, &due_now).await.expect("rule").expect("fires below 90%");
+    assert_eq!((fired.value, fired.threshold), (december, 0.9));
+    assert!(fired.summary.starts_with("2024-12 网办率"), "{}", fired.summary);
+
+    // Due in ten years: the line from May's rate has barely moved.
+    let far = AlertRules { target_month: "2034-05".into(), ..due_now.clone() };
+    let expected = may + (0.9 - may) * 7.0 / 120.0;
+    let outcome = alerts::online_rate(&open, &far).await.expect("rule");
+    match outcome {
+        Some(o) => {
+            assert!(december < expected, "fires only below the line");
+            assert!((o.threshold - expected).abs() < 1e-12);
+        }
+        None => assert!(december >= expected, "{december} below {expected} must fire"),
+    }
+
+    // Lag: one connector behind by two days, one current.
+    let mut tx = store.begin().await.expect("begin");
+    for (name, watermark) in [("registry", now - chrono::TimeDelta::hours(1)), ("housing", now - chrono::TimeDelta::hours(49))] {
+        let mut state = tx.connector_state(name).await.expect("state");
+        state.source_watermark = Some(watermark);
+        state.status = "ok".into();
+        tx.save_connector_state(&state, now).await.expect("save");
+    }
+    tx.commit().await.expect("commit");
+    let lagging = alerts::connectors_lagging(&store, &due_now, now).await.expect("lag rule");
+    assert_eq!(lagging.iter().map(|o| o.subject.as_str()).collect::<Vec<_>>(), ["housing"]);
+    assert!((lagging[0].value - 49.0).abs() < 1e-9);
+
+    let (kinds, observed) = alerts::evaluate(Some(&open), &store, &due_now, now).await.expect("evaluate");
+    assert_eq!(kinds, alerts::KINDS);
+    let changes = store.record_alert_evaluation(&kinds, &observed, Some(&open.manifest.snapshot_id), now).await.expect("record");
+    assert_eq!(changes.fired.len(), 2, "{observed:?}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
 both_backends!(
+    alert_rules_fire_on_the_trajectory_and_on_lag,
     cached_results_follow_the_current_snapshot,
     kpis_match_their_golden_files,
     online_and_on_time_rates_match_plain_sql_on_the_store,

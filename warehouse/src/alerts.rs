@@ -1,0 +1,231 @@
+//! The alert rules, evaluated after each warehouse refresh:
+//!
+//! - `online_rate_below_trajectory`: the online rate of the last complete
+//!   month (as of the snapshot) is below the straight line from the baseline
+//!   month's rate to the target rate in the target month. The plan sets 90%
+//!   but no date, so the target month is a setting.
+//! - `seizures_expiring`: active seizures end within the configured number of
+//!   days (a court must renew them or they lapse; read from the store, which
+//!   is current, not from the snapshot).
+//! - `connector_lag`: a connector's data is older than the threshold (the age
+//!   of the newest source change its cursor covers), one alert per connector.
+//!
+//! [`evaluate`] returns what fires; `store::alerts` keeps the states and
+//! what the webhook has been told.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use serde_json::Value;
+use store::Store;
+use store::alerts::Observation;
+
+use crate::WarehouseError;
+use crate::cache::OpenSnapshot;
+use crate::kpi::KpiQuery;
+
+/// Online rate below its trajectory to the target.
+pub const ONLINE_RATE: &str = "online_rate_below_trajectory";
+/// Seizures expiring soon.
+pub const SEIZURES_EXPIRING: &str = "seizures_expiring";
+/// A connector lagging.
+pub const CONNECTOR_LAG: &str = "connector_lag";
+/// Every rule [`evaluate`] evaluates.
+pub const KINDS: [&str; 3] = [ONLINE_RATE, SEIZURES_EXPIRING, CONNECTOR_LAG];
+
+/// The rules' parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRules {
+    /// The month the trajectory starts from (its online rate is the baseline), `YYYY-MM`.
+    pub baseline_month: String,
+    /// The month the target rate is to be reached, `YYYY-MM`.
+    pub target_month: String,
+    /// The target rate (0.9).
+    pub target_rate: f64,
+    /// Seizures ending within this many days alert.
+    pub expiring_within_days: u32,
+    /// A connector whose data is older than this alerts.
+    pub connector_lag: TimeDelta,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self {
+            baseline_month: "2024-05".into(),
+            target_month: "2026-12".into(),
+            target_rate: crate::kpi::TARGET_ONLINE_RATE,
+            expiring_within_days: 30,
+            connector_lag: TimeDelta::hours(24),
+        }
+    }
+}
+
+fn month_start(month: &str) -> Result<NaiveDate, WarehouseError> {
+    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .map_err(|_| WarehouseError::BadRequest(format!("{month:?} is not a month like 2026-12")))
+}
+
+fn months_between(from: NaiveDate, to: NaiveDate) -> i32 {
+    (to.year() - from.year()) * 12 + to.month() as i32 - from.month() as i32
+}
+
+/// The rate the trajectory expects in `month`: on the line from `baseline`
+/// (the baseline month's rate) to the target, and the target from the target month on.
+pub fn trajectory(rules: &AlertRules, baseline: f64, month: &str) -> Result<f64, WarehouseError> {
+    let start = month_start(&rules.baseline_month)?;
+    let end = month_start(&rules.target_month)?;
+    let span = months_between(start, end);
+    let at = months_between(start, month_start(month)?);
+    if span <= 0 || at >= span {
+        return Ok(rules.target_rate);
+    }
+    let at = f64::from(at.max(0));
+    Ok(baseline + (rules.target_rate - baseline) * at / f64::from(span))
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+/// The online-rate rule on `snapshot`.
+pub async fn online_rate(snapshot: &OpenSnapshot, rules: &AlertRules) -> Result<Option<Observation>, WarehouseError> {
+    let as_of = crate::export::month_of(snapshot.as_of());
+    let this_month = month_start(&as_of)?;
+    let Some(last_complete) = this_month.pred_opt() else { return Ok(None) };
+    let from = month_start(&rules.baseline_month)?;
+    if last_complete < from {
+        return Ok(None);
+    }
+    let query = KpiQuery { from, to: last_complete, by: vec!["month".into()], as_of: snapshot.as_of(), filters: Vec::new() };
+    let result = snapshot.kpi("online-rate", &query).await?;
+    let series: BTreeMap<String, f64> = result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let month = r.get("month").and_then(Value::as_str)?.to_owned();
+            Some((month, r.get("rate")?.as_f64()?))
+        })
+        .collect();
+    let (Some((_, &baseline)), Some((month, &rate))) = (series.iter().next(), series.iter().next_back()) else {
+        return Ok(None);
+    };
+    let expected = trajectory(rules, baseline, month)?;
+    if rate + 1e-9 >= expected {
+        return Ok(None);
+    }
+    let shortfall = expected - rate;
+    Ok(Some(Observation {
+        kind: ONLINE_RATE.into(),
+        subject: String::new(),
+        severity: if shortfall > 0.05 { "critical" } else { "warning" }.into(),
+        summary: format!(
+            "{month} 网办率 {}，低于按期达到 {} 的进度线 {}（差 {:.1} 个百分点；{} 起，{} 达标）",
+            percent(rate),
+            percent(rules.target_rate),
+            percent(expected),
+            shortfall * 100.0,
+            rules.baseline_month,
+            rules.target_month
+        ),
+        value: rate,
+        threshold: expected,
+    }))
+}
+
+/// The seizure rule: active seizures ending within the window, as of `now`.
+pub async fn seizures_expiring(
+    store: &Store,
+    rules: &AlertRules,
+    now: DateTime<Utc>,
+) -> Result<Option<Observation>, WarehouseError> {
+    let today = domain::court_order::local_date(now);
+    let expiring = store.seizures_expiring_within(today, rules.expiring_within_days).await?;
+    let Some(first) = expiring.first() else { return Ok(None) };
+    let days_left = (first.end_date - today).num_days();
+    Ok(Some(Observation {
+        kind: SEIZURES_EXPIRING.into(),
+        subject: String::new(),
+        severity: if days_left <= 7 { "critical" } else { "warning" }.into(),
+        summary: format!(
+            "{} 件查封将在 {} 日内到期，最早 {}（单元 {}，{} 日后）；到期未续封即失效",
+            expiring.len(),
+            rules.expiring_within_days,
+            first.end_date,
+            first.unit_no,
+            days_left
+        ),
+        value: expiring.len() as f64,
+        threshold: 0.0,
+    }))
+}
+
+/// The lag rule: one observation per connector whose data is older than the threshold.
+pub async fn connectors_lagging(
+    store: &Store,
+    rules: &AlertRules,
+    now: DateTime<Utc>,
+) -> Result<Vec<Observation>, WarehouseError> {
+    let limit_hours = rules.connector_lag.num_seconds() as f64 / 3600.0;
+    Ok(store
+        .all_connector_states()
+        .await?
+        .into_iter()
+        .filter_map(|s| {
+            let lag = s.lag(now)?;
+            (lag > rules.connector_lag).then(|| {
+                let hours = lag.num_seconds() as f64 / 3600.0;
+                Observation {
+                    kind: CONNECTOR_LAG.into(),
+                    subject: s.connector.clone(),
+                    severity: if s.status == "ok" { "warning" } else { "critical" }.into(),
+                    summary: format!(
+                        "连接器 {} 数据滞后 {:.1} 小时（阈值 {:.1} 小时），状态 {}{}",
+                        s.connector,
+                        hours,
+                        limit_hours,
+                        s.status,
+                        s.last_error.as_deref().map(|e| format!("，最近错误：{e}")).unwrap_or_default()
+                    ),
+                    value: hours,
+                    threshold: limit_hours,
+                }
+            })
+        })
+        .collect())
+}
+
+/// Every rule: the observations that fire, and the kinds that could be
+/// evaluated (the online-rate rule needs a snapshot; a kind left out keeps its
+/// last state rather than resolving).
+pub async fn evaluate(
+    snapshot: Option<&OpenSnapshot>,
+    store: &Store,
+    rules: &AlertRules,
+    now: DateTime<Utc>,
+) -> Result<(Vec<&'static str>, Vec<Observation>), WarehouseError> {
+    let mut kinds = vec![SEIZURES_EXPIRING, CONNECTOR_LAG];
+    let mut observed = Vec::new();
+    if let Some(snapshot) = snapshot {
+        kinds.insert(0, ONLINE_RATE);
+        observed.extend(online_rate(snapshot, rules).await?);
+    }
+    observed.extend(seizures_expiring(store, rules, now).await?);
+    observed.extend(connectors_lagging(store, rules, now).await?);
+    Ok((kinds, observed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trajectory_runs_from_the_baseline_to_the_target() {
+        let rules = AlertRules { baseline_month: "2024-05".into(), target_month: "2025-05".into(), ..Default::default() };
+        let at = |m: &str| trajectory(&rules, 0.3, m).expect("month");
+        assert!((at("2024-05") - 0.3).abs() < 1e-12);
+        assert!((at("2024-11") - 0.6).abs() < 1e-12);
+        assert!((at("2025-05") - 0.9).abs() < 1e-12);
+        assert!((at("2026-01") - 0.9).abs() < 1e-12);
+        assert!(trajectory(&rules, 0.3, "2024-13").is_err());
+    }
+}
