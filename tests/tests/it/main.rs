@@ -4,5 +4,6 @@ mod arbitrary_input;
 mod court;
 mod full_disk;
 mod health;
+mod pg_restart;
 mod support;
 mod tidy;

@@ -89,6 +89,23 @@ impl TestApp {
         self.post_signed_with(body, &self.secret, "application/xml").await
     }
 
+    /// POSTs a signed body; a connection that fails or drops is an `Err`
+    /// rather than a panic (for fault tests, where it can happen).
+    pub async fn try_post(&self, body: &str) -> Result<(u16, String), reqwest::Error> {
+        let signature = sign(&self.secret, self.now().timestamp(), body.as_bytes(), false);
+        let response = self
+            .client
+            .post(format!("http://{}/api/court/v1/orders", self.addr))
+            .header("content-type", "application/xml")
+            .header("x-signature", signature)
+            .header("x-partner-id", &self.partner_id)
+            .body(body.to_owned())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
     /// POSTs with exactly the given headers.
     pub async fn post_raw(
         &self,
