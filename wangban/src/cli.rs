@@ -580,6 +580,11 @@ pub struct KpiArgs {
     /// channel, district, applicant_kind); repeat for several.
     #[arg(long = "filter", value_name = "DIM=VALUE")]
     pub filters: Vec<String>,
+    /// Where the query runs: local (this process), standalone (in-process Ballista) or a
+    /// Ballista scheduler's df://host:50050 whose executors see the warehouse directory
+    /// at the same path. Ballista needs a build with `--features ballista`.
+    #[arg(long, default_value = "local", value_name = "ENGINE")]
+    pub engine: String,
 }
 
 /// `sql` arguments.
@@ -590,4 +595,7 @@ pub struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Where the query runs (as for `kpi --engine`).
+    #[arg(long, default_value = "local", value_name = "ENGINE")]
+    pub engine: String,
 }

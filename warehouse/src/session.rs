@@ -20,17 +20,57 @@ pub fn new_session(target_partitions: Option<usize>) -> SessionContext {
     session_with_limit(target_partitions, None).unwrap_or_else(|_| SessionContext::new())
 }
 
-/// [`new_session`] with a memory pool of `memory_limit` bytes (queries that need more fail).
-pub fn session_with_limit(
-    target_partitions: Option<usize>,
-    memory_limit: Option<usize>,
-) -> Result<SessionContext, WarehouseError> {
+/// The session settings every engine shares: information schema, Parquet
+/// predicate and page-index pruning, filter pushdown, `target_partitions`.
+fn base_config(target_partitions: Option<usize>) -> SessionConfig {
     let mut config = SessionConfig::new().with_information_schema(true).with_parquet_pruning(true);
     if let Some(partitions) = target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
     config.options_mut().execution.parquet.enable_page_index = true;
     config.options_mut().execution.parquet.pushdown_filters = true;
+    config
+}
+
+/// Where queries run: `local` (this process, the default), `standalone` (an
+/// in-process Ballista scheduler and executor, for tests), or a Ballista
+/// scheduler's `df://host:port`. The last two need a build with the
+/// `ballista` feature; the same SQL and KPI definitions run on each.
+pub async fn engine_session(engine: &str, memory_limit: Option<usize>) -> Result<SessionContext, WarehouseError> {
+    match engine {
+        "" | "local" => session_with_limit(None, memory_limit),
+        "standalone" => ballista_session(None).await,
+        url if url.starts_with("df://") => ballista_session(Some(url)).await,
+        other => Err(WarehouseError::BadRequest(format!(
+            "engine {other:?}: expected local, standalone or a Ballista scheduler's df://host:port"
+        ))),
+    }
+}
+
+#[cfg(feature = "ballista")]
+async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, WarehouseError> {
+    use ballista::prelude::SessionContextExt as _;
+    use datafusion::execution::session_state::SessionStateBuilder;
+    let state = SessionStateBuilder::new().with_config(base_config(None)).with_default_features().build();
+    Ok(match scheduler {
+        None => SessionContext::standalone_with_state(state).await?,
+        Some(url) => SessionContext::remote_with_state(url, state).await?,
+    })
+}
+
+#[cfg(not(feature = "ballista"))]
+async fn ballista_session(_scheduler: Option<&str>) -> Result<SessionContext, WarehouseError> {
+    Err(WarehouseError::BadRequest(
+        "this build has no Ballista engine: build with `cargo build --release -p wangban --features ballista`".into(),
+    ))
+}
+
+/// [`new_session`] with a memory pool of `memory_limit` bytes (queries that need more fail).
+pub fn session_with_limit(
+    target_partitions: Option<usize>,
+    memory_limit: Option<usize>,
+) -> Result<SessionContext, WarehouseError> {
+    let config = base_config(target_partitions);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);

@@ -9,7 +9,7 @@ use serde_json::json;
 use warehouse::console::{self, Format};
 use warehouse::export::{RefreshOptions, refresh};
 use warehouse::kpi::{self, KpiQuery};
-use warehouse::session::{register_snapshot, session_with_limit};
+use warehouse::session::{engine_session, register_snapshot};
 
 use crate::cli::{KpiArgs, OutputFormat, SqlArgs, WarehouseArgs, WarehouseCommand};
 use crate::settings::Settings;
@@ -110,7 +110,14 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
         filters.push((dim.trim().to_owned(), value.trim().to_owned()));
     }
     let query = KpiQuery { from, to, by: args.by.clone(), as_of: parse_as_of(args.as_of.as_deref())?, filters };
-    let ctx = session_with_limit(None, Some(settings.warehouse.sql_memory_mb * 1024 * 1024))?;
+    let ctx = match engine_session(&args.engine, Some(settings.warehouse.sql_memory_mb * 1024 * 1024)).await {
+        Ok(ctx) => ctx,
+        Err(warehouse::WarehouseError::BadRequest(message)) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(crate::EXIT_USAGE));
+        }
+        Err(e) => return Err(e).context("starting the query engine"),
+    };
     register_snapshot(&ctx, &settings.warehouse_dir()).await?;
     let result = match kpi::run(&ctx, &args.name, &query).await {
         Ok(result) => result,
@@ -164,7 +171,14 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
 
 pub(crate) async fn sql(args: SqlArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let limits = settings.sql_limits();
-    let ctx = session_with_limit(None, Some(limits.memory_bytes))?;
+    let ctx = match engine_session(&args.engine, Some(limits.memory_bytes)).await {
+        Ok(ctx) => ctx,
+        Err(warehouse::WarehouseError::BadRequest(message)) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(crate::EXIT_USAGE));
+        }
+        Err(e) => return Err(e).context("starting the query engine"),
+    };
     register_snapshot(&ctx, &settings.warehouse_dir()).await?;
     let answer = console::query(&ctx, &args.query, limits).await;
     // Every analyst query is audited: who (the OS user on the command line), what, how many rows.

@@ -14,17 +14,17 @@ use warehouse::export::{RefreshOptions, refresh};
 use warehouse::kpi::{self, KpiQuery};
 use warehouse::session::{register_snapshot, session_with_limit};
 
-fn flow() -> Flow {
+pub(crate) fn flow() -> Flow {
     let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 7);
     params.yearly_volume = 6000;
     generate(&params)
 }
 
-fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+pub(crate) fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().expect("time")
 }
 
-fn options(now: DateTime<Utc>, full: bool) -> RefreshOptions {
+pub(crate) fn options(now: DateTime<Utc>, full: bool) -> RefreshOptions {
     RefreshOptions {
         now,
         key: b"test-key".to_vec(),
@@ -34,7 +34,7 @@ fn options(now: DateTime<Utc>, full: bool) -> RefreshOptions {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wangban_test_wh_{name}_{}_{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -44,7 +44,7 @@ fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-async fn load(store: &Store, flow: &Flow, until: DateTime<Utc>, now: DateTime<Utc>) {
+pub(crate) async fn load(store: &Store, flow: &Flow, until: DateTime<Utc>, now: DateTime<Utc>) {
     let mut tx = store.begin().await.expect("begin");
     let cases: Vec<_> = flow.cases.iter().filter(|c| c.submitted_at < until).cloned().collect();
     tx.upsert_cases(&cases, now).await.expect("cases");
@@ -55,7 +55,7 @@ async fn load(store: &Store, flow: &Flow, until: DateTime<Utc>, now: DateTime<Ut
     tx.commit().await.expect("commit");
 }
 
-async fn kpi_json(root: &Path, name: &str, by: &[&str], as_of: DateTime<Utc>) -> serde_json::Value {
+pub(crate) async fn kpi_json(root: &Path, name: &str, by: &[&str], as_of: DateTime<Utc>) -> serde_json::Value {
     let ctx = session_with_limit(Some(2), None).expect("session");
     register_snapshot(&ctx, root).await.expect("snapshot");
     let query = KpiQuery {
@@ -69,7 +69,7 @@ async fn kpi_json(root: &Path, name: &str, by: &[&str], as_of: DateTime<Utc>) ->
 }
 
 /// The KPIs pinned by golden files: (KPI, breakdown).
-const GOLDEN: &[(&str, &[&str])] = &[
+pub(crate) const GOLDEN: &[(&str, &[&str])] = &[
     ("online-rate", &["business_type"]),
     ("online-rate", &["month"]),
     ("end-to-end-rate", &["business_type"]),

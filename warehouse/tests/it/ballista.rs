@@ -1,0 +1,42 @@
+//! The same KPI definitions on Apache Ballista, in its in-process standalone
+//! mode (a scheduler and an executor in this process, talking gRPC on
+//! loopback): every golden KPI must give exactly what the local DataFusion
+//! session gives. Built only with `--features ballista` (`.ci/run` runs it).
+
+use store::testing::TestDatabase;
+use warehouse::export::refresh;
+use warehouse::kpi::{self, KpiQuery};
+use warehouse::session::{engine_session, register_snapshot};
+
+use crate::kpis::{GOLDEN, at, flow, kpi_json, load, options, temp_dir};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kpi_on_ballista_standalone_equals_the_local_answer() {
+    let db = TestDatabase::sqlite().await.expect("sqlite");
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&db.store, &flow, now, now).await;
+    let root = temp_dir("ballista");
+    refresh(&db.store, &root, &options(now, true)).await.expect("refresh");
+
+    let ctx = engine_session("standalone", None).await.expect("standalone Ballista");
+    assert!(
+        ctx.state().config().options().extensions.iter().next().is_some(),
+        "a Ballista session carries Ballista's configuration extension"
+    );
+    register_snapshot(&ctx, &root).await.expect("register the snapshot");
+    for (name, by) in GOLDEN {
+        let query = KpiQuery {
+            from: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+            to: chrono::NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+            by: by.iter().map(|s| (*s).to_owned()).collect(),
+            as_of: now,
+            filters: Vec::new(),
+        };
+        let on_ballista = kpi::run(&ctx, name, &query).await.unwrap_or_else(|e| panic!("{name} on Ballista: {e}"));
+        let local = kpi_json(&root, name, by, now).await;
+        assert_eq!(on_ballista.to_json(), local, "{name} by {by:?}: Ballista and local DataFusion differ");
+    }
+    let _ = std::fs::remove_dir_all(root);
+    db.drop_database().await.expect("drop");
+}
