@@ -2,10 +2,14 @@
 # Warehouse benchmark: one simulated year (150,000 cases) served by a release
 # `wangban simulate`, pulled with `wangban sync` into SQLite, then timed:
 # a full `warehouse refresh`, a second (incremental) refresh with nothing
-# changed, the online rate by type × month, and the same raw query in
-# `wangban sql` and in DuckDB (Python package, installed if missing) over the
-# same Parquet files. Wall time and peak memory from /usr/bin/time.
-# Usage: bench/warehouse.sh
+# changed, the online rate by type × month (whole process), then side by
+# side in one run: `wangban warehouse bench` (in process, best of 5 after a
+# warm-up, no result cache) and DuckDB (Python package, installed if missing)
+# on the same Parquet files and the same SQL, with the ratio per query.
+# With INFLATE=K the month files are copied K times first (K=67 gives about
+# 10 million cases) and the queries run again on that.
+# Wall time and peak memory from /usr/bin/time.
+# Usage: [INFLATE=67] bench/warehouse.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wangban-target}"
@@ -24,21 +28,41 @@ echo "== incremental refresh, nothing changed"
 /usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" warehouse refresh
 echo "== online rate by business type x month (whole process)"
 /usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" kpi online-rate --from 2025-01-01 --to 2025-12-31 --by business_type,month --format csv > /dev/null
-QUERY="SELECT business_type, month, AVG(CASE WHEN online THEN 1.0 ELSE 0.0 END) AS rate, COUNT(*) AS n FROM cases WHERE in_scope GROUP BY business_type, month ORDER BY business_type, month"
-echo "== raw query in wangban sql (whole process)"
-/usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" sql "$QUERY" --format csv > /dev/null
 SNAP="$WORK/data/warehouse/snapshots/$(cat "$WORK/data/warehouse/CURRENT")"
 python3 -c "import duckdb" 2>/dev/null || pip install -q duckdb
-echo "== the same query in DuckDB (in process, best of 5, and whole process)"
-python3 - "$SNAP" "$QUERY" <<'PY'
-import sys, time, duckdb
-snap, query = sys.argv[1], sys.argv[2]
+
+side_by_side() {
+  echo "== $1: wangban warehouse bench and DuckDB, in process, best of 5 after a warm-up"
+  /usr/bin/time -f "wangban warehouse bench: wall %e s, peak %M KiB" "${W[@]}" warehouse bench --repeat 5 > "$WORK/df.jsonl"
+  python3 - "$SNAP" "$WORK/df.jsonl" <<'PY'
+import json, sys, time, duckdb, resource
+snap, lines = sys.argv[1], [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 con = duckdb.connect()
 con.execute(f"CREATE VIEW cases AS SELECT * FROM read_parquet('{snap}/cases/*/*.parquet', hive_partitioning = true)")
-best = min((lambda t: (con.execute(query).fetchall(), time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(5))
-print(f"duckdb in-process best {best * 1000:.1f} ms")
+print(f"{'query':45} {'DataFusion ms':>14} {'DuckDB ms':>10} {'ratio':>6}")
+for l in lines:
+    if not l.get("sql"):
+        print(f"{l['query']:45} {l['best_ms']:14.1f} {'—':>10} {'':>6}")
+        continue
+    con.execute(l["sql"]).fetchall()
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        rows = con.execute(l["sql"]).fetchall()
+        best = min(best, time.perf_counter() - t)
+    assert len(rows) == l["rows"], f"{l['query']}: DuckDB {len(rows)} rows, DataFusion {l['rows']}"
+    print(f"{l['query']:45} {l['best_ms']:14.1f} {best * 1000:10.1f} {l['best_ms'] / (best * 1000):6.2f}")
+print(f"DuckDB process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 PY
-/usr/bin/time -f "wall %e s, peak %M KiB" python3 -c "
-import duckdb,sys
-con=duckdb.connect(); con.execute(\"CREATE VIEW cases AS SELECT * FROM read_parquet('$SNAP/cases/*/*.parquet', hive_partitioning = true)\")
-con.execute(sys.argv[1]).fetchall()" "$QUERY"
+}
+side_by_side "one year, $(python3 -c "import json; print(sum(e['rows'] for e in json.load(open('$SNAP/manifest.json'))['cases'].values()))") cases"
+
+INFLATE="${INFLATE:-0}"
+[ "$INFLATE" -gt 1 ] || exit 0
+for f in "$SNAP"/cases/*/*.parquet; do
+  for k in $(seq 2 "$INFLATE"); do cp "$f" "${f%.parquet}-copy$k.parquet"; done
+done
+ROWS=$(python3 -c "import json; m=json.load(open('$SNAP/manifest.json')); print(sum(e['rows'] for e in m['cases'].values()) * $INFLATE)")
+echo "== online rate by business type x month over $ROWS cases (whole process)"
+/usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" kpi online-rate --from 2025-01-01 --to 2025-12-31 --by business_type,month --format csv > /dev/null
+side_by_side "$ROWS cases (files copied ${INFLATE}x)"

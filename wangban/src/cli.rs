@@ -542,6 +542,17 @@ pub enum WarehouseCommand {
     },
     /// Print the current snapshot's manifest.
     Status,
+    /// Time the online-rate KPI by type × month and the raw benchmark queries
+    /// (`warehouse::bench::QUERIES`) in this process on the current snapshot, best of
+    /// --repeat runs after one warm-up, without the dashboards' result cache; JSON lines.
+    Bench {
+        /// Timed runs per query.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Where the queries run (as for `kpi --engine`).
+        #[arg(long, default_value = "local")]
+        engine: String,
+    },
 }
 
 /// Output formats.

@@ -96,7 +96,8 @@ pub async fn online_rate(snapshot: &OpenSnapshot, rules: &AlertRules) -> Result<
     if last_complete < from {
         return Ok(None);
     }
-    let query = KpiQuery { from, to: last_complete, by: vec!["month".into()], as_of: snapshot.as_of(), filters: Vec::new() };
+    let query =
+        KpiQuery { from, to: last_complete, by: vec!["month".into()], as_of: snapshot.as_of(), filters: Vec::new() };
     let result = snapshot.kpi("online-rate", &query).await?;
     let series: BTreeMap<String, f64> = result
         .rows
@@ -220,7 +221,8 @@ mod tests {
 
     #[test]
     fn the_trajectory_runs_from_the_baseline_to_the_target() {
-        let rules = AlertRules { baseline_month: "2024-05".into(), target_month: "2025-05".into(), ..Default::default() };
+        let rules =
+            AlertRules { baseline_month: "2024-05".into(), target_month: "2025-05".into(), ..Default::default() };
         let at = |m: &str| trajectory(&rules, 0.3, m).expect("month");
         assert!((at("2024-05") - 0.3).abs() < 1e-12);
         assert!((at("2024-11") - 0.6).abs() < 1e-12);

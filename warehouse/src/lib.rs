@@ -14,6 +14,7 @@
 pub use datafusion;
 
 pub mod alerts;
+pub mod bench;
 pub mod cache;
 pub mod console;
 pub mod export;

@@ -32,13 +32,15 @@ fn rate() -> Observation {
 async fn alerts_fire_continue_and_resolve(store: Store) {
     let t0 = at(2026, 11, 1, 9, 0);
     let kinds = ["online_rate_below_trajectory", "connector_lag"];
-    let changes = store.record_alert_evaluation(&kinds, &[rate(), lag("bank-icbc", 30.0)], Some("s1"), t0).await.expect("eval");
+    let changes =
+        store.record_alert_evaluation(&kinds, &[rate(), lag("bank-icbc", 30.0)], Some("s1"), t0).await.expect("eval");
     assert_eq!(changes.fired.len(), 2);
     assert_eq!(changes.continuing, 0);
 
     // Still firing an hour later with a new value: `since` stays, the value moves.
     let t1 = at(2026, 11, 1, 10, 0);
-    let changes = store.record_alert_evaluation(&kinds, &[rate(), lag("bank-icbc", 31.0)], Some("s2"), t1).await.expect("eval");
+    let changes =
+        store.record_alert_evaluation(&kinds, &[rate(), lag("bank-icbc", 31.0)], Some("s2"), t1).await.expect("eval");
     assert!(changes.fired.is_empty());
     assert_eq!(changes.continuing, 2);
     let alerts = store.alerts().await.expect("list");
@@ -56,7 +58,8 @@ async fn alerts_fire_continue_and_resolve(store: Store) {
 
     // Firing again starts a new `since`.
     let t3 = at(2026, 11, 2, 9, 0);
-    let changes = store.record_alert_evaluation(&kinds, &[rate(), lag("bank-icbc", 40.0)], Some("s3"), t3).await.expect("eval");
+    let changes =
+        store.record_alert_evaluation(&kinds, &[rate(), lag("bank-icbc", 40.0)], Some("s3"), t3).await.expect("eval");
     assert_eq!(changes.fired, [("connector_lag".to_owned(), "bank-icbc".to_owned())]);
     let alerts = store.alerts().await.expect("list");
     let bank = alerts.iter().find(|a| a.subject == "bank-icbc").expect("bank alert");
@@ -90,7 +93,10 @@ async fn deliveries_are_pending_until_acknowledged(store: Store) {
     assert!(store.pending_alert_notifications().await.expect("pending").is_empty());
 
     // Fired and resolved between two deliveries: nothing worth sending.
-    store.record_alert_evaluation(&kinds, &[lag("court_platform", 30.0)], None, at(2026, 11, 2, 9, 0)).await.expect("eval");
+    store
+        .record_alert_evaluation(&kinds, &[lag("court_platform", 30.0)], None, at(2026, 11, 2, 9, 0))
+        .await
+        .expect("eval");
     store.record_alert_evaluation(&kinds, &[], None, at(2026, 11, 2, 10, 0)).await.expect("eval");
     assert!(store.pending_alert_notifications().await.expect("pending").is_empty());
 }

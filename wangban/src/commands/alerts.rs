@@ -45,7 +45,11 @@ pub(crate) async fn evaluate_and_notify(
 /// Sends every alert change the webhook has not acknowledged, in one POST;
 /// returns how many were sent (0 with no webhook configured or nothing pending).
 /// A failure is recorded on the alerts and returned; the next call retries.
-pub(crate) async fn deliver_pending(store: &Store, settings: &AlertSettings, now: DateTime<Utc>) -> anyhow::Result<usize> {
+pub(crate) async fn deliver_pending(
+    store: &Store,
+    settings: &AlertSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
     let Some(url) = settings.webhook_url.as_deref() else { return Ok(0) };
     let pending = store.pending_alert_notifications().await?;
     if pending.is_empty() {
@@ -129,7 +133,8 @@ pub(crate) async fn run(args: &AlertsArgs, settings: &Settings) -> anyhow::Resul
         }
         AlertsCommand::Check => {
             let cache = warehouse::cache::SnapshotCache::default();
-            let snapshot = match cache.current(&settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20).await {
+            let snapshot = match cache.current(&settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20).await
+            {
                 Ok(open) => Some(open),
                 Err(warehouse::WarehouseError::NoSnapshot(message)) => {
                     eprintln!("warning: {message}; the online-rate rule is not evaluated");

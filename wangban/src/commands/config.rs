@@ -222,7 +222,8 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
         Some(url) if url.starts_with("https://") => push(
             Level::Error,
             "alerts",
-            "webhook_url uses https, but this build's HTTP client has no TLS: post through a TLS proxy on loopback".into(),
+            "webhook_url uses https, but this build's HTTP client has no TLS: post through a TLS proxy on loopback"
+                .into(),
         ),
         Some(url) => push(Level::Ok, "alerts", format!("changes are posted to {}", super::alerts::redact_webhook(url))),
     }

@@ -104,7 +104,8 @@ async fn warm_loop(
                 warmed = Some(id);
             }
             Ok(_) => {
-                if let Err(error) = super::alerts::deliver_pending(&dashboards.store, &alerts, chrono::Utc::now()).await {
+                if let Err(error) = super::alerts::deliver_pending(&dashboards.store, &alerts, chrono::Utc::now()).await
+                {
                     tracing::debug!(message = "alert delivery retry failed", error = %format!("{error:#}"));
                 }
             }

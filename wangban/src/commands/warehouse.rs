@@ -17,6 +17,11 @@ use crate::settings::Settings;
 /// Exit code for a query the console refuses or stops.
 const EXIT_REFUSED: u8 = 1;
 
+/// One timed run of a benchmark query: the rows it returned.
+type QueryRun = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<usize>> + Send>>;
+/// Starts a [`QueryRun`].
+type QueryFn = dyn Fn() -> QueryRun;
+
 pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let dir = settings.warehouse_dir();
     match args.command {
@@ -28,6 +33,73 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
                     eprintln!("{} has no snapshot yet: run `wangban warehouse refresh`", dir.display());
                     return Ok(ExitCode::FAILURE);
                 }
+            }
+        }
+        WarehouseCommand::Bench { repeat, engine } => {
+            let ctx = engine_session(&engine, Some(settings.warehouse.sql_memory_mb << 20)).await?;
+            let manifest = register_snapshot(&ctx, &dir).await?;
+            eprintln!(
+                "snapshot {} with {} cases; best of {repeat} after a warm-up",
+                manifest.snapshot_id,
+                manifest.case_rows()
+            );
+            let year = |y: i32, m: u32, d: u32| chrono::NaiveDate::from_ymd_opt(y, m, d).context("date");
+            let (first, last) = manifest
+                .cases
+                .keys()
+                .next()
+                .zip(manifest.cases.keys().next_back())
+                .context("the snapshot holds no cases")?;
+            let from = year(first[..4].parse()?, first[5..7].parse()?, 1)?;
+            let to = year(last[..4].parse()?, 12, 31)?;
+            let query = KpiQuery {
+                from,
+                to,
+                by: vec!["business_type".into(), "month".into()],
+                as_of: Utc::now(),
+                filters: Vec::new(),
+            };
+            let mut runs: Vec<(String, Option<&str>, Box<QueryFn>)> = Vec::new();
+            {
+                let (ctx, query) = (ctx.clone(), query.clone());
+                runs.push((
+                    "kpi online-rate by business_type,month".into(),
+                    None,
+                    Box::new(move || {
+                        let (ctx, query) = (ctx.clone(), query.clone());
+                        Box::pin(async move { Ok(kpi::run(&ctx, "online-rate", &query).await?.rows.len()) })
+                    }),
+                ));
+            }
+            for (name, sql) in warehouse::bench::QUERIES {
+                let ctx = ctx.clone();
+                runs.push((
+                    (*name).to_owned(),
+                    Some(*sql),
+                    Box::new(move || {
+                        let ctx = ctx.clone();
+                        Box::pin(async move {
+                            let batches = ctx.sql(sql).await?.collect().await?;
+                            Ok(batches.iter().map(|b| b.num_rows()).sum())
+                        })
+                    }),
+                ));
+            }
+            for (name, sql, run) in &runs {
+                let rows = run().await?;
+                let mut times = Vec::with_capacity(repeat.max(1));
+                for _ in 0..repeat.max(1) {
+                    let started = std::time::Instant::now();
+                    run().await?;
+                    times.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+                times.sort_by(f64::total_cmp);
+                println!(
+                    "{}",
+                    json!({ "query": name, "rows": rows, "best_ms": (times[0] * 10.0).round() / 10.0,
+                            "median_ms": (times[times.len() / 2] * 10.0).round() / 10.0, "engine": engine,
+                            "sql": sql })
+                );
             }
         }
         WarehouseCommand::Refresh { full } => {
@@ -44,9 +116,11 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
             // Alerts are evaluated after every refresh, on the snapshot just published.
             let snapshots = warehouse::cache::SnapshotCache::default();
             let alerts = match snapshots.current(&dir, settings.warehouse.sql_memory_mb << 20).await {
-                Ok(snapshot) => super::alerts::evaluate_and_notify(&store, Some(&snapshot), &settings.alerts, Utc::now())
-                    .await
-                    .map_err(|e| format!("{e:#}")),
+                Ok(snapshot) => {
+                    super::alerts::evaluate_and_notify(&store, Some(&snapshot), &settings.alerts, Utc::now())
+                        .await
+                        .map_err(|e| format!("{e:#}"))
+                }
                 Err(error) => Err(error.to_string()),
             };
             let alerts = match alerts {

@@ -261,7 +261,12 @@ async fn alerts_reach_the_webhook_once_per_change() {
     set_watermark(50).await;
     let check = || {
         run(wangban()
-            .args(["--database-url", &db.url, "--data", &std::env::temp_dir().join("wangban_cli_alerts_nowh").display().to_string()])
+            .args([
+                "--database-url",
+                &db.url,
+                "--data",
+                &std::env::temp_dir().join("wangban_cli_alerts_nowh").display().to_string(),
+            ])
             .env("WANGBAN__ALERTS__WEBHOOK_URL", &hook.url)
             .args(["alerts", "check"]))
     };

@@ -25,6 +25,16 @@ async fn every_kpi_on_ballista_standalone_equals_the_local_answer() {
         "a Ballista session carries Ballista's configuration extension"
     );
     register_snapshot(&ctx, &root).await.expect("register the snapshot");
+    // The plan is handed to the scheduler, not run in this session.
+    let plan = ctx
+        .sql("SELECT month, COUNT(*) FROM cases GROUP BY month")
+        .await
+        .expect("plan")
+        .create_physical_plan()
+        .await
+        .expect("physical plan");
+    let shown = warehouse::datafusion::physical_plan::displayable(plan.as_ref()).indent(false).to_string();
+    assert!(shown.contains("DistributedQueryExec"), "runs on Ballista:\n{shown}");
     for (name, by) in GOLDEN {
         let query = KpiQuery {
             from: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),

@@ -309,7 +309,9 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
 
     // Lag: one connector behind by two days, one current.
     let mut tx = store.begin().await.expect("begin");
-    for (name, watermark) in [("registry", now - chrono::TimeDelta::hours(1)), ("housing", now - chrono::TimeDelta::hours(49))] {
+    for (name, watermark) in
+        [("registry", now - chrono::TimeDelta::hours(1)), ("housing", now - chrono::TimeDelta::hours(49))]
+    {
         let mut state = tx.connector_state(name).await.expect("state");
         state.source_watermark = Some(watermark);
         state.status = "ok".into();
@@ -322,7 +324,8 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
 
     let (kinds, observed) = alerts::evaluate(Some(&open), &store, &due_now, now).await.expect("evaluate");
     assert_eq!(kinds, alerts::KINDS);
-    let changes = store.record_alert_evaluation(&kinds, &observed, Some(&open.manifest.snapshot_id), now).await.expect("record");
+    let changes =
+        store.record_alert_evaluation(&kinds, &observed, Some(&open.manifest.snapshot_id), now).await.expect("record");
     assert_eq!(changes.fired.len(), 2, "{observed:?}");
     let _ = std::fs::remove_dir_all(root);
 }

@@ -2,5 +2,5 @@
 
 #[cfg(feature = "ballista")]
 mod ballista;
-mod kpis;
 mod engines;
+mod kpis;
