@@ -44,7 +44,7 @@ impl CourtPlatform {
             base_url: base_url.to_owned(),
             page_size: 1000,
             policy: RetryPolicy::default(),
-            client: reqwest::Client::new(),
+            client: crate::fetch::client(),
         }
     }
 }

@@ -7,6 +7,49 @@ use std::time::Duration;
 
 use rand::Rng;
 
+/// TLS for https partners beyond the system's roots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    /// Extra trusted CAs, PEM (a private CA of the government network).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate chain and its key, PEM, for partners that ask for one.
+    pub identity_pem: Option<Vec<u8>>,
+}
+
+static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+
+/// Builds the partner client once per process with `tls` (call it before the
+/// first [`client`]; a second call is refused). rustls with the aws-lc-rs provider
+/// verifies servers (rustls, aws-lc-rs) against the system's roots plus `tls.ca_pem`.
+pub fn configure_client(tls: &ClientTls) -> Result<(), String> {
+    let client = build_client(tls)?;
+    CLIENT.set(client).map_err(|_| "the partner HTTP client was already built".to_owned())
+}
+
+/// A client with `tls` (what [`configure_client`] installs).
+pub fn build_client(tls: &ClientTls) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(pem) = &tls.ca_pem {
+        let cas = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA file: {e}"))?;
+        if cas.is_empty() {
+            return Err("CA file: no CERTIFICATE block".into());
+        }
+        for ca in cas {
+            builder = builder.add_root_certificate(ca);
+        }
+    }
+    if let Some(pem) = &tls.identity_pem {
+        builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(|e| format!("client certificate: {e}"))?);
+    }
+    builder.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// The partner HTTP client: the configured one, or one with the system's roots.
+/// Clones share one connection pool.
+pub fn client() -> reqwest::Client {
+    CLIENT.get_or_init(reqwest::Client::new).clone()
+}
+
 /// How hard to try.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {

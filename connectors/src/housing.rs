@@ -44,7 +44,7 @@ impl Housing {
             name: name.to_owned(),
             base_url: base_url.to_owned(),
             policy: RetryPolicy::default(),
-            client: reqwest::Client::new(),
+            client: crate::fetch::client(),
         }
     }
 }

@@ -99,7 +99,7 @@ impl Bank {
             token: token.to_owned(),
             page_size: 1000,
             policy: RetryPolicy::default(),
-            client: reqwest::Client::new(),
+            client: crate::fetch::client(),
         }
     }
 
@@ -212,7 +212,7 @@ impl ProvidentFund {
             name: name.to_owned(),
             base_url: base_url.to_owned(),
             policy: RetryPolicy::default(),
-            client: reqwest::Client::new(),
+            client: crate::fetch::client(),
         }
     }
 }

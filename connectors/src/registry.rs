@@ -76,7 +76,7 @@ impl Registry {
             feed,
             page_size: 5000,
             policy: RetryPolicy::default(),
-            client: reqwest::Client::new(),
+            client: crate::fetch::client(),
         }
     }
 }

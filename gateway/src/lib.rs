@@ -16,6 +16,7 @@ pub mod court;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,6 +108,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     http_metrics: metrics::HttpMetrics,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Application {
@@ -114,7 +116,19 @@ impl Application {
     pub async fn build(listen: SocketAddr, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let http_metrics = state.http_metrics.clone();
-        Ok(Self { listener, router: app(state), http_metrics })
+        Ok(Self { listener, router: app(state), http_metrics, tls: None })
+    }
+
+    /// Serves HTTPS with `config` (see [`tls::server_config`]) instead of plain HTTP.
+    #[must_use]
+    pub fn with_tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// `https` when serving TLS, `http` otherwise.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Adds routes served next to the gateway's (the KPI API, later the dashboards).
@@ -140,8 +154,21 @@ impl Application {
         let router = self
             .router
             .layer(axum::middleware::from_fn(move |request, next| metrics::track(metrics.clone(), request, next)));
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+        match self.tls {
+            None => {
+                axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            Some(config) => {
+                let router = router.layer(axum::middleware::from_fn(tls::peer_address));
+                axum::serve(
+                    tls::TlsListener::new(self.listener, config)?,
+                    router.into_make_service_with_connect_info::<tls::Peer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod settings;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use cli::{Cli, Command};
 
 /// Exit code for usage errors and commands that are not available yet.
@@ -47,6 +48,15 @@ pub fn main_with(cli: Cli) -> ExitCode {
 
 /// Runs one command with its settings.
 pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Result<ExitCode> {
+    let c = &settings.connectors;
+    // `config check` reports bad TLS files itself rather than stopping at them.
+    let checking = matches!(command, Command::Config(_));
+    if !checking && (c.ca_file.is_some() || c.client_cert_file.is_some() || c.client_key_file.is_some()) {
+        let tls = settings.partner_tls()?;
+        connectors::fetch::configure_client(&tls)
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("[connectors] ca_file / client_cert_file / client_key_file")?;
+    }
     match command {
         Command::Serve(args) => commands::serve::run(args, &settings).await,
         Command::Validate(args) => Ok(commands::validate::run(&args)),

@@ -170,6 +170,15 @@ pub struct ConnectorsSettings {
     /// `[[connectors.banks]]`: one entry per bank.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub banks: Vec<BankSettings>,
+    /// A CA (PEM) trusted for https partners besides the system's roots (a private CA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) presented to https partners that ask for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
 }
 
 /// One partner feed.
@@ -338,8 +347,40 @@ pub enum SqliteSync {
 pub struct ServerSettings {
     /// Listen address; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Mark session cookies `Secure`: set when users reach the service over TLS (a proxy in front).
+    /// Mark session cookies `Secure`: set when users reach the service over TLS (a proxy in
+    /// front); always on with `[server.tls]`.
     pub secure_cookies: bool,
+    /// `[server.tls]`: serve HTTPS in the process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsSettings>,
+}
+
+/// `[server.tls]`
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsSettings {
+    /// Certificate chain, PEM, leaf first.
+    pub cert_file: PathBuf,
+    /// Its private key, PEM.
+    pub key_file: PathBuf,
+    /// CA of partners' client certificates, PEM; when set, a presented certificate must verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Refuse connections without a verified client certificate.
+    #[serde(default)]
+    pub require_client_cert: bool,
+}
+
+impl ServerTlsSettings {
+    /// The gateway's view of these settings.
+    pub fn files(&self) -> gateway::tls::TlsFiles {
+        gateway::tls::TlsFiles {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            client_ca_file: self.client_ca_file.clone(),
+            require_client_cert: self.require_client_cert,
+        }
+    }
 }
 
 /// `[domain]`
@@ -396,7 +437,7 @@ impl Default for DatabaseSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), secure_cookies: false }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), secure_cookies: false, tls: None }
     }
 }
 
@@ -489,6 +530,23 @@ impl Settings {
             anyhow::bail!("{source}: alerts.webhook_url must be an http:// or https:// URL");
         }
         Ok(settings)
+    }
+
+    /// TLS material for https partners (`connectors.ca_file`, `client_cert_file`, `client_key_file`).
+    pub fn partner_tls(&self) -> anyhow::Result<connectors::fetch::ClientTls> {
+        let read = |path: &Path| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+        let c = &self.connectors;
+        let identity_pem = match (&c.client_cert_file, &c.client_key_file) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let mut pem = read(cert)?;
+                pem.push(b'\n');
+                pem.extend(read(key)?);
+                Some(pem)
+            }
+            _ => anyhow::bail!("connectors.client_cert_file and connectors.client_key_file go together"),
+        };
+        Ok(connectors::fetch::ClientTls { ca_pem: c.ca_file.as_deref().map(read).transpose()?, identity_pem })
     }
 
     /// The database URL in force.

@@ -7,3 +7,4 @@ mod health;
 mod pg_restart;
 mod support;
 mod tidy;
+mod tls;

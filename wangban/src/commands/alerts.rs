@@ -69,8 +69,8 @@ pub(crate) async fn deliver_pending(
 }
 
 async fn post(url: &str, body: &Value, timeout: Duration) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(timeout).build()?;
-    let answer = client.post(url).json(body).send().await?;
+    // The partner client: system roots plus `connectors.ca_file`, for an https webhook too.
+    let answer = connectors::fetch::client().post(url).timeout(timeout).json(body).send().await?;
     let status = answer.status();
     if !status.is_success() {
         let text = answer.text().await.unwrap_or_default();

@@ -180,12 +180,12 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
         push(Level::Ok, "database", format!("{} (not opened; add --connect)", store::redact_url(&url)));
     }
 
-    if !settings.server.listen.ip().is_loopback() && !settings.server.secure_cookies {
+    if !settings.server.listen.ip().is_loopback() && !settings.server.secure_cookies && settings.server.tls.is_none() {
         push(
             Level::Warning,
             "server",
             format!(
-                "listening on {} without secure_cookies: put TLS in front and set server.secure_cookies = true",
+                "listening on {} over plain HTTP: configure [server.tls], or put TLS in front and set server.secure_cookies = true",
                 settings.server.listen
             ),
         );
@@ -198,16 +198,6 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
     }
     for c in entries {
         let state = if c.enabled { "enabled" } else { "disabled" };
-        if c.base_url.starts_with("https://") {
-            push(
-                Level::Error,
-                "connectors",
-                format!(
-                    "{} uses https, but this build's HTTP client has no TLS: pull through a TLS proxy on loopback (docs/security.md)",
-                    c.name
-                ),
-            );
-        }
         if c.base_url.starts_with("http://") && !is_loopback_url(c.base_url) {
             push(Level::Warning, "connectors", format!("{} pulls over plain http from {}", c.name, c.base_url));
         }
@@ -216,15 +206,40 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
         }
         push(Level::Ok, "connectors", format!("{} {state}, schedule {:?}", c.name, c.schedule));
     }
+    match settings.partner_tls() {
+        Ok(tls) if tls == connectors::fetch::ClientTls::default() => {}
+        Ok(tls) => push(
+            Level::Ok,
+            "connectors",
+            format!(
+                "https partners: system roots{}{}",
+                if tls.ca_pem.is_some() { " plus connectors.ca_file" } else { "" },
+                if tls.identity_pem.is_some() { "; client certificate presented when asked" } else { "" }
+            ),
+        ),
+        Err(error) => push(Level::Error, "connectors", format!("{error:#}")),
+    }
+    if let Some(tls) = &settings.server.tls {
+        match gateway::tls::server_config(&tls.files()) {
+            Ok(_) => push(
+                Level::Ok,
+                "server",
+                format!(
+                    "serves HTTPS with {}; client certificates {}",
+                    tls.cert_file.display(),
+                    match (&tls.client_ca_file, tls.require_client_cert) {
+                        (None, _) => "not asked for",
+                        (Some(_), false) => "verified when presented",
+                        (Some(_), true) => "required",
+                    }
+                ),
+            ),
+            Err(error) => push(Level::Error, "server", format!("[server.tls]: {error}")),
+        }
+    }
     let alerts = &settings.alerts;
     match alerts.webhook_url.as_deref() {
         None => push(Level::Warning, "alerts", "no webhook_url: alerts show on the dashboards only".into()),
-        Some(url) if url.starts_with("https://") => push(
-            Level::Error,
-            "alerts",
-            "webhook_url uses https, but this build's HTTP client has no TLS: post through a TLS proxy on loopback"
-                .into(),
-        ),
         Some(url) => push(Level::Ok, "alerts", format!("changes are posted to {}", super::alerts::redact_webhook(url))),
     }
     push(

@@ -19,10 +19,14 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     let mut state = AppState::new(store.clone());
     let warehouse_dir = settings.warehouse_dir();
     state.extra_metrics.push(std::sync::Arc::new(move |now| warehouse::snapshot::metrics_text(&warehouse_dir, now)));
-    let app = Application::build(listen, state)
+    let mut app = Application::build(listen, state)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?
         .with_routes(dashboards::router(dashboards.clone()));
+    if let Some(tls) = &settings.server.tls {
+        app = app.with_tls(gateway::tls::server_config(&tls.files()).context("[server.tls]")?);
+    }
+    let scheme = app.scheme();
     let addr = app.local_addr()?;
     let lapse_schedule =
         connectors::schedule::Schedule::parse(&settings.jobs.seizure_lapse).context("jobs.seizure_lapse")?;
@@ -50,7 +54,7 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     let scheduled = connectors.len();
     let scheduler =
         tokio::spawn(connectors::runner::run_scheduled(connectors, store.clone(), chrono::Utc::now, jobs_stopped));
-    println!("wangban listening on http://{addr}");
+    println!("wangban listening on {scheme}://{addr}");
     tracing::info!(message = "serving", %addr, connectors = scheduled, database = %store::redact_url(&settings.database_url()));
     app.run_until(shutdown_signal()).await.context("server failed")?;
     let _ = stop_jobs.send(true);
@@ -68,7 +72,7 @@ pub(crate) fn dashboards_of(settings: &Settings, store: &store::Store) -> dashbo
         warehouse_dir: settings.warehouse_dir(),
         memory_bytes: settings.warehouse.sql_memory_mb * 1024 * 1024,
         sql_limits: settings.sql_limits(),
-        secure_cookies: settings.server.secure_cookies,
+        secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
         clock: std::sync::Arc::new(chrono::Utc::now),
         snapshots: Default::default(),
     }

@@ -170,6 +170,7 @@ pub(crate) fn connectors_for(
                 enabled: true,
             })
             .collect(),
+        ..ConnectorsSettings::default()
     }
 }
 

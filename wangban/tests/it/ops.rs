@@ -28,16 +28,20 @@ fn config_check_accepts_a_good_file_and_points_at_a_bad_one() {
     assert_eq!(shown["connectors"]["banks"][0]["token"].as_str(), Some("***"));
     assert_eq!(shown["server"]["listen"].as_str(), Some("127.0.0.1:8080"));
 
-    // A partner over https: this build has no TLS client, and check says so before a sync fails.
+    // A partner over https with a private CA file that is missing, and a server
+    // certificate that is missing: check names both files before a sync or serve fails.
     let tls = dir.join("tls.toml");
     std::fs::write(
         &tls,
-        "[connectors.housing]\nbase_url = \"https://zjj.example/exports\"\nschedule = \"0 0 * * * *\"\n",
+        "[server.tls]\ncert_file = \"/nonexistent/server.pem\"\nkey_file = \"/nonexistent/server.key\"\n\n\
+         [connectors]\nca_file = \"/nonexistent/gov-ca.pem\"\n\n\
+         [connectors.housing]\nbase_url = \"https://zjj.example/exports\"\nschedule = \"0 0 * * * *\"\n",
     )
     .expect("write");
     let output = run(wangban().arg("--config").arg(&tls).args(["config", "check"]));
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
-    assert!(stdout(&output).contains("no TLS"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("gov-ca.pem"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("server.pem"), "{}", stdout(&output));
 
     // An unknown key: the message names it and its line.
     let typo = dir.join("typo.toml");

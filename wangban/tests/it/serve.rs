@@ -55,3 +55,33 @@ fn serve_refuses_a_bad_config_with_the_key() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("listne"));
 }
+
+/// `[server.tls]` in the settings: `serve` speaks HTTPS and says so in its address line.
+#[tokio::test]
+async fn serve_speaks_https_with_server_tls() {
+    let dir = crate::support::temp_dir("serve_tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+    std::fs::write(dir.join("server.pem"), cert.cert.pem()).expect("write");
+    std::fs::write(dir.join("server.key"), cert.signing_key.serialize_pem()).expect("write");
+    let config = dir.join("tls.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n\n[server.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            dir.join("data").display().to_string(),
+            dir.join("server.pem").display().to_string(),
+            dir.join("server.key").display().to_string()
+        ),
+    )
+    .expect("write");
+    let (child, url) = crate::support::start_serve(&["--config", &config.display().to_string()]);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).expect("pem"))
+        .build()
+        .expect("client");
+    let ready = client.get(format!("{url}/readyz")).send().await.expect("https readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(crate::support::stop_serve(child), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
