@@ -139,7 +139,8 @@ impl StoreTx {
                 params.extend(chunk.iter().map(|k| Value::Text(Some((*k).to_owned()))));
                 let found: Vec<(Vec<String>, DateTime<Utc>)> = on_tx!(self, conn => {
                     let mut found = Vec::with_capacity(chunk.len());
-                    let result = bind_values!(sqlx::query(AssertSqlSafe(sql)), &params).fetch_all(conn).await?;
+                    let result =
+                        bind_values!(sqlx::query(AssertSqlSafe(sql)).persistent(false), &params).fetch_all(conn).await?;
                     for row in result {
                         use sqlx::Row as _;
                         let mut key = Vec::with_capacity(keys.len());
@@ -191,7 +192,9 @@ impl StoreTx {
                 }
             }
             on_tx!(self, conn => {
-                bind_values!(sqlx::query(AssertSqlSafe(sql)), &values).execute(conn).await?;
+                // Not kept in the connection's statement cache: a prepared statement with
+                // ~30,000 parameters holds megabytes, on every pooled connection.
+                bind_values!(sqlx::query(AssertSqlSafe(sql)).persistent(false), &values).execute(conn).await?;
             });
         }
         Ok(outcomes)

@@ -22,6 +22,7 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Runs a parsed command line on a fresh Tokio runtime and returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
+    quiet_on_closed_stdout();
     let settings = match settings::Settings::load(&cli) {
         Ok(settings) => settings,
         Err(error) => {
@@ -77,6 +78,25 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::Backup(args) => commands::backup::backup(&args, &settings).await,
         Command::Restore(args) => commands::backup::restore(&args, &settings).await,
     }
+}
+
+/// `wangban kpi … | head` closes standard output early: Rust's `println!`
+/// then panics with "Broken pipe". Like any Unix tool, stop quietly instead
+/// (exit status 141, as if killed by SIGPIPE); every other panic is reported as before.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
 }
 
 fn init_logging(settings: &settings::Settings) {
