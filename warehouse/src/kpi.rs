@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::execution::context::SessionContext;
@@ -372,13 +372,20 @@ fn period(query: &KpiQuery) -> String {
         .iter()
         .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", case_dim_expr(dim), value.replace('\'', "''")))
         .collect();
-    format!(
-        "c.submitted_at >= {} AND c.submitted_at < {} AND c.month >= '{}' AND c.month <= '{}'{filters}",
-        utc_literal(from),
-        utc_literal(to),
-        query.from.format("%Y-%m"),
-        query.to.format("%Y-%m"),
-    )
+    let months = format!("c.month >= '{}' AND c.month <= '{}'", query.from.format("%Y-%m"), query.to.format("%Y-%m"));
+    // `month` is the China-time month of submission (the partition), so a period of
+    // whole months is exactly those partitions: the timestamp comparisons would
+    // only cost time (a third of a 10-million-case scan).
+    let whole_months = query.from.day() == 1 && query.to.succ_opt().is_none_or(|next| next.day() == 1);
+    if whole_months {
+        format!("{months}{filters}")
+    } else {
+        format!(
+            "c.submitted_at >= {} AND c.submitted_at < {} AND {months}{filters}",
+            utc_literal(from),
+            utc_literal(to)
+        )
+    }
 }
 
 /// The SQL of a KPI: dimensions as `d0, d1 …`, then `numerator`, `denominator`.

@@ -21,14 +21,17 @@ pub fn new_session(target_partitions: Option<usize>) -> SessionContext {
 }
 
 /// The session settings every engine shares: information schema, Parquet
-/// predicate and page-index pruning, filter pushdown, `target_partitions`.
+/// row-group and page-index pruning, `target_partitions`. Filters are not pushed
+/// into the Parquet decoder (`pushdown_filters` off): the KPI filters keep most
+/// rows, and late materialisation made the 10-million-case benchmark queries
+/// 10–30% slower (`bench/warehouse.sh`).
 fn base_config(target_partitions: Option<usize>) -> SessionConfig {
     let mut config = SessionConfig::new().with_information_schema(true).with_parquet_pruning(true);
     if let Some(partitions) = target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
     config.options_mut().execution.parquet.enable_page_index = true;
-    config.options_mut().execution.parquet.pushdown_filters = true;
+    config.options_mut().execution.parquet.pushdown_filters = false;
     config
 }
 

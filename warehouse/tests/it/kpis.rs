@@ -115,33 +115,47 @@ async fn online_and_on_time_rates_match_plain_sql_on_the_store(store: Store) {
     load(&store, &flow, now, now).await;
     let root = temp_dir("recompute");
     refresh(&store, &root, &options(now, false)).await.expect("refresh");
-    let value = kpi_json(&root, "online-rate", &["business_type"], now).await;
     let catalogue = Catalogue::builtin();
-    let (from, to) = (at(2023, 12, 31) + chrono::TimeDelta::hours(16), at(2024, 12, 31) + chrono::TimeDelta::hours(16));
-    for row in value["rows"].as_array().expect("rows") {
-        let code = row["business_type"].as_str().expect("type");
-        let bt = BusinessType::from_code(code).expect("known type");
-        let go_live = domain::court_order::local_day_end(catalogue.get(bt).go_live.pred_opt().expect("day"));
-        let scope = format!(
-            "FROM cases WHERE business_type = '{code}' AND status NOT IN ('CH', 'BYSL') \
-             AND submitted_at >= $1 AND submitted_at < $2 AND submitted_at >= $3"
+    // The whole year (whole months: the month partitions alone select the period)
+    // and a period cut mid-month (the submission times decide at the edges).
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2024, m, d).expect("date");
+    for (first, last) in [(day(1, 1), day(12, 31)), (day(3, 15), day(8, 20))] {
+        let ctx = session_with_limit(Some(2), None).expect("session");
+        register_snapshot(&ctx, &root).await.expect("snapshot");
+        let query =
+            KpiQuery { from: first, to: last, by: vec!["business_type".into()], as_of: now, filters: Vec::new() };
+        let value = kpi::run(&ctx, "online-rate", &query).await.expect("kpi").to_json();
+        let (from, to) = (
+            domain::court_order::local_day_end(first.pred_opt().expect("day")),
+            domain::court_order::local_day_end(last),
         );
-        let denominator = store::testing::count(&store, &format!("SELECT COUNT(*) {scope}"), &[from, to, go_live])
+        assert!(!value["rows"].as_array().expect("rows").is_empty());
+        for row in value["rows"].as_array().expect("rows") {
+            let code = row["business_type"].as_str().expect("type");
+            let bt = BusinessType::from_code(code).expect("known type");
+            let go_live = domain::court_order::local_day_end(catalogue.get(bt).go_live.pred_opt().expect("day"));
+            let scope = format!(
+                "FROM cases WHERE business_type = '{code}' AND status NOT IN ('CH', 'BYSL') \
+             AND submitted_at >= $1 AND submitted_at < $2 AND submitted_at >= $3"
+            );
+            let denominator = store::testing::count(&store, &format!("SELECT COUNT(*) {scope}"), &[from, to, go_live])
+                .await
+                .expect("count");
+            let numerator = store::testing::count(
+                &store,
+                &format!("SELECT COUNT(*) {scope} AND channel IN (1, 2, 3)"),
+                &[from, to, go_live],
+            )
             .await
             .expect("count");
-        let numerator = store::testing::count(
-            &store,
-            &format!("SELECT COUNT(*) {scope} AND channel IN (1, 2, 3)"),
-            &[from, to, go_live],
-        )
-        .await
-        .expect("count");
-        assert_eq!(
-            (row["numerator"].as_i64(), row["denominator"].as_i64()),
-            (Some(numerator), Some(denominator)),
-            "{code}"
-        );
+            assert_eq!(
+                (row["numerator"].as_i64(), row["denominator"].as_i64()),
+                (Some(numerator), Some(denominator)),
+                "{code} {first}..{last}"
+            );
+        }
     }
+    let (from, to) = (at(2023, 12, 31) + chrono::TimeDelta::hours(16), at(2024, 12, 31) + chrono::TimeDelta::hours(16));
     // On time, recomputed from the cases with the calendar, for the whole year.
     let calendar = Calendar::builtin();
     let cases = store.cases_submitted_between(from, to).await.expect("cases");
