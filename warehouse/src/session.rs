@@ -26,7 +26,12 @@ pub fn new_session(target_partitions: Option<usize>) -> SessionContext {
 /// rows, and late materialisation made the 10-million-case benchmark queries
 /// 10–30% slower (`bench/warehouse.sh`).
 fn base_config(target_partitions: Option<usize>) -> SessionConfig {
-    let mut config = SessionConfig::new().with_information_schema(true).with_parquet_pruning(true);
+    // DataFusion's own `DATAFUSION_*` variables (batch size, partitions, …) tune
+    // the engine without a rebuild; the settings below are the warehouse's own.
+    let mut config = SessionConfig::from_env()
+        .unwrap_or_else(|_| SessionConfig::new())
+        .with_information_schema(true)
+        .with_parquet_pruning(true);
     if let Some(partitions) = target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
