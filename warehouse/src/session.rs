@@ -59,7 +59,11 @@ pub async fn engine_session(engine: &str, memory_limit: Option<usize>) -> Result
 async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, WarehouseError> {
     use ballista::prelude::SessionContextExt as _;
     use datafusion::execution::session_state::SessionStateBuilder;
-    let state = SessionStateBuilder::new().with_config(base_config(None)).with_default_features().build();
+    let mut config = base_config(None);
+    // Ballista 55 standalone never finishes the satisfaction KPI's join
+    // (evaluations JOIN cases) with Parquet filter pushdown off: pushdown stays on there.
+    config.options_mut().execution.parquet.pushdown_filters = true;
+    let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
     Ok(match scheduler {
         None => SessionContext::standalone_with_state(state).await?,
         Some(url) => SessionContext::remote_with_state(url, state).await?,

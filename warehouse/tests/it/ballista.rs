@@ -43,7 +43,11 @@ async fn every_kpi_on_ballista_standalone_equals_the_local_answer() {
             as_of: now,
             filters: Vec::new(),
         };
-        let on_ballista = kpi::run(&ctx, name, &query).await.unwrap_or_else(|e| panic!("{name} on Ballista: {e}"));
+        // A hang fails the test rather than holding up CI.
+        let on_ballista = tokio::time::timeout(std::time::Duration::from_secs(60), kpi::run(&ctx, name, &query))
+            .await
+            .unwrap_or_else(|_| panic!("{name} by {by:?} did not finish on Ballista within 60 s"))
+            .unwrap_or_else(|e| panic!("{name} on Ballista: {e}"));
         let local = kpi_json(&root, name, by, now).await;
         assert_eq!(on_ballista.to_json(), local, "{name} by {by:?}: Ballista and local DataFusion differ");
     }
