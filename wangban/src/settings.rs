@@ -33,6 +33,7 @@
 //! target_month = "2026-12"                      # when 90% is due
 //! seizure_expiry_days = 30
 //! connector_lag_hours = 24
+//! connector_lag_hours_by = { housing = 72, "registry-qc" = 72 }
 //! ```
 
 use std::net::SocketAddr;
@@ -90,6 +91,9 @@ pub struct AlertSettings {
     pub seizure_expiry_days: u32,
     /// A connector whose newest data is older than this many hours raises an alert.
     pub connector_lag_hours: u32,
+    /// Thresholds of particular connectors, in hours (default: `housing` and
+    /// `registry-qc` 72, as daily files and QC findings are quiet over a weekend).
+    pub connector_lag_hours_by: std::collections::BTreeMap<String, u32>,
 }
 
 /// What the alert webhook receives.
@@ -112,6 +116,7 @@ impl Default for AlertSettings {
             target_month: "2026-12".into(),
             seizure_expiry_days: 30,
             connector_lag_hours: 24,
+            connector_lag_hours_by: [("housing".to_owned(), 72), ("registry-qc".to_owned(), 72)].into(),
         }
     }
 }
@@ -125,6 +130,11 @@ impl AlertSettings {
             target_rate: warehouse::kpi::TARGET_ONLINE_RATE,
             expiring_within_days: self.seizure_expiry_days,
             connector_lag: chrono::TimeDelta::hours(i64::from(self.connector_lag_hours)),
+            connector_lag_by: self
+                .connector_lag_hours_by
+                .iter()
+                .map(|(name, hours)| (name.clone(), chrono::TimeDelta::hours(i64::from(*hours))))
+                .collect(),
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct AlertRules {
     pub expiring_within_days: u32,
     /// A connector whose data is older than this alerts.
     pub connector_lag: TimeDelta,
+    /// Thresholds of particular connectors (feeds that are quiet by nature: daily files, QC findings).
+    pub connector_lag_by: std::collections::BTreeMap<String, TimeDelta>,
 }
 
 impl Default for AlertRules {
@@ -56,6 +58,7 @@ impl Default for AlertRules {
             target_rate: crate::kpi::TARGET_ONLINE_RATE,
             expiring_within_days: 30,
             connector_lag: TimeDelta::hours(24),
+            connector_lag_by: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -166,14 +169,15 @@ pub async fn connectors_lagging(
     rules: &AlertRules,
     now: DateTime<Utc>,
 ) -> Result<Vec<Observation>, WarehouseError> {
-    let limit_hours = rules.connector_lag.num_seconds() as f64 / 3600.0;
     Ok(store
         .all_connector_states()
         .await?
         .into_iter()
         .filter_map(|s| {
             let lag = s.lag(now)?;
-            (lag > rules.connector_lag).then(|| {
+            let limit = rules.connector_lag_by.get(&s.connector).copied().unwrap_or(rules.connector_lag);
+            let limit_hours = limit.num_seconds() as f64 / 3600.0;
+            (lag > limit).then(|| {
                 let hours = lag.num_seconds() as f64 / 3600.0;
                 Observation {
                     kind: CONNECTOR_LAG.into(),

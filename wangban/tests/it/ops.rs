@@ -256,7 +256,7 @@ async fn alerts_reach_the_webhook_once_per_change() {
         let store = db.store.clone();
         async move {
             let mut tx = store.begin().await.expect("begin");
-            let mut state = tx.connector_state("housing").await.expect("state");
+            let mut state = tx.connector_state("provident_fund").await.expect("state");
             state.source_watermark = Some(now - chrono::TimeDelta::hours(hours));
             tx.save_connector_state(&state, now).await.expect("save");
             tx.commit().await.expect("commit");
@@ -290,7 +290,7 @@ async fn alerts_reach_the_webhook_once_per_change() {
     let bodies = hook.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert_eq!(bodies[0]["source"], "wangban");
-    assert_eq!(bodies[0]["alerts"][0]["subject"], "housing");
+    assert_eq!(bodies[0]["alerts"][0]["subject"], "provident_fund");
     assert_eq!(bodies[0]["alerts"][0]["state"], "firing");
     assert!(bodies[0]["alerts"][0]["summary"].as_str().expect("summary").contains("滞后"));
     let output = check();

@@ -335,6 +335,12 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
     let lagging = alerts::connectors_lagging(&store, &due_now, now).await.expect("lag rule");
     assert_eq!(lagging.iter().map(|o| o.subject.as_str()).collect::<Vec<_>>(), ["housing"]);
     assert!((lagging[0].value - 49.0).abs() < 1e-9);
+    // A quiet feed with its own threshold.
+    let patient = AlertRules {
+        connector_lag_by: [("housing".to_owned(), chrono::TimeDelta::hours(72))].into(),
+        ..due_now.clone()
+    };
+    assert!(alerts::connectors_lagging(&store, &patient, now).await.expect("lag rule").is_empty());
 
     let (kinds, observed) = alerts::evaluate(Some(&open), &store, &due_now, now).await.expect("evaluate");
     assert_eq!(kinds, alerts::KINDS);
