@@ -125,6 +125,12 @@ impl StoreTx {
             }
         }
 
+        // SQLite: not kept in the connection's statement cache, as a prepared statement
+        // with ~30,000 parameters holds megabytes in this process, on every pooled
+        // connection. PostgreSQL keeps its plans on the server: reused, they save
+        // planning a 1,000-row statement per chunk.
+        let keep = matches!(self.inner, crate::TxInner::Postgres(_));
+
         // Their stored versions, by first key (in practice one source per page).
         debug_assert_eq!(keys.len(), 2, "record tables are keyed by (source, id)");
         let mut by_first: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
@@ -140,7 +146,7 @@ impl StoreTx {
                 let found: Vec<(Vec<String>, DateTime<Utc>)> = on_tx!(self, conn => {
                     let mut found = Vec::with_capacity(chunk.len());
                     let result =
-                        bind_values!(sqlx::query(AssertSqlSafe(sql)).persistent(false), &params).fetch_all(conn).await?;
+                        bind_values!(sqlx::query(AssertSqlSafe(sql)).persistent(keep), &params).fetch_all(conn).await?;
                     for row in result {
                         use sqlx::Row as _;
                         let mut key = Vec::with_capacity(keys.len());
@@ -192,9 +198,7 @@ impl StoreTx {
                 }
             }
             on_tx!(self, conn => {
-                // Not kept in the connection's statement cache: a prepared statement with
-                // ~30,000 parameters holds megabytes, on every pooled connection.
-                bind_values!(sqlx::query(AssertSqlSafe(sql)).persistent(false), &values).execute(conn).await?;
+                bind_values!(sqlx::query(AssertSqlSafe(sql)).persistent(keep), &values).execute(conn).await?;
             });
         }
         Ok(outcomes)
