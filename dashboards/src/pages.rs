@@ -708,7 +708,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
 
 /// The first and last day of a `YYYY-MM` month.
 fn month_range(month: &str) -> Option<(String, String)> {
-    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    let first = warehouse::export::first_day_of_month(month)?;
     let next = first.checked_add_months(chrono::Months::new(1))?;
     Some((first.to_string(), next.pred_opt()?.to_string()))
 }

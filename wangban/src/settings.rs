@@ -527,7 +527,7 @@ impl Settings {
             ("alerts.baseline_month", &settings.alerts.baseline_month),
             ("alerts.target_month", &settings.alerts.target_month),
         ] {
-            if chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
+            if warehouse::export::first_day_of_month(month).is_none() {
                 anyhow::bail!("{source}: {key} = {month:?} is not a month like \"2026-12\"");
             }
         }

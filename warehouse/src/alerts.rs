@@ -64,8 +64,8 @@ impl Default for AlertRules {
 }
 
 fn month_start(month: &str) -> Result<NaiveDate, WarehouseError> {
-    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-        .map_err(|_| WarehouseError::BadRequest(format!("{month:?} is not a month like 2026-12")))
+    crate::export::first_day_of_month(month)
+        .ok_or_else(|| WarehouseError::BadRequest(format!("{month:?} is not a month like 2026-12")))
 }
 
 fn months_between(from: NaiveDate, to: NaiveDate) -> i32 {

@@ -122,9 +122,13 @@ pub fn month_of(t: DateTime<Utc>) -> String {
     format!("{:04}-{:02}", d.year(), d.month())
 }
 
+/// The first day of a `YYYY-MM` month (the form of [`month_of`]); `None` for any other text.
+pub fn first_day_of_month(month: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()
+}
+
 fn month_bounds(month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), WarehouseError> {
-    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-        .map_err(|_| WarehouseError::Corrupt(format!("month {month:?}")))?;
+    let first = first_day_of_month(month).ok_or_else(|| WarehouseError::Corrupt(format!("month {month:?}")))?;
     let next = first.checked_add_months(chrono::Months::new(1)).unwrap_or(first);
     let start = local_day_end(first.pred_opt().unwrap_or(first));
     let end = local_day_end(next.pred_opt().unwrap_or(next));

@@ -622,7 +622,7 @@ pub fn projection(series: &BTreeMap<String, f64>, window: usize) -> Option<Strin
     }
     let fitted_last = my + slope * (points.len() as f64 - 1.0 - mx);
     let months_needed = ((TARGET_ONLINE_RATE - fitted_last) / slope - 1e-9).ceil().max(1.0);
-    let first = NaiveDate::parse_from_str(&format!("{last_month}-01"), "%Y-%m-%d").ok()?;
+    let first = crate::export::first_day_of_month(last_month)?;
     let reached = first.checked_add_months(chrono::Months::new(u32::try_from(months_needed as i64).ok()?))?;
     Some(reached.format("%Y-%m").to_string())
 }
