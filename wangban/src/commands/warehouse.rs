@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use serde_json::json;
 use warehouse::console::{self, Format};
 use warehouse::export::{RefreshOptions, refresh};
@@ -16,11 +16,6 @@ use crate::settings::Settings;
 
 /// Exit code for a query the console refuses or stops.
 const EXIT_REFUSED: u8 = 1;
-
-/// One timed run of a benchmark query: the rows it returned.
-type QueryRun = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<usize>> + Send>>;
-/// Starts a [`QueryRun`].
-type QueryFn = dyn Fn() -> QueryRun;
 
 pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let dir = settings.warehouse_dir();
@@ -35,73 +30,7 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
                 }
             }
         }
-        WarehouseCommand::Bench { repeat, engine } => {
-            let ctx = engine_session(&engine, Some(settings.warehouse.sql_memory_mb << 20)).await?;
-            let manifest = register_snapshot(&ctx, &dir).await?;
-            eprintln!(
-                "snapshot {} with {} cases; best of {repeat} after a warm-up",
-                manifest.snapshot_id,
-                manifest.case_rows()
-            );
-            let year = |y: i32, m: u32, d: u32| chrono::NaiveDate::from_ymd_opt(y, m, d).context("date");
-            let (first, last) = manifest
-                .cases
-                .keys()
-                .next()
-                .zip(manifest.cases.keys().next_back())
-                .context("the snapshot holds no cases")?;
-            let from = year(first[..4].parse()?, first[5..7].parse()?, 1)?;
-            let to = year(last[..4].parse()?, 12, 31)?;
-            let query = KpiQuery {
-                from,
-                to,
-                by: vec!["business_type".into(), "month".into()],
-                as_of: Utc::now(),
-                filters: Vec::new(),
-            };
-            let mut runs: Vec<(String, Option<&str>, Box<QueryFn>)> = Vec::new();
-            {
-                let (ctx, query) = (ctx.clone(), query.clone());
-                runs.push((
-                    "kpi online-rate by business_type,month".into(),
-                    None,
-                    Box::new(move || {
-                        let (ctx, query) = (ctx.clone(), query.clone());
-                        Box::pin(async move { Ok(kpi::run(&ctx, "online-rate", &query).await?.rows.len()) })
-                    }),
-                ));
-            }
-            for (name, sql) in warehouse::bench::QUERIES {
-                let ctx = ctx.clone();
-                runs.push((
-                    (*name).to_owned(),
-                    Some(*sql),
-                    Box::new(move || {
-                        let ctx = ctx.clone();
-                        Box::pin(async move {
-                            let batches = ctx.sql(sql).await?.collect().await?;
-                            Ok(batches.iter().map(|b| b.num_rows()).sum())
-                        })
-                    }),
-                ));
-            }
-            for (name, sql, run) in &runs {
-                let rows = run().await?;
-                let mut times = Vec::with_capacity(repeat.max(1));
-                for _ in 0..repeat.max(1) {
-                    let started = std::time::Instant::now();
-                    run().await?;
-                    times.push(started.elapsed().as_secs_f64() * 1000.0);
-                }
-                times.sort_by(f64::total_cmp);
-                println!(
-                    "{}",
-                    json!({ "query": name, "rows": rows, "best_ms": (times[0] * 10.0).round() / 10.0,
-                            "median_ms": (times[times.len() / 2] * 10.0).round() / 10.0, "engine": engine,
-                            "sql": sql })
-                );
-            }
-        }
+        WarehouseCommand::Bench { repeat, engine } => bench(settings, repeat, &engine).await?,
         WarehouseCommand::Refresh { full } => {
             let store = settings.open_store().await?;
             let options = RefreshOptions {
@@ -146,6 +75,55 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `warehouse bench`: the online-rate KPI by type × month from the snapshot's
+/// first month to the end of its last year, then each of `warehouse::bench::QUERIES`, each run once to warm
+/// up and `repeat` times timed; a JSON line per query.
+async fn bench(settings: &Settings, repeat: usize, engine: &str) -> anyhow::Result<()> {
+    let ctx = engine_session(engine, Some(settings.warehouse.sql_memory_mb << 20)).await?;
+    let manifest = register_snapshot(&ctx, &settings.warehouse_dir()).await?;
+    eprintln!(
+        "snapshot {} with {} cases; best of {repeat} after a warm-up",
+        manifest.snapshot_id,
+        manifest.case_rows()
+    );
+    let month = |m: Option<&String>| {
+        m.and_then(|m| warehouse::export::first_day_of_month(m)).context("the snapshot holds no cases")
+    };
+    let (first, last) = (month(manifest.cases.keys().next())?, month(manifest.cases.keys().next_back())?);
+    let query = KpiQuery {
+        from: first,
+        to: chrono::NaiveDate::from_ymd_opt(last.year(), 12, 31).unwrap_or(last),
+        by: vec!["business_type".into(), "month".into()],
+        as_of: Utc::now(),
+        filters: Vec::new(),
+    };
+    // (name, SQL): no SQL means the KPI.
+    let runs = std::iter::once(("kpi online-rate by business_type,month", None))
+        .chain(warehouse::bench::QUERIES.iter().map(|(name, sql)| (*name, Some(*sql))));
+    for (name, sql) in runs {
+        let run_once = || async {
+            anyhow::Ok(match sql {
+                None => kpi::run(&ctx, "online-rate", &query).await?.rows.len(),
+                Some(sql) => ctx.sql(sql).await?.collect().await?.iter().map(|b| b.num_rows()).sum(),
+            })
+        };
+        let rows = run_once().await?;
+        let mut times = Vec::with_capacity(repeat.max(1));
+        for _ in 0..repeat.max(1) {
+            let started = std::time::Instant::now();
+            run_once().await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{}",
+            json!({ "query": name, "rows": rows, "best_ms": (times[0] * 10.0).round() / 10.0,
+                    "median_ms": (times[times.len() / 2] * 10.0).round() / 10.0, "engine": engine, "sql": sql })
+        );
+    }
+    Ok(())
 }
 
 fn parse_as_of(text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
