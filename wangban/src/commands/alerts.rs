@@ -42,6 +42,26 @@ pub(crate) async fn evaluate_and_notify(
     Ok(changes)
 }
 
+/// [`evaluate_and_notify`] on the warehouse's current snapshot, opened afresh
+/// (without a snapshot, the online-rate rule is left out, with a warning):
+/// what `warehouse refresh` runs after publishing one, and `alerts check`.
+pub(crate) async fn evaluate_on_current_snapshot(
+    store: &Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<AlertChanges> {
+    let cache = warehouse::cache::SnapshotCache::default();
+    let snapshot = match cache.current(&settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20).await {
+        Ok(open) => Some(open),
+        Err(warehouse::WarehouseError::NoSnapshot(message)) => {
+            eprintln!("warning: {message}; the online-rate rule is not evaluated");
+            None
+        }
+        Err(error) => return Err(error).context("opening the warehouse snapshot"),
+    };
+    evaluate_and_notify(store, snapshot.as_deref(), &settings.alerts, now).await
+}
+
 /// Sends every alert change the webhook has not acknowledged, in one POST;
 /// returns how many were sent (0 with no webhook configured or nothing pending).
 /// A failure is recorded on the alerts and returned; the next call retries.
@@ -132,17 +152,7 @@ pub(crate) async fn run(args: &AlertsArgs, settings: &Settings) -> anyhow::Resul
             ExitCode::SUCCESS
         }
         AlertsCommand::Check => {
-            let cache = warehouse::cache::SnapshotCache::default();
-            let snapshot = match cache.current(&settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20).await
-            {
-                Ok(open) => Some(open),
-                Err(warehouse::WarehouseError::NoSnapshot(message)) => {
-                    eprintln!("warning: {message}; the online-rate rule is not evaluated");
-                    None
-                }
-                Err(error) => return Err(error).context("opening the warehouse snapshot"),
-            };
-            let changes = evaluate_and_notify(&store, snapshot.as_deref(), &settings.alerts, Utc::now()).await?;
+            let changes = evaluate_on_current_snapshot(&store, settings, Utc::now()).await?;
             let firing: Vec<Value> = store.alerts().await?.iter().filter(|a| a.is_firing()).map(alert_json).collect();
             println!(
                 "{}",

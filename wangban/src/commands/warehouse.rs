@@ -43,19 +43,11 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
             let started = std::time::Instant::now();
             let report = refresh(&store, &dir, &options).await.context("warehouse refresh failed")?;
             // Alerts are evaluated after every refresh, on the snapshot just published.
-            let snapshots = warehouse::cache::SnapshotCache::default();
-            let alerts = match snapshots.current(&dir, settings.warehouse.sql_memory_mb << 20).await {
-                Ok(snapshot) => {
-                    super::alerts::evaluate_and_notify(&store, Some(&snapshot), &settings.alerts, Utc::now())
-                        .await
-                        .map_err(|e| format!("{e:#}"))
-                }
-                Err(error) => Err(error.to_string()),
-            };
-            let alerts = match alerts {
+            let alerts = match super::alerts::evaluate_on_current_snapshot(&store, settings, Utc::now()).await {
                 Ok(changes) => json!({ "fired": changes.fired.len(), "resolved": changes.resolved.len(),
                                        "continuing": changes.continuing }),
                 Err(error) => {
+                    let error = format!("{error:#}");
                     eprintln!("warning: alerts not evaluated: {error}");
                     json!({ "error": error })
                 }
