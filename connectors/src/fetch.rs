@@ -19,8 +19,8 @@ pub struct ClientTls {
 static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
 
 /// Builds the partner client once per process with `tls` (call it before the
-/// first [`client`]; a second call is refused). rustls with the aws-lc-rs provider
-/// verifies servers (rustls, aws-lc-rs) against the system's roots plus `tls.ca_pem`.
+/// first [`client`]; a second call is refused). rustls, with the aws-lc-rs
+/// provider, verifies servers against the system's roots plus `tls.ca_pem`.
 pub fn configure_client(tls: &ClientTls) -> Result<(), String> {
     let client = build_client(tls)?;
     CLIENT.set(client).map_err(|_| "the partner HTTP client was already built".to_owned())

@@ -10,6 +10,7 @@
 //! - [`console`]: read-only analyst SQL with row, time and memory limits.
 //! - [`cache`]: one session per snapshot, KPI answers kept while it is current.
 //! - [`alerts`]: the alert rules evaluated after each refresh.
+//! - [`bench`]: the raw queries `wangban warehouse bench` times beside DuckDB.
 
 pub use datafusion;
 
