@@ -4,7 +4,8 @@
 #  2. Logs in as leader, qc, operator and admin and requests every page they may
 #     see N times after one warm-up request, printing p50/p95 round trip (curl,
 #     loopback) and page weight (targets: p95 under 100 ms, under 200 KB), and the
-#     first (cold) request of each page.
+#     first (cold) request of each page, among them two drill-downs (a district,
+#     a channel) that the warm-up did not compute.
 #  3. With INFLATE=K (default 35), stops the demo, copies every month's case file
 #     of the current snapshot K-1 more times (the demo's ~290,000 cases become
 #     ~10,000,000 rows with the same distribution), restarts `wangban serve` on it
@@ -32,6 +33,7 @@ grep -E '^\[' "$WORK/err" | tail -4 || true
 PEAK=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
 echo "demo process peak RSS so far: $((PEAK / 1024)) MiB"
 BASE="http://127.0.0.1:$PORT"
+DRILL_FROM=2025-01-01
 password() { awk -v n="$1" '$1 == n && NF == 3 {print $3}' "$WORK/err"; }
 measure() {
   local user="$1"; shift
@@ -54,6 +56,8 @@ print(f'{\"$user\":<9} {\"$path\":<12} first {float(\"$cold\") * 1000:7.1f} ms  
 }
 pages() {
   measure leader / /types /qc /seizures /connectors
+  # Drill-downs no warm-up computed: their "first" is a query on the snapshot.
+  measure leader "/?district=430405&from=$DRILL_FROM" "/types?channel=4&from=$DRILL_FROM"
   measure qc /qc '/qc/cases?category=DBNR'
   measure operator /my/cases
   measure admin /audit
@@ -64,7 +68,7 @@ pages
 
 kill -INT $PID; wait $PID || true
 SNAP="$WORK/demo/warehouse/snapshots/$(cat "$WORK/demo/warehouse/CURRENT")"
-for f in "$SNAP"/cases/month=*/*.parquet; do
+for f in "$SNAP"/cases/month=*/*.parquet "$SNAP"/rollups/case_counts/month=*/*.parquet; do
   for k in $(seq 2 "$INFLATE"); do cp "$f" "${f%.parquet}-copy$k.parquet"; done
 done
 ROWS=$(python3 -c "import json; m=json.load(open('$SNAP/manifest.json')); print(sum(e['rows'] for e in m['cases'].values()) * $INFLATE)")
@@ -79,6 +83,7 @@ for _ in $(seq 1 300); do grep -q "wangban listening" "$WORK/out2" 2>/dev/null &
 for _ in $(seq 1 1200); do grep -q "dashboards warmed" "$WORK/err2" 2>/dev/null && break; sleep 0.1; done
 grep "dashboards warmed" "$WORK/err2" | sed -E 's/.*(results=[0-9]+).*(ms=[0-9]+).*/warm-up after start: \1 \2/' || echo "no warm-up line"
 echo "== pages, inflated warehouse"
+DRILL_FROM=2025-02-01
 pages
 PEAK=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
 echo "serve peak RSS over the inflated warehouse: $((PEAK / 1024)) MiB"

@@ -2,7 +2,9 @@
 # Warehouse benchmark: one simulated year (150,000 cases) served by a release
 # `wangban simulate`, pulled with `wangban sync` into SQLite, then timed:
 # a full `warehouse refresh`, a second (incremental) refresh with nothing
-# changed, the online rate by type × month (whole process), then side by
+# changed, a third after one day of changes (the cases with an event in the
+# year's last 24 hours ingested again), the online rate by type × month
+# (whole process), then side by
 # side in one run: `wangban warehouse bench` (in process, best of 5 after a
 # warm-up, no result cache) and DuckDB (Python package, installed if missing)
 # on the same Parquet files and the same SQL, with the ratio per query.
@@ -26,6 +28,26 @@ W=("$BIN" --config "$WORK/sim.toml" --data "$WORK/data")
 echo "== full refresh"
 /usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" warehouse refresh
 echo "== incremental refresh, nothing changed"
+/usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" warehouse refresh
+echo "== incremental refresh after one day of changes"
+# What a day of partner pulls rewrites: every case with an event (submitted,
+# accepted, verified, recorded, certificate prepared, issued, archived,
+# closed) in the last 24 hours of the simulated year is ingested again now.
+python3 - "$WORK/data/wangban.db" <<'PY'
+import datetime, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+last = datetime.datetime.fromisoformat(db.execute("SELECT MAX(submitted_at) FROM cases").fetchone()[0])
+# The store writes RFC 3339 text ("2025-12-31T07:59:00+00:00"), compared as text.
+cutoff = (last - datetime.timedelta(days=1)).isoformat()
+now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+assert now > db.execute("SELECT MAX(ingested_at) FROM cases").fetchone()[0]
+events = ["submitted_at", "accepted_at", "verified_at", "recorded_at", "cert_prepared_at", "issued_at", "archived_at", "closed_at"]
+where = " OR ".join(f"{c} >= ?" for c in events)
+n = db.execute(f"UPDATE cases SET ingested_at = ? WHERE {where}", [now] + [cutoff] * len(events)).rowcount
+months = db.execute(f"SELECT COUNT(DISTINCT substr(submitted_at, 1, 7)) FROM cases WHERE ingested_at = ?", [now]).fetchone()[0]
+db.commit()
+print(f"{n} cases with an event after {cutoff} re-ingested, submitted in about {months} months")
+PY
 /usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" warehouse refresh
 echo "== online rate by business type x month (whole process)"
 /usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" kpi online-rate --from 2025-01-01 --to 2025-12-31 --by business_type,month --format csv > /dev/null
@@ -60,7 +82,7 @@ side_by_side "one year, $(python3 -c "import json; print(sum(e['rows'] for e in 
 
 INFLATE="${INFLATE:-0}"
 [ "$INFLATE" -gt 1 ] || exit 0
-for f in "$SNAP"/cases/*/*.parquet; do
+for f in "$SNAP"/cases/*/*.parquet "$SNAP"/rollups/case_counts/*/*.parquet; do
   for k in $(seq 2 "$INFLATE"); do cp "$f" "${f%.parquet}-copy$k.parquet"; done
 done
 ROWS=$(python3 -c "import json; m=json.load(open('$SNAP/manifest.json')); print(sum(e['rows'] for e in m['cases'].values()) * $INFLATE)")

@@ -315,4 +315,17 @@ impl Store {
         });
         rows.into_iter().map(StoredCase::try_from).collect()
     }
+
+    /// Cases written at or after `since` ("at or after" for the reason given at
+    /// [`Store::case_submissions_changed_since`]), by submission time: what an
+    /// incremental warehouse refresh merges into the months it carries over.
+    pub async fn cases_ingested_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<StoredCase>> {
+        let rows: Vec<CaseRow> = on_pool!(self, pool => {
+            sqlx::query_as(const_format_where!(SELECT_CASE, " WHERE ingested_at >= $1 ORDER BY submitted_at, id"))
+                .bind(since)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(StoredCase::try_from).collect()
+    }
 }

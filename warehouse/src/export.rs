@@ -3,7 +3,13 @@
 //! - `cases/month=YYYY-MM/part-0.parquet`: one file per submission month
 //!   (China time), sorted by submission time, zstd, page statistics. Only
 //!   months with cases written since the last snapshot's watermark are
-//!   rewritten; the others are hard-linked from the previous snapshot.
+//!   rewritten, each as the previous file with those cases replaced (only the
+//!   changed cases are read from the store); the others are hard-linked from
+//!   the previous snapshot.
+//! - `rollups/case_counts/month=YYYY-MM/part-0.parquet`: the month's cases
+//!   counted by every case dimension and KPI flag ([`ROLLUP_SQL`]), written
+//!   and carried over with the month's cases file. The KPIs that are plain
+//!   counts read whole months from it (`kpi::kpi_sql`), Cube's pre-aggregations.
 //! - `qc_findings`, `evaluations`, `seizures`, `anomalies`: one file each,
 //!   rewritten every time (they are small).
 //!
@@ -15,17 +21,23 @@
 //! time or not) are computed here; values that depend on the day a KPI is
 //! asked for (late but not yet recorded) are left to the KPI queries.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, AsArray as _, BooleanArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::execution::context::SessionContext;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use domain::court_order::{china_time, local_date, local_day_end};
@@ -284,6 +296,31 @@ fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: Option<usize>) -> 
     Ok(())
 }
 
+/// The `case_counts` rollup of one month's cases (registered as `month_cases`):
+/// one row per combination of the case dimensions and the flags the count
+/// KPIs test, with the number of cases in `cases`. Every column keeps the name
+/// and meaning it has in `cases`; `recorded` is `recorded_at IS NOT NULL` and
+/// `correction_free` is `correction_count = 0`.
+pub const ROLLUP_SQL: &str = "SELECT business_type, phase, channel, district, applicant_kind, week, \
+     in_scope, phase_live, online, end_to_end, issues_certificate, delivery, \
+     recorded_at IS NOT NULL AS recorded, correction_count = 0 AS correction_free, COUNT(*) AS cases \
+     FROM month_cases GROUP BY business_type, phase, channel, district, applicant_kind, week, \
+     in_scope, phase_live, online, end_to_end, issues_certificate, delivery, recorded_at IS NOT NULL, correction_count = 0 \
+     ORDER BY business_type, phase, channel, district, applicant_kind, week";
+
+/// The rollup of one month's `cases` batch ([`ROLLUP_SQL`]), one batch.
+async fn rollup_batch(ctx: &SessionContext, batch: RecordBatch) -> Result<RecordBatch, WarehouseError> {
+    ctx.register_batch("month_cases", batch)?;
+    let result = ctx.sql(ROLLUP_SQL).await?.collect().await;
+    ctx.deregister_table("month_cases")?;
+    let batches = result?;
+    let schema = match batches.first() {
+        Some(first) => first.schema(),
+        None => return Err(WarehouseError::Corrupt("the rollup query answered no schema".into())),
+    };
+    Ok(concat_batches(&schema, &batches)?)
+}
+
 fn qc_batch(findings: &[store::records::QcFinding]) -> Result<RecordBatch, WarehouseError> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("finding_id", DataType::Utf8, false),
@@ -466,7 +503,64 @@ fn anomalies_batch(rows: &[store::reconcile::Anomaly]) -> Result<RecordBatch, Wa
     )?)
 }
 
+/// Hard-links `source` at `target` (a file of the previous snapshot carried
+/// over), copying where links are not possible.
+fn link_or_copy(source: &Path, target: &Path) -> Result<(), WarehouseError> {
+    if let Some(dir) = target.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    if fs::hard_link(source, target).is_err() {
+        fs::copy(source, target)?;
+    }
+    Ok(())
+}
+
+/// What a refresh does with one month of `cases`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MonthAction {
+    /// Unchanged: hard-link the previous snapshot's files.
+    Keep,
+    /// Cases written since: the previous file without them, plus them.
+    Merge,
+    /// Read the whole month from the store.
+    Rewrite,
+}
+
+/// The previous snapshot's `cases` file of a month without the rows of
+/// `changed` (case numbers written since), plus `fresh` (those of them
+/// submitted in this month), sorted by submission time.
+fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) -> Result<RecordBatch, WarehouseError> {
+    let schema = cases_schema();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(previous)?)?.with_batch_size(64 * 1024).build()?;
+    let mut parts = Vec::new();
+    for batch in reader {
+        let batch = RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?;
+        let case_no = batch.column(0).as_string::<i32>();
+        let keep: BooleanArray = case_no.iter().map(|no| Some(!no.is_some_and(|no| changed.contains(no)))).collect();
+        parts.push(filter_record_batch(&batch, &keep)?);
+    }
+    parts.push(fresh);
+    let all = concat_batches(&schema, &parts)?;
+    let order = lexsort_to_indices(
+        &[
+            SortColumn { values: all.column(SUBMITTED_AT).clone(), options: None },
+            SortColumn { values: all.column(0).clone(), options: None },
+        ],
+        None,
+    )?;
+    Ok(take_record_batch(&all, &order)?)
+}
+
+/// The column of `submitted_at` in [`cases_schema`] (the sort column).
+const SUBMITTED_AT: usize = 19;
+
 /// Refreshes the warehouse under `root` from `store` (see the module documentation).
+///
+/// Incrementally (the default), a month untouched since the previous
+/// snapshot's watermark is hard-linked, and a month with cases written since
+/// is the previous file with those cases replaced: only the changed cases are
+/// read from the store. If the result holds more cases than the store (a case
+/// whose submission moved to another month), the refresh starts over in full.
 pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Result<RefreshReport, WarehouseError> {
     let started = std::time::Instant::now();
     let warehouse = Warehouse::open(root)?;
@@ -475,16 +569,34 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
 
     // Months to write: those with cases written since the previous watermark.
     let since = previous.as_ref().and_then(Manifest::watermark);
-    let changed: BTreeSet<String> =
-        store.case_submissions_changed_since(since).await?.into_iter().map(month_of).collect();
-    let mut months: BTreeMap<String, bool> = BTreeMap::new(); // month → rewrite?
+    let mut changed_cases: BTreeMap<String, Vec<StoredCase>> = BTreeMap::new();
+    let changed: BTreeSet<String> = match since {
+        Some(since) => {
+            for case in store.cases_ingested_since(since).await? {
+                changed_cases.entry(month_of(case.record.submitted_at)).or_default().push(case);
+            }
+            changed_cases.keys().cloned().collect()
+        }
+        None => store.case_submissions_changed_since(None).await?.into_iter().map(month_of).collect(),
+    };
+    let changed_numbers: HashSet<&str> =
+        changed_cases.values().flatten().map(|c| c.record.case_no.as_str()).collect();
+    let mut months: BTreeMap<String, MonthAction> = BTreeMap::new();
     if let Some(previous) = &previous {
         for month in previous.cases.keys() {
-            months.insert(month.clone(), false);
+            // A snapshot made before rollups existed: its months are rewritten once.
+            let action = if !previous.rollups.contains_key(month) {
+                MonthAction::Rewrite
+            } else if changed.contains(month) {
+                MonthAction::Merge
+            } else {
+                MonthAction::Keep
+            };
+            months.insert(month.clone(), action);
         }
     }
     for month in &changed {
-        months.insert(month.clone(), true);
+        months.entry(month.clone()).or_insert(MonthAction::Rewrite);
     }
 
     let id = format!("{}", options.now.format("%Y%m%dT%H%M%S%.6fZ"));
@@ -492,35 +604,63 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     let mut manifest = Manifest::new(&id, options.now, watermark);
     let mut written = Vec::new();
     let mut kept = 0;
-    for (month, rewrite) in &months {
+    let rollup_ctx = SessionContext::new();
+    for (month, action) in &months {
         let relative = PathBuf::from(format!("cases/month={month}/part-0.parquet"));
+        let rollup_relative = PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet"));
         let target = staging.join(&relative);
-        let carried = previous.as_ref().and_then(|p| p.cases.get(month).map(|entry| (&p.snapshot_id, entry)));
-        let rows = match (rewrite, carried) {
-            (false, Some((previous_id, entry))) => {
-                let source = warehouse.snapshot_dir(previous_id).join(&relative);
-                if let Some(dir) = target.parent() {
-                    fs::create_dir_all(dir)?;
-                }
-                if fs::hard_link(&source, &target).is_err() {
-                    fs::copy(&source, &target)?;
-                }
+        let rollup_target = staging.join(&rollup_relative);
+        let carried = previous.as_ref().and_then(|p| Some((&p.snapshot_id, p.cases.get(month)?, p.rollups.get(month)?)));
+        let batch = match (action, carried) {
+            (MonthAction::Keep, Some((previous_id, entry, rollup))) => {
+                let previous_dir = warehouse.snapshot_dir(previous_id);
+                link_or_copy(&previous_dir.join(&relative), &target)?;
+                link_or_copy(&previous_dir.join(&rollup_relative), &rollup_target)?;
                 kept += 1;
-                entry.rows
+                manifest.cases.insert(month.clone(), TableEntry { file: relative.display().to_string(), rows: entry.rows });
+                manifest.rollups.insert(
+                    month.clone(),
+                    TableEntry { file: rollup_relative.display().to_string(), rows: rollup.rows },
+                );
+                continue;
+            }
+            (MonthAction::Merge, Some((previous_id, _, _))) => {
+                let fresh = changed_cases.get(month).map(Vec::as_slice).unwrap_or_default();
+                let fresh = cases_batch(fresh, options)?;
+                merged_month(&warehouse.snapshot_dir(previous_id).join(&relative), &changed_numbers, fresh)?
             }
             _ => {
                 let (from, to) = month_bounds(month)?;
                 let cases = store.cases_submitted_between(from, to).await?;
-                if cases.is_empty() {
-                    continue;
-                }
-                let batch = cases_batch(&cases, options)?;
-                write_parquet(&target, &batch, Some(19))?;
-                written.push(month.clone());
-                cases.len()
+                cases_batch(&cases, options)?
             }
         };
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        write_parquet(&target, &batch, Some(SUBMITTED_AT))?;
+        let rows = batch.num_rows();
+        let rollup = rollup_batch(&rollup_ctx, batch).await?;
+        write_parquet(&rollup_target, &rollup, None)?;
+        written.push(month.clone());
         manifest.cases.insert(month.clone(), TableEntry { file: relative.display().to_string(), rows });
+        manifest
+            .rollups
+            .insert(month.clone(), TableEntry { file: rollup_relative.display().to_string(), rows: rollup.num_rows() });
+    }
+    if previous.is_some() {
+        // Cases are never deleted, and the count is read after the export: more
+        // rows than the store holds means a case kept in a month it left.
+        let in_store = usize::try_from(store.table_counts().await?.cases).unwrap_or(usize::MAX);
+        if manifest.case_rows() > in_store {
+            tracing::warn!(
+                exported = manifest.case_rows(),
+                in_store,
+                "incremental refresh holds more cases than the store (a submission time moved to another month): refreshing in full"
+            );
+            fs::remove_dir_all(&staging)?;
+            return Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await;
+        }
     }
 
     let qc = store.all_qc_findings().await?;

@@ -19,6 +19,7 @@ use domain::court_order::local_day_end;
 use serde_json::{Map, Value, json};
 
 use crate::WarehouseError;
+use crate::session::ROLLUP_TABLE;
 
 /// The online-rate target of the plan.
 pub const TARGET_ONLINE_RATE: f64 = 0.9;
@@ -365,31 +366,160 @@ fn validate_dims(definition: &Definition, by: &[String]) -> Result<(), Warehouse
 /// The period filter on cases `c`, with the month partition for pruning,
 /// and the query's dimension filters (checked by `validate_filters`).
 fn period(query: &KpiQuery) -> String {
-    let from = local_day_end(query.from.pred_opt().unwrap_or(query.from));
-    let to = local_day_end(query.to);
-    let filters: String = query
-        .filters
-        .iter()
-        .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", case_dim_expr(dim), value.replace('\'', "''")))
-        .collect();
-    let months = format!("c.month >= '{}' AND c.month <= '{}'", query.from.format("%Y-%m"), query.to.format("%Y-%m"));
+    period_between(query.from, query.to, &query.filters)
+}
+
+/// [`period`] for the days `from..=to`.
+fn period_between(from: NaiveDate, to: NaiveDate, filters: &[(String, String)]) -> String {
+    let start = local_day_end(from.pred_opt().unwrap_or(from));
+    let end = local_day_end(to);
+    let months = months_between(from, to);
     // `month` is the China-time month of submission (the partition), so a period of
     // whole months is exactly those partitions: the timestamp comparisons would
     // only cost time (a third of a 10-million-case scan).
-    let whole_months = query.from.day() == 1 && query.to.succ_opt().is_none_or(|next| next.day() == 1);
+    let whole_months = from.day() == 1 && to.succ_opt().is_none_or(|next| next.day() == 1);
     if whole_months {
-        format!("{months}{filters}")
+        format!("{months}{}", dimension_filters(filters))
     } else {
         format!(
-            "c.submitted_at >= {} AND c.submitted_at < {} AND {months}{filters}",
-            utc_literal(from),
-            utc_literal(to)
+            "c.submitted_at >= {} AND c.submitted_at < {} AND {months}{}",
+            utc_literal(start),
+            utc_literal(end),
+            dimension_filters(filters)
         )
     }
 }
 
+/// The months of `from..=to` as a filter on the `month` partition of `c`.
+fn months_between(from: NaiveDate, to: NaiveDate) -> String {
+    format!("c.month >= '{}' AND c.month <= '{}'", from.format("%Y-%m"), to.format("%Y-%m"))
+}
+
+/// The query's dimension filters (checked by `validate_filters`) on `c`.
+fn dimension_filters(filters: &[(String, String)]) -> String {
+    filters
+        .iter()
+        .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", case_dim_expr(dim), value.replace('\'', "''")))
+        .collect()
+}
+
+/// A period cut for the rollup: the whole months inside it (answered from
+/// `case_counts`) and the days of the partial months at its ends (from `cases`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SplitPeriod {
+    /// First and last day of the whole months, if any.
+    whole: Option<(NaiveDate, NaiveDate)>,
+    /// Day ranges outside whole months.
+    partial: Vec<(NaiveDate, NaiveDate)>,
+}
+
+fn split_period(from: NaiveDate, to: NaiveDate) -> SplitPeriod {
+    let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    let whole_from = if from.day() == 1 {
+        from
+    } else {
+        first_of(from).checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX)
+    };
+    let whole_to = if to.succ_opt().is_none_or(|next| next.day() == 1) {
+        to
+    } else {
+        first_of(to).pred_opt().unwrap_or(NaiveDate::MIN)
+    };
+    if whole_from > whole_to {
+        return SplitPeriod { whole: None, partial: vec![(from, to)] };
+    }
+    let mut partial = Vec::new();
+    if from < whole_from {
+        partial.push((from, whole_from.pred_opt().unwrap_or(whole_from)));
+    }
+    if to > whole_to {
+        partial.push((whole_to.succ_opt().unwrap_or(whole_to), to));
+    }
+    SplitPeriod { whole: Some((whole_from, whole_to)), partial }
+}
+
+/// A KPI that is a count of cases: what its numerator counts, what it adds to
+/// the scope, and what its excluded count counts, written once for `cases` and
+/// once for the `case_counts` rollup (the same columns, but `recorded` and
+/// `correction_free` in place of the tests on `recorded_at` and `correction_count`).
+struct Counted {
+    numerator: [&'static str; 2],
+    filter: [&'static str; 2],
+    excluded: [&'static str; 2],
+}
+
+/// The count KPIs, the ones the rollup can answer.
+fn counted(name: &str) -> Option<Counted> {
+    let out_of_scope = "NOT (c.in_scope AND c.phase_live)";
+    match name {
+        "online-rate" => Some(Counted { numerator: ["c.online"; 2], filter: [""; 2], excluded: [out_of_scope; 2] }),
+        "end-to-end-rate" => {
+            Some(Counted { numerator: ["c.end_to_end"; 2], filter: [""; 2], excluded: [out_of_scope; 2] })
+        }
+        "first-time-right" => Some(Counted {
+            numerator: ["c.correction_count = 0", "c.correction_free"],
+            filter: [" AND c.recorded_at IS NOT NULL", " AND c.recorded"],
+            excluded: [
+                "NOT (c.in_scope AND c.phase_live) OR c.recorded_at IS NULL",
+                "NOT (c.in_scope AND c.phase_live) OR NOT c.recorded",
+            ],
+        }),
+        "e-certificate-rate" => Some(Counted {
+            numerator: ["c.delivery = 1"; 2],
+            filter: [" AND c.issues_certificate AND c.delivery IS NOT NULL"; 2],
+            excluded: ["NOT (c.in_scope AND c.phase_live) OR NOT c.issues_certificate OR c.delivery IS NULL"; 2],
+        }),
+        _ => None,
+    }
+}
+
+/// `CAST(SUM(CASE WHEN condition THEN weight ELSE 0 END) AS BIGINT)`.
+fn count_when(condition: &str, weight: &str) -> String {
+    format!("CAST(SUM(CASE WHEN {condition} THEN {weight} ELSE 0 END) AS BIGINT)")
+}
+
+/// A count KPI answered from the rollup for the period's whole months and
+/// from `cases` for the partial months at its ends, summed per dimension.
+fn counted_sql(counted: &Counted, query: &KpiQuery, select_dims: &str, group: &[String]) -> String {
+    let split = split_period(query.from, query.to);
+    let inner_group = if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) };
+    let mut parts = Vec::new();
+    if let Some((from, to)) = split.whole {
+        parts.push(format!(
+            "SELECT {select_dims}{} AS numerator, CAST(SUM(c.cases) AS BIGINT) AS denominator \
+             FROM {ROLLUP_TABLE} c WHERE c.in_scope AND c.phase_live AND {}{}{}{inner_group}",
+            count_when(counted.numerator[1], "c.cases"),
+            months_between(from, to),
+            dimension_filters(&query.filters),
+            counted.filter[1],
+        ));
+    }
+    for (from, to) in split.partial {
+        parts.push(format!(
+            "SELECT {select_dims}{} AS numerator, COUNT(*) AS denominator \
+             FROM cases c WHERE c.in_scope AND c.phase_live AND {}{}{inner_group}",
+            count_when(counted.numerator[0], "1"),
+            period_between(from, to, &query.filters),
+            counted.filter[0],
+        ));
+    }
+    let outer_dims: String = group.iter().map(|d| format!("{d}, ")).collect();
+    let outer_group = if group.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {0} ORDER BY {0}", group.join(", "))
+    };
+    format!(
+        "SELECT {outer_dims}CAST(SUM(numerator) AS BIGINT) AS numerator, CAST(SUM(denominator) AS BIGINT) AS denominator \
+         FROM ({}){outer_group}",
+        parts.join(" UNION ALL ")
+    )
+}
+
 /// The SQL of a KPI: dimensions as `d0, d1 …`, then `numerator`, `denominator`.
-pub fn kpi_sql(definition: &Definition, query: &KpiQuery) -> Result<String, WarehouseError> {
+/// With `rollups` (the session has `case_counts`), the count KPIs read the
+/// period's whole months from the rollup.
+pub fn kpi_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> Result<String, WarehouseError> {
     validate_dims(definition, &query.by)?;
     validate_filters(definition, query)?;
     let dims: Vec<String> =
@@ -400,27 +530,23 @@ pub fn kpi_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Ware
     let order_by = if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) };
     let in_scope = format!("c.in_scope AND c.phase_live AND {}", period(query));
     let as_of = utc_literal(query.as_of);
-    let count = |condition: &str| format!("CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)");
+    let count = |condition: &str| count_when(condition, "1");
+    if let Some(counted) = counted(definition.name) {
+        if rollups {
+            return Ok(counted_sql(&counted, query, &select_dims, &group));
+        }
+        return Ok(format!(
+            "SELECT {select_dims}{} AS numerator, COUNT(*) AS denominator FROM cases c WHERE {in_scope}{}{group_by}{order_by}",
+            count(counted.numerator[0]),
+            counted.filter[0],
+        ));
+    }
     let (numerator, denominator, from, filter) = match definition.name {
-        "online-rate" => (count("c.online"), "COUNT(*)".to_owned(), "cases c", in_scope),
-        "end-to-end-rate" => (count("c.end_to_end"), "COUNT(*)".to_owned(), "cases c", in_scope),
         "on-time-rate" => (
             count("c.on_time"),
             count(&format!("c.on_time IS NOT NULL OR (c.recorded_at IS NULL AND c.due_at < {as_of})")),
             "cases c",
             format!("{in_scope} AND c.accepted_at IS NOT NULL"),
-        ),
-        "first-time-right" => (
-            count("c.correction_count = 0"),
-            "COUNT(*)".to_owned(),
-            "cases c",
-            format!("{in_scope} AND c.recorded_at IS NOT NULL"),
-        ),
-        "e-certificate-rate" => (
-            count("c.delivery = 1"),
-            "COUNT(*)".to_owned(),
-            "cases c",
-            format!("{in_scope} AND c.issues_certificate AND c.delivery IS NOT NULL"),
         ),
         "qc-errors" => {
             return Ok(qc_sql(query, &select_dims, &group_by));
@@ -485,23 +611,41 @@ fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str) -> String {
     )
 }
 
-/// How many case rows of the period the definition leaves out.
-fn excluded_sql(definition: &Definition, query: &KpiQuery) -> String {
-    let period = period(query);
+/// How many case rows of the period the definition leaves out (with
+/// `rollups`, the count KPIs read whole months from the rollup).
+fn excluded_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> String {
     let as_of = utc_literal(query.as_of);
+    if let Some(counted) = counted(definition.name) {
+        if rollups {
+            let split = split_period(query.from, query.to);
+            let mut parts = Vec::new();
+            if let Some((from, to)) = split.whole {
+                parts.push(format!(
+                    "SELECT CAST(SUM(c.cases) AS BIGINT) AS excluded FROM {ROLLUP_TABLE} c WHERE {}{} AND ({})",
+                    months_between(from, to),
+                    dimension_filters(&query.filters),
+                    counted.excluded[1]
+                ));
+            }
+            for (from, to) in split.partial {
+                parts.push(format!(
+                    "SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({})",
+                    period_between(from, to, &query.filters),
+                    counted.excluded[0]
+                ));
+            }
+            return format!("SELECT CAST(SUM(excluded) AS BIGINT) AS excluded FROM ({})", parts.join(" UNION ALL "));
+        }
+    }
     let condition = match definition.name {
         "on-time-rate" => format!(
             "NOT (c.in_scope AND c.phase_live AND c.accepted_at IS NOT NULL) \
              OR (c.on_time IS NULL AND NOT (c.recorded_at IS NULL AND c.due_at < {as_of}))"
         ),
-        "first-time-right" => "NOT (c.in_scope AND c.phase_live) OR c.recorded_at IS NULL".to_owned(),
-        "e-certificate-rate" => {
-            "NOT (c.in_scope AND c.phase_live) OR NOT c.issues_certificate OR c.delivery IS NULL".to_owned()
-        }
         "qc-errors" | "satisfaction" => "NOT c.in_scope".to_owned(),
-        _ => "NOT (c.in_scope AND c.phase_live)".to_owned(),
+        name => counted(name).map_or("NOT (c.in_scope AND c.phase_live)", |c| c.excluded[0]).to_owned(),
     };
-    format!("SELECT COUNT(*) AS excluded FROM cases c WHERE {period} AND ({condition})")
+    format!("SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({condition})", period(query))
 }
 
 /// A cell as JSON (strings, integers, floats, booleans, nulls).
@@ -567,7 +711,8 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
             .collect();
         return Ok(KpiResult { definition, as_of: query.as_of, target: None, rows, excluded: 0 });
     }
-    let sql = kpi_sql(definition, query)?;
+    let rollups = ctx.table_exist(ROLLUP_TABLE)?;
+    let sql = kpi_sql(definition, query, rollups)?;
     let batches = ctx.sql(&sql).await?.collect().await?;
     let mut rows = Vec::new();
     for raw in batches_to_rows(&batches) {
@@ -591,7 +736,7 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
         }
         rows.push(row);
     }
-    let excluded_batches = ctx.sql(&excluded_sql(definition, query)).await?.collect().await?;
+    let excluded_batches = ctx.sql(&excluded_sql(definition, query, rollups)).await?.collect().await?;
     let excluded =
         batches_to_rows(&excluded_batches).first().and_then(|r| r.get("excluded")).and_then(Value::as_i64).unwrap_or(0);
     let target = matches!(definition.name, "online-rate").then_some(TARGET_ONLINE_RATE);
@@ -640,9 +785,58 @@ mod tests {
             as_of: Utc::now(),
             filters: Vec::new(),
         };
-        let err = kpi_sql(definition("online-rate").expect("known"), &query).expect_err("refused");
+        let err = kpi_sql(definition("online-rate").expect("known"), &query, true).expect_err("refused");
         assert!(err.to_string().contains("cannot be broken down"), "{err}");
         assert!(definition("nope").is_err());
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("date")
+    }
+
+    #[test]
+    fn a_period_splits_into_whole_months_and_partial_ends() {
+        let split = split_period(day(2025, 1, 15), day(2025, 4, 10));
+        assert_eq!(split.whole, Some((day(2025, 2, 1), day(2025, 3, 31))));
+        assert_eq!(split.partial, vec![(day(2025, 1, 15), day(2025, 1, 31)), (day(2025, 4, 1), day(2025, 4, 10))]);
+        let exact = split_period(day(2024, 1, 1), day(2024, 12, 31));
+        assert_eq!(exact, SplitPeriod { whole: Some((day(2024, 1, 1), day(2024, 12, 31))), partial: vec![] });
+        let leap = split_period(day(2024, 2, 1), day(2024, 2, 29));
+        assert_eq!(leap.whole, Some((day(2024, 2, 1), day(2024, 2, 29))));
+        // No whole month inside: all of it from `cases`.
+        for (from, to) in [(day(2025, 3, 2), day(2025, 3, 30)), (day(2025, 3, 20), day(2025, 4, 10))] {
+            assert_eq!(split_period(from, to), SplitPeriod { whole: None, partial: vec![(from, to)] });
+        }
+        // A dashboard's default period: whole months up to the current one, then its first days.
+        let ytd = split_period(day(2025, 1, 1), day(2026, 11, 28));
+        assert_eq!(ytd.whole, Some((day(2025, 1, 1), day(2026, 10, 31))));
+        assert_eq!(ytd.partial, vec![(day(2026, 11, 1), day(2026, 11, 28))]);
+    }
+
+    #[test]
+    fn count_kpis_read_whole_months_from_the_rollup() {
+        let query = KpiQuery {
+            from: day(2025, 1, 1),
+            to: day(2025, 6, 15),
+            by: vec!["business_type".into()],
+            as_of: Utc::now(),
+            filters: vec![("district".into(), "430405".into())],
+        };
+        for name in ["online-rate", "end-to-end-rate", "first-time-right", "e-certificate-rate"] {
+            let definition = definition(name).expect("known");
+            let with = kpi_sql(definition, &query, true).expect("sql");
+            assert!(with.contains("FROM case_counts c") && with.contains("FROM cases c"), "{with}");
+            assert!(with.contains("c.month >= '2025-01' AND c.month <= '2025-05'"), "{with}");
+            assert!(with.contains("'430405'"), "{with}");
+            let without = kpi_sql(definition, &query, false).expect("sql");
+            assert!(!without.contains("case_counts"), "{without}");
+            assert!(excluded_sql(definition, &query, true).contains("case_counts"));
+        }
+        // The rest never do.
+        for name in ["on-time-rate", "qc-errors", "satisfaction"] {
+            let sql = kpi_sql(definition(name).expect("known"), &query, true).expect("sql");
+            assert!(!sql.contains("case_counts"), "{name}: {sql}");
+        }
     }
 
     #[test]

@@ -91,8 +91,13 @@ pub fn session_with_limit(
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
+/// The rollup table's name in a session (see `export::ROLLUP_SQL`).
+pub const ROLLUP_TABLE: &str = "case_counts";
+
 /// Registers the current snapshot's tables (`cases` partitioned by `month`,
-/// `qc_findings`, `evaluations`, `seizures`, `anomalies`) on `ctx`.
+/// `qc_findings`, `evaluations`, `seizures`, `anomalies`, and the rollup
+/// `case_counts`, partitioned by `month`, when the snapshot has one for every
+/// month) on `ctx`.
 pub async fn register_snapshot(ctx: &SessionContext, root: &Path) -> Result<Manifest, WarehouseError> {
     let warehouse = Warehouse::open(root)?;
     let manifest = warehouse.current()?.ok_or_else(|| {
@@ -113,6 +118,11 @@ pub async fn register_snapshot(ctx: &SessionContext, root: &Path) -> Result<Mani
     } else {
         let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
         ctx.register_parquet("cases", cases.to_string_lossy().as_ref(), options).await?;
+    }
+    if manifest.has_rollups() {
+        let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
+        let rollups = dir.join("rollups").join("case_counts");
+        ctx.register_parquet(ROLLUP_TABLE, rollups.to_string_lossy().as_ref(), options).await?;
     }
     for table in ["qc_findings", "evaluations", "seizures", "anomalies"] {
         let path = dir.join(table);

@@ -37,6 +37,10 @@ pub struct Manifest {
     pub cases: BTreeMap<String, TableEntry>,
     /// The other tables.
     pub tables: BTreeMap<String, TableEntry>,
+    /// `case_counts` rollup files by month (`YYYY-MM`): case counts grouped by
+    /// every case dimension and KPI flag (absent in older manifests).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rollups: BTreeMap<String, TableEntry>,
     /// How long the refresh that made it took, in milliseconds (absent in older manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_ms: Option<u64>,
@@ -51,6 +55,7 @@ impl Manifest {
             source_watermark: source_watermark.map(|t| t.to_rfc3339()),
             cases: BTreeMap::new(),
             tables: BTreeMap::new(),
+            rollups: BTreeMap::new(),
             refresh_ms: None,
         }
     }
@@ -64,6 +69,11 @@ impl Manifest {
     /// Rows of `cases`, all months.
     pub fn case_rows(&self) -> usize {
         self.cases.values().map(|e| e.rows).sum()
+    }
+
+    /// Whether every month of `cases` has its `case_counts` rollup.
+    pub fn has_rollups(&self) -> bool {
+        !self.cases.is_empty() && self.cases.keys().all(|month| self.rollups.contains_key(month))
     }
 }
 

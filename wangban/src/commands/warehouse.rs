@@ -9,6 +9,7 @@ use serde_json::json;
 use warehouse::console::{self, Format};
 use warehouse::export::{RefreshOptions, refresh};
 use warehouse::kpi::{self, KpiQuery};
+use warehouse::datafusion::execution::context::SessionContext;
 use warehouse::session::{engine_session, register_snapshot};
 
 use crate::cli::{KpiArgs, OutputFormat, SqlArgs, WarehouseArgs, WarehouseCommand};
@@ -70,35 +71,56 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
 }
 
 /// `warehouse bench`: the online-rate KPI by type × month from the snapshot's
-/// first month to the end of its last year, then each of `warehouse::bench::QUERIES`, each run once to warm
-/// up and `repeat` times timed; a JSON line per query.
+/// first month to the end of its last year (read from the `case_counts` rollup,
+/// then from `cases` alone), by district up to the middle of the last month
+/// (rollup plus the partial month from `cases`), then each of
+/// `warehouse::bench::QUERIES`; each run once to warm up and `repeat` times
+/// timed; a JSON line per query.
 async fn bench(settings: &Settings, repeat: usize, engine: &str) -> anyhow::Result<()> {
-    let ctx = engine_session(engine, Some(settings.warehouse.sql_memory_mb << 20)).await?;
+    let memory = Some(settings.warehouse.sql_memory_mb << 20);
+    let ctx = engine_session(engine, memory).await?;
     let manifest = register_snapshot(&ctx, &settings.warehouse_dir()).await?;
+    // The same snapshot without the rollup: the KPI computed from `cases` alone.
+    let plain = engine_session(engine, memory).await?;
+    register_snapshot(&plain, &settings.warehouse_dir()).await?;
+    plain.deregister_table(warehouse::session::ROLLUP_TABLE)?;
     eprintln!(
-        "snapshot {} with {} cases; best of {repeat} after a warm-up",
+        "snapshot {} with {} cases ({} rollup rows); best of {repeat} after a warm-up",
         manifest.snapshot_id,
-        manifest.case_rows()
+        manifest.case_rows(),
+        manifest.rollups.values().map(|e| e.rows).sum::<usize>()
     );
     let month = |m: Option<&String>| {
         m.and_then(|m| warehouse::export::first_day_of_month(m)).context("the snapshot holds no cases")
     };
     let (first, last) = (month(manifest.cases.keys().next())?, month(manifest.cases.keys().next_back())?);
-    let query = KpiQuery {
+    let by_type_and_month = KpiQuery {
         from: first,
         to: chrono::NaiveDate::from_ymd_opt(last.year(), 12, 31).unwrap_or(last),
         by: vec!["business_type".into(), "month".into()],
         as_of: Utc::now(),
         filters: Vec::new(),
     };
-    // (name, SQL): no SQL means the KPI.
-    let runs = std::iter::once(("kpi online-rate by business_type,month", None))
-        .chain(warehouse::bench::QUERIES.iter().map(|(name, sql)| (*name, Some(*sql))));
-    for (name, sql) in runs {
+    let by_district = KpiQuery {
+        to: last.with_day(15).unwrap_or(last),
+        by: vec!["district".into()],
+        ..by_type_and_month.clone()
+    };
+    enum Run<'a> {
+        Kpi(&'a SessionContext, &'a KpiQuery),
+        Sql(&'static str),
+    }
+    let mut runs = vec![
+        ("kpi online-rate by business_type,month (rollup)", Run::Kpi(&ctx, &by_type_and_month)),
+        ("kpi online-rate by business_type,month (cases only)", Run::Kpi(&plain, &by_type_and_month)),
+        ("kpi online-rate by district, to mid-month (rollup + cases)", Run::Kpi(&ctx, &by_district)),
+    ];
+    runs.extend(warehouse::bench::QUERIES.iter().map(|(name, sql)| (*name, Run::Sql(sql))));
+    for (name, run) in runs {
         let run_once = || async {
-            anyhow::Ok(match sql {
-                None => kpi::run(&ctx, "online-rate", &query).await?.rows.len(),
-                Some(sql) => ctx.sql(sql).await?.collect().await?.iter().map(|b| b.num_rows()).sum(),
+            anyhow::Ok(match &run {
+                Run::Kpi(session, query) => kpi::run(session, "online-rate", query).await?.rows.len(),
+                Run::Sql(sql) => ctx.sql(sql).await?.collect().await?.iter().map(|b| b.num_rows()).sum(),
             })
         };
         let rows = run_once().await?;
@@ -109,6 +131,10 @@ async fn bench(settings: &Settings, repeat: usize, engine: &str) -> anyhow::Resu
             times.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
+        let sql = match run {
+            Run::Sql(sql) => Some(sql),
+            Run::Kpi(..) => None,
+        };
         println!(
             "{}",
             json!({ "query": name, "rows": rows, "best_ms": (times[0] * 10.0).round() / 10.0,

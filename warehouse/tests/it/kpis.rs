@@ -204,12 +204,83 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     assert!(two.months_kept > 0, "unchanged months are carried over");
     assert!(two.months_written.contains(&"2024-03".to_owned()), "{:?}", two.months_written);
     let full = temp_dir("full");
-    refresh(&store, &full, &options(second, true)).await.expect("full refresh");
+    let rebuilt = refresh(&store, &full, &options(second, true)).await.expect("full refresh");
+    let rollup_rows = |m: &warehouse::snapshot::Manifest| m.rollups.values().map(|e| e.rows).collect::<Vec<_>>();
+    assert!(two.manifest.has_rollups());
+    assert_eq!(rollup_rows(&two.manifest), rollup_rows(&rebuilt.manifest), "the rollups too");
     for (name, by) in GOLDEN {
         assert_eq!(kpi_json(&incremental, name, by, second).await, kpi_json(&full, name, by, second).await, "{name}");
     }
     let _ = std::fs::remove_dir_all(incremental);
     let _ = std::fs::remove_dir_all(full);
+}
+
+/// The count KPIs give the same answer from the `case_counts` rollup (whole
+/// months) as from `cases` alone, for every breakdown, periods cut anywhere,
+/// and filters; and a snapshot made before rollups gets them at the next refresh.
+async fn count_kpis_agree_with_and_without_the_rollup(store: Store) {
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let root = temp_dir("rollup");
+    let report = refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    assert!(report.manifest.has_rollups());
+    let rollup_rows: usize = report.manifest.rollups.values().map(|e| e.rows).sum();
+    assert!(rollup_rows > 0 && rollup_rows < report.manifest.case_rows(), "{rollup_rows} rollup rows");
+
+    let with = session_with_limit(Some(2), None).expect("session");
+    register_snapshot(&with, &root).await.expect("snapshot");
+    let without = session_with_limit(Some(2), None).expect("session");
+    register_snapshot(&without, &root).await.expect("snapshot");
+    without.deregister_table(warehouse::session::ROLLUP_TABLE).expect("deregister");
+    let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).expect("date");
+    let periods = [
+        (day(2024, 1, 1), day(2024, 12, 31)),
+        (day(2024, 3, 15), day(2024, 8, 20)),
+        (day(2024, 2, 1), day(2024, 2, 29)),
+        (day(2024, 5, 3), day(2024, 5, 27)),
+        (day(2024, 6, 1), day(2025, 1, 1)),
+    ];
+    let breakdowns: &[&[&str]] =
+        &[&[], &["business_type"], &["month"], &["week"], &["channel", "district"], &["phase", "applicant_kind"]];
+    let district = flow.cases[0].district.clone();
+    let filters = [vec![], vec![("district".to_owned(), district)], vec![("channel".to_owned(), "4".to_owned())]];
+    let mut compared = 0;
+    for name in ["online-rate", "end-to-end-rate", "first-time-right", "e-certificate-rate"] {
+        for (from, to) in periods {
+            for by in breakdowns {
+                for filter in &filters {
+                    let query = KpiQuery {
+                        from,
+                        to,
+                        by: by.iter().map(|s| (*s).to_owned()).collect(),
+                        as_of: now,
+                        filters: filter.clone(),
+                    };
+                    let a = kpi::run(&with, name, &query).await.expect("with the rollup").to_json();
+                    let b = kpi::run(&without, name, &query).await.expect("without").to_json();
+                    assert_eq!(a, b, "{name} {from}..{to} by {by:?} where {filter:?}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 4 * 5 * 6 * 3);
+
+    // A snapshot from before rollups: the next refresh writes every month's rollup.
+    let warehouse = warehouse::snapshot::Warehouse::open(&root).expect("open");
+    let mut old = warehouse.current().expect("read").expect("a snapshot");
+    old.rollups.clear();
+    let dir = warehouse.snapshot_dir(&old.snapshot_id);
+    std::fs::remove_dir_all(dir.join("rollups")).expect("remove the rollups");
+    std::fs::write(dir.join("manifest.json"), serde_json::to_string(&old).expect("json")).expect("write");
+    let plain = session_with_limit(Some(2), None).expect("session");
+    register_snapshot(&plain, &root).await.expect("an old snapshot still opens");
+    assert!(!plain.table_exist(warehouse::session::ROLLUP_TABLE).expect("lookup"));
+    let upgraded = refresh(&store, &root, &options(now + chrono::TimeDelta::hours(1), false)).await.expect("refresh");
+    assert_eq!(upgraded.months_written.len(), upgraded.manifest.cases.len());
+    assert!(upgraded.manifest.has_rollups());
+    let _ = std::fs::remove_dir_all(root);
 }
 
 async fn the_console_is_read_only_and_limited(store: Store) {
@@ -353,6 +424,7 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
 both_backends!(
     alert_rules_fire_on_the_trajectory_and_on_lag,
     cached_results_follow_the_current_snapshot,
+    count_kpis_agree_with_and_without_the_rollup,
     kpis_match_their_golden_files,
     online_and_on_time_rates_match_plain_sql_on_the_store,
     incremental_refresh_equals_a_full_rebuild,
