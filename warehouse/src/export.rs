@@ -531,7 +531,8 @@ enum MonthAction {
 /// submitted in this month), sorted by submission time.
 fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) -> Result<RecordBatch, WarehouseError> {
     let schema = cases_schema();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(previous)?)?.with_batch_size(64 * 1024).build()?;
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(fs::File::open(previous)?)?.with_batch_size(64 * 1024).build()?;
     let mut parts = Vec::new();
     for batch in reader {
         let batch = RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?;
@@ -579,8 +580,7 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
         }
         None => store.case_submissions_changed_since(None).await?.into_iter().map(month_of).collect(),
     };
-    let changed_numbers: HashSet<&str> =
-        changed_cases.values().flatten().map(|c| c.record.case_no.as_str()).collect();
+    let changed_numbers: HashSet<&str> = changed_cases.values().flatten().map(|c| c.record.case_no.as_str()).collect();
     let mut months: BTreeMap<String, MonthAction> = BTreeMap::new();
     if let Some(previous) = &previous {
         for month in previous.cases.keys() {
@@ -610,14 +610,17 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
         let rollup_relative = PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet"));
         let target = staging.join(&relative);
         let rollup_target = staging.join(&rollup_relative);
-        let carried = previous.as_ref().and_then(|p| Some((&p.snapshot_id, p.cases.get(month)?, p.rollups.get(month)?)));
+        let carried =
+            previous.as_ref().and_then(|p| Some((&p.snapshot_id, p.cases.get(month)?, p.rollups.get(month)?)));
         let batch = match (action, carried) {
             (MonthAction::Keep, Some((previous_id, entry, rollup))) => {
                 let previous_dir = warehouse.snapshot_dir(previous_id);
                 link_or_copy(&previous_dir.join(&relative), &target)?;
                 link_or_copy(&previous_dir.join(&rollup_relative), &rollup_target)?;
                 kept += 1;
-                manifest.cases.insert(month.clone(), TableEntry { file: relative.display().to_string(), rows: entry.rows });
+                manifest
+                    .cases
+                    .insert(month.clone(), TableEntry { file: relative.display().to_string(), rows: entry.rows });
                 manifest.rollups.insert(
                     month.clone(),
                     TableEntry { file: rollup_relative.display().to_string(), rows: rollup.rows },

@@ -504,11 +504,8 @@ fn counted_sql(counted: &Counted, query: &KpiQuery, select_dims: &str, group: &[
         ));
     }
     let outer_dims: String = group.iter().map(|d| format!("{d}, ")).collect();
-    let outer_group = if group.is_empty() {
-        String::new()
-    } else {
-        format!(" GROUP BY {0} ORDER BY {0}", group.join(", "))
-    };
+    let outer_group =
+        if group.is_empty() { String::new() } else { format!(" GROUP BY {0} ORDER BY {0}", group.join(", ")) };
     format!(
         "SELECT {outer_dims}CAST(SUM(numerator) AS BIGINT) AS numerator, CAST(SUM(denominator) AS BIGINT) AS denominator \
          FROM ({}){outer_group}",
@@ -615,27 +612,25 @@ fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str) -> String {
 /// `rollups`, the count KPIs read whole months from the rollup).
 fn excluded_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> String {
     let as_of = utc_literal(query.as_of);
-    if let Some(counted) = counted(definition.name) {
-        if rollups {
-            let split = split_period(query.from, query.to);
-            let mut parts = Vec::new();
-            if let Some((from, to)) = split.whole {
-                parts.push(format!(
-                    "SELECT CAST(SUM(c.cases) AS BIGINT) AS excluded FROM {ROLLUP_TABLE} c WHERE {}{} AND ({})",
-                    months_between(from, to),
-                    dimension_filters(&query.filters),
-                    counted.excluded[1]
-                ));
-            }
-            for (from, to) in split.partial {
-                parts.push(format!(
-                    "SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({})",
-                    period_between(from, to, &query.filters),
-                    counted.excluded[0]
-                ));
-            }
-            return format!("SELECT CAST(SUM(excluded) AS BIGINT) AS excluded FROM ({})", parts.join(" UNION ALL "));
+    if rollups && let Some(counted) = counted(definition.name) {
+        let split = split_period(query.from, query.to);
+        let mut parts = Vec::new();
+        if let Some((from, to)) = split.whole {
+            parts.push(format!(
+                "SELECT CAST(SUM(c.cases) AS BIGINT) AS excluded FROM {ROLLUP_TABLE} c WHERE {}{} AND ({})",
+                months_between(from, to),
+                dimension_filters(&query.filters),
+                counted.excluded[1]
+            ));
         }
+        for (from, to) in split.partial {
+            parts.push(format!(
+                "SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({})",
+                period_between(from, to, &query.filters),
+                counted.excluded[0]
+            ));
+        }
+        return format!("SELECT CAST(SUM(excluded) AS BIGINT) AS excluded FROM ({})", parts.join(" UNION ALL "));
     }
     let condition = match definition.name {
         "on-time-rate" => format!(

@@ -7,9 +7,9 @@ use anyhow::Context;
 use chrono::{DateTime, Datelike as _, Utc};
 use serde_json::json;
 use warehouse::console::{self, Format};
+use warehouse::datafusion::execution::context::SessionContext;
 use warehouse::export::{RefreshOptions, refresh};
 use warehouse::kpi::{self, KpiQuery};
-use warehouse::datafusion::execution::context::SessionContext;
 use warehouse::session::{engine_session, register_snapshot};
 
 use crate::cli::{KpiArgs, OutputFormat, SqlArgs, WarehouseArgs, WarehouseCommand};
@@ -101,11 +101,8 @@ async fn bench(settings: &Settings, repeat: usize, engine: &str) -> anyhow::Resu
         as_of: Utc::now(),
         filters: Vec::new(),
     };
-    let by_district = KpiQuery {
-        to: last.with_day(15).unwrap_or(last),
-        by: vec!["district".into()],
-        ..by_type_and_month.clone()
-    };
+    let by_district =
+        KpiQuery { to: last.with_day(15).unwrap_or(last), by: vec!["district".into()], ..by_type_and_month.clone() };
     enum Run<'a> {
         Kpi(&'a SessionContext, &'a KpiQuery),
         Sql(&'static str),
