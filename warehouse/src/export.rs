@@ -300,13 +300,15 @@ fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: Option<usize>) -> 
 /// one row per combination of the case dimensions and the flags the count
 /// KPIs test, with the number of cases in `cases`. Every column keeps the name
 /// and meaning it has in `cases`; `recorded` is `recorded_at IS NOT NULL` and
-/// `correction_free` is `correction_count = 0`.
-pub const ROLLUP_SQL: &str = "SELECT business_type, phase, channel, district, applicant_kind, week, \
+/// `correction_free` is `correction_count = 0`. Weeks are left out: they
+/// would make the rollup about five times larger, and a breakdown by week
+/// reads `cases`.
+pub const ROLLUP_SQL: &str = "SELECT business_type, phase, channel, district, applicant_kind, \
      in_scope, phase_live, online, end_to_end, issues_certificate, delivery, \
      recorded_at IS NOT NULL AS recorded, correction_count = 0 AS correction_free, COUNT(*) AS cases \
-     FROM month_cases GROUP BY business_type, phase, channel, district, applicant_kind, week, \
+     FROM month_cases GROUP BY business_type, phase, channel, district, applicant_kind, \
      in_scope, phase_live, online, end_to_end, issues_certificate, delivery, recorded_at IS NOT NULL, correction_count = 0 \
-     ORDER BY business_type, phase, channel, district, applicant_kind, week";
+     ORDER BY business_type, phase, channel, district, applicant_kind";
 
 /// The rollup of one month's `cases` batch ([`ROLLUP_SQL`]), one batch.
 async fn rollup_batch(ctx: &SessionContext, batch: RecordBatch) -> Result<RecordBatch, WarehouseError> {

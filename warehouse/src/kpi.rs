@@ -529,7 +529,8 @@ pub fn kpi_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> Resu
     let as_of = utc_literal(query.as_of);
     let count = |condition: &str| count_when(condition, "1");
     if let Some(counted) = counted(definition.name) {
-        if rollups {
+        // The rollup has no weeks.
+        if rollups && !query.by.iter().any(|d| d == "week") {
             return Ok(counted_sql(&counted, query, &select_dims, &group));
         }
         return Ok(format!(
@@ -827,6 +828,11 @@ mod tests {
             assert!(!without.contains("case_counts"), "{without}");
             assert!(excluded_sql(definition, &query, true).contains("case_counts"));
         }
+        // Weeks are not in the rollup.
+        let weekly = KpiQuery { by: vec!["week".into()], ..query.clone() };
+        assert!(
+            !kpi_sql(definition("online-rate").expect("known"), &weekly, true).expect("sql").contains("case_counts")
+        );
         // The rest never do.
         for name in ["on-time-rate", "qc-errors", "satisfaction"] {
             let sql = kpi_sql(definition(name).expect("known"), &query, true).expect("sql");
