@@ -614,44 +614,41 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
         let rollup_target = staging.join(&rollup_relative);
         let carried =
             previous.as_ref().and_then(|p| Some((&p.snapshot_id, p.cases.get(month)?, p.rollups.get(month)?)));
-        let batch = match (action, carried) {
+        let (rows, rollup_rows) = match (action, carried) {
             (MonthAction::Keep, Some((previous_id, entry, rollup))) => {
                 let previous_dir = warehouse.snapshot_dir(previous_id);
                 link_or_copy(&previous_dir.join(&relative), &target)?;
                 link_or_copy(&previous_dir.join(&rollup_relative), &rollup_target)?;
                 kept += 1;
-                manifest
-                    .cases
-                    .insert(month.clone(), TableEntry { file: relative.display().to_string(), rows: entry.rows });
-                manifest.rollups.insert(
-                    month.clone(),
-                    TableEntry { file: rollup_relative.display().to_string(), rows: rollup.rows },
-                );
-                continue;
+                (entry.rows, rollup.rows)
             }
-            (MonthAction::Merge, Some((previous_id, _, _))) => {
-                let fresh = changed_cases.get(month).map(Vec::as_slice).unwrap_or_default();
-                let fresh = cases_batch(fresh, options)?;
-                merged_month(&warehouse.snapshot_dir(previous_id).join(&relative), &changed_numbers, fresh)?
-            }
-            _ => {
-                let (from, to) = month_bounds(month)?;
-                let cases = store.cases_submitted_between(from, to).await?;
-                cases_batch(&cases, options)?
+            (action, carried) => {
+                let batch = match (action, carried) {
+                    (MonthAction::Merge, Some((previous_id, _, _))) => {
+                        let fresh = changed_cases.get(month).map(Vec::as_slice).unwrap_or_default();
+                        let fresh = cases_batch(fresh, options)?;
+                        merged_month(&warehouse.snapshot_dir(previous_id).join(&relative), &changed_numbers, fresh)?
+                    }
+                    _ => {
+                        let (from, to) = month_bounds(month)?;
+                        cases_batch(&store.cases_submitted_between(from, to).await?, options)?
+                    }
+                };
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                write_parquet(&target, &batch, Some(SUBMITTED_AT))?;
+                let rows = batch.num_rows();
+                let rollup = rollup_batch(&rollup_ctx, batch).await?;
+                write_parquet(&rollup_target, &rollup, None)?;
+                written.push(month.clone());
+                (rows, rollup.num_rows())
             }
         };
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        write_parquet(&target, &batch, Some(SUBMITTED_AT))?;
-        let rows = batch.num_rows();
-        let rollup = rollup_batch(&rollup_ctx, batch).await?;
-        write_parquet(&rollup_target, &rollup, None)?;
-        written.push(month.clone());
         manifest.cases.insert(month.clone(), TableEntry { file: relative.display().to_string(), rows });
         manifest
             .rollups
-            .insert(month.clone(), TableEntry { file: rollup_relative.display().to_string(), rows: rollup.num_rows() });
+            .insert(month.clone(), TableEntry { file: rollup_relative.display().to_string(), rows: rollup_rows });
     }
     if previous.is_some() {
         // Cases are never deleted, and the count is read after the export: more

@@ -478,31 +478,40 @@ fn count_when(condition: &str, weight: &str) -> String {
     format!("CAST(SUM(CASE WHEN {condition} THEN {weight} ELSE 0 END) AS BIGINT)")
 }
 
+/// The period cut for the rollup ([`split_period`]), as `(table, filter on c,
+/// form)`: the whole months on `case_counts` (form 1 of a [`Counted`]), the
+/// partial months on `cases` (form 0); each with the query's dimension filters.
+fn period_pieces(query: &KpiQuery) -> Vec<(&'static str, String, usize)> {
+    let split = split_period(query.from, query.to);
+    let whole = split.whole.map(|(from, to)| {
+        (ROLLUP_TABLE, format!("{}{}", months_between(from, to), dimension_filters(&query.filters)), 1)
+    });
+    let partial = split.partial.into_iter().map(|(from, to)| ("cases", period_between(from, to, &query.filters), 0));
+    whole.into_iter().chain(partial).collect()
+}
+
+/// How many cases the rows of a form count: one each in `cases`, `c.cases` in the rollup.
+fn case_total(form: usize) -> &'static str {
+    if form == 1 { "CAST(SUM(c.cases) AS BIGINT)" } else { "COUNT(*)" }
+}
+
 /// A count KPI answered from the rollup for the period's whole months and
 /// from `cases` for the partial months at its ends, summed per dimension.
 fn counted_sql(counted: &Counted, query: &KpiQuery, select_dims: &str, group: &[String]) -> String {
-    let split = split_period(query.from, query.to);
     let inner_group = if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) };
-    let mut parts = Vec::new();
-    if let Some((from, to)) = split.whole {
-        parts.push(format!(
-            "SELECT {select_dims}{} AS numerator, CAST(SUM(c.cases) AS BIGINT) AS denominator \
-             FROM {ROLLUP_TABLE} c WHERE c.in_scope AND c.phase_live AND {}{}{}{inner_group}",
-            count_when(counted.numerator[1], "c.cases"),
-            months_between(from, to),
-            dimension_filters(&query.filters),
-            counted.filter[1],
-        ));
-    }
-    for (from, to) in split.partial {
-        parts.push(format!(
-            "SELECT {select_dims}{} AS numerator, COUNT(*) AS denominator \
-             FROM cases c WHERE c.in_scope AND c.phase_live AND {}{}{inner_group}",
-            count_when(counted.numerator[0], "1"),
-            period_between(from, to, &query.filters),
-            counted.filter[0],
-        ));
-    }
+    let parts: Vec<String> = period_pieces(query)
+        .into_iter()
+        .map(|(table, filter, form)| {
+            let weight = if form == 1 { "c.cases" } else { "1" };
+            format!(
+                "SELECT {select_dims}{} AS numerator, {} AS denominator \
+                 FROM {table} c WHERE c.in_scope AND c.phase_live AND {filter}{}{inner_group}",
+                count_when(counted.numerator[form], weight),
+                case_total(form),
+                counted.filter[form],
+            )
+        })
+        .collect();
     let outer_dims: String = group.iter().map(|d| format!("{d}, ")).collect();
     let outer_group =
         if group.is_empty() { String::new() } else { format!(" GROUP BY {0} ORDER BY {0}", group.join(", ")) };
@@ -614,23 +623,16 @@ fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str) -> String {
 fn excluded_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> String {
     let as_of = utc_literal(query.as_of);
     if rollups && let Some(counted) = counted(definition.name) {
-        let split = split_period(query.from, query.to);
-        let mut parts = Vec::new();
-        if let Some((from, to)) = split.whole {
-            parts.push(format!(
-                "SELECT CAST(SUM(c.cases) AS BIGINT) AS excluded FROM {ROLLUP_TABLE} c WHERE {}{} AND ({})",
-                months_between(from, to),
-                dimension_filters(&query.filters),
-                counted.excluded[1]
-            ));
-        }
-        for (from, to) in split.partial {
-            parts.push(format!(
-                "SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({})",
-                period_between(from, to, &query.filters),
-                counted.excluded[0]
-            ));
-        }
+        let parts: Vec<String> = period_pieces(query)
+            .into_iter()
+            .map(|(table, filter, form)| {
+                format!(
+                    "SELECT {} AS excluded FROM {table} c WHERE {filter} AND ({})",
+                    case_total(form),
+                    counted.excluded[form]
+                )
+            })
+            .collect();
         return format!("SELECT CAST(SUM(excluded) AS BIGINT) AS excluded FROM ({})", parts.join(" UNION ALL "));
     }
     let condition = match definition.name {
