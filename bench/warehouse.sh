@@ -10,7 +10,8 @@
 # on the same Parquet files and the same SQL, with the ratio per query.
 # With INFLATE=K the month files are copied K times first (K=67 gives about
 # 10 million cases) and the queries run again on that, then once more with
-# each month rewritten as one file.
+# each month rewritten as one file by `wangban warehouse compact` (the files a
+# refresh of that store would write).
 # Wall time and peak memory from /usr/bin/time.
 # Usage: [INFLATE=67] bench/warehouse.sh
 set -euo pipefail
@@ -91,28 +92,11 @@ echo "== online rate by business type x month over $ROWS cases (whole process)"
 side_by_side "$ROWS cases (files copied ${INFLATE}x)"
 
 # The copies make 67 small files a month; a refresh of a store that large would
-# write one file a month. Rewrite each month as one file (DuckDB, sorted by
-# submission time, row groups of 122,880) and each month's rollup as the sum
-# of its copies (the copied rollup rows are 67 times what a refresh of that
-# store would count), and measure both engines again.
-python3 - "$SNAP" <<'PY'
-import glob, os, sys, duckdb
-con = duckdb.connect()
-for d in sorted(glob.glob(f"{sys.argv[1]}/cases/month=*")):
-    files = sorted(glob.glob(f"{d}/*.parquet"))
-    con.execute(f"COPY (SELECT * FROM read_parquet({files!r}, hive_partitioning = false) ORDER BY submitted_at) "
-                f"TO '{d}/compact.tmp' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
-    for f in files:
-        os.remove(f)
-    os.rename(f"{d}/compact.tmp", f"{d}/compact.parquet")
-# The rollup of a store that large: each month's copies summed into one file.
-for d in sorted(glob.glob(f"{sys.argv[1]}/rollups/case_counts/month=*")):
-    files = sorted(glob.glob(f"{d}/*.parquet"))
-    con.execute(f"COPY (SELECT * EXCLUDE (cases), CAST(SUM(cases) AS BIGINT) AS cases "
-                f"FROM read_parquet({files!r}, hive_partitioning = false) GROUP BY ALL) "
-                f"TO '{d}/compact.tmp' (FORMAT parquet, COMPRESSION zstd)")
-    for f in files:
-        os.remove(f)
-    os.rename(f"{d}/compact.tmp", f"{d}/compact.parquet")
-PY
+# write one file a month. `wangban warehouse compact` rewrites each month as
+# the refresh would (one file, sorted by submission time, zstd, page
+# statistics, its rollup counted again from the merged rows) into a new
+# snapshot, and both engines are measured again on those files.
+echo "== each month rewritten as one file (wangban warehouse compact)"
+/usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" warehouse compact
+SNAP="$WORK/data/warehouse/snapshots/$(cat "$WORK/data/warehouse/CURRENT")"
 side_by_side "$ROWS cases, one file a month"

@@ -32,7 +32,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::{
-    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+    SortColumn, cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::execution::context::SessionContext;
@@ -528,22 +528,44 @@ enum MonthAction {
     Rewrite,
 }
 
-/// The previous snapshot's `cases` file of a month without the rows of
-/// `changed` (case numbers written since), plus `fresh` (those of them
-/// submitted in this month), sorted by submission time.
-fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) -> Result<RecordBatch, WarehouseError> {
+/// The rows of `cases` files (read whole), those whose case number `keep` accepts.
+/// Columns are taken by name and cast to [`cases_schema`]'s types, so files
+/// written by other tools (a UTC timestamp read back as `+00:00`) read too.
+fn read_cases(paths: &[PathBuf], keep: impl Fn(&str) -> bool) -> Result<Vec<RecordBatch>, WarehouseError> {
     let schema = cases_schema();
-    let reader =
-        ParquetRecordBatchReaderBuilder::try_new(fs::File::open(previous)?)?.with_batch_size(64 * 1024).build()?;
     let mut parts = Vec::new();
-    for batch in reader {
-        let batch = RecordBatch::try_new(schema.clone(), batch?.columns().to_vec())?;
-        let case_no = batch.column(0).as_string::<i32>();
-        let keep: BooleanArray = case_no.iter().map(|no| Some(!no.is_some_and(|no| changed.contains(no)))).collect();
-        parts.push(filter_record_batch(&batch, &keep)?);
+    for path in paths {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path)?)?.with_batch_size(64 * 1024).build()?;
+        for batch in reader {
+            let batch = batch?;
+            let mut columns = Vec::with_capacity(schema.fields().len());
+            for field in schema.fields() {
+                let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                    WarehouseError::Corrupt(format!("{}: no column {}", path.display(), field.name()))
+                })?;
+                columns.push(if column.data_type() == field.data_type() {
+                    column.clone()
+                } else {
+                    cast(column, field.data_type())?
+                });
+            }
+            let batch = RecordBatch::try_new(schema.clone(), columns)?;
+            let case_no = batch.column(0).as_string::<i32>();
+            let kept: BooleanArray = case_no.iter().map(|no| Some(no.is_some_and(&keep))).collect();
+            if kept.true_count() == batch.num_rows() {
+                parts.push(batch);
+            } else {
+                parts.push(filter_record_batch(&batch, &kept)?);
+            }
+        }
     }
-    parts.push(fresh);
-    let all = concat_batches(&schema, &parts)?;
+    Ok(parts)
+}
+
+/// `parts` as one batch sorted by submission time (then case number), the order of a month's file.
+fn sorted_by_submission(parts: &[RecordBatch]) -> Result<RecordBatch, WarehouseError> {
+    let all = concat_batches(&cases_schema(), parts)?;
     let order = lexsort_to_indices(
         &[
             SortColumn { values: all.column(SUBMITTED_AT).clone(), options: None },
@@ -552,6 +574,15 @@ fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) ->
         None,
     )?;
     Ok(take_record_batch(&all, &order)?)
+}
+
+/// The previous snapshot's `cases` file of a month without the rows of
+/// `changed` (case numbers written since), plus `fresh` (those of them
+/// submitted in this month), sorted by submission time.
+fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) -> Result<RecordBatch, WarehouseError> {
+    let mut parts = read_cases(&[previous.to_owned()], |no| !changed.contains(no))?;
+    parts.push(fresh);
+    sorted_by_submission(&parts)
 }
 
 /// The column of `submitted_at` in [`cases_schema`] (the sort column).
@@ -693,4 +724,68 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     manifest.refresh_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     warehouse.publish(&staging, &manifest)?;
     Ok(RefreshReport { manifest, months_written: written, months_kept: kept })
+}
+
+/// What [`compact`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactReport {
+    /// The new snapshot.
+    pub manifest: Manifest,
+    /// Months whose files were merged into one.
+    pub months_compacted: Vec<String>,
+}
+
+/// Publishes a copy of the current snapshot in which every month of `cases`
+/// is one file, as a refresh writes it: all the month's `*.parquet` files read,
+/// sorted by submission time, written with the refresh's settings, and the
+/// month's rollup computed again from them. Months that are already one file
+/// and the other tables are hard-linked. A refresh never leaves more than one
+/// file a month; this is for snapshots whose month directories were filled by
+/// other means (`bench/warehouse.sh` copies the files of one simulated year to
+/// reach 10 million cases). `now` names the new snapshot.
+pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, WarehouseError> {
+    let warehouse = Warehouse::open(root)?;
+    let previous = warehouse.current()?.ok_or_else(|| {
+        WarehouseError::NoSnapshot(format!("{} has no snapshot yet: run `wangban warehouse refresh`", root.display()))
+    })?;
+    let previous_dir = warehouse.snapshot_dir(&previous.snapshot_id);
+    let id = format!("{}", now.format("%Y%m%dT%H%M%S%.6fZ"));
+    let staging = warehouse.staging_dir(&id)?;
+    let mut manifest = Manifest::new(&id, now, previous.watermark());
+    let mut compacted = Vec::new();
+    let rollup_ctx = SessionContext::new();
+    for month in previous.cases.keys() {
+        let relative = PathBuf::from(format!("cases/month={month}/part-0.parquet"));
+        let rollup_relative = PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet"));
+        let mut files: Vec<PathBuf> = fs::read_dir(previous_dir.join(format!("cases/month={month}")))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        files.retain(|path| path.extension().is_some_and(|e| e == "parquet"));
+        files.sort();
+        let carried = previous.rollups.get(month).filter(|_| files.len() == 1 && files[0].ends_with(&relative));
+        let (rows, rollup_rows) = if let Some(rollup) = carried {
+            link_or_copy(&previous_dir.join(&relative), &staging.join(&relative))?;
+            link_or_copy(&previous_dir.join(&rollup_relative), &staging.join(&rollup_relative))?;
+            (previous.cases[month].rows, rollup.rows)
+        } else {
+            let batch = sorted_by_submission(&read_cases(&files, |_| true)?)?;
+            write_parquet(&staging.join(&relative), &batch, Some(SUBMITTED_AT))?;
+            let rows = batch.num_rows();
+            let rollup = rollup_batch(&rollup_ctx, batch).await?;
+            write_parquet(&staging.join(&rollup_relative), &rollup, None)?;
+            compacted.push(month.clone());
+            tracing::info!(month, files = files.len(), rows, "month compacted");
+            (rows, rollup.num_rows())
+        };
+        manifest.cases.insert(month.clone(), TableEntry { file: relative.display().to_string(), rows });
+        manifest
+            .rollups
+            .insert(month.clone(), TableEntry { file: rollup_relative.display().to_string(), rows: rollup_rows });
+    }
+    for (table, entry) in &previous.tables {
+        link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;
+        manifest.tables.insert(table.clone(), entry.clone());
+    }
+    warehouse.publish(&staging, &manifest)?;
+    Ok(CompactReport { manifest, months_compacted: compacted })
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig};
@@ -24,7 +24,10 @@ pub fn new_session(target_partitions: Option<usize>) -> SessionContext {
 /// row-group and page-index pruning, `target_partitions`. Filters are not pushed
 /// into the Parquet decoder (`pushdown_filters` off): the KPI filters keep most
 /// rows, and late materialisation made the 10-million-case benchmark queries
-/// 10–30% slower (`bench/warehouse.sh`).
+/// 10–30% slower (`bench/warehouse.sh`). Both Parquet settings give way to
+/// `DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX` and
+/// `DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS` when those are set, so the
+/// benchmark can try them without a rebuild.
 fn base_config(target_partitions: Option<usize>) -> SessionConfig {
     // DataFusion's own `DATAFUSION_*` variables (batch size, partitions, …) tune
     // the engine without a rebuild; the settings below are the warehouse's own.
@@ -35,8 +38,13 @@ fn base_config(target_partitions: Option<usize>) -> SessionConfig {
     if let Some(partitions) = target_partitions {
         config = config.with_target_partitions(partitions.max(1));
     }
-    config.options_mut().execution.parquet.enable_page_index = true;
-    config.options_mut().execution.parquet.pushdown_filters = false;
+    let set = |name: &str| std::env::var_os(name).is_some();
+    if !set("DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX") {
+        config.options_mut().execution.parquet.enable_page_index = true;
+    }
+    if !set("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS") {
+        config.options_mut().execution.parquet.pushdown_filters = false;
+    }
     config
 }
 
@@ -109,26 +117,62 @@ pub async fn register_snapshot(ctx: &SessionContext, root: &Path) -> Result<Mani
         // An empty store: an empty table with the right columns.
         let schema = crate::export::cases_schema();
         let mut fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(datafusion::arrow::datatypes::Field::new("month", DataType::Utf8, false));
-        let empty = datafusion::datasource::MemTable::try_new(
-            Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
-            vec![vec![]],
-        )?;
+        fields.push(Field::new("month", DataType::Utf8, false));
+        let empty = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
         ctx.register_table("cases", Arc::new(empty))?;
     } else {
         let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
-        ctx.register_parquet("cases", cases.to_string_lossy().as_ref(), options).await?;
+        register_with_plain_case_no(ctx, "cases", &cases, options).await?;
     }
     if manifest.has_rollups() {
         let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
         let rollups = dir.join("rollups").join("case_counts");
         ctx.register_parquet(ROLLUP_TABLE, rollups.to_string_lossy().as_ref(), options).await?;
     }
-    for table in ["qc_findings", "evaluations", "seizures", "anomalies"] {
+    for table in ["qc_findings", "evaluations"] {
+        register_with_plain_case_no(ctx, table, &dir.join(table), ParquetReadOptions::default()).await?;
+    }
+    for table in ["seizures", "anomalies"] {
         let path = dir.join(table);
         ctx.register_parquet(table, path.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
     }
     Ok(manifest)
+}
+
+/// Registers a Parquet table whose `case_no` is read as plain `Utf8` while its
+/// other strings keep the session's type (`Utf8View` by default, the faster
+/// one to group and compare). `case_no` is the join key of the satisfaction
+/// and QC KPIs: a view array that a filter keeps a fifth of still holds all of
+/// its page's bytes, so a hash join's build side of views held about five
+/// times the case numbers it needed (350 MB for 1.7 million cases at 10
+/// million rows); cast at the scan, the kept values are copied compactly.
+async fn register_with_plain_case_no(
+    ctx: &SessionContext,
+    table: &str,
+    path: &Path,
+    options: ParquetReadOptions<'_>,
+) -> Result<(), WarehouseError> {
+    let location = path.to_string_lossy();
+    let partition_columns: Vec<String> = options.table_partition_cols.iter().map(|(name, _)| name.clone()).collect();
+    ctx.register_parquet(table, location.as_ref(), options.clone()).await?;
+    let inferred = ctx.table_provider(table).await?.schema();
+    let needs_cast = inferred.field_with_name("case_no").is_ok_and(|f| f.data_type() != &DataType::Utf8);
+    if !needs_cast {
+        return Ok(());
+    }
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .filter(|f| !partition_columns.contains(f.name()))
+        .map(|f| match f.name().as_str() {
+            "case_no" => Field::new("case_no", DataType::Utf8, f.is_nullable()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = Schema::new(fields);
+    ctx.deregister_table(table)?;
+    ctx.register_parquet(table, location.as_ref(), options.schema(&schema)).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `wangban warehouse refresh|status`, `wangban kpi`, `wangban sql`.
+//! `wangban warehouse refresh|status|compact|bench`, `wangban kpi`, `wangban sql`.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -30,6 +30,18 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
                     return Ok(ExitCode::FAILURE);
                 }
             }
+        }
+        WarehouseCommand::Compact => {
+            let started = std::time::Instant::now();
+            let report = warehouse::export::compact(&dir, Utc::now()).await.context("warehouse compact failed")?;
+            println!(
+                "{}",
+                json!({
+                    "snapshot": report.manifest.snapshot_id, "cases": report.manifest.case_rows(),
+                    "months_compacted": report.months_compacted,
+                    "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                })
+            );
         }
         WarehouseCommand::Bench { repeat, engine } => bench(settings, repeat, &engine).await?,
         WarehouseCommand::Refresh { full } => {

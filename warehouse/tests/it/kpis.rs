@@ -3,6 +3,7 @@
 //! and the read-only console's refusals and limits.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -10,6 +11,11 @@ use domain::{BusinessType, Calendar, Catalogue};
 use simulator::caseflow::{Flow, FlowParams, generate};
 use store::{Store, both_backends};
 use warehouse::console::{self, Limits};
+use warehouse::datafusion::arrow::array::{RecordBatch, TimestampMicrosecondArray};
+use warehouse::datafusion::arrow::compute::cast;
+use warehouse::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use warehouse::datafusion::parquet::arrow::ArrowWriter;
+use warehouse::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use warehouse::export::{RefreshOptions, refresh};
 use warehouse::kpi::{self, KpiQuery};
 use warehouse::session::{register_snapshot, session_with_limit};
@@ -450,7 +456,93 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// `compact` turns a snapshot whose months hold several files (here each
+/// month's file twice, as `bench/warehouse.sh` inflates one) into one file a
+/// month with its rollup counted again: every count doubles, the rollup agrees
+/// with `cases`, and a second compact has nothing to do.
+async fn compact_makes_one_file_a_month_with_its_rollup(store: Store) {
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let root = temp_dir("compact");
+    let report = refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let before = kpi_json(&root, "online-rate", &["business_type"], now).await;
+    let warehouse = warehouse::snapshot::Warehouse::open(&root).expect("open");
+    let dir = warehouse.snapshot_dir(&report.manifest.snapshot_id);
+    for entry in report.manifest.cases.values() {
+        // The copy as another tool writes it: timestamps read back with the zone "+00:00".
+        let file = std::fs::File::open(dir.join(&entry.file)).expect("month file");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        let zone = |f: &Field| match f.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                Field::new(f.name(), DataType::Timestamp(*unit, Some("+00:00".into())), f.is_nullable())
+            }
+            _ => f.clone(),
+        };
+        let schema = Arc::new(Schema::new(batches[0].schema().fields().iter().map(|f| zone(f)).collect::<Vec<_>>()));
+        let copy = std::fs::File::create(dir.join(entry.file.replace("part-0", "part-0-copy2"))).expect("copy");
+        let mut writer = ArrowWriter::try_new(copy, schema.clone(), None).expect("writer");
+        for batch in &batches {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| cast(c, f.data_type()).expect("cast"))
+                .collect();
+            writer.write(&RecordBatch::try_new(schema.clone(), columns).expect("batch")).expect("write");
+        }
+        writer.close().expect("close");
+    }
+    let compacted = warehouse::export::compact(&root, now + chrono::TimeDelta::hours(1)).await.expect("compact");
+    assert_eq!(compacted.months_compacted.len(), report.manifest.cases.len());
+    assert_eq!(compacted.manifest.case_rows(), 2 * flow.cases.len());
+    assert_eq!(compacted.manifest.tables, report.manifest.tables);
+    let new_dir = warehouse.snapshot_dir(&compacted.manifest.snapshot_id);
+    for month in compacted.manifest.cases.keys() {
+        let files = std::fs::read_dir(new_dir.join(format!("cases/month={month}"))).expect("month dir").count();
+        assert_eq!(files, 1, "{month}");
+    }
+    let after = kpi_json(&root, "online-rate", &["business_type"], now).await;
+    let (rows_before, rows_after) = (before["rows"].as_array().expect("rows"), after["rows"].as_array().expect("rows"));
+    assert_eq!(rows_before.len(), rows_after.len());
+    for (b, a) in rows_before.iter().zip(rows_after) {
+        for key in ["numerator", "denominator"] {
+            assert_eq!(a[key].as_i64(), b[key].as_i64().map(|n| 2 * n), "{key} of {b}");
+        }
+        assert_eq!(a["rate"], b["rate"]);
+    }
+    // The rollup was counted from the merged rows: the KPI from `cases` alone agrees.
+    let plain = session_with_limit(Some(2), None).expect("session");
+    register_snapshot(&plain, &root).await.expect("snapshot");
+    plain.deregister_table(warehouse::session::ROLLUP_TABLE).expect("deregister");
+    let query = KpiQuery {
+        from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+        by: vec!["business_type".into()],
+        as_of: now,
+        filters: Vec::new(),
+    };
+    assert_eq!(kpi::run(&plain, "online-rate", &query).await.expect("kpi").to_json(), after);
+    // Each month's file is sorted by submission time, as a refresh writes it.
+    let file = std::fs::File::open(new_dir.join("cases/month=2024-03/part-0.parquet")).expect("March");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
+    let mut times = Vec::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let column = batch.column_by_name("submitted_at").expect("submitted_at");
+        let column = column.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamps");
+        times.extend_from_slice(column.values());
+    }
+    assert!(times.len() > 2 && times.is_sorted(), "{} rows", times.len());
+    let again = warehouse::export::compact(&root, now + chrono::TimeDelta::hours(2)).await.expect("compact again");
+    assert!(again.months_compacted.is_empty());
+    assert_eq!(again.manifest.case_rows(), compacted.manifest.case_rows());
+    let _ = std::fs::remove_dir_all(root);
+}
+
 both_backends!(
+    compact_makes_one_file_a_month_with_its_rollup,
     alert_rules_fire_on_the_trajectory_and_on_lag,
     cached_results_follow_the_current_snapshot,
     count_kpis_agree_with_and_without_the_rollup,
