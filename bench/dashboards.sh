@@ -6,10 +6,11 @@
 #     loopback) and page weight (targets: p95 under 100 ms, under 200 KB), and the
 #     first (cold) request of each page, among them two drill-downs (a district,
 #     a channel) that the warm-up did not compute.
-#  3. With INFLATE=K (default 35), stops the demo, copies every month's case file
-#     of the current snapshot K-1 more times (the demo's ~290,000 cases become
-#     ~10,000,000 rows with the same distribution), rewrites each month as one
-#     file with `wangban warehouse compact`, restarts `wangban serve` on it
+#  3. With INFLATE=K (default 35), stops the demo, makes every case of the
+#     current snapshot K distinct copies with bench/inflate.py (the demo's
+#     ~290,000 cases become ~10,000,000 with the same distribution; QC findings
+#     and evaluations too), rewrites each month as one file with
+#     `wangban warehouse compact`, restarts `wangban serve` on it
 #     and measures again, plus `wangban kpi online-rate --by business_type,month`
 #     (target 0.5 s) and the service's peak memory (target 1 GiB).
 # Usage: bench/dashboards.sh [N]   (default 30; INFLATE=0 skips step 3)
@@ -69,11 +70,10 @@ pages
 
 kill -INT $PID; wait $PID || true
 SNAP="$WORK/demo/warehouse/snapshots/$(cat "$WORK/demo/warehouse/CURRENT")"
-for f in "$SNAP"/cases/month=*/*.parquet "$SNAP"/rollups/case_counts/month=*/*.parquet; do
-  for k in $(seq 2 "$INFLATE"); do cp "$f" "${f%.parquet}-copy$k.parquet"; done
-done
+python3 -c "import duckdb" 2>/dev/null || pip install -q duckdb
+python3 bench/inflate.py "$SNAP" "$INFLATE"
 CONFIG="$WORK/demo/wangban.toml"
-# A refresh of a store that large writes one file a month: rewrite the copies so.
+# A refresh of a store that large writes one file a month: rewrite the months so.
 /usr/bin/time -f "warehouse compact: %e s wall, %M KiB peak" "$BIN" --config "$CONFIG" warehouse compact > /dev/null
 SNAP="$WORK/demo/warehouse/snapshots/$(cat "$WORK/demo/warehouse/CURRENT")"
 ROWS=$(python3 -c "import json; m=json.load(open('$SNAP/manifest.json')); print(sum(e['rows'] for e in m['cases'].values()))")

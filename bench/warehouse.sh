@@ -8,10 +8,10 @@
 # side in one run: `wangban warehouse bench` (in process, best of 5 after a
 # warm-up, no result cache) and DuckDB (Python package, installed if missing)
 # on the same Parquet files and the same SQL, with the ratio per query.
-# With INFLATE=K the month files are copied K times first (K=67 gives about
-# 10 million cases) and the queries run again on that, then once more with
-# each month rewritten as one file by `wangban warehouse compact` (the files a
-# refresh of that store would write).
+# With INFLATE=K every case is then copied K times (K=67 gives about 10
+# million cases; bench/inflate.py), each month rewritten as one file by
+# `wangban warehouse compact` (the files a refresh of that store would write),
+# and the queries run again on that.
 # Wall time and peak memory from /usr/bin/time.
 # Usage: [INFLATE=67] bench/warehouse.sh
 set -euo pipefail
@@ -83,20 +83,21 @@ side_by_side "one year, $(python3 -c "import json; print(sum(e['rows'] for e in 
 
 INFLATE="${INFLATE:-0}"
 [ "$INFLATE" -gt 1 ] || exit 0
-for f in "$SNAP"/cases/*/*.parquet "$SNAP"/rollups/case_counts/*/*.parquet; do
-  for k in $(seq 2 "$INFLATE"); do cp "$f" "${f%.parquet}-copy$k.parquet"; done
-done
-ROWS=$(python3 -c "import json; m=json.load(open('$SNAP/manifest.json')); print(sum(e['rows'] for e in m['cases'].values()) * $INFLATE)")
+# Each case K times, the copies distinct (case number, applicant key, times
+# shifted by minutes) so that sorted month files hold realistic runs
+# (bench/inflate.py); then `wangban warehouse compact` writes each month as
+# one file as a refresh of that store would (sorted by submission time, zstd,
+# page statistics, its rollup counted again).
+echo "== inflating the snapshot ${INFLATE}x (DuckDB) and compacting it (wangban)"
+python3 bench/inflate.py "$SNAP" "$INFLATE"
+/usr/bin/time -f "warehouse compact: wall %e s, peak %M KiB" "${W[@]}" warehouse compact
+SNAP="$WORK/data/warehouse/snapshots/$(cat "$WORK/data/warehouse/CURRENT")"
+ROWS=$(python3 -c "import json; m=json.load(open('$SNAP/manifest.json')); print(sum(e['rows'] for e in m['cases'].values()))")
+echo "$ROWS cases, $(du -sh "$SNAP/cases" | cut -f1) of Parquet"
 echo "== online rate by business type x month over $ROWS cases (whole process)"
 /usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" kpi online-rate --from 2025-01-01 --to 2025-12-31 --by business_type,month --format csv > /dev/null
-side_by_side "$ROWS cases (files copied ${INFLATE}x)"
-
-# The copies make 67 small files a month; a refresh of a store that large would
-# write one file a month. `wangban warehouse compact` rewrites each month as
-# the refresh would (one file, sorted by submission time, zstd, page
-# statistics, its rollup counted again from the merged rows) into a new
-# snapshot, and both engines are measured again on those files.
-echo "== each month rewritten as one file (wangban warehouse compact)"
-/usr/bin/time -f "wall %e s, peak %M KiB" "${W[@]}" warehouse compact
-SNAP="$WORK/data/warehouse/snapshots/$(cat "$WORK/data/warehouse/CURRENT")"
+echo "== the dashboards' KPIs that read cases, for one district (whole process each)"
+for k in on-time-rate satisfaction qc-errors durations; do
+  /usr/bin/time -f "$k: wall %e s, peak %M KiB" "${W[@]}" kpi "$k" --from 2025-02-01 --to 2025-12-20 --filter district=430405 --format csv > /dev/null
+done
 side_by_side "$ROWS cases, one file a month"
