@@ -74,6 +74,20 @@ pub(crate) async fn kpi_json(root: &Path, name: &str, by: &[&str], as_of: DateTi
     kpi::run(&ctx, name, &query).await.expect("kpi").to_json()
 }
 
+/// The test flow loaded up to 2025-01-02 and refreshed into a new warehouse
+/// directory `name`: (flow, now, directory, refresh report).
+async fn loaded_snapshot(
+    store: &Store,
+    name: &str,
+) -> (Flow, DateTime<Utc>, PathBuf, warehouse::export::RefreshReport) {
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(store, &flow, now, now).await;
+    let root = temp_dir(name);
+    let report = refresh(store, &root, &options(now, false)).await.expect("refresh");
+    (flow, now, root, report)
+}
+
 /// The KPIs pinned by golden files: (KPI, breakdown).
 pub(crate) const GOLDEN: &[(&str, &[&str])] = &[
     ("online-rate", &["business_type"]),
@@ -92,11 +106,7 @@ pub(crate) const GOLDEN: &[(&str, &[&str])] = &[
 ];
 
 async fn kpis_match_their_golden_files(store: Store) {
-    let flow = flow();
-    let now = at(2025, 1, 2);
-    load(&store, &flow, now, now).await;
-    let root = temp_dir("golden");
-    let report = refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let (flow, now, root, report) = loaded_snapshot(&store, "golden").await;
     assert_eq!(report.manifest.case_rows(), flow.cases.len());
     let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let update = std::env::var_os("WANGBAN_UPDATE_GOLDEN").is_some();
@@ -116,11 +126,7 @@ async fn kpis_match_their_golden_files(store: Store) {
 }
 
 async fn online_and_on_time_rates_match_plain_sql_on_the_store(store: Store) {
-    let flow = flow();
-    let now = at(2025, 1, 2);
-    load(&store, &flow, now, now).await;
-    let root = temp_dir("recompute");
-    refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let (_, now, root, _) = loaded_snapshot(&store, "recompute").await;
     let catalogue = Catalogue::builtin();
     // The whole year (whole months: the month partitions alone select the period)
     // and a period cut mid-month (the submission times decide at the edges).
@@ -254,11 +260,7 @@ async fn table_text(root: &Path, table: &str) -> String {
 /// months) as from `cases` alone, for every breakdown, periods cut anywhere,
 /// and filters; and a snapshot made before rollups gets them at the next refresh.
 async fn count_kpis_agree_with_and_without_the_rollup(store: Store) {
-    let flow = flow();
-    let now = at(2025, 1, 2);
-    load(&store, &flow, now, now).await;
-    let root = temp_dir("rollup");
-    let report = refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let (flow, now, root, report) = loaded_snapshot(&store, "rollup").await;
     assert!(report.manifest.has_rollups());
     let rollup_rows: usize = report.manifest.rollups.values().map(|e| e.rows).sum();
     assert!(rollup_rows > 0 && rollup_rows < report.manifest.case_rows(), "{rollup_rows} rollup rows");
@@ -319,11 +321,7 @@ async fn count_kpis_agree_with_and_without_the_rollup(store: Store) {
 }
 
 async fn the_console_is_read_only_and_limited(store: Store) {
-    let flow = flow();
-    let now = at(2025, 1, 2);
-    load(&store, &flow, now, now).await;
-    let root = temp_dir("console");
-    refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let (_, _, root, _) = loaded_snapshot(&store, "console").await;
     let ctx = session_with_limit(Some(2), Some(64 * 1024 * 1024)).expect("session");
     register_snapshot(&ctx, &root).await.expect("snapshot");
     let limits = Limits { max_rows: 100, timeout: Duration::from_secs(20), memory_bytes: 64 * 1024 * 1024 };
@@ -457,15 +455,11 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
 }
 
 /// `compact` turns a snapshot whose months hold several files (here each
-/// month's file twice, as `bench/warehouse.sh` inflates one) into one file a
+/// month's file twice, one written with another time-zone spelling) into one file a
 /// month with its rollup counted again: every count doubles, the rollup agrees
 /// with `cases`, and a second compact has nothing to do.
 async fn compact_makes_one_file_a_month_with_its_rollup(store: Store) {
-    let flow = flow();
-    let now = at(2025, 1, 2);
-    load(&store, &flow, now, now).await;
-    let root = temp_dir("compact");
-    let report = refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let (flow, now, root, report) = loaded_snapshot(&store, "compact").await;
     let before = kpi_json(&root, "online-rate", &["business_type"], now).await;
     let warehouse = warehouse::snapshot::Warehouse::open(&root).expect("open");
     let dir = warehouse.snapshot_dir(&report.manifest.snapshot_id);
