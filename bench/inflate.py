@@ -15,7 +15,6 @@ would (one file sorted by submission time, the refresh's writer settings, its
 rollup counted again). The rollup files are left as they are until then.
 """
 
-import glob
 import json
 import os
 import sys

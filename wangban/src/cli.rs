@@ -543,8 +543,9 @@ pub enum WarehouseCommand {
     /// Print the current snapshot's manifest.
     Status,
     /// Publish the current snapshot again with every month of `cases` as one
-    /// file, as a refresh writes it (for snapshots whose month directories hold
-    /// more than one file, such as the copies `bench/warehouse.sh` makes).
+    /// file, as a refresh writes it, its rollup counted again (for snapshots
+    /// whose month directories were filled by other means, such as the inflated
+    /// copies `bench/inflate.py` writes).
     Compact,
     /// Time the online-rate KPI by type × month and the raw benchmark queries
     /// (`warehouse::bench::QUERIES`) in this process on the current snapshot, best of

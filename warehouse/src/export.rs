@@ -588,6 +588,51 @@ fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) ->
 /// The column of `submitted_at` in [`cases_schema`] (the sort column).
 const SUBMITTED_AT: usize = 19;
 
+/// A month's two files in a snapshot, relative to its directory: the `cases`
+/// file and its `case_counts` rollup, always written and carried together.
+struct MonthFiles {
+    cases: PathBuf,
+    rollup: PathBuf,
+}
+
+impl MonthFiles {
+    fn of(month: &str) -> Self {
+        Self {
+            cases: PathBuf::from(format!("cases/month={month}/part-0.parquet")),
+            rollup: PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet")),
+        }
+    }
+
+    /// Hard-links both files of snapshot directory `from` into `to`.
+    fn carry(&self, from: &Path, to: &Path) -> Result<(), WarehouseError> {
+        link_or_copy(&from.join(&self.cases), &to.join(&self.cases))?;
+        link_or_copy(&from.join(&self.rollup), &to.join(&self.rollup))
+    }
+
+    /// Writes `batch` (sorted by submission time) and its rollup under `dir`;
+    /// answers their row counts.
+    async fn write(
+        &self,
+        dir: &Path,
+        rollup_ctx: &SessionContext,
+        batch: RecordBatch,
+    ) -> Result<(usize, usize), WarehouseError> {
+        write_parquet(&dir.join(&self.cases), &batch, Some(SUBMITTED_AT))?;
+        let rows = batch.num_rows();
+        let rollup = rollup_batch(rollup_ctx, batch).await?;
+        write_parquet(&dir.join(&self.rollup), &rollup, None)?;
+        Ok((rows, rollup.num_rows()))
+    }
+
+    /// Lists both files of `month` in `manifest`.
+    fn record(&self, manifest: &mut Manifest, month: &str, rows: usize, rollup_rows: usize) {
+        manifest.cases.insert(month.to_owned(), TableEntry { file: self.cases.display().to_string(), rows });
+        manifest
+            .rollups
+            .insert(month.to_owned(), TableEntry { file: self.rollup.display().to_string(), rows: rollup_rows });
+    }
+}
+
 /// Refreshes the warehouse under `root` from `store` (see the module documentation).
 ///
 /// Incrementally (the default), a month untouched since the previous
@@ -639,17 +684,12 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     let mut kept = 0;
     let rollup_ctx = SessionContext::new();
     for (month, action) in &months {
-        let relative = PathBuf::from(format!("cases/month={month}/part-0.parquet"));
-        let rollup_relative = PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet"));
-        let target = staging.join(&relative);
-        let rollup_target = staging.join(&rollup_relative);
+        let files = MonthFiles::of(month);
         let carried =
             previous.as_ref().and_then(|p| Some((&p.snapshot_id, p.cases.get(month)?, p.rollups.get(month)?)));
         let (rows, rollup_rows) = match (action, carried) {
             (MonthAction::Keep, Some((previous_id, entry, rollup))) => {
-                let previous_dir = warehouse.snapshot_dir(previous_id);
-                link_or_copy(&previous_dir.join(&relative), &target)?;
-                link_or_copy(&previous_dir.join(&rollup_relative), &rollup_target)?;
+                files.carry(&warehouse.snapshot_dir(previous_id), &staging)?;
                 kept += 1;
                 (entry.rows, rollup.rows)
             }
@@ -658,7 +698,7 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
                     (MonthAction::Merge, Some((previous_id, _, _))) => {
                         let fresh = changed_cases.get(month).map(Vec::as_slice).unwrap_or_default();
                         let fresh = cases_batch(fresh, options)?;
-                        merged_month(&warehouse.snapshot_dir(previous_id).join(&relative), &changed_numbers, fresh)?
+                        merged_month(&warehouse.snapshot_dir(previous_id).join(&files.cases), &changed_numbers, fresh)?
                     }
                     _ => {
                         let (from, to) = month_bounds(month)?;
@@ -668,18 +708,11 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                write_parquet(&target, &batch, Some(SUBMITTED_AT))?;
-                let rows = batch.num_rows();
-                let rollup = rollup_batch(&rollup_ctx, batch).await?;
-                write_parquet(&rollup_target, &rollup, None)?;
                 written.push(month.clone());
-                (rows, rollup.num_rows())
+                files.write(&staging, &rollup_ctx, batch).await?
             }
         };
-        manifest.cases.insert(month.clone(), TableEntry { file: relative.display().to_string(), rows });
-        manifest
-            .rollups
-            .insert(month.clone(), TableEntry { file: rollup_relative.display().to_string(), rows: rollup_rows });
+        files.record(&mut manifest, month, rows, rollup_rows);
     }
     if previous.is_some() {
         // Cases are never deleted, and the count is read after the export: more
@@ -738,11 +771,11 @@ pub struct CompactReport {
 /// Publishes a copy of the current snapshot in which every month of `cases`
 /// is one file, as a refresh writes it: all the month's `*.parquet` files read,
 /// sorted by submission time, written with the refresh's settings, and the
-/// month's rollup computed again from them. Months that are already one file
-/// and the other tables are hard-linked. A refresh never leaves more than one
-/// file a month; this is for snapshots whose month directories were filled by
-/// other means (`bench/warehouse.sh` copies the files of one simulated year to
-/// reach 10 million cases). `now` names the new snapshot.
+/// month's rollup computed again from them. Months that are already a
+/// refresh's `part-0.parquet` with a rollup, and the other tables, are
+/// hard-linked. This is for snapshots whose month directories were filled by
+/// other means (`bench/inflate.py` rewrites one simulated year as 10 million
+/// cases). `now` names the new snapshot.
 pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, WarehouseError> {
     let warehouse = Warehouse::open(root)?;
     let previous = warehouse.current()?.ok_or_else(|| {
@@ -755,32 +788,23 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
     let mut compacted = Vec::new();
     let rollup_ctx = SessionContext::new();
     for month in previous.cases.keys() {
-        let relative = PathBuf::from(format!("cases/month={month}/part-0.parquet"));
-        let rollup_relative = PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet"));
-        let mut files: Vec<PathBuf> = fs::read_dir(previous_dir.join(format!("cases/month={month}")))?
+        let target = MonthFiles::of(month);
+        let mut found: Vec<PathBuf> = fs::read_dir(previous_dir.join(format!("cases/month={month}")))?
             .map(|entry| entry.map(|e| e.path()))
             .collect::<Result<_, _>>()?;
-        files.retain(|path| path.extension().is_some_and(|e| e == "parquet"));
-        files.sort();
-        let carried = previous.rollups.get(month).filter(|_| files.len() == 1 && files[0].ends_with(&relative));
+        found.retain(|path| path.extension().is_some_and(|e| e == "parquet"));
+        found.sort();
+        let carried = previous.rollups.get(month).filter(|_| found.len() == 1 && found[0].ends_with(&target.cases));
         let (rows, rollup_rows) = if let Some(rollup) = carried {
-            link_or_copy(&previous_dir.join(&relative), &staging.join(&relative))?;
-            link_or_copy(&previous_dir.join(&rollup_relative), &staging.join(&rollup_relative))?;
+            target.carry(&previous_dir, &staging)?;
             (previous.cases[month].rows, rollup.rows)
         } else {
-            let batch = sorted_by_submission(&read_cases(&files, |_| true)?)?;
-            write_parquet(&staging.join(&relative), &batch, Some(SUBMITTED_AT))?;
-            let rows = batch.num_rows();
-            let rollup = rollup_batch(&rollup_ctx, batch).await?;
-            write_parquet(&staging.join(&rollup_relative), &rollup, None)?;
+            let batch = sorted_by_submission(&read_cases(&found, |_| true)?)?;
+            tracing::info!(month, files = found.len(), rows = batch.num_rows(), "month compacted");
             compacted.push(month.clone());
-            tracing::info!(month, files = files.len(), rows, "month compacted");
-            (rows, rollup.num_rows())
+            target.write(&staging, &rollup_ctx, batch).await?
         };
-        manifest.cases.insert(month.clone(), TableEntry { file: relative.display().to_string(), rows });
-        manifest
-            .rollups
-            .insert(month.clone(), TableEntry { file: rollup_relative.display().to_string(), rows: rollup_rows });
+        target.record(&mut manifest, month, rows, rollup_rows);
     }
     for (table, entry) in &previous.tables {
         link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;
