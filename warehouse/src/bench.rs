@@ -29,4 +29,12 @@ pub const QUERIES: &[(&str, &str)] = &[
         "SELECT business_type, AVG(correction_count) AS corrections, MAX(correction_count) AS most \
          FROM cases GROUP BY business_type ORDER BY business_type",
     ),
+    // The same aggregation keyed on an integer column (one business type has
+    // several vendor codes): what the previous query would cost if the
+    // warehouse coded its dimensions as integers.
+    (
+        "corrections per vendor code (integer key)",
+        "SELECT vendor_code, AVG(correction_count) AS corrections, MAX(correction_count) AS most \
+         FROM cases GROUP BY vendor_code ORDER BY vendor_code",
+    ),
 ];

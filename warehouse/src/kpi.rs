@@ -193,17 +193,51 @@ fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Wareho
                 .iter()
                 .map(|(step, from, to)| {
                     format!(
-                        "SELECT '{step}' AS step{dims_select}, \
-                         (CAST(c.{to} AS BIGINT) - CAST(c.{from} AS BIGINT)) / 3600000000.0 AS hours \
+                        "SELECT '{step}' AS step{dims_select}, CAST(c.{to} AS BIGINT) - CAST(c.{from} AS BIGINT) AS us \
                          FROM cases c WHERE {scope} AND c.{from} IS NOT NULL AND c.{to} IS NOT NULL AND c.{to} <= {as_of}"
                     )
                 })
                 .collect();
+            // Exact quantiles without holding every duration: the durations are
+            // counted per distinct value (microseconds; a year of 10 million
+            // cases has about 120,000), the running count over the values
+            // finds the value at each rank, and the median and p90 are
+            // interpolated as DataFusion's `median` and `percentile_cont(0.9)`
+            // do (the test `durations_equal_datafusions_median_and_percentile`
+            // holds them equal). Holding every duration took 2.7 GiB for a
+            // breakdown by type at 10 million cases.
+            let hours = |us: &str| format!("{us} / 3600000000.0");
+            let at = |rank: &str| format!("MIN(CASE WHEN upto > {rank} THEN us END)");
             Ok(format!(
-                "SELECT step{group}, COUNT(*) AS cases, ROUND(median(hours), 3) AS median_hours, \
-                 ROUND(percentile_cont(0.9) WITHIN GROUP (ORDER BY hours), 3) AS p90_hours \
-                 FROM ({}) GROUP BY step{group} ORDER BY step{group}",
-                parts.join(" UNION ALL ")
+                "WITH counted AS (SELECT step{group}, us, COUNT(*) AS k FROM ({parts}) GROUP BY step{group}, us), \
+                 running AS (SELECT step{group}, us, \
+                   SUM(k) OVER (PARTITION BY step{group} ORDER BY us ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto, \
+                   SUM(k) OVER (PARTITION BY step{group}) AS n FROM counted), \
+                 ranked AS (SELECT step{group}, n, 0.9 * CAST(n - 1 AS DOUBLE) AS p90_index, \
+                   CAST(floor(0.9 * CAST(n - 1 AS DOUBLE)) AS BIGINT) AS p90_low FROM running GROUP BY step{group}, n), \
+                 picked AS (SELECT r.step{r_group}, r.n, r.p90_index, r.p90_low, \
+                   {below_middle} AS below_middle, {middle} AS middle, {p90_low_value} AS p90_low_value, {p90_high_value} AS p90_high_value \
+                   FROM running u JOIN ranked r ON {join} GROUP BY r.step{r_group}, r.n, r.p90_index, r.p90_low) \
+                 SELECT step{group}, n AS cases, \
+                   ROUND(CASE WHEN n % 2 = 1 THEN {middle_hours} ELSE ({below_middle_hours} + {middle_hours}) / 2 END, 3) AS median_hours, \
+                   ROUND(CASE WHEN p90_index = CAST(p90_low AS DOUBLE) THEN {p90_low_hours} \
+                     ELSE {p90_low_hours} + ({p90_high_hours} - {p90_low_hours}) \
+                       * (floor((p90_index - CAST(p90_low AS DOUBLE)) * 1000000.0) / 1000000.0) END, 3) AS p90_hours \
+                 FROM picked ORDER BY step{group}",
+                parts = parts.join(" UNION ALL "),
+                r_group = (0..query.by.len()).map(|i| format!(", r.d{i}")).collect::<String>(),
+                join = std::iter::once("u.step = r.step".to_owned())
+                    .chain((0..query.by.len()).map(|i| format!("(u.d{i} IS NOT DISTINCT FROM r.d{i})")))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+                below_middle = at("r.n / 2 - 1"),
+                middle = at("r.n / 2"),
+                p90_low_value = at("r.p90_low"),
+                p90_high_value = at("r.p90_low + 1"),
+                middle_hours = hours("middle"),
+                below_middle_hours = hours("below_middle"),
+                p90_low_hours = hours("p90_low_value"),
+                p90_high_hours = hours("p90_high_value"),
             ))
         }
         "seizures" => {

@@ -535,8 +535,77 @@ async fn compact_makes_one_file_a_month_with_its_rollup(store: Store) {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// The durations KPI counts each distinct duration rather than holding every
+/// one; its median and p90 equal DataFusion's `median` and
+/// `percentile_cont(0.9)` over every duration, for a whole year and a period
+/// cut mid-month, with and without breakdowns (one of them nullable).
+async fn durations_equal_datafusions_median_and_percentile(store: Store) {
+    let (_, now, root, _) = loaded_snapshot(&store, "durations").await;
+    let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2024, m, d).expect("date");
+    // China time is UTC+8: a China-time day starts at 16:00 UTC the day before.
+    let periods = [
+        (
+            day(1, 1),
+            day(12, 31),
+            "c.submitted_at >= TIMESTAMP '2023-12-31T16:00:00Z' AND c.submitted_at < TIMESTAMP '2024-12-31T16:00:00Z'",
+        ),
+        (
+            day(3, 15),
+            day(8, 20),
+            "c.submitted_at >= TIMESTAMP '2024-03-14T16:00:00Z' AND c.submitted_at < TIMESTAMP '2024-08-20T16:00:00Z'",
+        ),
+    ];
+    let breakdowns: [&[&str]; 4] = [&[], &["business_type"], &["phase"], &["district", "channel"]];
+    let as_of = format!("TIMESTAMP '{}'", now.format("%Y-%m-%dT%H:%M:%SZ"));
+    for (from, to, period) in periods {
+        for by in breakdowns {
+            let ctx = session_with_limit(Some(2), None).expect("session");
+            register_snapshot(&ctx, &root).await.expect("snapshot");
+            let query = KpiQuery {
+                from,
+                to,
+                by: by.iter().map(|d| (*d).to_owned()).collect(),
+                as_of: now,
+                filters: Vec::new(),
+            };
+            let rows = kpi::run(&ctx, "durations", &query).await.expect("kpi").rows;
+            let dims: String = by.iter().map(|d| format!(", CAST(c.{d} AS VARCHAR) AS {d}")).collect();
+            let group: String = by.iter().map(|d| format!(", {d}")).collect();
+            let steps = [
+                ("1 submitted_to_accepted", "submitted_at", "accepted_at"),
+                ("2 accepted_to_verified", "accepted_at", "verified_at"),
+                ("3 verified_to_recorded", "verified_at", "recorded_at"),
+                ("4 recorded_to_issued", "recorded_at", "issued_at"),
+                ("5 issued_to_archived", "issued_at", "archived_at"),
+            ];
+            let every: Vec<String> = steps
+                .iter()
+                .map(|(step, a, b)| {
+                    format!(
+                        "SELECT '{step}' AS step{dims}, (CAST(c.{b} AS BIGINT) - CAST(c.{a} AS BIGINT)) / 3600000000.0 AS hours \
+                         FROM cases c WHERE c.in_scope AND c.phase_live AND {period} \
+                         AND c.{a} IS NOT NULL AND c.{b} IS NOT NULL AND c.{b} <= {as_of}"
+                    )
+                })
+                .collect();
+            let reference = format!(
+                "SELECT step{group}, COUNT(*) AS cases, ROUND(median(hours), 3) AS median_hours, \
+                 ROUND(percentile_cont(0.9) WITHIN GROUP (ORDER BY hours), 3) AS p90_hours \
+                 FROM ({}) GROUP BY step{group} ORDER BY step{group}",
+                every.join(" UNION ALL ")
+            );
+            let batches = ctx.sql(&reference).await.expect("reference").collect().await.expect("collect");
+            let expected = kpi::batches_to_rows(&batches);
+            assert!(expected.len() >= 5, "{by:?}: {} rows", expected.len());
+            assert_eq!(rows, expected, "durations by {by:?} from {from} to {to}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+}
+
 both_backends!(
     compact_makes_one_file_a_month_with_its_rollup,
+    durations_equal_datafusions_median_and_percentile,
     alert_rules_fire_on_the_trajectory_and_on_lag,
     cached_results_follow_the_current_snapshot,
     count_kpis_agree_with_and_without_the_rollup,
