@@ -208,16 +208,16 @@ fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Wareho
             // breakdown by type at 10 million cases.
             let hours = |us: &str| format!("{us} / 3600000000.0");
             let at = |rank: &str| format!("MIN(CASE WHEN upto > {rank} THEN us END)");
+            let p90_low = "CAST(floor(0.9 * CAST(n - 1 AS DOUBLE)) AS BIGINT)";
             Ok(format!(
                 "WITH counted AS (SELECT step{group}, us, COUNT(*) AS k FROM ({parts}) GROUP BY step{group}, us), \
                  running AS (SELECT step{group}, us, \
                    SUM(k) OVER (PARTITION BY step{group} ORDER BY us ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto, \
                    SUM(k) OVER (PARTITION BY step{group}) AS n FROM counted), \
-                 ranked AS (SELECT step{group}, n, 0.9 * CAST(n - 1 AS DOUBLE) AS p90_index, \
-                   CAST(floor(0.9 * CAST(n - 1 AS DOUBLE)) AS BIGINT) AS p90_low FROM running GROUP BY step{group}, n), \
-                 picked AS (SELECT r.step{r_group}, r.n, r.p90_index, r.p90_low, \
-                   {below_middle} AS below_middle, {middle} AS middle, {p90_low_value} AS p90_low_value, {p90_high_value} AS p90_high_value \
-                   FROM running u JOIN ranked r ON {join} GROUP BY r.step{r_group}, r.n, r.p90_index, r.p90_low) \
+                 picked AS (SELECT step{group}, n, 0.9 * CAST(n - 1 AS DOUBLE) AS p90_index, {p90_low} AS p90_low, \
+                   {below_middle} AS below_middle, {middle} AS middle, \
+                   {p90_low_value} AS p90_low_value, {p90_high_value} AS p90_high_value \
+                   FROM running GROUP BY step{group}, n) \
                  SELECT step{group}, n AS cases, \
                    ROUND(CASE WHEN n % 2 = 1 THEN {middle_hours} ELSE ({below_middle_hours} + {middle_hours}) / 2 END, 3) AS median_hours, \
                    ROUND(CASE WHEN p90_index = CAST(p90_low AS DOUBLE) THEN {p90_low_hours} \
@@ -225,15 +225,10 @@ fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Wareho
                        * (floor((p90_index - CAST(p90_low AS DOUBLE)) * 1000000.0) / 1000000.0) END, 3) AS p90_hours \
                  FROM picked ORDER BY step{group}",
                 parts = parts.join(" UNION ALL "),
-                r_group = (0..query.by.len()).map(|i| format!(", r.d{i}")).collect::<String>(),
-                join = std::iter::once("u.step = r.step".to_owned())
-                    .chain((0..query.by.len()).map(|i| format!("(u.d{i} IS NOT DISTINCT FROM r.d{i})")))
-                    .collect::<Vec<_>>()
-                    .join(" AND "),
-                below_middle = at("r.n / 2 - 1"),
-                middle = at("r.n / 2"),
-                p90_low_value = at("r.p90_low"),
-                p90_high_value = at("r.p90_low + 1"),
+                below_middle = at("n / 2 - 1"),
+                middle = at("n / 2"),
+                p90_low_value = at(p90_low),
+                p90_high_value = at(&format!("{p90_low} + 1")),
                 middle_hours = hours("middle"),
                 below_middle_hours = hours("below_middle"),
                 p90_low_hours = hours("p90_low_value"),
