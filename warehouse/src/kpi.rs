@@ -725,7 +725,7 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
     validate_filters(definition, query)?;
     if definition.scale == 0 {
         let batches = ctx.sql(&value_sql(definition, query)?).await?.collect().await?;
-        let rows = batches_to_rows(&batches)
+        let mut rows: Vec<Map<String, Value>> = batches_to_rows(&batches)
             .into_iter()
             .map(|raw| {
                 raw.into_iter()
@@ -736,6 +736,21 @@ pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<K
                     .collect()
             })
             .collect();
+        if definition.name == "durations" {
+            // The query orders by step and breakdown, but Ballista 55 (standalone)
+            // returned its rows (window functions under the ORDER BY) out of order:
+            // the same order again here, as SQL sorts text (bytes, NULL last).
+            let key = |row: &Map<String, Value>| -> Vec<(bool, String)> {
+                std::iter::once("step")
+                    .chain(query.by.iter().map(String::as_str))
+                    .map(|column| match row.get(column).and_then(Value::as_str) {
+                        Some(text) => (false, text.to_owned()),
+                        None => (true, String::new()),
+                    })
+                    .collect()
+            };
+            rows.sort_by_cached_key(key);
+        }
         return Ok(KpiResult { definition, as_of: query.as_of, target: None, rows, excluded: 0 });
     }
     let rollups = ctx.table_exist(ROLLUP_TABLE)?;
