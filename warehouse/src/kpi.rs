@@ -167,6 +167,15 @@ pub const DEFINITIONS: &[Definition] = &[
     },
 ];
 
+/// The steps of the `durations` KPI: (label, start column, end column) on `cases`.
+pub const DURATION_STEPS: [(&str, &str, &str); 5] = [
+    ("1 submitted_to_accepted", "submitted_at", "accepted_at"),
+    ("2 accepted_to_verified", "accepted_at", "verified_at"),
+    ("3 verified_to_recorded", "verified_at", "recorded_at"),
+    ("4 recorded_to_issued", "recorded_at", "issued_at"),
+    ("5 issued_to_archived", "issued_at", "archived_at"),
+];
+
 /// The SQL of the KPIs that report values (`scale` 0).
 fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, WarehouseError> {
     validate_dims(definition, &query.by)?;
@@ -182,14 +191,7 @@ fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Wareho
             let dims_select = dims.iter().map(|d| format!(", {d}")).collect::<String>();
             let group: String = (0..query.by.len()).map(|i| format!(", d{i}")).collect();
             let scope = format!("c.in_scope AND c.phase_live AND {}", period(query));
-            let steps = [
-                ("1 submitted_to_accepted", "submitted_at", "accepted_at"),
-                ("2 accepted_to_verified", "accepted_at", "verified_at"),
-                ("3 verified_to_recorded", "verified_at", "recorded_at"),
-                ("4 recorded_to_issued", "recorded_at", "issued_at"),
-                ("5 issued_to_archived", "issued_at", "archived_at"),
-            ];
-            let parts: Vec<String> = steps
+            let parts: Vec<String> = DURATION_STEPS
                 .iter()
                 .map(|(step, from, to)| {
                     format!(

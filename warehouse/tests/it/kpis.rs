@@ -571,14 +571,7 @@ async fn durations_equal_datafusions_median_and_percentile(store: Store) {
             let rows = kpi::run(&ctx, "durations", &query).await.expect("kpi").rows;
             let dims: String = by.iter().map(|d| format!(", CAST(c.{d} AS VARCHAR) AS {d}")).collect();
             let group: String = by.iter().map(|d| format!(", {d}")).collect();
-            let steps = [
-                ("1 submitted_to_accepted", "submitted_at", "accepted_at"),
-                ("2 accepted_to_verified", "accepted_at", "verified_at"),
-                ("3 verified_to_recorded", "verified_at", "recorded_at"),
-                ("4 recorded_to_issued", "recorded_at", "issued_at"),
-                ("5 issued_to_archived", "issued_at", "archived_at"),
-            ];
-            let every: Vec<String> = steps
+            let every: Vec<String> = kpi::DURATION_STEPS
                 .iter()
                 .map(|(step, a, b)| {
                     format!(
