@@ -557,10 +557,10 @@ async fn durations_equal_datafusions_median_and_percentile(store: Store) {
     ];
     let breakdowns: [&[&str]; 4] = [&[], &["business_type"], &["phase"], &["district", "channel"]];
     let as_of = format!("TIMESTAMP '{}'", now.format("%Y-%m-%dT%H:%M:%SZ"));
+    let ctx = session_with_limit(Some(2), None).expect("session");
+    register_snapshot(&ctx, &root).await.expect("snapshot");
     for (from, to, period) in periods {
         for by in breakdowns {
-            let ctx = session_with_limit(Some(2), None).expect("session");
-            register_snapshot(&ctx, &root).await.expect("snapshot");
             let query = KpiQuery {
                 from,
                 to,
