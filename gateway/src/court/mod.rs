@@ -32,7 +32,7 @@ pub const MAX_BATCH: usize = 500;
 pub const CHANNEL: &str = "court_push";
 
 /// The XSD of the request and receipt documents.
-pub const XSD: &str = include_str!("court-api.xsd");
+pub const XSD: &str = include_str!("../../../contracts/court-push/court-api.xsd");
 /// The OpenAPI description of the endpoints.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
