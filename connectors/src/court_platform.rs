@@ -104,9 +104,8 @@ pub fn parse_request(fields: &Fields) -> Result<CourtOrder, RowError> {
         respondent_id_no: get("BZXRZJH")?.to_owned(),
         ruling_no: get("CKWH")?.to_owned(),
         judge: get("CBR")?.to_owned(),
-        served_at: DateTime::parse_from_rfc3339(served)
-            .map_err(|_| ("malformed", format!("SDSJ {served:?} is not an ISO 8601 time")))?
-            .with_timezone(&Utc),
+        served_at: crate::registry::iso_time(served)
+            .ok_or_else(|| ("malformed", format!("SDSJ {served:?} is not an ISO 8601 time")))?,
     })
 }
 
@@ -126,6 +125,52 @@ pub fn feedback_document(feedback: &store::outbox::Feedback) -> String {
     )
 }
 
+/// Decodes one `<KZQQList>` page as received: its requests validated, bad
+/// ones kept with their position after `after`; and the last sequence number
+/// seen (the next cursor).
+pub fn decode_requests(body: &[u8], after: i64) -> Result<(Vec<Result<Record, BadRow>>, i64), PageError> {
+    let text = std::str::from_utf8(body).map_err(|_| PageError::Unreadable("not UTF-8".into()))?;
+    let list = xmlrows::split(text, "KZQQList", "KZQQ").map_err(PageError::Unreadable)?;
+    let mut last = after;
+    let mut rows = Vec::with_capacity(list.rows.len());
+    for (i, row) in list.rows.into_iter().enumerate() {
+        let position = format!("after_seq {after} row {i}");
+        let bad = |(reason_code, reason): RowError| BadRow {
+            position: position.clone(),
+            reason_code,
+            reason,
+            raw: row.raw.as_bytes().to_vec(),
+        };
+        let fields = match row.fields {
+            Ok(fields) => fields,
+            Err(e) => {
+                rows.push(Err(bad(("malformed", e))));
+                continue;
+            }
+        };
+        // Without a sequence number the stream's order is lost: the page is not usable.
+        let seq: i64 = fields
+            .get("@seq")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| PageError::Unreadable("a <KZQQ> without a seq".into()))?;
+        last = last.max(seq);
+        rows.push(
+            parse_request(&fields)
+                .map(|order| {
+                    Record::Court(Box::new(CourtRequest {
+                        partner_id: PARTNER_ID.to_owned(),
+                        order,
+                        content_sha256: content_hash(&fields),
+                        raw: row.raw.as_bytes().to_vec(),
+                        seq,
+                    }))
+                })
+                .map_err(bad),
+        );
+    }
+    Ok((rows, last))
+}
+
 impl Source for CourtPlatform {
     fn name(&self) -> &str {
         &self.name
@@ -139,46 +184,10 @@ impl Source for CourtPlatform {
         let url =
             format!("{}/requests?after_seq={after}&limit={}", self.base_url.trim_end_matches('/'), self.page_size);
         let body = fetch::get(&self.client, &url, None, &self.policy).await?;
-        let text = std::str::from_utf8(&body).map_err(|_| PageError::Unreadable(format!("{url}: not UTF-8")))?;
-        let list =
-            xmlrows::split(text, "KZQQList", "KZQQ").map_err(|e| PageError::Unreadable(format!("{url}: {e}")))?;
-        let mut last = after;
-        let mut rows = Vec::with_capacity(list.rows.len());
-        for (i, row) in list.rows.into_iter().enumerate() {
-            let position = format!("after_seq {after} row {i}");
-            let bad = |(reason_code, reason): RowError| BadRow {
-                position: position.clone(),
-                reason_code,
-                reason,
-                raw: row.raw.as_bytes().to_vec(),
-            };
-            let fields = match row.fields {
-                Ok(fields) => fields,
-                Err(e) => {
-                    rows.push(Err(bad(("malformed", e))));
-                    continue;
-                }
-            };
-            // Without a sequence number the stream's order is lost: the page is not usable.
-            let seq: i64 = fields
-                .get("@seq")
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| PageError::Unreadable(format!("{url}: a <KZQQ> without a seq")))?;
-            last = last.max(seq);
-            rows.push(
-                parse_request(&fields)
-                    .map(|order| {
-                        Record::Court(Box::new(CourtRequest {
-                            partner_id: PARTNER_ID.to_owned(),
-                            order,
-                            content_sha256: content_hash(&fields),
-                            raw: row.raw.as_bytes().to_vec(),
-                            seq,
-                        }))
-                    })
-                    .map_err(bad),
-            );
-        }
+        let (rows, last) = decode_requests(&body, after).map_err(|e| match e {
+            PageError::Unreadable(why) => PageError::Unreadable(format!("{url}: {why}")),
+            other => other,
+        })?;
         let has_more = rows.len() >= self.page_size;
         Ok(Page { rows, next_cursor: last.to_string(), has_more, file: None })
     }

@@ -52,8 +52,8 @@ impl LenderCursor {
     }
 }
 
-fn loan_position(feed: &str, cursor: &LenderCursor, index: usize) -> String {
-    format!("{feed} after {:?} page {:?} item {index}", cursor.after, cursor.page)
+fn page_position(feed: &str, cursor: &LenderCursor) -> String {
+    format!("{feed} after {:?} page {:?}", cursor.after, cursor.page)
 }
 
 fn check_unit(unit: &str, field: &str) -> Result<String, RowError> {
@@ -134,6 +134,48 @@ impl Bank {
     }
 }
 
+/// One page of a bank's feed, decoded.
+#[derive(Debug)]
+pub struct BankPage {
+    /// Its items, validated, bad ones kept (positioned `item N`).
+    pub rows: Vec<Result<Record, BadRow>>,
+    /// `nextPageToken`.
+    pub next_page: Option<String>,
+    /// The newest `updatedAt` on the page, bad items included.
+    pub newest: Option<DateTime<Utc>>,
+}
+
+impl Bank {
+    /// Decodes one page as received (`{"items":[…],"nextPageToken":…}`).
+    pub fn decode_items(&self, body: &[u8]) -> Result<BankPage, PageError> {
+        let envelope: Value = serde_json::from_slice(body).map_err(|e| PageError::Unreadable(e.to_string()))?;
+        let items = envelope["items"].as_array().ok_or_else(|| PageError::Unreadable("no items".into()))?;
+        let next_page = match &envelope["nextPageToken"] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => return Err(PageError::Unreadable(format!("nextPageToken {other} is not text"))),
+        };
+        let mut newest: Option<DateTime<Utc>> = None;
+        let rows = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                // The bound moves past bad items too: they are kept in quarantine.
+                if let Ok(Some(updated)) = time(item, "updatedAt") {
+                    newest = newest.max(Some(updated));
+                }
+                self.parse_item(item).map(Record::Loan).map_err(|(reason_code, reason)| BadRow {
+                    position: format!("item {i}"),
+                    reason_code,
+                    reason,
+                    raw: item.to_string().into_bytes(),
+                })
+            })
+            .collect();
+        Ok(BankPage { rows, next_page, newest })
+    }
+}
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
@@ -157,32 +199,17 @@ impl Source for Bank {
             url.push_str(&format!("&page_token={page}"));
         }
         let body = fetch::get(&self.client, &url, Some(&self.token), &self.policy).await?;
-        let envelope: Value =
-            serde_json::from_slice(&body).map_err(|e| PageError::Unreadable(format!("{}: {e}", self.name)))?;
-        let items =
-            envelope["items"].as_array().ok_or_else(|| PageError::Unreadable(format!("{}: no items", self.name)))?;
-        let next_page = match &envelope["nextPageToken"] {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => return Err(PageError::Unreadable(format!("{}: nextPageToken {other} is not text", self.name))),
-        };
-        let mut newest: Option<DateTime<Utc>> = None;
-        let rows: Vec<Result<Record, BadRow>> = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                // The bound moves past bad items too: they are kept in quarantine.
-                if let Ok(Some(updated)) = time(item, "updatedAt") {
-                    newest = newest.max(Some(updated));
-                }
-                self.parse_item(item).map(Record::Loan).map_err(|(reason_code, reason)| BadRow {
-                    position: loan_position(&self.name, &at, i),
-                    reason_code,
-                    reason,
-                    raw: item.to_string().into_bytes(),
-                })
-            })
+        let decoded = self.decode_items(&body).map_err(|e| match e {
+            PageError::Unreadable(why) => PageError::Unreadable(format!("{}: {why}", self.name)),
+            other => other,
+        })?;
+        let position = page_position(&self.name, &at);
+        let rows = decoded
+            .rows
+            .into_iter()
+            .map(|row| row.map_err(|bad| BadRow { position: format!("{position} {}", bad.position), ..bad }))
             .collect();
+        let (next_page, newest) = (decoded.next_page, decoded.newest);
         let has_more = next_page.is_some();
         let next = at.advance(newest.map(rfc3339), next_page);
         Ok(Page { rows, next_cursor: next.render(), has_more, file: None })
@@ -247,6 +274,51 @@ pub fn parse_gjj_loan(fields: &xmlrows::Fields) -> Result<LoanApplication, RowEr
     })
 }
 
+/// One `<LoanList>` page of the provident fund, decoded.
+#[derive(Debug)]
+pub struct LoanPage {
+    /// Its loans, validated, bad ones kept.
+    pub rows: Vec<Result<Record, BadRow>>,
+    /// The `pages` attribute.
+    pub pages: u64,
+    /// The newest `GXSJ` on the page (`yyyyMMddHHmmss`).
+    pub newest: Option<String>,
+}
+
+/// Decodes one page as received (GB18030 XML); `position` names the page in
+/// quarantine entries (each row's index is appended).
+pub fn decode_loans(body: &[u8], position: &str) -> Result<LoanPage, PageError> {
+    let text = encoding_rs::GB18030
+        .decode_without_bom_handling_and_without_replacement(body)
+        .ok_or_else(|| PageError::Unreadable("the page is not valid GB18030".into()))?;
+    let list = xmlrows::split(&text, "LoanList", "Loan").map_err(PageError::Unreadable)?;
+    let pages: u64 = list
+        .attributes
+        .get("pages")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| PageError::Unreadable("<LoanList> without pages".into()))?;
+    let mut newest: Option<String> = None;
+    let rows = list
+        .rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let bad = |(reason_code, reason): RowError, raw: &str| BadRow {
+                position: format!("{position} item {i}"),
+                reason_code,
+                reason,
+                raw: raw.as_bytes().to_vec(),
+            };
+            let fields = row.fields.map_err(|e| bad(("malformed", e), &row.raw))?;
+            if let Some(g) = fields.get("GXSJ").filter(|g| g.len() == 14) {
+                newest = newest.clone().max(Some(g.clone()));
+            }
+            parse_gjj_loan(&fields).map(Record::Loan).map_err(|e| bad(e, &row.raw))
+        })
+        .collect();
+    Ok(LoanPage { rows, pages, newest })
+}
+
 impl Source for ProvidentFund {
     fn name(&self) -> &str {
         &self.name
@@ -267,35 +339,11 @@ impl Source for ProvidentFund {
             }
             Err(e) => return Err(e.into()),
         };
-        let text = encoding_rs::GB18030
-            .decode_without_bom_handling_and_without_replacement(&body)
-            .ok_or_else(|| PageError::Unreadable(format!("{url}: the page is not valid GB18030")))?;
-        let list =
-            xmlrows::split(&text, "LoanList", "Loan").map_err(|e| PageError::Unreadable(format!("{url}: {e}")))?;
-        let pages: u64 = list
-            .attributes
-            .get("pages")
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| PageError::Unreadable(format!("{url}: <LoanList> without pages")))?;
-        let mut newest: Option<String> = None;
-        let rows = list
-            .rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let bad = |(reason_code, reason): RowError, raw: &str| BadRow {
-                    position: loan_position(&self.name, &at, i),
-                    reason_code,
-                    reason,
-                    raw: raw.as_bytes().to_vec(),
-                };
-                let fields = row.fields.map_err(|e| bad(("malformed", e), &row.raw))?;
-                if let Some(g) = fields.get("GXSJ").filter(|g| g.len() == 14) {
-                    newest = newest.clone().max(Some(g.clone()));
-                }
-                parse_gjj_loan(&fields).map(Record::Loan).map_err(|e| bad(e, &row.raw))
-            })
-            .collect();
+        let decoded = decode_loans(&body, &page_position(&self.name, &at)).map_err(|e| match e {
+            PageError::Unreadable(why) => PageError::Unreadable(format!("{url}: {why}")),
+            other => other,
+        })?;
+        let (rows, pages, newest) = (decoded.rows, decoded.pages, decoded.newest);
         let next_page = (page < pages).then(|| (page + 1).to_string());
         let has_more = next_page.is_some();
         let next = at.advance(newest, next_page);

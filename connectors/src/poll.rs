@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use domain::court_order::{CourtOrder, local_date};
 use domain::seizure::SeizureRules;
 use store::cases::CaseRecord;
+use store::findings::Flaw;
 use store::connector_state::ConnectorState;
 use store::court::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus};
 use store::quarantine::NewQuarantine;
@@ -50,8 +51,10 @@ pub struct CourtRequest {
 /// A record a partner delivered, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
-    /// A registration case.
-    Case(Box<CaseRecord>),
+    /// A registration case, with the flaws of the fields it was kept despite
+    /// (an identifier failing its check, an unknown non-key code): stored as
+    /// data-quality findings beside it.
+    Case(Box<CaseRecord>, Vec<Flaw>),
     /// A QC finding.
     Qc(QcFinding),
     /// A satisfaction evaluation.
@@ -68,7 +71,7 @@ impl Record {
     /// The source's version (change time) of the record.
     pub fn updated_at(&self) -> DateTime<Utc> {
         match self {
-            Self::Case(c) => c.source_updated_at,
+            Self::Case(c, _) => c.source_updated_at,
             Self::Qc(q) => q.source_updated_at,
             Self::Evaluation(e) => e.source_updated_at,
             Self::Filing(f) => f.source_updated_at,
@@ -341,6 +344,7 @@ pub async fn write_records(
     now: DateTime<Utc>,
 ) -> Result<Vec<UpsertOutcome>, StoreError> {
     let mut cases = Vec::new();
+    let mut case_flaws: Vec<&[Flaw]> = Vec::new();
     let mut qc = Vec::new();
     let mut evaluations = Vec::new();
     let mut filings = Vec::new();
@@ -348,7 +352,10 @@ pub async fn write_records(
     let mut court = Vec::new();
     for record in records {
         match record {
-            Record::Case(c) => cases.push(c.as_ref().clone()),
+            Record::Case(c, flaws) => {
+                cases.push(c.as_ref().clone());
+                case_flaws.push(flaws);
+            }
             Record::Qc(q) => qc.push(q.clone()),
             Record::Evaluation(e) => evaluations.push(e.clone()),
             Record::Filing(f) => filings.push(f.clone()),
@@ -357,12 +364,41 @@ pub async fn write_records(
         }
     }
     let mut outcomes = tx.upsert_cases(&cases, now).await?;
+    record_case_findings(tx, &cases, &case_flaws, &outcomes, now).await?;
     outcomes.extend(tx.upsert_qc_findings(&qc, now).await?);
     outcomes.extend(tx.upsert_evaluations(&evaluations, now).await?);
     outcomes.extend(tx.upsert_contract_filings(&filings, now).await?);
     outcomes.extend(tx.upsert_loan_applications(&loans, now).await?);
     outcomes.extend(apply_court_requests(tx, &court, rules, now).await?);
     Ok(outcomes)
+}
+
+/// Replaces the data-quality findings of the cases whose version was just
+/// written (new or newer): a stale or repeated delivery leaves them as they are.
+async fn record_case_findings(
+    tx: &mut StoreTx,
+    cases: &[CaseRecord],
+    flaws: &[&[Flaw]],
+    outcomes: &[UpsertOutcome],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut by_source: std::collections::BTreeMap<&str, Vec<(&str, &[Flaw])>> = std::collections::BTreeMap::new();
+    for ((case, flaws), outcome) in cases.iter().zip(flaws).zip(outcomes) {
+        let written = matches!(outcome, UpsertOutcome::Inserted | UpsertOutcome::Updated);
+        // A new record has no findings to clear: only flawed ones need a write.
+        let clears = matches!(outcome, UpsertOutcome::Updated);
+        if written && (clears || !flaws.is_empty()) {
+            by_source.entry(case.source.as_str()).or_default().push((case.external_id.as_str(), flaws));
+        }
+    }
+    for (source, mut written) in by_source {
+        // A key written twice in one page: its last version's flaws stand.
+        let mut seen = std::collections::HashSet::new();
+        written.reverse();
+        written.retain(|(key, _)| seen.insert(*key));
+        tx.replace_data_findings(source, &written, now).await?;
+    }
+    Ok(())
 }
 
 /// The feedback a receipt gives the platform: (`JG`, `YY`).

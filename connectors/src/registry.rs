@@ -5,10 +5,11 @@
 //! quarantined with the field named, the page goes on.
 
 use chrono::{DateTime, Utc};
-use domain::ident::{CreditCode, ResidentId, UnitNo};
+use domain::ident::{CreditCode, IdentError, ResidentId, UnitNo, mask_id_number};
 use domain::{AgentKind, ApplicantKind, CaseStatus, Channel, Delivery, VendorCode};
 use serde_json::Value;
 use store::cases::CaseRecord;
+use store::findings::Flaw;
 use store::records::{Evaluation, QcFinding};
 
 use crate::fetch::{self, RetryPolicy};
@@ -43,7 +44,7 @@ impl RegistryFeed {
 
     fn parse(self, row: &Value) -> Result<Record, RowError> {
         match self {
-            Self::Cases => parse_case(row).map(|c| Record::Case(Box::new(c))),
+            Self::Cases => parse_case(row).map(|(c, flaws)| Record::Case(Box::new(c), flaws)),
             Self::QcFindings => parse_qc_finding(row).map(Record::Qc),
             Self::Evaluations => parse_evaluation(row).map(Record::Evaluation),
         }
@@ -95,12 +96,18 @@ pub(crate) fn text<'a>(row: &'a Value, field: &str) -> Result<&'a str, RowError>
 /// A person's resident ID or an enterprise's credit code, normalized; a
 /// credit-code checksum failure is only a warning (as in `domain`).
 pub(crate) fn party_id(id: &str, field: &str) -> Result<String, RowError> {
+    either_id(id).map_err(|e| ("bad_identifier", format!("{field}: {e}")))
+}
+
+/// A resident ID or, failing that, a credit code. A number that is a resident
+/// ID but for its check character stays a resident ID error: an all-digit
+/// credit code is well formed too, and its checksum failing is only a warning,
+/// so falling back would take a mistyped ID number for an enterprise's code.
+fn either_id(id: &str) -> Result<String, IdentError> {
     match ResidentId::parse(id) {
         Ok(resident) => Ok(resident.as_str().to_owned()),
-        Err(resident) => match CreditCode::parse(id) {
-            Ok(code) => Ok(code.as_str().to_owned()),
-            Err(_) => Err(("bad_identifier", format!("{field}: {resident}"))),
-        },
+        Err(e @ IdentError::CheckDigit { .. }) => Err(e),
+        Err(resident) => CreditCode::parse(id).map(|code| code.as_str().to_owned()).map_err(|_| resident),
     }
 }
 
@@ -111,18 +118,89 @@ fn number(row: &Value, field: &str) -> Result<i64, RowError> {
     }
 }
 
+/// An ISO 8601 time with an offset (`2024-10-08T09:30:00+08:00`, `…Z`), or
+/// without one, read as China time (the partners' clocks are all in China).
+pub fn iso_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let china = chrono::FixedOffset::east_opt(domain::court_order::CHINA_OFFSET_SECONDS)?;
+    naive.and_local_timezone(china).single().map(|t| t.with_timezone(&Utc))
+}
+
 pub(crate) fn time(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, RowError> {
     match row.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|_| ("malformed", format!("{field} {s:?} is not an ISO 8601 time"))),
+        Some(Value::String(s)) => iso_time(s)
+            .map(Some)
+            .ok_or_else(|| ("malformed", format!("{field} {s:?} is not an ISO 8601 time"))),
         Some(other) => Err(("malformed", format!("{field} {other} is not a time"))),
     }
 }
 
-/// Validates one row of the case feed.
-pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
+/// The rule an identifier broke, for data-quality findings.
+pub(crate) fn ident_rule(error: &IdentError) -> &'static str {
+    match error {
+        IdentError::Length { .. } => "length",
+        IdentError::InvalidCharacter { .. } => "character",
+        IdentError::CheckDigit { .. } => "check_digit",
+        IdentError::BirthDate { .. } => "birth_date",
+        IdentError::InvalidSegment { .. } | IdentError::MissingSegment { .. } => "segment",
+    }
+}
+
+/// Collects the flaws of the fields a case is kept despite.
+#[derive(Debug, Default)]
+struct Flaws(Vec<Flaw>);
+
+impl Flaws {
+    fn add(&mut self, field: &str, rule: &'static str, detail: String, value_masked: String) {
+        self.0.push(Flaw { field: field.to_owned(), rule, detail, value_masked });
+    }
+
+    /// An optional time that does not parse is a flaw, and no time.
+    fn time(&mut self, row: &Value, field: &str) -> Option<DateTime<Utc>> {
+        time(row, field).unwrap_or_else(|(rule, detail)| {
+            self.add(field, rule, detail, row.get(field).map(value_text).unwrap_or_default());
+            None
+        })
+    }
+}
+
+/// A JSON value as text, for a finding: strings without their quotes.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The applicant's ID number as kept: normalized when it passes its check;
+/// otherwise a flaw, kept masked (`zjzl` says which kind; an unknown `zjzl`
+/// takes whichever kind the number passes as).
+fn applicant_id(zjzl: Option<&str>, id_no: &str, flaws: &mut Flaws) -> String {
+    let checked = match zjzl {
+        Some("1") => ResidentId::parse(id_no).map(|r| r.as_str().to_owned()),
+        Some("2") => CreditCode::parse(id_no).map(|c| c.as_str().to_owned()),
+        _ => either_id(id_no),
+    };
+    checked.unwrap_or_else(|e| {
+        let masked = mask_id_number(id_no);
+        flaws.add("sqr[0].zjh", ident_rule(&e), format!("sqr[0].zjh {masked}: {e}"), masked.clone());
+        masked
+    })
+}
+
+/// Validates one row of the case feed. Only what cannot be interpreted is a
+/// [`RowError`] (quarantine): the key `ywh`, the business type `sqlx`, the
+/// channel `sqfs`, the submission time `sjsj`, the status `zt` and the
+/// version `gxsj`. A case with any other field flawed (an identifier failing
+/// its check, an unknown delivery or applicant code, a malformed unit number,
+/// district, handler or step time) happened all the same: it is kept and
+/// counted, the field empty or masked, with a [`Flaw`] for each.
+pub fn parse_case(row: &Value) -> Result<(CaseRecord, Vec<Flaw>), RowError> {
     let ywh = text(row, "ywh")?;
     let sqlx = text(row, "sqlx")?;
     let vendor_code = sqlx
@@ -136,19 +214,27 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         .ok()
         .and_then(Channel::from_code)
         .ok_or_else(|| ("unknown_code", format!("sqfs {sqfs:?} is not a channel (1-4)")))?;
+    let submitted_at = time(row, "sjsj")?.ok_or_else(|| missing("sjsj"))?;
+    let gxsj = time(row, "gxsj")?.ok_or_else(|| missing("gxsj"))?;
+    let zt = text(row, "zt")?;
+    if !matches!(zt, "SL" | "BZ" | "DB" | "FZ" | "GD" | "BYSL" | "CH") {
+        return Err(("unknown_code", format!("zt {zt:?} is not a status code")));
+    }
+
+    let mut flaws = Flaws::default();
     let delivery = match row.get("lzfs") {
         None | Some(Value::Null) => None,
         Some(v) => {
-            let code = v.as_str().unwrap_or_default();
-            Some(
-                code.parse::<u8>()
-                    .ok()
-                    .and_then(Delivery::from_code)
-                    .ok_or_else(|| ("unknown_code", format!("lzfs {code:?} is not a delivery mode (1-3)")))?,
-            )
+            let code = value_text(v);
+            let delivery = code.parse::<u8>().ok().and_then(Delivery::from_code);
+            if delivery.is_none() {
+                flaws.add("lzfs", "unknown_code", format!("lzfs {code:?} is not a delivery mode (1-3)"), code);
+            }
+            delivery
         }
     };
-    let (applicant_kind, agent_kind) = match text(row, "sqrlx")? {
+    let sqrlx = row.get("sqrlx").map(value_text).unwrap_or_default();
+    let (applicant_kind, agent_kind) = match sqrlx.as_str() {
         "1" => (ApplicantKind::Individual, None),
         "2" => (ApplicantKind::Enterprise, None),
         "3" => (ApplicantKind::Individual, Some(AgentKind::Developer)),
@@ -156,37 +242,71 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         "5" => (ApplicantKind::Individual, Some(AgentKind::ProvidentFund)),
         "6" => (ApplicantKind::Individual, Some(AgentKind::Agency)),
         "7" => (ApplicantKind::Judicial, None),
-        other => return Err(("unknown_code", format!("sqrlx {other:?} is not an applicant kind (1-7)"))),
+        "" => {
+            flaws.add("sqrlx", "missing_field", "missing field sqrlx; counted as an individual".into(), sqrlx);
+            (ApplicantKind::Individual, None)
+        }
+        _ => {
+            let detail = format!("sqrlx {sqrlx:?} is not an applicant kind (1-7); counted as an individual");
+            flaws.add("sqrlx", "unknown_code", detail, sqrlx);
+            (ApplicantKind::Individual, None)
+        }
     };
-    let applicant = row.get("sqr").and_then(Value::as_array).and_then(|a| a.first()).ok_or_else(|| missing("sqr"))?;
-    let applicant_name = text(applicant, "xm").map_err(|_| missing("sqr[0].xm"))?.to_owned();
-    let id_no = text(applicant, "zjh").map_err(|_| missing("sqr[0].zjh"))?;
-    let applicant_id_no = match text(applicant, "zjzl").map_err(|_| missing("sqr[0].zjzl"))? {
-        "1" => {
-            ResidentId::parse(id_no).map_err(|e| ("bad_identifier", format!("sqr[0].zjh: {e}")))?.as_str().to_owned()
+    let applicant = row.get("sqr").and_then(Value::as_array).and_then(|a| a.first());
+    let (applicant_name, applicant_id_no) = match applicant {
+        None => {
+            flaws.add("sqr", "missing_field", "missing field sqr (no applicant)".into(), String::new());
+            (String::new(), String::new())
         }
-        // A credit-code checksum failure is a QC warning, not a reason to refuse the case.
-        "2" => {
-            CreditCode::parse(id_no).map_err(|e| ("bad_identifier", format!("sqr[0].zjh: {e}")))?.as_str().to_owned()
+        Some(applicant) => {
+            let name = match text(applicant, "xm") {
+                Ok(name) => name.to_owned(),
+                Err(_) => {
+                    flaws.add("sqr[0].xm", "missing_field", "missing field sqr[0].xm".into(), String::new());
+                    String::new()
+                }
+            };
+            let zjzl = applicant.get("zjzl").and_then(Value::as_str);
+            if !matches!(zjzl, Some("1" | "2")) {
+                let code = applicant.get("zjzl").map(value_text).unwrap_or_default();
+                flaws.add("sqr[0].zjzl", "unknown_code", format!("sqr[0].zjzl {code:?} is not 1 or 2"), code);
+            }
+            let id_no = match text(applicant, "zjh") {
+                Ok(id_no) => applicant_id(zjzl, id_no, &mut flaws),
+                Err(_) => {
+                    flaws.add("sqr[0].zjh", "missing_field", "missing field sqr[0].zjh".into(), String::new());
+                    String::new()
+                }
+            };
+            (name, id_no)
         }
-        other => return Err(("unknown_code", format!("sqr[0].zjzl {other:?} is not 1 or 2"))),
     };
     let unit_no = match row.get("bdcdyh") {
         None | Some(Value::Null) => None,
         Some(v) => {
-            let s = v.as_str().unwrap_or_default();
-            Some(UnitNo::parse(s).map_err(|e| ("bad_identifier", format!("bdcdyh {s:?}: {e}")))?)
+            let s = value_text(v);
+            match UnitNo::parse(&s) {
+                Ok(unit) => Some(unit),
+                Err(e) => {
+                    flaws.add("bdcdyh", ident_rule(&e), format!("bdcdyh {s:?}: {e}"), s);
+                    None
+                }
+            }
         }
     };
-    let district = text(row, "xzqdm")?;
-    if district.len() != 6 || !district.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(("malformed", format!("xzqdm {district:?} is not a six-digit division code")));
-    }
-    let submitted_at = time(row, "sjsj")?.ok_or_else(|| missing("sjsj"))?;
-    let (accepted_at, verified_at, recorded_at) = (time(row, "slsj")?, time(row, "hdsj")?, time(row, "dbsj")?);
-    let (cert_prepared_at, issued_at, archived_at) = (time(row, "szsj")?, time(row, "fzsj")?, time(row, "gdsj")?);
-    let gxsj = time(row, "gxsj")?.ok_or_else(|| missing("gxsj"))?;
-    let status = match text(row, "zt")? {
+    let xzqdm = row.get("xzqdm").map(value_text).unwrap_or_default();
+    let district = if xzqdm.len() == 6 && xzqdm.bytes().all(|b| b.is_ascii_digit()) {
+        xzqdm
+    } else {
+        let rule = if xzqdm.is_empty() { "missing_field" } else { "malformed" };
+        flaws.add("xzqdm", rule, format!("xzqdm {xzqdm:?} is not a six-digit division code"), xzqdm);
+        String::new()
+    };
+    let (accepted_at, verified_at, recorded_at) =
+        (flaws.time(row, "slsj"), flaws.time(row, "hdsj"), flaws.time(row, "dbsj"));
+    let (cert_prepared_at, issued_at, archived_at) =
+        (flaws.time(row, "szsj"), flaws.time(row, "fzsj"), flaws.time(row, "gdsj"));
+    let status = match zt {
         "SL" if verified_at.is_some() => CaseStatus::Verified,
         "SL" if accepted_at.is_some() => CaseStatus::Accepted,
         "SL" => CaseStatus::Submitted,
@@ -196,10 +316,16 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         "FZ" => CaseStatus::Issued,
         "GD" => CaseStatus::Archived,
         "BYSL" => CaseStatus::Refused,
-        "CH" => CaseStatus::Withdrawn,
-        other => return Err(("unknown_code", format!("zt {other:?} is not a status code"))),
+        _ => CaseStatus::Withdrawn,
     };
-    let correction_count = row.get("bzcs").and_then(Value::as_i64).unwrap_or(0);
+    // Absent or null: no corrections. Anything but a whole number is a flaw.
+    let correction_count = match row.get("bzcs") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v.as_i64().filter(|n| *n >= 0).unwrap_or_else(|| {
+            flaws.add("bzcs", "malformed", format!("bzcs {v} is not a whole number of corrections"), value_text(v));
+            0
+        }),
+    };
     let handler = match row.get("blr") {
         None | Some(Value::Null) => None,
         Some(Value::String(code))
@@ -207,10 +333,14 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         {
             Some(code.clone())
         }
-        Some(other) => return Err(("malformed", format!("blr {other} is not a staff code (letters, digits, -)"))),
+        Some(other) => {
+            let detail = format!("blr {other} is not a staff code (letters, digits, -)");
+            flaws.add("blr", "malformed", detail, value_text(other));
+            None
+        }
     };
     let optional = |field: &str| row.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    Ok(CaseRecord {
+    let case = CaseRecord {
         source: SOURCE.into(),
         external_id: ywh.to_owned(),
         case_no: ywh.to_owned(),
@@ -222,7 +352,7 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         agent_id: None,
         applicant_name,
         applicant_id_no,
-        district: district.to_owned(),
+        district,
         unit_no,
         status,
         submitted_at,
@@ -238,7 +368,8 @@ pub fn parse_case(row: &Value) -> Result<CaseRecord, RowError> {
         loan_ref: optional("dkbh"),
         handler,
         source_updated_at: gxsj,
-    })
+    };
+    Ok((case, flaws.0))
 }
 
 /// Validates one row of the QC feed.
@@ -283,6 +414,29 @@ pub fn parse_evaluation(row: &Value) -> Result<Evaluation, RowError> {
     })
 }
 
+/// Decodes one page of `feed` as received (`{"data":[…],"next_cursor":…,"has_more":…}`):
+/// every row validated, bad rows kept with their position after `cursor`.
+pub fn decode_page(feed: RegistryFeed, body: &[u8], cursor: Option<&str>) -> Result<Page, PageError> {
+    let envelope: Value = serde_json::from_slice(body).map_err(|e| PageError::Unreadable(e.to_string()))?;
+    let data = envelope["data"].as_array().ok_or_else(|| PageError::Unreadable("no data array".into()))?;
+    let next_cursor =
+        envelope["next_cursor"].as_str().ok_or_else(|| PageError::Unreadable("no next_cursor".into()))?.to_owned();
+    let has_more = envelope["has_more"].as_bool().ok_or_else(|| PageError::Unreadable("no has_more".into()))?;
+    let rows = data
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            feed.parse(row).map_err(|(reason_code, reason)| BadRow {
+                position: format!("{} cursor {:?} row {i}", feed.path(), cursor.unwrap_or_default()),
+                reason_code,
+                reason,
+                raw: row.to_string().into_bytes(),
+            })
+        })
+        .collect();
+    Ok(Page { rows, next_cursor, has_more, file: None })
+}
+
 impl Source for Registry {
     fn name(&self) -> &str {
         &self.name
@@ -297,27 +451,9 @@ impl Source for Registry {
             cursor.unwrap_or_default()
         );
         let body = fetch::get(&self.client, &url, None, &self.policy).await?;
-        let envelope: Value =
-            serde_json::from_slice(&body).map_err(|e| PageError::Unreadable(format!("{url}: {e}")))?;
-        let data = envelope["data"].as_array().ok_or_else(|| PageError::Unreadable(format!("{url}: no data array")))?;
-        let next_cursor = envelope["next_cursor"]
-            .as_str()
-            .ok_or_else(|| PageError::Unreadable(format!("{url}: no next_cursor")))?
-            .to_owned();
-        let has_more =
-            envelope["has_more"].as_bool().ok_or_else(|| PageError::Unreadable(format!("{url}: no has_more")))?;
-        let rows = data
-            .iter()
-            .enumerate()
-            .map(|(i, row)| {
-                self.feed.parse(row).map_err(|(reason_code, reason)| BadRow {
-                    position: format!("{} cursor {:?} row {i}", self.feed.path(), cursor.unwrap_or_default()),
-                    reason_code,
-                    reason,
-                    raw: row.to_string().into_bytes(),
-                })
-            })
-            .collect();
-        Ok(Page { rows, next_cursor, has_more, file: None })
+        decode_page(self.feed, &body, cursor).map_err(|e| match e {
+            PageError::Unreadable(why) => PageError::Unreadable(format!("{url}: {why}")),
+            other => other,
+        })
     }
 }

@@ -62,7 +62,7 @@ fn xml_row(payload: &[u8], list: &str, row: &str) -> Result<xmlrows::Fields, Rep
 pub fn revalidate(entry: &QuarantineEntry, payload: &[u8]) -> Result<Record, ReplayError> {
     let source = entry.source.as_str();
     match source {
-        "registry" => parse_case(&json(payload)?).map(|c| Record::Case(Box::new(c))).map_err(still_bad),
+        "registry" => parse_case(&json(payload)?).map(|(c, flaws)| Record::Case(Box::new(c), flaws)).map_err(still_bad),
         "registry-qc" => parse_qc_finding(&json(payload)?).map(Record::Qc).map_err(still_bad),
         "registry-evaluations" => parse_evaluation(&json(payload)?).map(Record::Evaluation).map_err(still_bad),
         "housing" => {

@@ -22,6 +22,7 @@
 //! - [`export`]: reads for the warehouse (record tables whole, the seizure register, change times).
 //! - [`inbox`]: every payload received, kept raw with its hash.
 //! - [`quarantine`]: bad records kept for inspection and replay.
+//! - [`findings`]: data-quality findings: flawed fields of records that were kept.
 //! - [`connector_state`]: cursors and health, committed with the data they cover.
 //! - [`outbox`]: feedback to the court platform, sent at least once, acknowledgements recorded.
 //! - [`reconcile`]: linking partner records to cases, anomalies, daily reconciliation per partner.
@@ -41,6 +42,7 @@ pub mod connector_state;
 pub mod court;
 mod error;
 pub mod export;
+pub mod findings;
 pub mod inbox;
 pub mod maintenance;
 pub mod outbox;

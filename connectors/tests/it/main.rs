@@ -1,4 +1,5 @@
 //! Connectors against the simulated partners, on both backends.
 
 mod compliance;
+mod contracts;
 mod registry;
