@@ -8,10 +8,12 @@
 //!
 //! - [`app`]: the router and its shared [`AppState`].
 //! - [`court`]: `/api/court/v1`: signed court orders in, receipts out.
+//! - [`contracts`]: `/contracts/…`: every partner contract's schema, served from `contracts/`.
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
 //! - [`metrics`]: `/metrics` for Prometheus: requests, latency, connectors, seizures.
 //! - [`error`]: [`error::AppError`], the one error type every handler returns.
 
+pub mod contracts;
 pub mod court;
 pub mod error;
 pub mod health;
@@ -99,6 +101,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/court/v1/orders/{order_no}", get(court::get_order))
         .route("/api/court/v1/court-api.xsd", get(court::get_xsd))
         .route("/api/court/v1/openapi.json", get(court::get_openapi))
+        .route("/contracts/", get(contracts::index))
+        .route("/contracts/{*path}", get(contracts::file))
         .with_state(state)
 }
 

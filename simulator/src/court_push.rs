@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, Utc};
 use domain::court_order::local_date;
-use gateway::court::signature::sign;
+use signing::sign;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Semaphore;
@@ -84,7 +84,7 @@ pub fn order_element(seed: u64, i: u64, units: u32, now: DateTime<Utc>, rng: &mu
     let unit_no = format!("4304050010{:02}GB{:05}F0001{:04}", unit / 10_000 % 100, unit % 100_000, unit % 10_000);
     let release = i >= 10 && rng.random_bool(0.1);
     let order_no = format!("P{seed}-{i:08}");
-    let served = gateway::court::china_time(now);
+    let served = crate::servers::registry::china(now);
     let body = if release {
         let original = rng.random_range(0..i);
         format!(
