@@ -93,6 +93,20 @@ pub enum FetchError {
 /// exhausting memory.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024 * 1024;
 
+/// The largest error body read from a partner (only its start is reported).
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a `Retry-After` asks to wait: delay-seconds, or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`; a date already past means now).
+pub fn retry_after_wait(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
+}
+
 /// Reads a body up to `limit` bytes; `Ok(None)` when it is larger.
 async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
     if response.content_length().is_some_and(|n| n > limit as u64) {
@@ -156,8 +170,7 @@ async fn send(
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|v| retry_after_wait(v, chrono::Utc::now()));
                 if status.is_success() {
                     match read_capped(response, MAX_ANSWER_BYTES).await {
                         Ok(Some(body)) => return Ok(body),
@@ -167,7 +180,12 @@ async fn send(
                 } else if status.is_server_error() || status.as_u16() == 429 {
                     last = format!("partner answered {status}");
                 } else {
-                    let body = response.text().await.unwrap_or_default();
+                    // An error body is read with a cap like any other answer.
+                    let body = match read_capped(response, MAX_ERROR_BODY_BYTES).await {
+                        Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                        Ok(None) => format!("(an error body over {MAX_ERROR_BODY_BYTES} bytes, not read)"),
+                        Err(e) => format!("(error body unreadable: {e})"),
+                    };
                     return Err(FetchError::Refused {
                         status: status.as_u16(),
                         body: body.chars().take(500).collect(),
@@ -185,4 +203,21 @@ async fn send(
         }
     }
     Err(FetchError::Exhausted { attempts: policy.attempts.max(1), last })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = chrono::Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 30).single().expect("time");
+        assert_eq!(retry_after_wait("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after_wait(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after_wait("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after_wait("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO), "already past");
+        assert_eq!(retry_after_wait("soon", now), None);
+    }
 }

@@ -132,9 +132,9 @@ pub fn iso_time(text: &str) -> Option<DateTime<Utc>> {
 pub(crate) fn time(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, RowError> {
     match row.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => iso_time(s)
-            .map(Some)
-            .ok_or_else(|| ("malformed", format!("{field} {s:?} is not an ISO 8601 time"))),
+        Some(Value::String(s)) => {
+            iso_time(s).map(Some).ok_or_else(|| ("malformed", format!("{field} {s:?} is not an ISO 8601 time")))
+        }
         Some(other) => Err(("malformed", format!("{field} {other} is not a time"))),
     }
 }

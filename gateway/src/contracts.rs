@@ -35,7 +35,11 @@ pub async fn index() -> Response {
 /// `GET /contracts/{*path}`: one file, or 404 naming the index.
 pub async fn file(Path(path): Path<String>) -> Response {
     match FILES.iter().find(|(p, _, _)| *p == path) {
-        Some((_, content_type, content)) => (StatusCode::OK, [(header::CONTENT_TYPE, *content_type)], *content).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no contract file {path:?}; GET /contracts/ lists them\n")).into_response(),
+        Some((_, content_type, content)) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, *content_type)], *content).into_response()
+        }
+        None => {
+            (StatusCode::NOT_FOUND, format!("no contract file {path:?}; GET /contracts/ lists them\n")).into_response()
+        }
     }
 }

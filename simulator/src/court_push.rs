@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, Utc};
 use domain::court_order::local_date;
-use signing::sign;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use signing::sign;
 use tokio::sync::Semaphore;
 
 /// What to send.

@@ -69,10 +69,8 @@ impl StoreTx {
     ) -> StoreResult<()> {
         for chunk in written.chunks(CHUNK) {
             let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "DELETE FROM data_findings WHERE source = $1 AND record_key IN ({})",
-                placeholders.join(", ")
-            );
+            let sql =
+                format!("DELETE FROM data_findings WHERE source = $1 AND record_key IN ({})", placeholders.join(", "));
             on_tx!(self, conn => {
                 // Only placeholders are formatted in: the keys are bound.
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(source);
@@ -146,6 +144,9 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        Ok(rows.into_iter().map(|(source, field, rule, records)| FindingCount { source, field, rule, records }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(source, field, rule, records)| FindingCount { source, field, rule, records })
+            .collect())
     }
 }

@@ -512,6 +512,12 @@ pub enum QuarantineCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// List data-quality findings instead: flawed fields of records that
+        /// were kept (an ID number failing its check, an unknown non-key
+        /// code), with the rule broken and the value masked; then a count
+        /// per source, field and rule.
+        #[arg(long, conflicts_with = "all")]
+        findings: bool,
     },
     /// Validate a quarantined record again and write it if it passes.
     Replay {

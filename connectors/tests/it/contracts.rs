@@ -230,13 +230,20 @@ fn check_rows(sample: &Path, rows: &[Result<Record, BadRow>], expected: &Value) 
                 assert_eq!(Value::Array(flaws), want_flaws, "{name} row {i}: findings");
             }
             (Err(bad), None, Some(quarantine)) => {
-                assert_eq!(bad.reason_code, quarantine["reason_code"].as_str().expect("reason_code"), "{name} row {i}: {}", bad.reason);
+                assert_eq!(
+                    bad.reason_code,
+                    quarantine["reason_code"].as_str().expect("reason_code"),
+                    "{name} row {i}: {}",
+                    bad.reason
+                );
                 let part = quarantine["reason_contains"].as_str().unwrap_or_default();
                 assert!(bad.reason.contains(part), "{name} row {i}: reason {:?} does not name {part:?}", bad.reason);
                 assert!(!bad.raw.is_empty(), "{name} row {i}: the raw row is kept");
             }
             (Ok(record), _, _) => panic!("{name} row {i}: decoded {record:?}, expected {want}"),
-            (Err(bad), _, _) => panic!("{name} row {i}: quarantined ({} {}), expected {want}", bad.reason_code, bad.reason),
+            (Err(bad), _, _) => {
+                panic!("{name} row {i}: quarantined ({} {}), expected {want}", bad.reason_code, bad.reason)
+            }
         }
     }
 }
@@ -266,12 +273,15 @@ fn registry_evaluations_decode_as_the_contract_samples_say() {
 
 #[test]
 fn the_every_code_samples_cover_every_code_of_every_table() {
-    let page: Value = serde_json::from_slice(&read(
-        &contracts().join("registry-cases/samples/page-every-code.json"),
-    ))
-    .expect("json");
+    let page: Value =
+        serde_json::from_slice(&read(&contracts().join("registry-cases/samples/page-every-code.json"))).expect("json");
     let seen = |field: &str| -> std::collections::BTreeSet<String> {
-        page["data"].as_array().expect("data").iter().map(|r| r.get(field).map(|v| v.to_string()).unwrap_or("null".into())).collect()
+        page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|r| r.get(field).map(|v| v.to_string()).unwrap_or("null".into()))
+            .collect()
     };
     let codes = |list: &[&str]| list.iter().map(|c| format!("\"{c}\"")).collect::<std::collections::BTreeSet<_>>();
     assert!(seen("djlx").is_superset(&codes(&["100", "200", "300", "400", "700", "800", "900"])));
@@ -351,9 +361,10 @@ fn court_platform_requests_decode_as_the_contract_samples_say() {
 
 #[test]
 fn court_platform_feedback_is_written_byte_for_byte_as_the_samples() {
-    for sample in samples("court-platform-feedback", "xml").into_iter().filter(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("feedback-"))
-    }) {
+    for sample in samples("court-platform-feedback", "xml")
+        .into_iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("feedback-")))
+    {
         let want = &expected(&sample)["feedback"];
         let feedback = store::outbox::Feedback {
             partner_id: "court-platform".into(),

@@ -43,10 +43,9 @@ async fn court_push_samples_get_the_answers_their_contract_names(app: &TestApp) 
     for file in files {
         let name = file.display().to_string();
         let body = std::fs::read_to_string(&file).expect("sample");
-        let want: Value = serde_json::from_str(
-            &std::fs::read_to_string(file.with_extension("expected.json")).expect("expectation"),
-        )
-        .expect("json");
+        let want: Value =
+            serde_json::from_str(&std::fs::read_to_string(file.with_extension("expected.json")).expect("expectation"))
+                .expect("json");
         let (status, answer) = app.post(&body).await;
         assert_eq!(u64::from(status), want["http_status"].as_u64().expect("http_status"), "{name}: {answer}");
         if let Some(code) = want.get("error_code").and_then(Value::as_str) {

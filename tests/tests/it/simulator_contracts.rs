@@ -14,10 +14,7 @@ use simulator::caseflow::{FlowParams, generate};
 use simulator::servers::faults::Faults;
 
 fn tools_present() -> bool {
-    Command::new("python3")
-        .args(["-c", "import jsonschema, lxml"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    Command::new("python3").args(["-c", "import jsonschema, lxml"]).output().is_ok_and(|o| o.status.success())
 }
 
 async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Vec<u8> {

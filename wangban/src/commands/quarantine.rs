@@ -1,4 +1,5 @@
-//! `wangban quarantine list|replay`: the records connectors kept back.
+//! `wangban quarantine list|replay`: the records connectors kept back, and
+//! (`list --findings`) the flawed fields of records they kept.
 
 use std::process::ExitCode;
 
@@ -13,7 +14,28 @@ use crate::settings::Settings;
 pub(crate) async fn run(args: QuarantineArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = settings.open_store().await?;
     let code = match args.command {
-        QuarantineCommand::List { source, all, limit } => {
+        QuarantineCommand::List { source, limit, findings: true, .. } => {
+            for finding in store.list_data_findings(source.as_deref(), limit).await? {
+                println!(
+                    "{}",
+                    json!({
+                        "source": finding.source, "record": finding.record_key, "field": finding.field,
+                        "rule": finding.rule, "detail": finding.detail, "value": finding.value_masked,
+                        "found_at": finding.found_at.to_rfc3339(),
+                    })
+                );
+            }
+            for count in store.count_data_findings().await? {
+                if source.as_deref().is_none_or(|s| s == count.source) {
+                    println!(
+                        "{}",
+                        json!({ "source": count.source, "field": count.field, "rule": count.rule, "records": count.records })
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        QuarantineCommand::List { source, all, limit, .. } => {
             for entry in store.list_quarantine(source.as_deref(), !all, limit).await? {
                 println!(
                     "{}",
