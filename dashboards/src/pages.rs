@@ -1199,6 +1199,23 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                 })
                 .collect(),
         };
+        let findings = Table {
+            id: "findings",
+            title: lang
+                .pick(
+                    "数据质量问题（记录已接收并计入指标，问题字段已脱敏；明细用 wangban quarantine list --findings）",
+                    "Data-quality findings (records kept and counted, flawed values masked; details with `wangban quarantine list --findings`)",
+                )
+                .into(),
+            columns: column_titles(lang, &[("来源", "Source"), ("字段", "Field"), ("规则", "Rule"), ("记录数", "Records")]),
+            rows: dd
+                .store
+                .count_data_findings()
+                .await?
+                .into_iter()
+                .map(|f| vec![f.source, f.field, f.rule, f.records.to_string()])
+                .collect(),
+        };
         let banner = alert_banner(&dd, &[warehouse::alerts::CONNECTOR_LAG], lang).await?;
         let body = html! {
             (banner)
@@ -1213,7 +1230,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                 }
             }
         };
-        Ok(Content { body, tables: vec![health, quarantine] })
+        Ok(Content { body, tables: vec![health, quarantine, findings] })
     })
     .await
 }
