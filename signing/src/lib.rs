@@ -9,6 +9,11 @@
 //! pushes with it and the simulator's court client signs with it. Both are
 //! held to the published known-answer vectors in
 //! `contracts/court-push/signature-vectors.json`, computed outside this code.
+//!
+//! # Layout
+//!
+//! One file: [`SignatureHeader`] (parse and verify), [`sign`], [`SignatureError`]
+//! (each a 401 at the gateway), and the tests against the vectors.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
