@@ -184,10 +184,7 @@ impl Source for CourtPlatform {
         let url =
             format!("{}/requests?after_seq={after}&limit={}", self.base_url.trim_end_matches('/'), self.page_size);
         let body = fetch::get(&self.client, &url, None, &self.policy).await?;
-        let (rows, last) = decode_requests(&body, after).map_err(|e| match e {
-            PageError::Unreadable(why) => PageError::Unreadable(format!("{url}: {why}")),
-            other => other,
-        })?;
+        let (rows, last) = decode_requests(&body, after).map_err(|e| e.from_where(&url))?;
         let has_more = rows.len() >= self.page_size;
         Ok(Page { rows, next_cursor: last.to_string(), has_more, file: None })
     }

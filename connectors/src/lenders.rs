@@ -137,7 +137,7 @@ impl Bank {
 /// One page of a bank's feed, decoded.
 #[derive(Debug)]
 pub struct BankPage {
-    /// Its items, validated, bad ones kept (positioned `item N`).
+    /// Its items, validated, bad ones kept.
     pub rows: Vec<Result<Record, BadRow>>,
     /// `nextPageToken`.
     pub next_page: Option<String>,
@@ -146,8 +146,9 @@ pub struct BankPage {
 }
 
 impl Bank {
-    /// Decodes one page as received (`{"items":[…],"nextPageToken":…}`).
-    pub fn decode_items(&self, body: &[u8]) -> Result<BankPage, PageError> {
+    /// Decodes one page as received (`{"items":[…],"nextPageToken":…}`);
+    /// `position` names the page in quarantine entries (each item's index is appended).
+    pub fn decode_items(&self, body: &[u8], position: &str) -> Result<BankPage, PageError> {
         let envelope: Value = serde_json::from_slice(body).map_err(|e| PageError::Unreadable(e.to_string()))?;
         let items = envelope["items"].as_array().ok_or_else(|| PageError::Unreadable("no items".into()))?;
         let next_page = match &envelope["nextPageToken"] {
@@ -165,7 +166,7 @@ impl Bank {
                     newest = newest.max(Some(updated));
                 }
                 self.parse_item(item).map(Record::Loan).map_err(|(reason_code, reason)| BadRow {
-                    position: format!("item {i}"),
+                    position: format!("{position} item {i}"),
                     reason_code,
                     reason,
                     raw: item.to_string().into_bytes(),
@@ -199,17 +200,9 @@ impl Source for Bank {
             url.push_str(&format!("&page_token={page}"));
         }
         let body = fetch::get(&self.client, &url, Some(&self.token), &self.policy).await?;
-        let decoded = self.decode_items(&body).map_err(|e| match e {
-            PageError::Unreadable(why) => PageError::Unreadable(format!("{}: {why}", self.name)),
-            other => other,
-        })?;
-        let position = page_position(&self.name, &at);
-        let rows = decoded
-            .rows
-            .into_iter()
-            .map(|row| row.map_err(|bad| BadRow { position: format!("{position} {}", bad.position), ..bad }))
-            .collect();
-        let (next_page, newest) = (decoded.next_page, decoded.newest);
+        let decoded =
+            self.decode_items(&body, &page_position(&self.name, &at)).map_err(|e| e.from_where(&self.name))?;
+        let (rows, next_page, newest) = (decoded.rows, decoded.next_page, decoded.newest);
         let has_more = next_page.is_some();
         let next = at.advance(newest.map(rfc3339), next_page);
         Ok(Page { rows, next_cursor: next.render(), has_more, file: None })
@@ -339,10 +332,7 @@ impl Source for ProvidentFund {
             }
             Err(e) => return Err(e.into()),
         };
-        let decoded = decode_loans(&body, &page_position(&self.name, &at)).map_err(|e| match e {
-            PageError::Unreadable(why) => PageError::Unreadable(format!("{url}: {why}")),
-            other => other,
-        })?;
+        let decoded = decode_loans(&body, &page_position(&self.name, &at)).map_err(|e| e.from_where(&url))?;
         let (rows, pages, newest) = (decoded.rows, decoded.pages, decoded.newest);
         let next_page = (page < pages).then(|| (page + 1).to_string());
         let has_more = next_page.is_some();

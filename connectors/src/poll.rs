@@ -120,6 +120,16 @@ pub enum PageError {
     Unreadable(String),
 }
 
+impl PageError {
+    /// Names where an unreadable page came from (its URL or feed); a fetch error already does.
+    pub fn from_where(self, place: &str) -> Self {
+        match self {
+            Self::Unreadable(why) => Self::Unreadable(format!("{place}: {why}")),
+            other => other,
+        }
+    }
+}
+
 /// A partner hook: fetches and validates one page after `cursor`.
 pub trait Source: Send + Sync {
     /// The connector's name (its state and quarantine entries carry it).

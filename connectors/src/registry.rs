@@ -451,9 +451,6 @@ impl Source for Registry {
             cursor.unwrap_or_default()
         );
         let body = fetch::get(&self.client, &url, None, &self.policy).await?;
-        decode_page(self.feed, &body, cursor).map_err(|e| match e {
-            PageError::Unreadable(why) => PageError::Unreadable(format!("{url}: {why}")),
-            other => other,
-        })
+        decode_page(self.feed, &body, cursor).map_err(|e| e.from_where(&url))
     }
 }

@@ -16,6 +16,7 @@
 //! (each a 401 at the gateway), and the tests against the vectors.
 
 use chrono::{DateTime, Utc};
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sm3::Sm3;
@@ -79,23 +80,12 @@ impl SignatureHeader {
         if now.timestamp().abs_diff(self.timestamp) > TOLERANCE_SECONDS.unsigned_abs() {
             return Err(SignatureError::Stale);
         }
-        let prefix = format!("{}.", self.timestamp);
         for secret in secrets {
-            for candidate in &self.v1 {
-                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { continue };
-                mac.update(prefix.as_bytes());
-                mac.update(signed);
-                if mac.verify_slice(candidate).is_ok() {
-                    return Ok(());
-                }
-            }
-            for candidate in &self.sm3 {
-                let Ok(mut mac) = Hmac::<Sm3>::new_from_slice(secret.as_bytes()) else { continue };
-                mac.update(prefix.as_bytes());
-                mac.update(signed);
-                if mac.verify_slice(candidate).is_ok() {
-                    return Ok(());
-                }
+            let (t, secret) = (self.timestamp, secret.as_bytes());
+            if self.v1.iter().any(|c| verifies::<Hmac<Sha256>>(secret, t, signed, c))
+                || self.sm3.iter().any(|c| verifies::<Hmac<Sm3>>(secret, t, signed, c))
+            {
+                return Ok(());
             }
         }
         Err(SignatureError::Mismatch)
@@ -104,19 +94,33 @@ impl SignatureHeader {
 
 /// The `X-Signature` value a partner sends: `t=…,v1=…` (and `sm3=…` when asked).
 pub fn sign(secret: &str, timestamp: i64, signed: &[u8], with_sm3: bool) -> String {
-    let prefix = format!("{timestamp}.");
+    let secret = secret.as_bytes();
     let mut header = format!("t={timestamp}");
-    if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        mac.update(prefix.as_bytes());
-        mac.update(signed);
-        header.push_str(&format!(",v1={}", hex::encode(mac.finalize().into_bytes())));
+    if let Some(v1) = hex_signature::<Hmac<Sha256>>(secret, timestamp, signed) {
+        header.push_str(&format!(",v1={v1}"));
     }
-    if with_sm3 && let Ok(mut mac) = Hmac::<Sm3>::new_from_slice(secret.as_bytes()) {
-        mac.update(prefix.as_bytes());
-        mac.update(signed);
-        header.push_str(&format!(",sm3={}", hex::encode(mac.finalize().into_bytes())));
+    if with_sm3 && let Some(sm3) = hex_signature::<Hmac<Sm3>>(secret, timestamp, signed) {
+        header.push_str(&format!(",sm3={sm3}"));
     }
     header
+}
+
+/// The MAC `M` keyed with `secret`, over `"<timestamp>.<signed>"`.
+fn keyed<M: Mac + KeyInit>(secret: &[u8], timestamp: i64, signed: &[u8]) -> Option<M> {
+    let mut mac = <M as KeyInit>::new_from_slice(secret).ok()?;
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(signed);
+    Some(mac)
+}
+
+/// Whether `candidate` is the MAC `M` of the signed content (constant-time).
+fn verifies<M: Mac + KeyInit>(secret: &[u8], timestamp: i64, signed: &[u8], candidate: &[u8]) -> bool {
+    keyed::<M>(secret, timestamp, signed).is_some_and(|mac| mac.verify_slice(candidate).is_ok())
+}
+
+/// The MAC `M` of the signed content, in hex.
+fn hex_signature<M: Mac + KeyInit>(secret: &[u8], timestamp: i64, signed: &[u8]) -> Option<String> {
+    keyed::<M>(secret, timestamp, signed).map(|mac| hex::encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]

@@ -336,7 +336,7 @@ fn bank_pages_decode_as_the_contract_samples_say() {
         let want = expected(&sample);
         let source = want["source"].as_str().expect("source");
         let bank = connectors::lenders::Bank::new(source.trim_start_matches("bank:"), "", "");
-        let page = bank.decode_items(&read(&sample)).unwrap_or_else(|e| panic!("{}: {e}", sample.display()));
+        let page = bank.decode_items(&read(&sample), "sample").unwrap_or_else(|e| panic!("{}: {e}", sample.display()));
         check_rows(&sample, &page.rows, &want);
     }
 }
