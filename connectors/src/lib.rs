@@ -10,10 +10,12 @@
 //! - [`housing`]: the housing authority's daily GBK CSV exports, each loaded exactly once.
 //! - [`lenders`]: each bank's JSON feed and the provident fund's GB18030 XML feed.
 //! - [`court_platform`]: requests pulled from the courts' control platform, feedback from an outbox.
+//! - [`conformance`]: `wangban partner check`: a partner's test endpoint read twice and checked against its contract.
 //! - [`replay`]: quarantined records validated again and written, fixed or as kept.
 //! - [`xmlrows`]: row-wise XML lists, so one broken row is one bad row.
 //! - [`runner`]: the configured connectors by name, run once or each on its cron schedule.
 
+pub mod conformance;
 pub mod court_platform;
 pub mod fetch;
 pub mod housing;

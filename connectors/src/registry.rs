@@ -34,7 +34,8 @@ pub enum RegistryFeed {
 }
 
 impl RegistryFeed {
-    fn path(self) -> &'static str {
+    /// The feed's path under the base URL.
+    pub fn path(self) -> &'static str {
         match self {
             Self::Cases => "cases",
             Self::QcFindings => "qc-findings",
@@ -419,8 +420,14 @@ pub fn parse_evaluation(row: &Value) -> Result<Evaluation, RowError> {
 pub fn decode_page(feed: RegistryFeed, body: &[u8], cursor: Option<&str>) -> Result<Page, PageError> {
     let envelope: Value = serde_json::from_slice(body).map_err(|e| PageError::Unreadable(e.to_string()))?;
     let data = envelope["data"].as_array().ok_or_else(|| PageError::Unreadable("no data array".into()))?;
-    let next_cursor =
-        envelope["next_cursor"].as_str().ok_or_else(|| PageError::Unreadable("no next_cursor".into()))?.to_owned();
+    let next_cursor = match &envelope["next_cursor"] {
+        Value::String(next) => next.clone(),
+        // Unambiguous, though not the contract: an empty last page without a
+        // cursor means nothing new, so the cursor stays where it is
+        // (`partner check` names it as a deviation).
+        Value::Null if data.is_empty() => cursor.unwrap_or_default().to_owned(),
+        _ => return Err(PageError::Unreadable("no next_cursor".into())),
+    };
     let has_more = envelope["has_more"].as_bool().ok_or_else(|| PageError::Unreadable("no has_more".into()))?;
     let rows = data
         .iter()

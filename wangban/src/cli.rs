@@ -488,6 +488,28 @@ pub enum PartnerCommand {
         #[arg(long)]
         id: String,
     },
+    /// The onboarding kit: run the conformance suite against a partner's test
+    /// endpoint (every record decodes, identifiers valid, paging loses and
+    /// repeats nothing, the stream's order, encodings, file checksums and row
+    /// counts, Retry-After). Prints a report; exit 0 only when every check passes.
+    Check {
+        /// Kind: registry, housing, bank, provident_fund or court_platform.
+        #[arg(long)]
+        kind: String,
+        /// The partner's base URL, as a connector is configured
+        /// (e.g. http://host/registry/v1, http://host/banks/icbc).
+        #[arg(long)]
+        base_url: String,
+        /// Bearer token (banks).
+        #[arg(long)]
+        token: Option<String>,
+        /// Report language: zh (default) or en.
+        #[arg(long, default_value = "zh", value_parser = ["zh", "en"])]
+        lang: String,
+        /// Also write the report as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+    },
 }
 
 /// `quarantine` arguments.

@@ -381,3 +381,15 @@ fn court_platform_feedback_is_written_byte_for_byte_as_the_samples() {
         assert_eq!(written.as_bytes(), read(&sample).as_slice(), "{}", sample.display());
     }
 }
+
+#[test]
+fn an_empty_last_page_without_a_cursor_keeps_the_cursor() {
+    // Not the contract (next_cursor is a string), but unambiguous: tolerated,
+    // and named by `partner check` as a deviation.
+    let body = read(&contracts().join("registry-cases/samples/page-edge-empty-last-null-cursor.json"));
+    let page = connectors::registry::decode_page(RegistryFeed::Cases, &body, Some("c-42")).expect("tolerated");
+    assert_eq!((page.rows.len(), page.next_cursor.as_str(), page.has_more), (0, "c-42", false));
+    // A page with records still needs its cursor.
+    let with_rows = br#"{"data":[{"ywh":"x"}],"next_cursor":null,"has_more":false}"#;
+    assert!(connectors::registry::decode_page(RegistryFeed::Cases, with_rows, Some("c-42")).is_err());
+}

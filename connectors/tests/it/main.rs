@@ -1,5 +1,6 @@
 //! Connectors against the simulated partners, on both backends.
 
 mod compliance;
+mod conformance;
 mod contracts;
 mod registry;

@@ -1,9 +1,11 @@
-//! `wangban partner …`: register partners and manage their signing secrets.
+//! `wangban partner …`: register partners and manage their signing secrets;
+//! `partner check` runs the onboarding conformance suite against a partner's test endpoint.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use chrono::{TimeDelta, Utc};
+use connectors::conformance;
 use domain::PartnerKind;
 use rand::RngCore;
 use serde_json::json;
@@ -18,6 +20,25 @@ const MIN_SECRET_LEN: usize = 32;
 pub(crate) async fn run(args: PartnerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     match args.command {
+        PartnerCommand::Check { kind, base_url, token, lang, json } => {
+            let kind = conformance::PartnerKind::parse(&kind).with_context(|| {
+                format!(
+                    "unknown partner kind {kind:?}; expected registry, housing, bank, provident_fund or court_platform"
+                )
+            })?;
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                bail!("--base-url must be an http:// or https:// URL, not {base_url:?}");
+            }
+            let report = conformance::check(kind, &conformance::CheckOptions::new(&base_url, token.as_deref())).await;
+            print!("{}", report.render(lang == "en"));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report.to_json())?;
+                std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if !report.passed() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         PartnerCommand::Add { kind, id, name, secret } => {
             let kind = PartnerKind::from_code(&kind).with_context(|| {
                 format!(

@@ -85,3 +85,63 @@ fn demo_refuses_a_folder_it_did_not_make() {
     assert!(stderr(&output).contains("not made by `wangban demo`"), "{}", stderr(&output));
     assert!(dir.join("precious.txt").exists());
 }
+
+/// `partner check` against the simulator: a conforming partner passes (exit 0,
+/// a Chinese report, the JSON report written); one serving broken records fails
+/// (exit 1) and the English report names the check and the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_check_passes_a_conforming_simulator_and_names_the_fault_of_a_broken_one() {
+    use simulator::caseflow::{FlowParams, generate};
+    use simulator::servers::faults::Faults;
+
+    let mut params = FlowParams::new(chrono::NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 3);
+    params.yearly_volume = 2000;
+    params.anomalies.bad_check_digit = 0.0;
+    let flow = generate(&params);
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("date");
+    let dir = temp_dir("partner_check");
+    let report = dir.join("report.json");
+
+    let good = simulator::servers::start("127.0.0.1:0".parse().expect("addr"), &flow, today, Faults::default(), 3)
+        .await
+        .expect("servers");
+    let url = good.registry_url();
+    let output = tokio::task::spawn_blocking({
+        let report = report.clone();
+        move || {
+            run(wangban().args(["partner", "check", "--kind", "registry", "--base-url", &url, "--json"]).arg(&report))
+        }
+    })
+    .await
+    .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("全部检查通过"), "{}", stdout(&output));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    assert_eq!(json["passed"], true);
+    good.stop().await.expect("stop");
+
+    let broken = simulator::servers::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        &flow,
+        today,
+        Faults { malformed_rate: 0.02, ..Faults::default() },
+        3,
+    )
+    .await
+    .expect("servers");
+    let url = broken.registry_url();
+    let output = tokio::task::spawn_blocking(move || {
+        run(wangban().args(["partner", "check", "--kind", "registry", "--base-url", &url, "--lang", "en"]))
+    })
+    .await
+    .expect("run");
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).contains("[FAIL] cases decode"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("missing field sqlx"), "{}", stdout(&output));
+    broken.stop().await.expect("stop");
+
+    let output = run(wangban().args(["partner", "check", "--kind", "bakery", "--base-url", "http://x"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("unknown partner kind"), "{}", stderr(&output));
+    let _ = std::fs::remove_dir_all(&dir);
+}
