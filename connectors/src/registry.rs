@@ -282,6 +282,11 @@ pub fn parse_case(row: &Value) -> Result<(CaseRecord, Vec<Flaw>), RowError> {
             (name, id_no)
         }
     };
+    // `sqrlx` names the agent when there is one; the applicant's own kind then
+    // shows in its document: a credit code (`zjzl` 2) is an enterprise's.
+    let applicant_zjzl = applicant.and_then(|a| a.get("zjzl")).and_then(Value::as_str);
+    let applicant_kind =
+        if agent_kind.is_some() && applicant_zjzl == Some("2") { ApplicantKind::Enterprise } else { applicant_kind };
     let unit_no = match row.get("bdcdyh") {
         None | Some(Value::Null) => None,
         Some(v) => {
