@@ -16,6 +16,8 @@
 //! Court requests come in sequence too: seizures, queued seizures, renewals
 //! before expiry, releases, and seizures left to lapse.
 
+use crate::world::Case;
+use crate::world::{ContractFiling, Evaluation, LoanApplication, QcFinding};
 use chrono::{
     DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
 };
@@ -24,8 +26,6 @@ use domain::ident::{CreditCode, HENGYANG_DIVISIONS, ResidentId, UnitNo};
 use domain::{AgentKind, ApplicantKind, BusinessType, Calendar, CaseStatus, Channel, Delivery, Phase, VendorCode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use store::cases::CaseRecord;
-use store::records::{ContractFiling, Evaluation, LoanApplication, QcFinding};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +101,7 @@ pub enum Anomaly {
 #[derive(Debug, Clone, Default)]
 pub struct Flow {
     /// Cases, by submission time.
-    pub cases: Vec<CaseRecord>,
+    pub cases: Vec<Case>,
     /// Housing contract filings.
     pub filings: Vec<ContractFiling>,
     /// Loan applications from banks and the provident fund.
@@ -669,7 +669,7 @@ impl Generator {
             self.flow.anomalies.push(Anomaly::LateCorrection { case: external_id.clone() });
         }
         let handler = handler_of(&external_id, channel);
-        let case = CaseRecord {
+        let case = Case {
             source: REGISTRY_SOURCE.into(),
             case_no: external_id.clone(),
             external_id,
@@ -911,7 +911,7 @@ mod tests {
         t.with_timezone(&FixedOffset::east_opt(CHINA_OFFSET_SECONDS).expect("offset")).naive_local()
     }
 
-    fn online_share(cases: &[&CaseRecord]) -> f64 {
+    fn online_share(cases: &[&Case]) -> f64 {
         cases.iter().filter(|c| c.channel.is_online()).count() as f64 / cases.len().max(1) as f64
     }
 
@@ -947,7 +947,7 @@ mod tests {
     #[test]
     fn online_shares_step_up_at_each_phase_and_approach_90_percent() {
         let cases = &flow().cases;
-        let of = |types: &[BusinessType], from: NaiveDate, to: NaiveDate| -> Vec<&CaseRecord> {
+        let of = |types: &[BusinessType], from: NaiveDate, to: NaiveDate| -> Vec<&Case> {
             cases
                 .iter()
                 .filter(|c| types.contains(&c.business_type()))
@@ -1056,7 +1056,7 @@ mod tests {
     #[test]
     fn related_records_precede_or_follow_their_cases_at_realistic_rates() {
         let flow = flow();
-        let cases: HashMap<&str, &CaseRecord> = flow.cases.iter().map(|c| (c.external_id.as_str(), c)).collect();
+        let cases: HashMap<&str, &Case> = flow.cases.iter().map(|c| (c.external_id.as_str(), c)).collect();
         let filings: HashMap<&str, &ContractFiling> = flow.filings.iter().map(|f| (f.filing_no.as_str(), f)).collect();
         for c in flow.cases.iter().filter(|c| c.business_type() == BusinessType::PresaleNotice) {
             let filing = filings[c.filing_no.as_deref().expect("pre-sale notices cite a filing")];
@@ -1113,7 +1113,7 @@ mod tests {
         let flow = flow();
         let requests: HashMap<&str, &CourtRequest> =
             flow.court_requests.iter().map(|r| (r.request_no.as_str(), r)).collect();
-        let cases: HashMap<&str, &CaseRecord> = flow.cases.iter().map(|c| (c.external_id.as_str(), c)).collect();
+        let cases: HashMap<&str, &Case> = flow.cases.iter().map(|c| (c.external_id.as_str(), c)).collect();
         let planted: Vec<(&str, &str)> = flow
             .anomalies
             .iter()

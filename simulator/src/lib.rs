@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`world`]: the simulated city's own model of what happened (no `store`, no `gateway`).
 //! - [`caseflow`]: the seeded case-flow generator (cases, filings, loans, QC findings, evaluations, anomalies).
 //! - [`servers`]: partner servers on loopback (so far the registry's business system) with fault injection.
 //! - [`court_push`]: signed court orders pushed to the gateway at a rate, with latency percentiles.
@@ -12,3 +13,4 @@
 pub mod caseflow;
 pub mod court_push;
 pub mod servers;
+pub mod world;

@@ -43,16 +43,33 @@ pub(crate) fn password(role: Role) -> String {
     format!("password-of-{}", role.code())
 }
 
-/// A store with one simulated year (2024, small), its warehouse, and one account per role.
-pub(crate) async fn env(store: Store, name: &str) -> Env {
+/// One simulated year (2024, small).
+fn test_flow() -> simulator::caseflow::Flow {
     let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 3);
     params.yearly_volume = 3000;
-    let flow = generate(&params);
+    generate(&params)
+}
+
+/// A store with one simulated year (2024, small), its warehouse, and one account per role.
+pub(crate) async fn env(store: Store, name: &str) -> Env {
+    let flow = test_flow();
     let now = Utc.with_ymd_and_hms(2025, 1, 10, 2, 0, 0).single().expect("time");
+    // The flow as the registry's feed shows it, read by the registry connector's decoders.
+    use connectors::registry::{parse_case, parse_evaluation, parse_qc_finding};
+    use simulator::servers::registry::{case_json, evaluation_json, qc_json};
+    let cases: Vec<_> =
+        flow.cases.iter().map(|c| parse_case(&case_json(c, c.source_updated_at)).expect("a case decodes").0).collect();
+    let qc: Vec<_> =
+        flow.qc_findings.iter().map(|q| parse_qc_finding(&qc_json(q)).expect("a finding decodes")).collect();
+    let evaluations: Vec<_> = flow
+        .evaluations
+        .iter()
+        .map(|e| parse_evaluation(&evaluation_json(e)).expect("an evaluation decodes"))
+        .collect();
     let mut tx = store.begin().await.expect("begin");
-    tx.upsert_cases(&flow.cases, now).await.expect("cases");
-    tx.upsert_qc_findings(&flow.qc_findings, now).await.expect("qc");
-    tx.upsert_evaluations(&flow.evaluations, now).await.expect("evaluations");
+    tx.upsert_cases(&cases, now).await.expect("cases");
+    tx.upsert_qc_findings(&qc, now).await.expect("qc");
+    tx.upsert_evaluations(&evaluations, now).await.expect("evaluations");
     tx.commit().await.expect("commit");
     let dir = std::env::temp_dir().join(format!(
         "wangban_test_dash_{name}_{}_{}",
@@ -391,8 +408,7 @@ async fn administrators_replay_quarantined_records(store: Store) {
     let env = env(store, "replay").await;
     let now = Utc.with_ymd_and_hms(2025, 1, 10, 2, 0, 0).single().expect("time");
     // A case kept back under a rule since fixed: it validates now. And one that never will.
-    let mut case =
-        env.store.cases_submitted_between(now - TimeDelta::days(400), now).await.expect("cases")[0].record.clone();
+    let mut case = test_flow().cases[0].clone();
     case.external_id = "YW-REPLAYED-1".into();
     case.case_no = case.external_id.clone();
     let good = simulator::servers::registry::case_json(&case, now).to_string();

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::world::ContractFiling;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -20,7 +21,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use store::records::ContractFiling;
 
 use crate::caseflow::Flow;
 use crate::servers::faults::Faults;

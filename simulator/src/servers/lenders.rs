@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::world::LoanApplication;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -21,7 +22,6 @@ use domain::{BusinessType, VendorCode};
 use quick_xml::escape::escape;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::records::LoanApplication;
 
 use crate::caseflow::Flow;
 use crate::servers::faults::Faults;

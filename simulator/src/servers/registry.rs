@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::world::{Case, Evaluation, QcFinding};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -21,7 +22,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use domain::{AgentKind, ApplicantKind, BusinessType, CaseStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::cases::CaseRecord;
 
 use crate::caseflow::{Anomaly, Flow};
 use crate::servers::faults::Faults;
@@ -74,7 +74,7 @@ fn zt(status: CaseStatus) -> &'static str {
 }
 
 /// The vendor's applicant kind: agents win over the applicant's own kind.
-fn sqrlx(case: &CaseRecord) -> &'static str {
+fn sqrlx(case: &Case) -> &'static str {
     match (case.agent_kind, case.applicant_kind) {
         (Some(AgentKind::Developer), _) => "3",
         (Some(AgentKind::Bank), _) => "4",
@@ -87,7 +87,7 @@ fn sqrlx(case: &CaseRecord) -> &'static str {
 }
 
 /// A case as the registry's feed shows it.
-pub fn case_json(case: &CaseRecord, gxsj: DateTime<Utc>) -> Value {
+pub fn case_json(case: &Case, gxsj: DateTime<Utc>) -> Value {
     let zjzl = if case.applicant_kind == ApplicantKind::Individual { "1" } else { "2" };
     let certificate = case.issued_at.map(|issued| {
         let kind = match case.business_type() {
@@ -129,6 +129,24 @@ pub fn case_json(case: &CaseRecord, gxsj: DateTime<Utc>) -> Value {
     })
 }
 
+/// A QC finding as the registry's feed shows it.
+pub fn qc_json(q: &QcFinding) -> Value {
+    json!({
+        "id": q.external_id, "ywh": q.case_external_id, "jcsj": china(q.found_at), "cclx": q.category,
+        "ccdj": q.severity.parse::<u8>().unwrap_or(1), "zrks": q.section, "ms": q.description,
+        "zgsj": opt(q.corrected_at), "gxsj": china(q.source_updated_at),
+    })
+}
+
+/// An evaluation as the registry's feed shows it.
+pub fn evaluation_json(e: &Evaluation) -> Value {
+    json!({
+        "id": e.external_id, "ywh": e.case_external_id, "pjsj": china(e.evaluated_at),
+        // The vendor counts 5 = very satisfied down to 1 = very dissatisfied.
+        "pjdj": 6 - e.level, "pjqd": e.channel, "zgsj": opt(e.rectified_at), "gxsj": china(e.source_updated_at),
+    })
+}
+
 fn build(flow: &Flow, faults: &Faults, seed: u64) -> Feeds {
     let duplicated: HashSet<&str> = flow
         .anomalies
@@ -164,31 +182,11 @@ fn build(flow: &Flow, faults: &Faults, seed: u64) -> Feeds {
     }
     cases.sort_by_key(|(t, _)| *t);
     let cases = with_data_faults(cases, faults, seed);
-    let mut qc: Vec<(DateTime<Utc>, Value)> = flow
-        .qc_findings
-        .iter()
-        .map(|q| {
-            let record = json!({
-                "id": q.external_id, "ywh": q.case_external_id, "jcsj": china(q.found_at), "cclx": q.category,
-                "ccdj": q.severity.parse::<u8>().unwrap_or(1), "zrks": q.section, "ms": q.description,
-                "zgsj": opt(q.corrected_at), "gxsj": china(q.source_updated_at),
-            });
-            (q.source_updated_at, record)
-        })
-        .collect();
+    let mut qc: Vec<(DateTime<Utc>, Value)> =
+        flow.qc_findings.iter().map(|q| (q.source_updated_at, qc_json(q))).collect();
     qc.sort_by_key(|(t, _)| *t);
-    let mut evaluations: Vec<(DateTime<Utc>, Value)> = flow
-        .evaluations
-        .iter()
-        .map(|e| {
-            let record = json!({
-                "id": e.external_id, "ywh": e.case_external_id, "pjsj": china(e.evaluated_at),
-                // The vendor counts 5 = very satisfied down to 1 = very dissatisfied.
-                "pjdj": 6 - e.level, "pjqd": e.channel, "zgsj": opt(e.rectified_at), "gxsj": china(e.source_updated_at),
-            });
-            (e.source_updated_at, record)
-        })
-        .collect();
+    let mut evaluations: Vec<(DateTime<Utc>, Value)> =
+        flow.evaluations.iter().map(|e| (e.source_updated_at, evaluation_json(e))).collect();
     evaluations.sort_by_key(|(t, _)| *t);
     let feed = |v: Vec<(DateTime<Utc>, Value)>| Feed { records: v.into_iter().map(|(_, r)| r).collect() };
     Feeds { cases: feed(cases), qc_findings: feed(qc), evaluations: feed(evaluations) }
