@@ -48,3 +48,21 @@ fn every_library_has_a_layout_section() {
         .collect();
     assert!(missing.is_empty(), "lib.rs files without a # Layout section: {missing:#?}");
 }
+
+/// The simulator plays the partners from outside: it must not reach into the
+/// store or the gateway (their types would let both sides share a mistake).
+#[test]
+fn the_simulator_depends_on_neither_store_nor_gateway() {
+    let manifest = std::fs::read_to_string(workspace_root().join("simulator/Cargo.toml")).expect("manifest");
+    let dependencies: Vec<&str> = manifest
+        .split("\n[")
+        .filter(|section| section.starts_with("dependencies]") || section.starts_with("dev-dependencies]"))
+        .flat_map(|section| section.lines().skip(1))
+        .filter_map(|line| line.split(['.', '=', ' ']).next())
+        .filter(|name| !name.is_empty() && !name.starts_with('#'))
+        .collect();
+    assert!(!dependencies.is_empty(), "no dependencies read from simulator/Cargo.toml");
+    for forbidden in ["store", "gateway", "connectors", "warehouse", "dashboards", "wangban"] {
+        assert!(!dependencies.contains(&forbidden), "simulator depends on {forbidden}: {dependencies:?}");
+    }
+}
