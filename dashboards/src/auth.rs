@@ -92,6 +92,8 @@ pub enum Page {
     Sql,
     /// `/audit` 审计.
     Audit,
+    /// `/sandbox` 接入沙箱: sandbox partners' last requests and what was wrong.
+    Sandbox,
     /// `/my/cases` 我经办的案件: an operator's own cases, nothing else.
     MyCases,
     /// `/cases` 案件清单: the cases behind a figure (drill-down; masked identities).
@@ -100,7 +102,7 @@ pub enum Page {
 
 impl Page {
     /// Every page, in menu order.
-    pub const ALL: [Page; 10] = [
+    pub const ALL: [Page; 11] = [
         Self::Overview,
         Self::Types,
         Self::Qc,
@@ -109,6 +111,7 @@ impl Page {
         Self::Connectors,
         Self::Sql,
         Self::Audit,
+        Self::Sandbox,
         Self::MyCases,
         Self::Cases,
     ];
@@ -124,6 +127,7 @@ impl Page {
             Self::Connectors => "/connectors",
             Self::Sql => "/sql",
             Self::Audit => "/audit",
+            Self::Sandbox => "/sandbox",
             Self::MyCases => "/my/cases",
             Self::Cases => "/cases",
         }
@@ -140,6 +144,7 @@ impl Page {
             Self::Connectors => ("数据接入", "Connectors"),
             Self::Sql => ("SQL 控制台", "SQL console"),
             Self::Audit => ("审计", "Audit log"),
+            Self::Sandbox => ("接入沙箱", "Partner sandbox"),
             Self::MyCases => ("我经办的案件", "My cases"),
             Self::Cases => ("案件清单", "Cases"),
         }
@@ -161,7 +166,7 @@ impl Page {
             Self::Cases => matches!(role, Qc | Staff),
             Self::Seizures => matches!(role, Leadership | Staff),
             Self::Connectors => matches!(role, Leadership | Admin),
-            Self::Audit => matches!(role, Admin),
+            Self::Audit | Self::Sandbox => matches!(role, Admin),
             // The self-service window rules: an operator sees the cases they handle and nothing else.
             Self::MyCases => matches!(role, Operator),
         }

@@ -56,6 +56,9 @@ pub struct Dashboards {
     /// The current warehouse snapshot's shared session and cached KPI results
     /// (`Default::default()` to start empty).
     pub snapshots: std::sync::Arc<warehouse::cache::SnapshotCache>,
+    /// The sandbox register's store (its own database), for the `/sandbox`
+    /// page; `None` when the service runs without one.
+    pub sandbox: Option<Store>,
 }
 
 impl std::fmt::Debug for Dashboards {
@@ -114,6 +117,7 @@ pub fn router(dashboards: Dashboards) -> axum::Router {
         .route("/connectors/replay", post(pages::quarantine_replay))
         .route("/sql", get(pages::sql_form).post(pages::sql_run))
         .route("/audit", get(pages::audit))
+        .route("/sandbox", get(pages::sandbox))
         .route("/my/cases", get(pages::my_cases))
         .route("/cases", get(pages::cases))
         .route("/login", get(pages::login_form).post(pages::login))

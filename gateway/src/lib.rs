@@ -7,7 +7,9 @@
 //! # Layout
 //!
 //! - [`app`]: the router and its shared [`AppState`].
-//! - [`court`]: `/api/court/v1`: signed court orders in, receipts out.
+//! - [`court`]: `/api/court/v1`: signed court orders in, receipts out; sandbox
+//!   partners' orders go to the [`Sandbox`] register, and `/api/court/v1/sandbox/report`
+//!   tells them what was wrong with their last requests.
 //! - [`contracts`]: `/contracts/…`: every partner contract's schema, served from `contracts/`.
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
 //! - [`metrics`]: `/metrics` for Prometheus: requests, latency, connectors, seizures.
@@ -57,6 +59,20 @@ pub struct AppState {
     pub http_metrics: metrics::HttpMetrics,
     /// More `/metrics` text from other parts of the service (the warehouse), given the time.
     pub extra_metrics: Vec<MetricsSource>,
+    /// The sandbox register sandbox partners' orders go to, if configured
+    /// (see [`AppState::with_sandbox`]); without one, sandbox partners are refused.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// The sandbox register: its own store (its own database) and order writer.
+/// Sandbox partners' orders get every check and a real receipt, and change
+/// only this store: never the real register, its KPIs or its audit log.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    /// The sandbox's store.
+    pub store: Store,
+    /// The group-commit writer over it.
+    pub writer: court::writer::CourtWriter,
 }
 
 /// A producer of Prometheus text appended to `/metrics`.
@@ -81,7 +97,17 @@ impl AppState {
             court_writer,
             http_metrics: metrics::HttpMetrics::default(),
             extra_metrics: Vec::new(),
+            sandbox: None,
         }
+    }
+
+    /// Sends sandbox partners' orders to `store`, a database of its own
+    /// (starts its writer, so call it inside a Tokio runtime).
+    #[must_use]
+    pub fn with_sandbox(mut self, store: Store) -> Self {
+        let writer = court::writer::CourtWriter::spawn(store.clone(), self.seizure_rules, self.clock.clone());
+        self.sandbox = Some(Sandbox { store, writer });
+        self
     }
 }
 
@@ -99,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/court/v1/orders", post(court::post_orders).layer(DefaultBodyLimit::max(court::MAX_BODY_BYTES)))
         .route("/api/court/v1/orders/{order_no}", get(court::get_order))
+        .route("/api/court/v1/sandbox/report", get(court::get_sandbox_report))
         .route("/api/court/v1/court-api.xsd", get(court::get_xsd))
         .route("/api/court/v1/openapi.json", get(court::get_openapi))
         .route("/contracts/", get(contracts::index))

@@ -49,6 +49,7 @@ pub mod outbox;
 pub mod partners;
 pub mod quarantine;
 pub mod reconcile;
+pub mod sandbox;
 pub mod records;
 pub mod testing;
 mod upsert;

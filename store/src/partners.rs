@@ -42,6 +42,9 @@ pub struct Partner {
     pub rate_limit_per_minute: Option<i64>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
+    /// A sandbox partner: its orders get every check and real receipts but are
+    /// applied to the separate sandbox register, never to the real one.
+    pub sandbox: bool,
 }
 
 /// A signing secret of a partner.
@@ -77,6 +80,7 @@ struct PartnerRow {
     status: String,
     rate_limit_per_minute: Option<i64>,
     created_at: DateTime<Utc>,
+    sandbox: bool,
 }
 
 impl TryFrom<PartnerRow> for Partner {
@@ -100,6 +104,7 @@ impl TryFrom<PartnerRow> for Partner {
             status,
             rate_limit_per_minute: r.rate_limit_per_minute,
             created_at: r.created_at,
+            sandbox: r.sandbox,
         })
     }
 }
@@ -141,16 +146,60 @@ impl Store {
         secret: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Partner> {
+        self.insert_partner(id, kind, name, secret, false, now).await
+    }
+
+    /// Registers a sandbox court partner with its first secret (see
+    /// [`Partner::sandbox`]); its register is another store, which needs the
+    /// partner too: [`Store::mirror_sandbox_partner`].
+    pub async fn create_sandbox_partner(
+        &self,
+        id: &str,
+        name: &str,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Partner> {
+        self.insert_partner(id, PartnerKind::Court, name, secret, true, now).await
+    }
+
+    /// Records a sandbox partner in the sandbox register's own store (its
+    /// orders refer to it there); no credentials, which stay in the real store.
+    pub async fn mirror_sandbox_partner(&self, partner: &Partner) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO partners (id, kind, name, status, created_at, updated_at, sandbox) \
+                 VALUES ($1, $2, $3, 'active', $4, $4, TRUE) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&partner.id)
+            .bind(partner.kind.code())
+            .bind(&partner.name)
+            .bind(partner.created_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn insert_partner(
+        &self,
+        id: &str,
+        kind: PartnerKind,
+        name: &str,
+        secret: &str,
+        sandbox: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Partner> {
         let mut tx = self.begin().await?;
         let inserted = on_tx!(tx, conn => {
             sqlx::query(
-                "INSERT INTO partners (id, kind, name, status, created_at, updated_at) VALUES ($1, $2, $3, 'active', $4, $4) \
+                "INSERT INTO partners (id, kind, name, status, created_at, updated_at, sandbox) VALUES ($1, $2, $3, 'active', $4, $4, $5) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(id)
             .bind(kind.code())
             .bind(name)
             .bind(now)
+            .bind(sandbox)
             .execute(conn)
             .await?
             .rows_affected()
@@ -166,7 +215,8 @@ impl Store {
                 .execute(conn)
                 .await?;
         });
-        tx.append_audit(now, "cli", "partner.create", id, &format!("{{\"kind\":\"{}\"}}", kind.code())).await?;
+        let detail = serde_json::json!({ "kind": kind.code(), "sandbox": sandbox }).to_string();
+        tx.append_audit(now, "cli", "partner.create", id, &detail).await?;
         tx.commit().await?;
         Ok(Partner {
             id: id.to_owned(),
@@ -175,13 +225,14 @@ impl Store {
             status: PartnerStatus::Active,
             rate_limit_per_minute: None,
             created_at: now,
+            sandbox,
         })
     }
 
     /// One partner by id.
     pub async fn get_partner(&self, id: &str) -> StoreResult<Option<Partner>> {
         let row: Option<PartnerRow> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, kind, name, status, rate_limit_per_minute, created_at FROM partners WHERE id = $1")
+            sqlx::query_as("SELECT id, kind, name, status, rate_limit_per_minute, created_at, sandbox FROM partners WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
@@ -192,7 +243,7 @@ impl Store {
     /// All partners, by id.
     pub async fn list_partners(&self) -> StoreResult<Vec<Partner>> {
         let rows: Vec<PartnerRow> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, kind, name, status, rate_limit_per_minute, created_at FROM partners ORDER BY id")
+            sqlx::query_as("SELECT id, kind, name, status, rate_limit_per_minute, created_at, sandbox FROM partners ORDER BY id")
                 .fetch_all(pool)
                 .await?
         });

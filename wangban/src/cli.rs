@@ -464,6 +464,12 @@ pub enum PartnerCommand {
         /// Secret to use instead of a generated one (at least 32 characters).
         #[arg(long)]
         secret: Option<String>,
+        /// A sandbox partner (court only): its orders get every check and real
+        /// receipts but go to the sandbox register (database.sandbox_url), never
+        /// to the real register, its KPIs or its audit; it reads what was wrong
+        /// with its requests at GET /api/court/v1/sandbox/report.
+        #[arg(long)]
+        sandbox: bool,
     },
     /// List partners as JSON lines (never secrets).
     List,

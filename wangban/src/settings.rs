@@ -8,6 +8,7 @@
 //!
 //! [database]
 //! url = "postgres://wangban@db.internal/wangban"   # default: sqlite://<data_dir>/wangban.db
+//! sandbox_url = "postgres://wangban@db.internal/wangban_sandbox"  # default: sqlite://<data_dir>/sandbox.db
 //! max_connections = 8
 //!
 //! sqlite_synchronous = "full"   # or "normal": faster, may lose the last commits on power loss
@@ -334,6 +335,9 @@ impl Default for JobSettings {
 pub struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://…`; default `sqlite://<data_dir>/wangban.db`.
     pub url: Option<String>,
+    /// The sandbox register's own database (sandbox partners' orders, never
+    /// the real register's); default `sqlite://<data_dir>/sandbox.db`.
+    pub sandbox_url: Option<String>,
     /// Largest pool size.
     pub max_connections: u32,
     /// SQLite `synchronous` in WAL mode: `full` makes every commit durable on
@@ -441,7 +445,7 @@ impl Default for Settings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, max_connections: 8, sqlite_synchronous: SqliteSync::Full }
+        Self { url: None, sandbox_url: None, max_connections: 8, sqlite_synchronous: SqliteSync::Full }
     }
 }
 
@@ -564,6 +568,14 @@ impl Settings {
         self.database.url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("wangban.db").display()))
     }
 
+    /// The sandbox register's database URL in force.
+    pub fn sandbox_database_url(&self) -> String {
+        self.database
+            .sandbox_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("sandbox.db").display()))
+    }
+
     /// The calendar: built in, plus the configured file.
     pub fn calendar(&self) -> anyhow::Result<Calendar> {
         let calendar = Calendar::builtin();
@@ -638,6 +650,19 @@ impl Settings {
         store::Store::connect_with(&url, &options)
             .await
             .with_context(|| format!("cannot open the database {}", store::redact_url(&url)))
+    }
+
+    /// Opens the sandbox register's store (its own database, migrated like the
+    /// real one); refuses a sandbox URL that is the real database's.
+    pub async fn open_sandbox_store(&self) -> anyhow::Result<store::Store> {
+        let url = self.sandbox_database_url();
+        if url == self.database_url() {
+            anyhow::bail!("database.sandbox_url must name another database than database.url");
+        }
+        let options = store::ConnectOptions { max_connections: 4, ..Default::default() };
+        store::Store::connect_with(&url, &options)
+            .await
+            .with_context(|| format!("cannot open the sandbox database {}", store::redact_url(&url)))
     }
 }
 

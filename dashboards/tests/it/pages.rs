@@ -103,6 +103,7 @@ pub(crate) async fn env(store: Store, name: &str) -> Env {
         secure_cookies: false,
         clock: Arc::new(move || *read.lock().expect("clock")),
         snapshots: Default::default(),
+        sandbox: None,
     };
     Env { app: dashboards::router(dashboards.clone()), dashboards, store, now: clock, dir }
 }

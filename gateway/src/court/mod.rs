@@ -20,6 +20,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use domain::court_order::{CHINA_OFFSET_SECONDS, CourtOrder, local_date};
 use store::court::{ApplyOutcome, Receipt, ReceiptStatus};
 use store::partners::PartnerStatus;
+use store::sandbox::Problem;
 
 use crate::AppState;
 use signature::{SignatureError, SignatureHeader};
@@ -66,6 +67,38 @@ fn rejected(order_no: String, code: &str, reason: String, now: DateTime<Utc>) ->
 /// Who is calling, once the signature has been checked.
 struct Caller {
     partner_id: String,
+    /// A sandbox partner: its orders go to the sandbox register.
+    sandbox: bool,
+}
+
+/// A request refused before it reached a register: the answer, and for a
+/// sandbox partner what its report should say.
+struct Refusal {
+    response: Response,
+    sandbox: Option<(String, Problem)>,
+}
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Self {
+        Self { response, sandbox: None }
+    }
+}
+
+/// The register a caller's orders go to: the real one, or the sandbox's.
+#[derive(Clone, Copy)]
+struct Register<'a> {
+    store: &'a store::Store,
+    writer: &'a writer::CourtWriter,
+}
+
+impl AppState {
+    fn register(&self, sandbox: bool) -> Option<Register<'_>> {
+        if sandbox {
+            self.sandbox.as_ref().map(|s| Register { store: &s.store, writer: &s.writer })
+        } else {
+            Some(Register { store: &self.store, writer: &self.court_writer })
+        }
+    }
 }
 
 /// Decodes a pushed body as `POST /orders` does before any store work: the XML
@@ -91,13 +124,55 @@ pub fn decode_orders(body: &[u8]) -> Result<Vec<Result<CourtOrder, String>>, Str
     }
 }
 
+/// At most this many characters of the string to sign go into a sandbox report.
+const STRING_TO_SIGN_SHOWN: usize = 4096;
+
+/// What a sandbox partner is told when its signature fails: the exact string
+/// to sign (`<t>.<signed content>`), and what else is off with the header.
+fn signature_problem(error: &SignatureError, header: Option<&SignatureHeader>, signed: &[u8], now: DateTime<Utc>) -> Problem {
+    let mut problem = Problem { code: "unauthorized".into(), message: error.to_string(), ..Problem::default() };
+    let Some(header) = header else {
+        problem.rule = Some("X-Signature: t=<unix seconds>,v1=<64 hex digits of HMAC-SHA256>[,sm3=<64 hex digits of HMAC-SM3>]".into());
+        return problem;
+    };
+    let content = String::from_utf8_lossy(signed);
+    let shown: String = content.chars().take(STRING_TO_SIGN_SHOWN).collect();
+    let cut = if shown.len() < content.len() {
+        format!("… ({} bytes in all; sign every byte of the body as sent)", signed.len())
+    } else {
+        String::new()
+    };
+    problem.string_to_sign = Some(format!("{}.{shown}{cut}", header.timestamp));
+    let mut notes = Vec::new();
+    if *error == SignatureError::Stale {
+        notes.push(format!(
+            "t={} is {} s from the server's time {} (allowed: {} s)",
+            header.timestamp,
+            i128::from(header.timestamp) - i128::from(now.timestamp()),
+            now.timestamp(),
+            signature::TOLERANCE_SECONDS
+        ));
+    }
+    for (scheme, macs) in [("v1", &header.v1), ("sm3", &header.sm3)] {
+        for mac in macs.iter().filter(|m| m.len() != 32) {
+            notes.push(format!("{scheme} has {} hex digits; an HMAC of this scheme has 64", mac.len() * 2));
+        }
+    }
+    notes.push(format!(
+        "HMAC key: the partner secret as UTF-8 bytes; message: the string to sign; content SHA-256 {}",
+        store::inbox::sha256_hex(signed)
+    ));
+    problem.rule = Some(notes.join("; "));
+    problem
+}
+
 /// Checks the partner header, the partner, the signature over `signed`, and the rate.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     signed: &[u8],
     now: DateTime<Utc>,
-) -> Result<Caller, Response> {
+) -> Result<Caller, Refusal> {
     let unauthorized = |message: &str| error(StatusCode::UNAUTHORIZED, "unauthorized", message);
     let partner_id = headers
         .get("x-partner-id")
@@ -114,14 +189,24 @@ async fn authenticate(
     })?;
     let partner = match partner {
         Some(p) if p.status == PartnerStatus::Active && p.kind == domain::PartnerKind::Court => p,
-        _ => return Err(unauthorized("unknown or disabled partner")),
+        _ => return Err(unauthorized("unknown or disabled partner").into()),
     };
-    let header = headers
+    if partner.sandbox && state.sandbox.is_none() {
+        return Err(unauthorized("sandbox partners are not served here: this gateway has no sandbox register").into());
+    }
+    let refuse = |e: SignatureError, header: Option<&SignatureHeader>| Refusal {
+        response: unauthorized(&e.to_string()),
+        sandbox: partner.sandbox.then(|| (partner.id.clone(), signature_problem(&e, header, signed, now))),
+    };
+    let header = match headers
         .get("x-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or(SignatureError::Missing)
         .and_then(SignatureHeader::parse)
-        .map_err(|e| unauthorized(&e.to_string()))?;
+    {
+        Ok(header) => header,
+        Err(e) => return Err(refuse(e, None)),
+    };
     let credentials = state.store.valid_credentials(&partner.id, now).await.map_err(|e| {
         tracing::error!(message = "credential lookup failed", error = %e);
         error(
@@ -132,22 +217,20 @@ async fn authenticate(
     })?;
     if let Err(e) = header.verify(signed, credentials.iter().map(|c| c.secret.as_str()), now) {
         tracing::warn!(message = "signature refused", partner = %partner.id, reason = %e);
-        return Err(unauthorized(&e.to_string()));
+        return Err(refuse(e, Some(&header)));
     }
     if let Some(per_minute) = partner.rate_limit_per_minute
         && let Err(wait) = state.rate_limiter.check(&partner.id, per_minute, now)
     {
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            &format!("more than {per_minute} requests per minute; retry after {wait} s"),
-        );
+        let message = format!("more than {per_minute} requests per minute; retry after {wait} s");
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &message);
         if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        return Err(response);
+        let problem = Problem { code: "rate_limited".into(), message, ..Problem::default() };
+        return Err(Refusal { response, sandbox: partner.sandbox.then(|| (partner.id.clone(), problem)) });
     }
-    Ok(Caller { partner_id: partner.id })
+    Ok(Caller { partner_id: partner.id, sandbox: partner.sandbox })
 }
 
 fn is_xml(headers: &HeaderMap) -> bool {
@@ -158,8 +241,29 @@ fn is_xml(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == "application/xml" || v == "text/xml")
 }
 
+/// Logs a sandbox partner's request (never fails the request: the log is a courtesy).
+async fn log_sandbox(
+    state: &AppState,
+    partner_id: &str,
+    now: DateTime<Utc>,
+    method: &str,
+    path: &str,
+    status: StatusCode,
+    orders: u32,
+    problems: &[Problem],
+) {
+    let Some(sandbox) = &state.sandbox else { return };
+    if let Err(e) = sandbox
+        .store
+        .log_sandbox_request(partner_id, now, method, path, status.as_u16(), orders, problems)
+        .await
+    {
+        tracing::warn!(message = "could not log a sandbox request", partner = %partner_id, error = %e);
+    }
+}
+
 /// `POST /api/court/v1/orders`
-pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     let now = (state.clock)();
     if !is_xml(&headers) {
         return error(
@@ -170,19 +274,84 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
     }
     let caller = match authenticate(&state, &headers, &body, now).await {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(Refusal { response, sandbox }) => {
+            if let Some((partner, problem)) = sandbox {
+                log_sandbox(&state, &partner, now, "POST", uri.path(), response.status(), 0, &[problem]).await;
+            }
+            return response;
+        }
     };
+    let Some(register) = state.register(caller.sandbox) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no sandbox register; retry later");
+    };
+    let mut outcome = Outcome::default();
+    let response = apply_body(register, &caller, &headers, &body, now, &mut outcome).await;
+    if caller.sandbox {
+        log_sandbox(&state, &caller.partner_id, now, "POST", uri.path(), response.status(), outcome.orders, &outcome.problems)
+            .await;
+    }
+    response
+}
+
+/// What a request held and what was wrong with it (for sandbox reports).
+#[derive(Default)]
+struct Outcome {
+    orders: u32,
+    problems: Vec<Problem>,
+}
+
+impl Outcome {
+    fn document(&mut self, code: &str, message: &str, line_column: Option<(u64, u64)>) {
+        self.problems.push(Problem {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            line: line_column.map(|(l, _)| l),
+            column: line_column.map(|(_, c)| c),
+            ..Problem::default()
+        });
+    }
+
+    fn field(&mut self, order_no: String, e: &wire::FieldError) {
+        self.problems.push(Problem {
+            order_no: Some(order_no),
+            code: e.code().to_owned(),
+            message: e.to_string(),
+            field: Some(e.field()),
+            rule: Some(e.rule()),
+            ..Problem::default()
+        });
+    }
+
+    fn receipt(&mut self, receipt: &Receipt) {
+        if let Some(code) = &receipt.reason_code {
+            self.problems.push(Problem {
+                order_no: Some(receipt.order_no.clone()),
+                code: code.clone(),
+                message: receipt.reason.clone().unwrap_or_default(),
+                ..Problem::default()
+            });
+        }
+    }
+}
+
+/// Reads the pushed body and applies its orders to `register`; the answer,
+/// with what was wrong noted in `outcome`.
+async fn apply_body(
+    register: Register<'_>,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &Bytes,
+    now: DateTime<Utc>,
+    outcome: &mut Outcome,
+) -> Response {
     let content_type =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/xml").to_owned();
     let keep_rejected = |position: String, code: &'static str, reason: String| {
-        let state = state.clone();
-        let partner = caller.partner_id.clone();
-        let content_type = content_type.clone();
-        let body = body.clone();
+        let (partner, content_type) = (&caller.partner_id, &content_type);
         async move {
-            if let Err(e) = state
+            if let Err(e) = register
                 .store
-                .record_rejected_payload(&partner, CHANNEL, &content_type, &body, &position, code, &reason, now)
+                .record_rejected_payload(partner, CHANNEL, content_type, body, &position, code, &reason, now)
                 .await
             {
                 tracing::error!(message = "could not keep a rejected payload", error = %e);
@@ -196,10 +365,11 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
         }
     };
 
-    let root = match xml::parse_document(&body) {
+    let root = match xml::parse_document(body) {
         Ok(root) => root,
         Err(e) => {
             let message = e.to_string();
+            outcome.document("malformed_xml", &message, e.line_column());
             if let Err(response) = keep_rejected("body".into(), "malformed_xml", message.clone()).await {
                 return response;
             }
@@ -208,10 +378,12 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
     };
     match root.name.as_str() {
         "CourtOrder" => {
+            outcome.orders = 1;
             let order = match wire::to_order(&root) {
                 Ok(order) => order,
                 Err(e) => {
                     let message = e.to_string();
+                    outcome.field(wire::order_no(&root), &e);
                     if let Err(response) =
                         keep_rejected(format!("order {}", wire::order_no(&root)), e.code(), message.clone()).await
                     {
@@ -230,19 +402,19 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
             let hash = wire::content_hash(&root);
             let order_no = order.order_no.clone();
             let payload = writer::OwnedPayload::New { content_type: content_type.clone(), bytes: body.clone() };
-            let outcome = state.court_writer.apply(&caller.partner_id, order, hash, payload).await;
-            match outcome {
+            match register.writer.apply(&caller.partner_id, order, hash, payload).await {
                 Ok(ApplyOutcome::Applied { receipt_text, .. }) | Ok(ApplyOutcome::Duplicate { receipt_text }) => {
                     xml_response(StatusCode::OK, xml::receipts_document(&[receipt_text], false))
                 }
-                Ok(ApplyOutcome::Refused { receipt_text, .. }) => {
+                Ok(ApplyOutcome::Refused { receipt_text, receipt, .. }) => {
+                    outcome.receipt(&receipt);
                     xml_response(StatusCode::UNPROCESSABLE_ENTITY, xml::receipts_document(&[receipt_text], false))
                 }
-                Ok(ApplyOutcome::Conflict { order_no }) => error(
-                    StatusCode::CONFLICT,
-                    "order_no_reused",
-                    &format!("order number {order_no} was already used for an order with other content"),
-                ),
+                Ok(ApplyOutcome::Conflict { order_no }) => {
+                    let message = format!("order number {order_no} was already used for an order with other content");
+                    outcome.receipt(&rejected(order_no, "order_no_reused", message.clone(), now));
+                    error(StatusCode::CONFLICT, "order_no_reused", &message)
+                }
                 Err(e) => {
                     tracing::error!(message = "applying a court order failed", error = %e, order_no = %order_no);
                     error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the order was not recorded; retry later")
@@ -250,8 +422,10 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
             }
         }
         "CourtOrders" => {
+            outcome.orders = u32::try_from(root.children.len()).unwrap_or(u32::MAX);
             if let Some(other) = root.children.iter().find(|c| c.name != "CourtOrder") {
                 let message = format!("CourtOrders may contain only CourtOrder elements, found {}", other.name);
+                outcome.document("malformed_batch", &message, None);
                 if let Err(response) = keep_rejected("body".into(), "malformed_batch", message.clone()).await {
                     return response;
                 }
@@ -259,34 +433,29 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
             }
             if root.children.is_empty() || root.children.len() > MAX_BATCH {
                 let message = format!("a batch holds 1 to {MAX_BATCH} orders, this one {}", root.children.len());
+                outcome.document("batch_size", &message, None);
                 if let Err(response) = keep_rejected("body".into(), "batch_size", message.clone()).await {
                     return response;
                 }
                 return error(StatusCode::BAD_REQUEST, "batch_size", &message);
             }
-            let inbox_id =
-                match state.store.record_payload(&caller.partner_id, CHANNEL, &content_type, &body, now).await {
-                    Ok(id) => id,
-                    Err(e) => {
-                        tracing::error!(message = "recording a batch failed", error = %e);
-                        return error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "unavailable",
-                            "the batch was not recorded; retry later",
-                        );
-                    }
-                };
+            let inbox_id = match register.store.record_payload(&caller.partner_id, CHANNEL, &content_type, body, now).await
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(message = "recording a batch failed", error = %e);
+                    return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the batch was not recorded; retry later");
+                }
+            };
             // The valid orders go to the writer as one unit: applied in document order, in one commit.
-            let mut slots: Vec<Result<String, usize>> = Vec::with_capacity(root.children.len());
+            let mut slots: Vec<Result<Receipt, usize>> = Vec::with_capacity(root.children.len());
             let mut orders = Vec::new();
             for element in &root.children {
                 match wire::to_order(element) {
-                    Err(e) => slots.push(Ok(xml::receipt_element(&rejected(
-                        wire::order_no(element),
-                        e.code(),
-                        e.to_string(),
-                        now,
-                    )))),
+                    Err(e) => {
+                        outcome.field(wire::order_no(element), &e);
+                        slots.push(Ok(rejected(wire::order_no(element), e.code(), e.to_string(), now)));
+                    }
                     Ok(order) => {
                         slots.push(Err(orders.len()));
                         orders.push((order, wire::content_hash(element)));
@@ -295,39 +464,38 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
             }
             let order_nos: Vec<String> = orders.iter().map(|(o, _)| o.order_no.clone()).collect();
             let results =
-                state.court_writer.apply_all(&caller.partner_id, orders, writer::OwnedPayload::InInbox(inbox_id)).await;
+                register.writer.apply_all(&caller.partner_id, orders, writer::OwnedPayload::InInbox(inbox_id)).await;
             let mut results: Vec<Option<Result<ApplyOutcome, String>>> = results.into_iter().map(Some).collect();
             let mut receipts = Vec::with_capacity(slots.len());
             for slot in slots {
+                let not_recorded =
+                    |order_no: String| rejected(order_no, "unavailable", "the order was not recorded; send it again".into(), now);
                 let text = match slot {
-                    Ok(text) => text,
+                    Ok(receipt) => xml::receipt_element(&receipt),
                     Err(index) => {
                         let order_no = order_nos.get(index).cloned().unwrap_or_default();
                         match results.get_mut(index).and_then(Option::take) {
                             Some(Ok(ApplyOutcome::Applied { receipt_text, .. }))
-                            | Some(Ok(ApplyOutcome::Duplicate { receipt_text }))
-                            | Some(Ok(ApplyOutcome::Refused { receipt_text, .. })) => receipt_text,
-                            Some(Ok(ApplyOutcome::Conflict { order_no })) => xml::receipt_element(&rejected(
-                                order_no.clone(),
-                                "order_no_reused",
-                                format!("order number {order_no} was already used for an order with other content"),
-                                now,
-                            )),
+                            | Some(Ok(ApplyOutcome::Duplicate { receipt_text })) => receipt_text,
+                            Some(Ok(ApplyOutcome::Refused { receipt_text, receipt, .. })) => {
+                                outcome.receipt(&receipt);
+                                receipt_text
+                            }
+                            Some(Ok(ApplyOutcome::Conflict { order_no })) => {
+                                let receipt = rejected(
+                                    order_no.clone(),
+                                    "order_no_reused",
+                                    format!("order number {order_no} was already used for an order with other content"),
+                                    now,
+                                );
+                                outcome.receipt(&receipt);
+                                xml::receipt_element(&receipt)
+                            }
                             Some(Err(e)) => {
                                 tracing::error!(message = "applying a batched court order failed", error = %e, order_no = %order_no);
-                                xml::receipt_element(&rejected(
-                                    order_no,
-                                    "unavailable",
-                                    "the order was not recorded; send it again".into(),
-                                    now,
-                                ))
+                                xml::receipt_element(&not_recorded(order_no))
                             }
-                            None => xml::receipt_element(&rejected(
-                                order_no,
-                                "unavailable",
-                                "the order was not recorded; send it again".into(),
-                                now,
-                            )),
+                            None => xml::receipt_element(&not_recorded(order_no)),
                         }
                     }
                 };
@@ -337,6 +505,7 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, body
         }
         other => {
             let message = format!("root element must be CourtOrder or CourtOrders, found {other}");
+            outcome.document("malformed_xml", &message, None);
             if let Err(response) = keep_rejected("body".into(), "malformed_xml", message.clone()).await {
                 return response;
             }
@@ -355,17 +524,73 @@ pub async fn get_order(
     let now = (state.clock)();
     let caller = match authenticate(&state, &headers, uri.path().as_bytes(), now).await {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(Refusal { response, sandbox }) => {
+            if let Some((partner, problem)) = sandbox {
+                log_sandbox(&state, &partner, now, "GET", uri.path(), response.status(), 0, &[problem]).await;
+            }
+            return response;
+        }
     };
-    match state.store.court_order_status(&caller.partner_id, &order_no, local_date(now)).await {
+    let Some(register) = state.register(caller.sandbox) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no sandbox register; retry later");
+    };
+    let (response, problems) = match register.store.court_order_status(&caller.partner_id, &order_no, local_date(now)).await {
         Ok(Some(receipt)) => {
-            xml_response(StatusCode::OK, xml::receipts_document(&[xml::receipt_element(&receipt)], false))
+            (xml_response(StatusCode::OK, xml::receipts_document(&[xml::receipt_element(&receipt)], false)), vec![])
         }
         Ok(None) => {
-            error(StatusCode::NOT_FOUND, "not_found", &format!("no applied order {order_no} from this partner"))
+            let message = format!("no applied order {order_no} from this partner");
+            let problem = Problem { order_no: Some(order_no.clone()), code: "not_found".into(), message: message.clone(), ..Problem::default() };
+            (error(StatusCode::NOT_FOUND, "not_found", &message), vec![problem])
         }
         Err(e) => {
             tracing::error!(message = "order status failed", error = %e);
+            (error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "retry later"), vec![])
+        }
+    };
+    if caller.sandbox {
+        log_sandbox(&state, &caller.partner_id, now, "GET", uri.path(), response.status(), 0, &problems).await;
+    }
+    response
+}
+
+/// Query of the sandbox report.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReportQuery {
+    /// Requests to show, newest first (1 to 200, default 20).
+    limit: Option<i64>,
+}
+
+/// `GET /api/court/v1/sandbox/report`: a sandbox partner's last requests and
+/// what was wrong with each, signed over the path like every GET.
+pub async fn get_sandbox_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::extract::Query(query): axum::extract::Query<ReportQuery>,
+) -> Response {
+    let now = (state.clock)();
+    let caller = match authenticate(&state, &headers, uri.path().as_bytes(), now).await {
+        Ok(caller) => caller,
+        Err(Refusal { response, sandbox }) => {
+            if let Some((partner, problem)) = sandbox {
+                log_sandbox(&state, &partner, now, "GET", uri.path(), response.status(), 0, &[problem]).await;
+            }
+            return response;
+        }
+    };
+    let (true, Some(sandbox)) = (caller.sandbox, &state.sandbox) else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "not_sandbox",
+            "this report is for sandbox partners; ask the registry for sandbox credentials",
+        );
+    };
+    let limit = query.limit.unwrap_or(20).clamp(1, store::sandbox::KEEP_PER_PARTNER);
+    match sandbox.store.sandbox_requests(&caller.partner_id, limit).await {
+        Ok(requests) => xml_response(StatusCode::OK, xml::sandbox_report(&caller.partner_id, &requests, now)),
+        Err(e) => {
+            tracing::error!(message = "sandbox report failed", error = %e);
             error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "retry later")
         }
     }

@@ -40,15 +40,41 @@ pub(crate) enum FieldError {
     /// An element this API does not define (400).
     #[error("unknown element {0} in CourtOrder")]
     Unknown(String),
-    /// A well-formed value that is not a valid identifier (422).
+    /// A well-formed value that is not a valid identifier (422): the rule it
+    /// breaks and what is wrong.
     #[error("invalid {field}: {reason}")]
-    Invalid { field: String, reason: String },
+    Invalid { field: String, rule: &'static str, reason: String },
 }
+
+/// The rule of each identifier the API checks, as the sandbox report names it.
+const CASE_NO_RULE: &str = "案号 (case number): (year) + court code + case type + serial + 号, e.g. (2024)湘0405执123号";
+const UNIT_NO_RULE: &str = "不动产单元号 (unit number, GB/T 37346-2019): 28 characters, division (6) + zone (3) + subzone (3) \
+     + parcel code (2) + parcel (5) + fixture code (1) + building (4) + unit (4)";
+const CERT_NO_RULE: &str =
+    "不动产权证书号/证明号 (certificate number): province + (year) + city or county + 不动产权第/不动产证明第 + serial + 号";
 
 impl FieldError {
     /// True for business refusals (422) rather than format errors (400).
     pub(crate) fn is_business(&self) -> bool {
         matches!(self, Self::Invalid { .. })
+    }
+
+    /// The element at fault, e.g. `CourtOrder/UnitNo`.
+    pub(crate) fn field(&self) -> String {
+        match self {
+            Self::Missing(field) | Self::Malformed { field, .. } | Self::Invalid { field, .. } => field.clone(),
+            Self::Unknown(name) => format!("CourtOrder/{name}"),
+        }
+    }
+
+    /// The rule the element broke.
+    pub(crate) fn rule(&self) -> String {
+        match self {
+            Self::Missing(_) => "required by court-api.xsd".to_owned(),
+            Self::Malformed { reason, .. } => reason.clone(),
+            Self::Unknown(_) => "not an element of CourtOrder in court-api.xsd".to_owned(),
+            Self::Invalid { rule, .. } => (*rule).to_owned(),
+        }
     }
 
     /// Machine-readable code for receipts.
@@ -159,10 +185,12 @@ pub(crate) fn to_order(order: &Element) -> Result<CourtOrder, FieldError> {
     };
     let case_no = CaseNo::parse(case_no_text).map_err(|e| FieldError::Invalid {
         field: "CourtOrder/CaseNo".into(),
+        rule: CASE_NO_RULE,
         reason: format!("{case_no_text:?}: {e}"),
     })?;
     let unit_no = UnitNo::parse(unit_no_text).map_err(|e| FieldError::Invalid {
         field: "CourtOrder/UnitNo".into(),
+        rule: UNIT_NO_RULE,
         reason: format!("{unit_no_text:?}: {e}"),
     })?;
     let cert_no =
@@ -170,6 +198,7 @@ pub(crate) fn to_order(order: &Element) -> Result<CourtOrder, FieldError> {
             None => None,
             Some(c) => Some(CertificateNo::parse(c).map_err(|e| FieldError::Invalid {
                 field: "CourtOrder/CertNo".into(),
+                rule: CERT_NO_RULE,
                 reason: format!("{c:?}: {e}"),
             })?),
         };

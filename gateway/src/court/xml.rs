@@ -36,8 +36,8 @@ pub(crate) enum XmlError {
     Doctype,
     #[error("entity &{0}; is not allowed (only &lt; &gt; &amp; &apos; &quot; and character references)")]
     Entity(String),
-    #[error("malformed XML at byte {position}: {message}")]
-    Syntax { position: u64, message: String },
+    #[error("malformed XML at line {line}, column {column}: {message}")]
+    Syntax { line: u64, column: u64, message: String },
     #[error("document has no root element")]
     Empty,
     #[error("text outside the root element")]
@@ -50,6 +50,30 @@ pub(crate) enum XmlError {
     TooManyElements,
 }
 
+impl XmlError {
+    /// Line and column (1-based) of a syntax error.
+    pub(crate) fn line_column(&self) -> Option<(u64, u64)> {
+        match self {
+            Self::Syntax { line, column, .. } => Some((*line, *column)),
+            _ => None,
+        }
+    }
+}
+
+/// A syntax error at byte `position` of `text`, placed by line and column
+/// (1-based; the column counts characters, so 中 is one column).
+fn syntax(text: &str, position: u64, message: String) -> XmlError {
+    let mut end = usize::try_from(position).unwrap_or(usize::MAX).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() as u64 + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() as u64 + 1;
+    XmlError::Syntax { line, column, message }
+}
+
 /// Parses a whole document into its root element.
 pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
@@ -59,7 +83,7 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
     let mut count = 0usize;
     loop {
         let position = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| XmlError::Syntax { position, message: e.to_string() })?;
+        let event = reader.read_event().map_err(|e| syntax(text, reader.error_position(), e.to_string()))?;
         match event {
             Event::Start(start) | Event::Empty(start) if stack.len() >= MAX_DEPTH => {
                 let _ = start;
@@ -90,7 +114,8 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
                 }
             }
             Event::End(_) => {
-                let element = stack.pop().ok_or(XmlError::Syntax { position, message: "unexpected end tag".into() })?;
+                let element =
+                    stack.pop().ok_or_else(|| syntax(text, position, "unexpected end tag".into()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => root = Some(element),
@@ -135,10 +160,7 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError::Syntax {
-            position: reader.buffer_position(),
-            message: "unclosed element at end of input".into(),
-        });
+        return Err(syntax(text, reader.buffer_position(), "unclosed element at end of input".into()));
     }
     root.ok_or(XmlError::Empty)
 }
@@ -182,6 +204,47 @@ pub(crate) fn receipts_document(elements: &[String], batch: bool) -> String {
     out
 }
 
+/// The `<SandboxReport>` document: a sandbox partner's requests, newest
+/// first, each with its problems (see court-api.xsd).
+pub(crate) fn sandbox_report(partner_id: &str, requests: &[store::sandbox::SandboxRequest], now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<SandboxReport partner=\"{}\" generatedAt=\"{}\">\n",
+        escape(partner_id),
+        crate::court::china_time(now)
+    ));
+    for r in requests {
+        out.push_str(&format!(
+            "  <Request id=\"{}\" receivedAt=\"{}\" method=\"{}\" path=\"{}\" status=\"{}\" orders=\"{}\">\n",
+            r.id,
+            crate::court::china_time(r.received_at),
+            escape(r.method.as_str()),
+            escape(r.path.as_str()),
+            r.http_status,
+            r.orders
+        ));
+        for p in &r.problems {
+            out.push_str(&format!("    <Problem code=\"{}\"", escape(p.code.as_str())));
+            if let Some(order_no) = &p.order_no {
+                out.push_str(&format!(" orderNo=\"{}\"", escape(order_no.as_str())));
+            }
+            if let (Some(line), Some(column)) = (p.line, p.column) {
+                out.push_str(&format!(" line=\"{line}\" column=\"{column}\""));
+            }
+            out.push_str(&format!("><Message>{}</Message>", escape(p.message.as_str())));
+            for (name, value) in [("Field", &p.field), ("Rule", &p.rule), ("StringToSign", &p.string_to_sign)] {
+                if let Some(value) = value {
+                    out.push_str(&format!("<{name}>{}</{name}>", escape(value.as_str())));
+                }
+            }
+            out.push_str("</Problem>\n");
+        }
+        out.push_str("  </Request>\n");
+    }
+    out.push_str("</SandboxReport>\n");
+    out
+}
+
 /// An `<Error>` document for requests that were not processed.
 pub(crate) fn error_document(code: &str, message: &str) -> String {
     format!(
@@ -219,6 +282,8 @@ mod tests {
     fn malformed_documents_are_refused_with_a_reason() {
         assert!(matches!(parse_document(b"<A><B></A>"), Err(XmlError::Syntax { .. })));
         assert!(matches!(parse_document(b"<A>"), Err(XmlError::Syntax { .. })));
+        let error = parse_document("<A>\n  <B>中文</C>\n</A>".as_bytes()).expect_err("mismatched");
+        assert_eq!(error.line_column(), Some((2, 11)), "{error}");
         assert_eq!(parse_document(b""), Err(XmlError::Empty));
         assert_eq!(parse_document(b"<A/><B/>"), Err(XmlError::SecondRoot));
         assert_eq!(parse_document(&[0xff, 0xfe]), Err(XmlError::NotUtf8));

@@ -6,6 +6,7 @@ mod court;
 mod full_disk;
 mod health;
 mod pg_restart;
+mod sandbox;
 mod simulator_contracts;
 mod support;
 mod tidy;

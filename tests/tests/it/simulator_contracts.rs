@@ -17,6 +17,33 @@ fn tools_present() -> bool {
     Command::new("python3").args(["-c", "import jsonschema, lxml"]).output().is_ok_and(|o| o.status.success())
 }
 
+/// Whether the contract tools can run here; `false` (after saying the test is
+/// skipped) without them, a failure when `WANGBAN_CONTRACT_TOOLS=required`.
+pub(crate) fn contract_tools() -> bool {
+    if tools_present() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("WANGBAN_CONTRACT_TOOLS").as_deref(),
+        Ok("required"),
+        "python3 with jsonschema and lxml is required (pip install jsonschema lxml)"
+    );
+    eprintln!("skipped: python3 with jsonschema and lxml not found (pip install jsonschema lxml)");
+    false
+}
+
+/// Runs `contracts/validate.py --simulator dir` (every file under
+/// `dir/<folder>/` against that folder's schema); the report, or a failure
+/// naming each file that does not validate.
+pub(crate) fn validate_folder(dir: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/validate.py");
+    let output = Command::new("python3").arg(&script).arg("--simulator").arg(dir).output().expect("python3");
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let failures: Vec<&str> = report.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(output.status.success(), "{}\n{}", failures.join("\n"), String::from_utf8_lossy(&output.stderr));
+    report
+}
+
 async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Vec<u8> {
     let mut request = client.get(url);
     if let Some(token) = token {
@@ -51,13 +78,7 @@ async fn registry_pages(client: &reqwest::Client, base: &str, feed: &str, folder
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_simulator_serves_validates_against_the_contracts() {
-    if !tools_present() {
-        assert_ne!(
-            std::env::var("WANGBAN_CONTRACT_TOOLS").as_deref(),
-            Ok("required"),
-            "python3 with jsonschema and lxml is required (pip install jsonschema lxml)"
-        );
-        eprintln!("skipped: python3 with jsonschema and lxml not found (pip install jsonschema lxml)");
+    if !contract_tools() {
         return;
     }
     let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 7);
@@ -97,11 +118,7 @@ async fn what_the_simulator_serves_validates_against_the_contracts() {
     write(&dir, "court-platform-requests", "page-1.xml", &requests);
     servers.stop().await.expect("stop");
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/validate.py");
-    let output = Command::new("python3").arg(&script).arg("--simulator").arg(&dir).output().expect("python3");
-    let report = String::from_utf8_lossy(&output.stdout);
-    let failures: Vec<&str> = report.lines().filter(|l| l.starts_with("FAIL")).collect();
-    assert!(output.status.success(), "{}\n{}", failures.join("\n"), String::from_utf8_lossy(&output.stderr));
+    let report = validate_folder(&dir);
     assert!(report.contains("simulator registry-cases/page-0000.json validates"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }

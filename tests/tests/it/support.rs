@@ -22,7 +22,13 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     db: Option<TestDatabase>,
+    sandbox_db: Option<TestDatabase>,
 }
+
+/// The sandbox partner [`TestApp::start_with_sandbox`] registers.
+pub const SANDBOX_PARTNER: &str = "court-sandbox";
+/// Its secret.
+pub const SANDBOX_SECRET: &str = "sandbox-secret-for-tests-0123456789";
 
 /// A fixed starting instant: 2024-10-08 09:00 China time.
 pub fn start_time() -> DateTime<Utc> {
@@ -32,6 +38,16 @@ pub fn start_time() -> DateTime<Utc> {
 impl TestApp {
     /// Starts the service on `db` with a court partner `court-0405`.
     pub async fn start(db: TestDatabase) -> Self {
+        Self::start_with(db, None).await
+    }
+
+    /// Starts the service on `db` with a court partner `court-0405`, and a
+    /// sandbox register on `sandbox` with the sandbox partner [`SANDBOX_PARTNER`].
+    pub async fn start_with_sandbox(db: TestDatabase, sandbox: TestDatabase) -> Self {
+        Self::start_with(db, Some(sandbox)).await
+    }
+
+    async fn start_with(db: TestDatabase, sandbox: Option<TestDatabase>) -> Self {
         let now = Arc::new(Mutex::new(start_time()));
         let clock_now = now.clone();
         let clock: gateway::Clock = Arc::new(move || *clock_now.lock().expect("clock"));
@@ -46,10 +62,17 @@ impl TestApp {
             )
             .await
             .expect("partner");
-        let app =
-            Application::build("127.0.0.1:0".parse().expect("addr"), AppState::with_clock(db.store.clone(), clock))
+        let mut state = AppState::with_clock(db.store.clone(), clock);
+        if let Some(sandbox) = &sandbox {
+            let partner = db
+                .store
+                .create_sandbox_partner(SANDBOX_PARTNER, "沙箱法院", SANDBOX_SECRET, start_time() - TimeDelta::days(1))
                 .await
-                .expect("bind");
+                .expect("sandbox partner");
+            sandbox.store.mirror_sandbox_partner(&partner).await.expect("mirror");
+            state = state.with_sandbox(sandbox.store.clone());
+        }
+        let app = Application::build("127.0.0.1:0".parse().expect("addr"), state).await.expect("bind");
         let addr = app.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async {
@@ -65,7 +88,35 @@ impl TestApp {
             stop: Some(stop),
             server: Some(server),
             db: Some(db),
+            sandbox_db: sandbox,
         }
+    }
+
+    /// The sandbox register's store, when started with one.
+    pub fn sandbox_store(&self) -> Option<&Store> {
+        self.sandbox_db.as_ref().map(|db| &db.store)
+    }
+
+    /// POSTs `body` as `partner`, signed with `secret` at the service's time.
+    pub async fn post_as(&self, partner: &str, secret: &str, body: &str) -> (u16, String) {
+        let signature = sign(secret, self.now().timestamp(), body.as_bytes(), false);
+        self.post_raw(body, Some(&signature), Some(partner), "application/xml").await
+    }
+
+    /// GETs `path` as `partner`, signed over the path with `secret`.
+    pub async fn get_as(&self, partner: &str, secret: &str, path: &str) -> (u16, String) {
+        let signed = path.split('?').next().unwrap_or(path);
+        let signature = sign(secret, self.now().timestamp(), signed.as_bytes(), false);
+        let response = self
+            .client
+            .get(format!("http://{}{path}", self.addr))
+            .header("x-partner-id", partner)
+            .header("x-signature", signature)
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
     }
 
     /// The service's current time.
@@ -156,6 +207,9 @@ impl TestApp {
         }
         if let Some(db) = self.db.take() {
             db.drop_database().await.expect("drop");
+        }
+        if let Some(db) = self.sandbox_db.take() {
+            db.drop_database().await.expect("drop sandbox");
         }
     }
 }

@@ -39,7 +39,7 @@ pub(crate) async fn run(args: PartnerArgs, settings: &Settings) -> anyhow::Resul
                 return Ok(ExitCode::FAILURE);
             }
         }
-        PartnerCommand::Add { kind, id, name, secret } => {
+        PartnerCommand::Add { kind, id, name, secret, sandbox } => {
             let kind = PartnerKind::from_code(&kind).with_context(|| {
                 format!(
                     "unknown partner kind {kind:?}; expected one of {}",
@@ -47,6 +47,9 @@ pub(crate) async fn run(args: PartnerArgs, settings: &Settings) -> anyhow::Resul
                 )
             })?;
             check_id(&id)?;
+            if sandbox && kind != PartnerKind::Court {
+                bail!("--sandbox is for partners that push orders, that is --kind court, not {}", kind.code());
+            }
             if name.trim().is_empty() {
                 bail!("--name must not be empty");
             }
@@ -56,11 +59,19 @@ pub(crate) async fn run(args: PartnerArgs, settings: &Settings) -> anyhow::Resul
                 None => generate_secret(),
             };
             let store = settings.open_store().await?;
-            store
-                .create_partner(&id, kind, name.trim(), &secret, now)
-                .await
-                .with_context(|| format!("cannot add partner {id}"))?;
-            println!("{}", json!({ "id": id, "secret": secret }));
+            if sandbox {
+                let partner = store
+                    .create_sandbox_partner(&id, name.trim(), &secret, now)
+                    .await
+                    .with_context(|| format!("cannot add sandbox partner {id}"))?;
+                settings.open_sandbox_store().await?.mirror_sandbox_partner(&partner).await?;
+            } else {
+                store
+                    .create_partner(&id, kind, name.trim(), &secret, now)
+                    .await
+                    .with_context(|| format!("cannot add partner {id}"))?;
+            }
+            println!("{}", json!({ "id": id, "secret": secret, "sandbox": sandbox }));
         }
         PartnerCommand::List => {
             let store = settings.open_store().await?;
@@ -71,7 +82,7 @@ pub(crate) async fn run(args: PartnerArgs, settings: &Settings) -> anyhow::Resul
                 };
                 println!(
                     "{}",
-                    json!({ "id": p.id, "kind": p.kind.code(), "name": p.name, "status": status, "created_at": p.created_at.to_rfc3339() })
+                    json!({ "id": p.id, "kind": p.kind.code(), "name": p.name, "status": status, "sandbox": p.sandbox, "created_at": p.created_at.to_rfc3339() })
                 );
             }
         }

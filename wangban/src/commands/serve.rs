@@ -14,9 +14,15 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     settings.calendar()?;
     settings.catalogue()?;
     let store = settings.open_store().await?;
+    let sandbox = settings.open_sandbox_store().await?;
+    // The sandbox register's orders refer to their partner there too.
+    for partner in store.list_partners().await?.into_iter().filter(|p| p.sandbox) {
+        sandbox.mirror_sandbox_partner(&partner).await?;
+    }
     let listen = args.listen.unwrap_or(settings.server.listen);
-    let dashboards = dashboards_of(settings, &store);
-    let mut state = AppState::new(store.clone());
+    let mut dashboards = dashboards_of(settings, &store);
+    dashboards.sandbox = Some(sandbox.clone());
+    let mut state = AppState::new(store.clone()).with_sandbox(sandbox.clone());
     let warehouse_dir = settings.warehouse_dir();
     state.extra_metrics.push(std::sync::Arc::new(move |now| warehouse::snapshot::metrics_text(&warehouse_dir, now)));
     let mut app = Application::build(listen, state)
@@ -61,6 +67,7 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
     // A connector run in progress finishes its current page first (pages are transactions).
     let _ = tokio::join!(lapse, reconciliation, scheduler, warm);
     store.close().await;
+    sandbox.close().await;
     tracing::info!(message = "stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -75,6 +82,7 @@ pub(crate) fn dashboards_of(settings: &Settings, store: &store::Store) -> dashbo
         secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
         clock: std::sync::Arc::new(chrono::Utc::now),
         snapshots: Default::default(),
+        sandbox: None,
     }
 }
 
