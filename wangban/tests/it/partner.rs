@@ -57,6 +57,27 @@ fn partner_lifecycle(database_url: &str, data: &std::path::Path) {
     ]));
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("unknown partner kind"), "{}", stderr(&output));
+
+    // A sandbox court partner: registered with the others, its register in the sandbox database.
+    let sandbox = |kind: &str| {
+        run(wangban().args(["--database-url", database_url, "--data"]).arg(data).args([
+            "partner", "add", "--kind", kind, "--id", "court-sandbox", "--name", "沙箱法院", "--sandbox",
+        ]))
+    };
+    let output = sandbox("bank");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--sandbox is for partners that push orders"), "{}", stderr(&output));
+    let output = sandbox("court");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let added: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(added["sandbox"], serde_json::Value::Bool(true));
+    assert!(data.join("sandbox.db").exists(), "the sandbox register's default database");
+    let output = run(wangban().args(["--database-url", database_url, "partner", "list"]));
+    let listed: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    let flags: Vec<(&str, bool)> =
+        listed.iter().map(|p| (p["id"].as_str().unwrap_or_default(), p["sandbox"].as_bool().unwrap_or_default())).collect();
+    assert_eq!(flags, [("court-0405", false), ("court-sandbox", true)]);
 }
 
 #[test]
