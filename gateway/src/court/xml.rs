@@ -283,7 +283,7 @@ mod tests {
         assert!(matches!(parse_document(b"<A><B></A>"), Err(XmlError::Syntax { .. })));
         assert!(matches!(parse_document(b"<A>"), Err(XmlError::Syntax { .. })));
         let error = parse_document("<A>\n  <B>中文</C>\n</A>".as_bytes()).expect_err("mismatched");
-        assert_eq!(error.line_column(), Some((2, 11)), "{error}");
+        assert_eq!(error.line_column(), Some((2, 8)), "the end tag </C> starts at column 8: {error}");
         assert_eq!(parse_document(b""), Err(XmlError::Empty));
         assert_eq!(parse_document(b"<A/><B/>"), Err(XmlError::SecondRoot));
         assert_eq!(parse_document(&[0xff, 0xfe]), Err(XmlError::NotUtf8));

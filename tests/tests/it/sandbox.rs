@@ -126,7 +126,7 @@ async fn the_report_names_what_was_wrong(app: &TestApp) {
     assert_eq!(tag(requests[2], "Field"), Some("CourtOrder/UnitNo"), "{}", requests[2]);
     assert!(tag(requests[2], "Rule").is_some_and(|r| r.contains("GB/T 37346")), "{}", requests[2]);
     assert!(tag(requests[2], "Message").is_some_and(|m| m.contains("wrong length")), "{}", requests[2]);
-    assert!(requests[3].contains("line=\"4\"") && requests[3].contains("code=\"malformed_xml\""), "{}", requests[3]);
+    assert!(requests[3].contains("line=\"4\" column=\"25\"") && requests[3].contains("code=\"malformed_xml\""), "{}", requests[3]);
 
     // The report and the answers are documents of the published XSD (checked with lxml, not our code).
     if crate::simulator_contracts::contract_tools() {
