@@ -300,6 +300,20 @@ impl Store {
         rows.into_iter().map(StoredCase::try_from).collect()
     }
 
+    /// How many cases the store holds per China-time month of submission
+    /// (`YYYY-MM`): what the registry delivered and the connector kept, flawed
+    /// or not, for the month-by-month reconciliation with the KPIs.
+    pub async fn case_counts_by_month(&self) -> StoreResult<std::collections::BTreeMap<String, i64>> {
+        let times: Vec<(DateTime<Utc>,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT submitted_at FROM cases").fetch_all(pool).await?
+        });
+        let mut months = std::collections::BTreeMap::new();
+        for (t,) in times {
+            *months.entry(domain::court_order::china_time(t).format("%Y-%m").to_string()).or_insert(0) += 1;
+        }
+        Ok(months)
+    }
+
     /// Cases submitted in `[from, to)`, by submission time.
     pub async fn cases_submitted_between(
         &self,

@@ -576,6 +576,11 @@ pub enum WarehouseCommand {
     },
     /// Print the current snapshot's manifest.
     Status,
+    /// Month by month: the cases the registry delivered (the store) against
+    /// the cases the online rate counts plus those its definition leaves out
+    /// (the current snapshot); a JSON line per month, then a summary line.
+    /// Exit 0 when every month reconciles, 1 otherwise.
+    Reconcile,
     /// Publish the current snapshot again with every month of `cases` as one
     /// file, as a refresh writes it, its rollup counted again (for snapshots
     /// whose month directories were filled by other means, such as the inflated

@@ -20,6 +20,7 @@ pub mod cache;
 pub mod console;
 pub mod export;
 pub mod kpi;
+pub mod reconcile;
 pub mod session;
 pub mod snapshot;
 

@@ -44,6 +44,25 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
             );
         }
         WarehouseCommand::Bench { repeat, engine } => bench(settings, repeat, &engine).await?,
+        WarehouseCommand::Reconcile => {
+            let store = settings.open_store().await?;
+            let checks = reconcile_cases(&store, settings, Utc::now()).await;
+            store.close().await;
+            let checks = checks?;
+            let mut out = std::io::stdout().lock();
+            for check in &checks {
+                writeln!(out, "{}", check.to_json())?;
+            }
+            let summary = reconciliation_summary(&checks);
+            writeln!(out, "{summary}")?;
+            if summary["differing"].as_array().is_some_and(|d| !d.is_empty()) {
+                eprintln!(
+                    "some months do not reconcile: a case lost or counted twice between the store and the KPIs, \
+                     or delivered after the snapshot (run `wangban warehouse refresh`, then check again)"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         WarehouseCommand::Refresh { full } => {
             let store = settings.open_store().await?;
             let options = RefreshOptions {
@@ -65,10 +84,20 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
                     json!({ "error": error })
                 }
             };
+            // The snapshot just made against the store it was made from, month by month.
+            let reconciliation = match reconcile_cases(&store, settings, Utc::now()).await {
+                Ok(checks) => reconciliation_summary(&checks),
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    eprintln!("warning: cases not reconciled: {error}");
+                    json!({ "error": error })
+                }
+            };
             store.close().await;
             println!(
                 "{}",
                 json!({
+                    "reconciliation": reconciliation,
                     "snapshot": report.manifest.snapshot_id, "cases": report.manifest.case_rows(),
                     "months_written": report.months_written, "months_kept": report.months_kept,
                     "source_watermark": report.manifest.source_watermark,
@@ -80,6 +109,29 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The month-by-month reconciliation of the store's cases with the online
+/// rate on the current snapshot (`warehouse::reconcile`).
+async fn reconcile_cases(
+    store: &store::Store,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<warehouse::reconcile::MonthCheck>> {
+    let delivered = store.case_counts_by_month().await?;
+    let ctx = warehouse::session::session_with_limit(None, Some(settings.warehouse.sql_memory_mb << 20))?;
+    register_snapshot(&ctx, &settings.warehouse_dir()).await?;
+    Ok(warehouse::reconcile::cases_by_month(&ctx, &delivered, now).await?)
+}
+
+/// Totals and the months that differ.
+fn reconciliation_summary(checks: &[warehouse::reconcile::MonthCheck]) -> serde_json::Value {
+    let sum = |f: fn(&warehouse::reconcile::MonthCheck) -> i64| checks.iter().map(f).sum::<i64>();
+    json!({
+        "months": checks.len(),
+        "delivered": sum(|c| c.delivered), "counted": sum(|c| c.counted), "excluded": sum(|c| c.excluded),
+        "differing": checks.iter().filter(|c| c.difference() != 0).map(|c| c.to_json()).collect::<Vec<_>>(),
+    })
 }
 
 /// `warehouse bench`: the online-rate KPI by type × month from the snapshot's
