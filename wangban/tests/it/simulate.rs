@@ -130,6 +130,14 @@ async fn simulate_listen_serves_the_registry_feed() {
     assert_eq!(refreshed.status.code(), Some(0), "{}", stderr(&refreshed));
     let report: serde_json::Value = serde_json::from_str(stdout(&refreshed).trim()).expect("json");
     assert!(report["cases"].as_u64() > Some(100), "{report}");
+    // Every month the cases synced are the cases the online rate counts or leaves out.
+    assert_eq!(report["reconciliation"]["differing"], serde_json::json!([]), "{report}");
+    assert_eq!(report["reconciliation"]["delivered"], report["cases"], "{report}");
+    let reconciled = cli(&["warehouse", "reconcile"]);
+    assert_eq!(reconciled.status.code(), Some(0), "{}", stderr(&reconciled));
+    let months: Vec<serde_json::Value> =
+        stdout(&reconciled).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(months.len() >= 2 && months.iter().all(|m| m["difference"] == 0 || m.get("months").is_some()), "{months:?}");
     let kpi = cli(&[
         "kpi",
         "online-rate",
