@@ -324,13 +324,22 @@ pub fn parse_case(row: &Value) -> Result<(CaseRecord, Vec<Flaw>), RowError> {
         "BYSL" => CaseStatus::Refused,
         _ => CaseStatus::Withdrawn,
     };
-    // Absent or null: no corrections. Anything but a whole number is a flaw.
+    // Absent or null: no corrections. Anything but a whole number is a flaw,
+    // and the count is undetermined (so is the case's first-time-right), never 0.
     let correction_count = match row.get("bzcs") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v.as_i64().filter(|n| *n >= 0).unwrap_or_else(|| {
-            flaws.add("bzcs", "malformed", format!("bzcs {v} is not a whole number of corrections"), value_text(v));
-            0
-        }),
+        None | Some(Value::Null) => Some(0),
+        Some(v) => {
+            let count = v.as_i64().filter(|n| *n >= 0);
+            if count.is_none() {
+                flaws.add(
+                    "bzcs",
+                    "malformed",
+                    format!("bzcs {v} is not a whole number of corrections; first-time-right left undetermined"),
+                    value_text(v),
+                );
+            }
+            count
+        }
     };
     let handler = match row.get("blr") {
         None | Some(Value::Null) => None,

@@ -63,8 +63,10 @@ pub struct CaseRecord {
     pub archived_at: Option<DateTime<Utc>>,
     /// When it was refused or withdrawn.
     pub closed_at: Option<DateTime<Utc>>,
-    /// Number of correction requests (补正).
-    pub correction_count: i64,
+    /// Number of correction requests (补正); `None` when undetermined (the
+    /// registry sent something that is not a whole number: the case is kept
+    /// and counted, its first-time-right left undetermined, never read as 0).
+    pub correction_count: Option<i64>,
     /// Contract filing it cites (pre-sale notice cases).
     pub filing_no: Option<String>,
     /// Loan application it cites (mortgage cases).
@@ -157,7 +159,7 @@ struct CaseRow {
     issued_at: Option<DateTime<Utc>>,
     archived_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
-    correction_count: i64,
+    correction_count: Option<i64>,
     filing_no: Option<String>,
     loan_ref: Option<String>,
     handler: Option<String>,

@@ -112,7 +112,7 @@ pub fn cases_schema() -> SchemaRef {
         ts(true, "closed_at"),
         ts(true, "due_at"),
         Field::new("on_time", DataType::Boolean, true),
-        Field::new("correction_count", DataType::Int64, false),
+        Field::new("correction_count", DataType::Int64, true),
         Field::new("filing_no", DataType::Utf8, true),
         Field::new("loan_ref", DataType::Utf8, true),
     ]))
@@ -233,7 +233,7 @@ fn cases_batch(cases: &[StoredCase], options: &RefreshOptions) -> Result<RecordB
             builder.append_option(value.map(micros));
         }
         on_time.append_option(on);
-        correction_count.append_value(c.correction_count);
+        correction_count.append_option(c.correction_count);
         filing_no.append_option(c.filing_no.as_deref());
         loan_ref.append_option(c.loan_ref.as_deref());
     }
@@ -300,7 +300,8 @@ fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: Option<usize>) -> 
 /// one row per combination of the case dimensions and the flags the count
 /// KPIs test, with the number of cases in `cases`. Every column keeps the name
 /// and meaning it has in `cases`; `recorded` is `recorded_at IS NOT NULL` and
-/// `correction_free` is `correction_count = 0`. Weeks are left out: they
+/// `correction_free` is `correction_count = 0` (NULL when the count is
+/// undetermined). Weeks are left out: they
 /// would make the rollup about five times larger, and a breakdown by week
 /// reads `cases`.
 pub const ROLLUP_SQL: &str = "SELECT business_type, phase, channel, district, applicant_kind, \

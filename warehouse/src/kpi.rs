@@ -91,11 +91,12 @@ pub const DEFINITIONS: &[Definition] = &[
     Definition {
         name: "first-time-right",
         id: "kpi.first_time_right",
-        version: 1,
+        version: 2,
         title_zh: "一次办结率",
         numerator: "recorded cases in scope with no correction requested",
-        denominator: "recorded cases in scope",
-        excludes: "cases not yet recorded; withdrawn and refused cases; cases before go-live",
+        denominator: "recorded cases in scope whose correction count is known",
+        excludes: "cases not yet recorded; cases whose correction count the registry sent malformed (undetermined); \
+                   withdrawn and refused cases; cases before go-live",
         dimensions: CASE_DIMS,
         scale: 1,
     },
@@ -487,12 +488,17 @@ fn counted(name: &str) -> Option<Counted> {
         "end-to-end-rate" => {
             Some(Counted { numerator: ["c.end_to_end"; 2], filter: [""; 2], excluded: [out_of_scope; 2] })
         }
+        // A case whose correction count the registry sent malformed is
+        // neither right nor wrong the first time: left out, and counted as such.
         "first-time-right" => Some(Counted {
             numerator: ["c.correction_count = 0", "c.correction_free"],
-            filter: [" AND c.recorded_at IS NOT NULL", " AND c.recorded"],
+            filter: [
+                " AND c.recorded_at IS NOT NULL AND c.correction_count IS NOT NULL",
+                " AND c.recorded AND c.correction_free IS NOT NULL",
+            ],
             excluded: [
-                "NOT (c.in_scope AND c.phase_live) OR c.recorded_at IS NULL",
-                "NOT (c.in_scope AND c.phase_live) OR NOT c.recorded",
+                "NOT (c.in_scope AND c.phase_live) OR c.recorded_at IS NULL OR c.correction_count IS NULL",
+                "NOT (c.in_scope AND c.phase_live) OR NOT c.recorded OR c.correction_free IS NULL",
             ],
         }),
         "e-certificate-rate" => Some(Counted {

@@ -35,7 +35,7 @@ fn sample_case() -> CaseRecord {
         issued_at: None,
         archived_at: None,
         closed_at: None,
-        correction_count: 1,
+        correction_count: Some(1),
         filing_no: None,
         loan_ref: Some("LN-1".into()),
         handler: Some("ZZ03".into()),
@@ -201,7 +201,7 @@ async fn a_page_upserts_like_its_rows_one_by_one(store: Store) {
         let mut case = base.clone();
         case.external_id = format!("YW{i:05}");
         case.source_updated_at = base.source_updated_at + TimeDelta::days(days);
-        case.correction_count = days;
+        case.correction_count = Some(days);
         case
     };
     // Already stored: key 0 at version 1.

@@ -107,7 +107,7 @@ fn as_stored(c: &simulator::world::Case) -> store::cases::CaseRecord {
         issued_at: c.issued_at,
         archived_at: c.archived_at,
         closed_at: c.closed_at,
-        correction_count: c.correction_count,
+        correction_count: Some(c.correction_count),
         filing_no: c.filing_no.clone(),
         loan_ref: c.loan_ref.clone(),
         handler: c.handler.clone(),
@@ -374,7 +374,7 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     let second = at(2025, 1, 2);
     load(&store, &flow, second, second).await;
     let mut march = as_stored(flow.cases.iter().find(|c| c.submitted_at > at(2024, 3, 10)).expect("a March case"));
-    march.correction_count += 1;
+    march.correction_count = Some(march.correction_count.unwrap_or(0) + 1);
     march.source_updated_at += chrono::TimeDelta::days(400);
     store.upsert_case(&march, second).await.expect("correction");
     let two = refresh(&store, &incremental, &options(second, false)).await.expect("incremental refresh");
@@ -408,6 +408,63 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     for dir in [incremental, full, rebuilt] {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// A case whose correction count the registry sent malformed (stored as
+/// undetermined) leaves first-time-right: out of the numerator and the
+/// denominator, into the excluded count, read from the rollup (whole months)
+/// and from `cases` (a period cut mid-month) alike.
+async fn an_undetermined_correction_count_leaves_first_time_right(store: Store) {
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let root = temp_dir("undetermined");
+    refresh(&store, &root, &options(now, false)).await.expect("refresh");
+    let catalogue = Catalogue::builtin();
+    let case = flow
+        .cases
+        .iter()
+        .find(|c| {
+            c.recorded_at.is_some()
+                && c.correction_count == 0
+                && !c.status.is_excluded_from_scope()
+                && c.submitted_at > at(2024, 9, 1)
+                && domain::court_order::local_date(c.submitted_at) >= catalogue.get(c.business_type()).go_live
+        })
+        .expect("a recorded case without corrections");
+    let figures = |root: PathBuf| async move {
+        let mut out = Vec::new();
+        for to in [NaiveDate::from_ymd_opt(2024, 12, 31), NaiveDate::from_ymd_opt(2024, 12, 30)] {
+            let ctx = session_with_limit(Some(2), None).expect("session");
+            register_snapshot(&ctx, &root).await.expect("snapshot");
+            let query = KpiQuery {
+                from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+                to: to.expect("date"),
+                by: Vec::new(),
+                as_of: now,
+                filters: Vec::new(),
+            };
+            let result = kpi::run(&ctx, "first-time-right", &query).await.expect("kpi");
+            let row = &result.rows[0];
+            out.push((
+                row["numerator"].as_i64().expect("numerator"),
+                row["denominator"].as_i64().expect("denominator"),
+                result.excluded,
+            ));
+        }
+        out
+    };
+    let before = figures(root.clone()).await;
+    let mut flawed = as_stored(case);
+    flawed.correction_count = None;
+    flawed.source_updated_at += chrono::TimeDelta::days(1);
+    store.upsert_case(&flawed, now).await.expect("flawed version");
+    refresh(&store, &root, &options(now + chrono::TimeDelta::hours(1), false)).await.expect("refresh");
+    let after = figures(root.clone()).await;
+    for ((n0, d0, e0), (n1, d1, e1)) in before.into_iter().zip(after) {
+        assert_eq!((n1, d1, e1), (n0 - 1, d0 - 1, e0 + 1), "left out, and counted as left out");
+    }
+    let _ = std::fs::remove_dir_all(root);
 }
 
 /// Every row of a snapshot table, sorted, as text.
@@ -762,6 +819,7 @@ async fn durations_equal_datafusions_median_and_percentile(store: Store) {
 }
 
 both_backends!(
+    an_undetermined_correction_count_leaves_first_time_right,
     compact_makes_one_file_a_month_with_its_rollup,
     durations_equal_datafusions_median_and_percentile,
     alert_rules_fire_on_the_trajectory_and_on_lag,
