@@ -564,6 +564,8 @@ impl Dashboards {
         for (name, by) in PAGE_KPIS {
             snap.kpi(name, &query(from, to, by, &f, now)).await.map_err(|e| e.to_string())?;
         }
+        // The connectors page's monthly reconciliation: each month's online rate, cached.
+        snap.reconcile_cases(&warehouse::reconcile::Delivered::default()).await.map_err(|e| e.to_string())?;
         Ok((snap.manifest.snapshot_id.clone(), snap.cached_results()))
     }
 }
@@ -1216,9 +1218,47 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                 .map(|f| vec![f.source, f.field, f.rule, f.records.to_string()])
                 .collect(),
         };
+        // Month by month: the cases the registry delivered against the cases the online rate counts.
+        let snapshot = dd.snapshot().await.ok();
+        let checks = match &snapshot {
+            Some(snap) => {
+                let delivered = warehouse::reconcile::Delivered::from_store(&dd.store).await?;
+                snap.reconcile_cases(&delivered).await?
+            }
+            None => Vec::new(),
+        };
+        let differing = checks.iter().filter(|c| c.difference() != 0).count();
+        let reconciliation = Table {
+            id: "case_reconciliation",
+            title: lang
+                .pick(
+                    "按月对账：登记系统交付的案件 = 网办率计入 + 按定义排除（差额应为 0；快照之后到达的案件也会显示为差额）",
+                    "Month by month: cases the registry delivered = counted by the online rate + left out by its definition (the difference should be 0; cases that arrived after the snapshot show as a difference too)",
+                )
+                .into(),
+            columns: column_titles(lang, &[("月份", "Month"), ("交付", "Delivered"), ("其中有数据质量问题", "Of which flawed"), ("计入", "Counted"), ("排除", "Left out"), ("差额", "Difference")]),
+            rows: checks
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.month.clone(),
+                        c.delivered.to_string(),
+                        c.flawed.to_string(),
+                        c.counted.to_string(),
+                        c.excluded.to_string(),
+                        c.difference().to_string(),
+                    ]
+                })
+                .collect(),
+        };
         let banner = alert_banner(&dd, &[warehouse::alerts::CONNECTOR_LAG], lang).await?;
         let body = html! {
             (banner)
+            @match &snapshot {
+                None => p.hint { (lang.pick("尚无数仓快照，按月对账待首次刷新后显示。", "No warehouse snapshot yet: the monthly reconciliation shows after the first refresh.")) },
+                Some(snap) if differing == 0 => p.ok { (lang.pick("按月对账一致：", "Every month reconciles: ")) (checks.len()) (lang.pick(" 个月，快照 ", " months, snapshot ")) (snap.manifest.snapshot_id) },
+                Some(snap) => p.error { (differing) (lang.pick(" 个月对账不一致（快照 ", " months do not reconcile (snapshot ")) (snap.manifest.snapshot_id) (lang.pick("），见下表。", "); see the table.")) },
+            }
             @if role == Role::Admin && !entries.is_empty() {
                 form.replay method="post" action="/connectors/replay" {
                     label { (lang.pick("重放隔离记录编号", "Replay quarantine entry")) " " input type="number" name="id" min="1" required; }
@@ -1230,7 +1270,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                 }
             }
         };
-        Ok(Content { body, tables: vec![health, quarantine, findings] })
+        Ok(Content { body, tables: vec![health, reconciliation, quarantine, findings] })
     })
     .await
 }

@@ -309,11 +309,21 @@ impl Store {
         let times: Vec<(DateTime<Utc>,)> = on_pool!(self, pool => {
             sqlx::query_as("SELECT submitted_at FROM cases").fetch_all(pool).await?
         });
-        let mut months = std::collections::BTreeMap::new();
-        for (t,) in times {
-            *months.entry(domain::court_order::china_time(t).format("%Y-%m").to_string()).or_insert(0) += 1;
-        }
-        Ok(months)
+        Ok(by_china_month(times))
+    }
+
+    /// Of [`Store::case_counts_by_month`], the cases kept with a data-quality
+    /// finding (a flawed field), per China-time month of submission.
+    pub async fn flawed_case_counts_by_month(&self) -> StoreResult<std::collections::BTreeMap<String, i64>> {
+        let times: Vec<(DateTime<Utc>,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT c.submitted_at FROM cases c WHERE EXISTS \
+                 (SELECT 1 FROM data_findings f WHERE f.source = c.source AND f.record_key = c.external_id)",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(by_china_month(times))
     }
 
     /// Cases submitted in `[from, to)`, by submission time.
@@ -344,4 +354,13 @@ impl Store {
         });
         rows.into_iter().map(StoredCase::try_from).collect()
     }
+}
+
+/// Counts instants per China-time month (`YYYY-MM`).
+fn by_china_month(times: Vec<(DateTime<Utc>,)>) -> std::collections::BTreeMap<String, i64> {
+    let mut months = std::collections::BTreeMap::new();
+    for (t,) in times {
+        *months.entry(domain::court_order::china_time(t).format("%Y-%m").to_string()).or_insert(0) += 1;
+    }
+    months
 }

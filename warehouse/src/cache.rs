@@ -120,6 +120,19 @@ impl OpenSnapshot {
         Ok(batches)
     }
 
+    /// The month-by-month reconciliation of `delivered` with the online rate
+    /// on this snapshot, through the cached KPI results.
+    pub async fn reconcile_cases(
+        &self,
+        delivered: &crate::reconcile::Delivered,
+    ) -> Result<Vec<crate::reconcile::MonthCheck>, WarehouseError> {
+        let months = self.query(crate::reconcile::SNAPSHOT_MONTHS_SQL).await?;
+        crate::reconcile::reconcile_months(delivered, &months, |query| async move {
+            Ok(crate::reconcile::counted_and_excluded(&*self.kpi("online-rate", &query).await?))
+        })
+        .await
+    }
+
     /// How many results are kept.
     pub fn cached_results(&self) -> usize {
         self.results.lock().map(|r| r.len()).unwrap_or(0)

@@ -5,8 +5,10 @@
 //! store and the figures leadership sees (or arrived after the snapshot).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::context::SessionContext;
 use serde_json::{Value, json};
 
@@ -20,6 +22,8 @@ pub struct MonthCheck {
     pub month: String,
     /// Cases the store holds (what the registry delivered).
     pub delivered: i64,
+    /// Of those, kept with a flawed field (a data-quality finding): counted all the same.
+    pub flawed: i64,
     /// Cases the online-rate KPI counts in its denominator.
     pub counted: i64,
     /// Cases of the month its definition leaves out (withdrawn, refused, before go-live).
@@ -35,7 +39,7 @@ impl MonthCheck {
     /// The month as a JSON object (for `warehouse reconcile --json` and `refresh`).
     pub fn to_json(&self) -> Value {
         json!({
-            "month": self.month, "delivered": self.delivered, "counted": self.counted,
+            "month": self.month, "delivered": self.delivered, "flawed": self.flawed, "counted": self.counted,
             "excluded": self.excluded, "difference": self.difference(),
         })
     }
@@ -51,19 +55,42 @@ fn month_bounds(month: &str) -> Option<(NaiveDate, NaiveDate)> {
     Some((first, next.pred_opt()?))
 }
 
-/// Reconciles `delivered` (cases per month, from
-/// `store::Store::case_counts_by_month`) with the online-rate KPI on the
-/// snapshot registered in `ctx`, month by month: every month either side
-/// knows, from the first to the last.
-pub async fn cases_by_month(
-    ctx: &SessionContext,
-    delivered: &BTreeMap<String, i64>,
-    as_of: DateTime<Utc>,
-) -> Result<Vec<MonthCheck>, WarehouseError> {
-    let mut months: BTreeSet<String> = delivered.keys().cloned().collect();
-    // Every month the snapshot holds, in case it holds one the store no longer does.
-    let batches = ctx.sql("SELECT DISTINCT CAST(month AS VARCHAR) AS month FROM cases").await?.collect().await?;
-    for row in kpi::batches_to_rows(&batches) {
+/// What the store holds per month: every case, and those kept with a
+/// data-quality finding (from `store::Store::case_counts_by_month` and
+/// `store::Store::flawed_case_counts_by_month`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Cases per `YYYY-MM`.
+    pub cases: BTreeMap<String, i64>,
+    /// Of those, cases kept with a flawed field.
+    pub flawed: BTreeMap<String, i64>,
+}
+
+impl Delivered {
+    /// What `store` holds now.
+    pub async fn from_store(store: &store::Store) -> Result<Self, WarehouseError> {
+        Ok(Self { cases: store.case_counts_by_month().await?, flawed: store.flawed_case_counts_by_month().await? })
+    }
+}
+
+/// The SQL that lists the months the snapshot's `cases` hold.
+pub const SNAPSHOT_MONTHS_SQL: &str = "SELECT DISTINCT CAST(month AS VARCHAR) AS month FROM cases ORDER BY month";
+
+/// Reconciles `delivered` with the online rate month by month, over every
+/// month either side knows (`snapshot_months`: the rows of
+/// [`SNAPSHOT_MONTHS_SQL`]); `online_rate` answers the KPI for one month as
+/// (denominator, excluded). The one rule, whichever engine or cache answers.
+pub async fn reconcile_months<F, Fut>(
+    delivered: &Delivered,
+    snapshot_months: &[RecordBatch],
+    online_rate: F,
+) -> Result<Vec<MonthCheck>, WarehouseError>
+where
+    F: Fn(KpiQuery) -> Fut,
+    Fut: Future<Output = Result<(i64, i64), WarehouseError>>,
+{
+    let mut months: BTreeSet<String> = delivered.cases.keys().cloned().collect();
+    for row in kpi::batches_to_rows(snapshot_months) {
         if let Some(month) = row.get("month").and_then(Value::as_str) {
             months.insert(month.to_owned());
         }
@@ -73,15 +100,35 @@ pub async fn cases_by_month(
         let Some((from, to)) = month_bounds(&month) else {
             return Err(WarehouseError::BadRequest(format!("not a month: {month:?}")));
         };
-        let query = KpiQuery { from, to, by: Vec::new(), as_of, filters: Vec::new() };
-        let result = kpi::run(ctx, "online-rate", &query).await?;
-        let counted = result.rows.iter().filter_map(|r| r.get("denominator").and_then(Value::as_i64)).sum();
+        // `as_of` does not change the online rate; the caller's runner sets its own.
+        let query = KpiQuery { from, to, by: Vec::new(), as_of: DateTime::<Utc>::MIN_UTC, filters: Vec::new() };
+        let (counted, excluded) = online_rate(query).await?;
         checks.push(MonthCheck {
-            delivered: delivered.get(&month).copied().unwrap_or(0),
+            delivered: delivered.cases.get(&month).copied().unwrap_or(0),
+            flawed: delivered.flawed.get(&month).copied().unwrap_or(0),
             month,
             counted,
-            excluded: result.excluded,
+            excluded,
         });
     }
     Ok(checks)
+}
+
+/// The denominator (summed over rows) and excluded count of a KPI result.
+pub fn counted_and_excluded(result: &kpi::KpiResult) -> (i64, i64) {
+    (result.rows.iter().filter_map(|r| r.get("denominator").and_then(Value::as_i64)).sum(), result.excluded)
+}
+
+/// [`reconcile_months`] on the snapshot registered in `ctx` (the CLI).
+pub async fn cases_by_month(
+    ctx: &SessionContext,
+    delivered: &Delivered,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<MonthCheck>, WarehouseError> {
+    let months = ctx.sql(SNAPSHOT_MONTHS_SQL).await?.collect().await?;
+    reconcile_months(delivered, &months, |query| async move {
+        let query = KpiQuery { as_of, ..query };
+        Ok(counted_and_excluded(&kpi::run(ctx, "online-rate", &query).await?))
+    })
+    .await
 }

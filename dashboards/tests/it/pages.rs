@@ -251,6 +251,8 @@ async fn overview_figures_downloads_and_bad_filters(store: Store) {
     assert!(!seizures.body.contains("滞后 50.0 小时"), "the seizure page shows only seizure alerts");
     let connectors = get(&env.app, "/connectors", Some(&cookie)).await;
     assert!(connectors.body.contains("滞后 50.0 小时"), "the connectors page shows connector alerts");
+    assert!(connectors.body.contains("按月对账一致"), "every month reconciles: {}", connectors.body);
+    assert!(connectors.body.contains("id=\"case_reconciliation\"") || connectors.body.contains("case_reconciliation"));
 }
 
 async fn lockout_idle_timeout_logout_and_disabled_accounts(store: Store) {
@@ -343,9 +345,9 @@ async fn a_warm_up_computes_what_the_pages_ask_for(store: Store) {
     let env = env(store, "warm").await;
     let (snapshot, warmed) = env.dashboards.warm().await.expect("warm");
     assert!(!snapshot.is_empty());
-    assert_eq!(warmed, 15, "every KPI of the default pages");
+    assert_eq!(warmed, 15 + 12, "every KPI of the default pages, and the online rate of each of the 12 months");
     let (_, leader) = login(&env.app, "leadership", &password(Role::Leadership)).await;
-    for path in ["/", "/types", "/qc", "/seizures"] {
+    for path in ["/", "/types", "/qc", "/seizures", "/connectors"] {
         assert_eq!(get(&env.app, path, leader.as_deref()).await.status, StatusCode::OK, "{path}");
     }
     let (_, after) = env.dashboards.warm().await.expect("warm again");

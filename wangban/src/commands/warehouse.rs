@@ -118,7 +118,7 @@ async fn reconcile_cases(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<warehouse::reconcile::MonthCheck>> {
-    let delivered = store.case_counts_by_month().await?;
+    let delivered = warehouse::reconcile::Delivered::from_store(store).await?;
     let ctx = warehouse::session::session_with_limit(None, Some(settings.warehouse.sql_memory_mb << 20))?;
     register_snapshot(&ctx, &settings.warehouse_dir()).await?;
     Ok(warehouse::reconcile::cases_by_month(&ctx, &delivered, now).await?)
@@ -129,7 +129,8 @@ fn reconciliation_summary(checks: &[warehouse::reconcile::MonthCheck]) -> serde_
     let sum = |f: fn(&warehouse::reconcile::MonthCheck) -> i64| checks.iter().map(f).sum::<i64>();
     json!({
         "months": checks.len(),
-        "delivered": sum(|c| c.delivered), "counted": sum(|c| c.counted), "excluded": sum(|c| c.excluded),
+        "delivered": sum(|c| c.delivered), "flawed": sum(|c| c.flawed), "counted": sum(|c| c.counted),
+        "excluded": sum(|c| c.excluded),
         "differing": checks.iter().filter(|c| c.difference() != 0).map(|c| c.to_json()).collect::<Vec<_>>(),
     })
 }
