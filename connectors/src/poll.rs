@@ -55,10 +55,10 @@ pub enum Record {
     /// (an identifier failing its check, an unknown non-key code): stored as
     /// data-quality findings beside it.
     Case(Box<CaseRecord>, Vec<Flaw>),
-    /// A QC finding.
-    Qc(QcFinding),
-    /// A satisfaction evaluation.
-    Evaluation(Evaluation),
+    /// A QC finding, with the flaws it was kept despite (an unknown category).
+    Qc(QcFinding, Vec<Flaw>),
+    /// A satisfaction evaluation, with the flaws it was kept despite (an unknown channel).
+    Evaluation(Evaluation, Vec<Flaw>),
     /// A housing contract filing.
     Filing(ContractFiling),
     /// A bank or provident-fund loan application.
@@ -72,8 +72,8 @@ impl Record {
     pub fn updated_at(&self) -> DateTime<Utc> {
         match self {
             Self::Case(c, _) => c.source_updated_at,
-            Self::Qc(q) => q.source_updated_at,
-            Self::Evaluation(e) => e.source_updated_at,
+            Self::Qc(q, _) => q.source_updated_at,
+            Self::Evaluation(e, _) => e.source_updated_at,
             Self::Filing(f) => f.source_updated_at,
             Self::Loan(l) => l.source_updated_at,
             Self::Court(r) => r.order.served_at,
@@ -356,7 +356,9 @@ pub async fn write_records(
     let mut cases = Vec::new();
     let mut case_flaws: Vec<&[Flaw]> = Vec::new();
     let mut qc = Vec::new();
+    let mut qc_flaws: Vec<&[Flaw]> = Vec::new();
     let mut evaluations = Vec::new();
+    let mut evaluation_flaws: Vec<&[Flaw]> = Vec::new();
     let mut filings = Vec::new();
     let mut loans = Vec::new();
     let mut court = Vec::new();
@@ -366,39 +368,51 @@ pub async fn write_records(
                 cases.push(c.as_ref().clone());
                 case_flaws.push(flaws);
             }
-            Record::Qc(q) => qc.push(q.clone()),
-            Record::Evaluation(e) => evaluations.push(e.clone()),
+            Record::Qc(q, flaws) => {
+                qc.push(q.clone());
+                qc_flaws.push(flaws.as_slice());
+            }
+            Record::Evaluation(e, flaws) => {
+                evaluations.push(e.clone());
+                evaluation_flaws.push(flaws.as_slice());
+            }
             Record::Filing(f) => filings.push(f.clone()),
             Record::Loan(l) => loans.push(l.clone()),
             Record::Court(r) => court.push(r.as_ref()),
         }
     }
     let mut outcomes = tx.upsert_cases(&cases, now).await?;
-    record_case_findings(tx, &cases, &case_flaws, &outcomes, now).await?;
-    outcomes.extend(tx.upsert_qc_findings(&qc, now).await?);
-    outcomes.extend(tx.upsert_evaluations(&evaluations, now).await?);
+    let keys = cases.iter().map(|c| (c.source.as_str(), c.external_id.as_str()));
+    record_findings(tx, keys.zip(case_flaws).zip(&outcomes), now).await?;
+    let qc_outcomes = tx.upsert_qc_findings(&qc, now).await?;
+    let keys = qc.iter().map(|q| (q.source.as_str(), q.external_id.as_str()));
+    record_findings(tx, keys.zip(qc_flaws).zip(&qc_outcomes), now).await?;
+    outcomes.extend(qc_outcomes);
+    let evaluation_outcomes = tx.upsert_evaluations(&evaluations, now).await?;
+    let keys = evaluations.iter().map(|e| (e.source.as_str(), e.external_id.as_str()));
+    record_findings(tx, keys.zip(evaluation_flaws).zip(&evaluation_outcomes), now).await?;
+    outcomes.extend(evaluation_outcomes);
     outcomes.extend(tx.upsert_contract_filings(&filings, now).await?);
     outcomes.extend(tx.upsert_loan_applications(&loans, now).await?);
     outcomes.extend(apply_court_requests(tx, &court, rules, now).await?);
     Ok(outcomes)
 }
 
-/// Replaces the data-quality findings of the cases whose version was just
-/// written (new or newer): a stale or repeated delivery leaves them as they are.
-async fn record_case_findings(
+/// Replaces the data-quality findings of the records whose version was just
+/// written (new or newer), given as ((source, key), flaws) with their upsert
+/// outcome: a stale or repeated delivery leaves them as they are.
+async fn record_findings<'a>(
     tx: &mut StoreTx,
-    cases: &[CaseRecord],
-    flaws: &[&[Flaw]],
-    outcomes: &[UpsertOutcome],
+    records: impl Iterator<Item = (((&'a str, &'a str), &'a [Flaw]), &'a UpsertOutcome)>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut by_source: std::collections::BTreeMap<&str, Vec<(&str, &[Flaw])>> = std::collections::BTreeMap::new();
-    for ((case, flaws), outcome) in cases.iter().zip(flaws).zip(outcomes) {
+    for (((source, key), flaws), outcome) in records {
         let written = matches!(outcome, UpsertOutcome::Inserted | UpsertOutcome::Updated);
         // A new record has no findings to clear: only flawed ones need a write.
         let clears = matches!(outcome, UpsertOutcome::Updated);
         if written && (clears || !flaws.is_empty()) {
-            by_source.entry(case.source.as_str()).or_default().push((case.external_id.as_str(), flaws));
+            by_source.entry(source).or_default().push((key, flaws));
         }
     }
     for (source, mut written) in by_source {

@@ -46,8 +46,8 @@ impl RegistryFeed {
     fn parse(self, row: &Value) -> Result<Record, RowError> {
         match self {
             Self::Cases => parse_case(row).map(|(c, flaws)| Record::Case(Box::new(c), flaws)),
-            Self::QcFindings => parse_qc_finding(row).map(Record::Qc),
-            Self::Evaluations => parse_evaluation(row).map(Record::Evaluation),
+            Self::QcFindings => parse_qc_finding(row).map(|(q, flaws)| Record::Qc(q, flaws)),
+            Self::Evaluations => parse_evaluation(row).map(|(e, flaws)| Record::Evaluation(e, flaws)),
         }
     }
 }
@@ -387,46 +387,70 @@ pub fn parse_case(row: &Value) -> Result<(CaseRecord, Vec<Flaw>), RowError> {
     Ok((case, flaws.0))
 }
 
-/// Validates one row of the QC feed.
-pub fn parse_qc_finding(row: &Value) -> Result<QcFinding, RowError> {
+/// The QC categories of `cclx` (docs/partners.md §1).
+pub const QC_CATEGORIES: [&str; 7] = ["SQCL", "QLR", "FW", "DBNR", "ZS", "LC", "QT"];
+/// The evaluation channels of `pjqd`.
+pub const EVALUATION_CHANNELS: [&str; 2] = ["online", "onsite"];
+
+/// Validates one row of the QC feed. An unknown `cclx` keeps the finding
+/// (it happened) with its code as sent, flagged.
+pub fn parse_qc_finding(row: &Value) -> Result<(QcFinding, Vec<Flaw>), RowError> {
     let severity = number(row, "ccdj")?;
     if !(1..=3).contains(&severity) {
         return Err(("unknown_code", format!("ccdj {severity} is not a severity (1-3)")));
     }
-    Ok(QcFinding {
+    let mut flaws = Flaws(Vec::new());
+    let category = text(row, "cclx")?;
+    if !QC_CATEGORIES.contains(&category) {
+        flaws.add(
+            "cclx",
+            "unknown_code",
+            format!("cclx {category:?} is not a category ({})", QC_CATEGORIES.join(", ")),
+            category.to_owned(),
+        );
+    }
+    let finding = QcFinding {
         source: QC_SOURCE.into(),
         external_id: text(row, "id")?.to_owned(),
         case_source: SOURCE.into(),
         case_external_id: text(row, "ywh")?.to_owned(),
-        category: text(row, "cclx")?.to_owned(),
+        category: category.to_owned(),
         severity: severity.to_string(),
         section: text(row, "zrks")?.to_owned(),
         description: row.get("ms").and_then(Value::as_str).unwrap_or_default().to_owned(),
         found_at: time(row, "jcsj")?.ok_or_else(|| missing("jcsj"))?,
         corrected_at: time(row, "zgsj")?,
         source_updated_at: time(row, "gxsj")?.ok_or_else(|| missing("gxsj"))?,
-    })
+    };
+    Ok((finding, flaws.0))
 }
 
 /// Validates one row of the evaluation feed. The vendor counts 5 = very
-/// satisfied down to 1; the store counts 1 = very satisfied up to 5.
-pub fn parse_evaluation(row: &Value) -> Result<Evaluation, RowError> {
+/// satisfied down to 1; the store counts 1 = very satisfied up to 5. An
+/// unknown `pjqd` keeps the evaluation with its channel as sent, flagged.
+pub fn parse_evaluation(row: &Value) -> Result<(Evaluation, Vec<Flaw>), RowError> {
     let pjdj = number(row, "pjdj")?;
     if !(1..=5).contains(&pjdj) {
         return Err(("unknown_code", format!("pjdj {pjdj} is not a level (1-5)")));
     }
-    Ok(Evaluation {
+    let mut flaws = Flaws(Vec::new());
+    let channel = text(row, "pjqd")?;
+    if !EVALUATION_CHANNELS.contains(&channel) {
+        flaws.add("pjqd", "unknown_code", format!("pjqd {channel:?} is not online or onsite"), channel.to_owned());
+    }
+    let evaluation = Evaluation {
         source: EVALUATION_SOURCE.into(),
         external_id: text(row, "id")?.to_owned(),
         case_source: SOURCE.into(),
         case_external_id: text(row, "ywh")?.to_owned(),
         level: 6 - pjdj,
-        channel: text(row, "pjqd")?.to_owned(),
+        channel: channel.to_owned(),
         comment: row.get("pjnr").and_then(Value::as_str).unwrap_or_default().to_owned(),
         evaluated_at: time(row, "pjsj")?.ok_or_else(|| missing("pjsj"))?,
         rectified_at: time(row, "zgsj")?,
         source_updated_at: time(row, "gxsj")?.ok_or_else(|| missing("gxsj"))?,
-    })
+    };
+    Ok((evaluation, flaws.0))
 }
 
 /// Decodes one page of `feed` as received (`{"data":[…],"next_cursor":…,"has_more":…}`):

@@ -63,8 +63,10 @@ pub fn revalidate(entry: &QuarantineEntry, payload: &[u8]) -> Result<Record, Rep
     let source = entry.source.as_str();
     match source {
         "registry" => parse_case(&json(payload)?).map(|(c, flaws)| Record::Case(Box::new(c), flaws)).map_err(still_bad),
-        "registry-qc" => parse_qc_finding(&json(payload)?).map(Record::Qc).map_err(still_bad),
-        "registry-evaluations" => parse_evaluation(&json(payload)?).map(Record::Evaluation).map_err(still_bad),
+        "registry-qc" => parse_qc_finding(&json(payload)?).map(|(q, flaws)| Record::Qc(q, flaws)).map_err(still_bad),
+        "registry-evaluations" => {
+            parse_evaluation(&json(payload)?).map(|(e, flaws)| Record::Evaluation(e, flaws)).map_err(still_bad)
+        }
         "housing" => {
             let line = encoding_rs::GBK
                 .decode_without_bom_handling_and_without_replacement(payload)

@@ -146,23 +146,23 @@ fn record_json(record: &Record) -> (Value, Vec<Value>) {
             }),
             flaws(found),
         ),
-        Record::Qc(q) => (
+        Record::Qc(q, found) => (
             json!({
                 "source": q.source, "external_id": q.external_id, "case_source": q.case_source,
                 "case_external_id": q.case_external_id, "category": q.category, "severity": q.severity,
                 "section": q.section, "description": q.description, "found_at": time(q.found_at),
                 "corrected_at": opt_time(q.corrected_at), "source_updated_at": time(q.source_updated_at),
             }),
-            Vec::new(),
+            flaws(found),
         ),
-        Record::Evaluation(e) => (
+        Record::Evaluation(e, found) => (
             json!({
                 "source": e.source, "external_id": e.external_id, "case_source": e.case_source,
                 "case_external_id": e.case_external_id, "level": e.level, "channel": e.channel,
                 "comment": e.comment, "evaluated_at": time(e.evaluated_at),
                 "rectified_at": opt_time(e.rectified_at), "source_updated_at": time(e.source_updated_at),
             }),
-            Vec::new(),
+            flaws(found),
         ),
         Record::Filing(f) => (
             json!({

@@ -60,11 +60,11 @@ pub(crate) async fn env(store: Store, name: &str) -> Env {
     let cases: Vec<_> =
         flow.cases.iter().map(|c| parse_case(&case_json(c, c.source_updated_at)).expect("a case decodes").0).collect();
     let qc: Vec<_> =
-        flow.qc_findings.iter().map(|q| parse_qc_finding(&qc_json(q)).expect("a finding decodes")).collect();
+        flow.qc_findings.iter().map(|q| parse_qc_finding(&qc_json(q)).expect("a finding decodes").0).collect();
     let evaluations: Vec<_> = flow
         .evaluations
         .iter()
-        .map(|e| parse_evaluation(&evaluation_json(e)).expect("an evaluation decodes"))
+        .map(|e| parse_evaluation(&evaluation_json(e)).expect("an evaluation decodes").0)
         .collect();
     let mut tx = store.begin().await.expect("begin");
     tx.upsert_cases(&cases, now).await.expect("cases");

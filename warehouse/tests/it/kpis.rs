@@ -68,14 +68,14 @@ pub(crate) async fn load(store: &Store, flow: &Flow, until: DateTime<Utc>, now: 
         .qc_findings
         .iter()
         .filter(|q| q.found_at < until)
-        .map(|q| parse_qc_finding(&qc_json(q)).expect("a finding decodes"))
+        .map(|q| parse_qc_finding(&qc_json(q)).expect("a finding decodes").0)
         .collect();
     tx.upsert_qc_findings(&qc, now).await.expect("qc");
     let evaluations: Vec<_> = flow
         .evaluations
         .iter()
         .filter(|e| e.evaluated_at < until)
-        .map(|e| parse_evaluation(&evaluation_json(e)).expect("an evaluation decodes"))
+        .map(|e| parse_evaluation(&evaluation_json(e)).expect("an evaluation decodes").0)
         .collect();
     tx.upsert_evaluations(&evaluations, now).await.expect("evaluations");
     tx.commit().await.expect("commit");
