@@ -61,6 +61,25 @@ pub struct SandboxRequest {
     pub problems: Vec<Problem>,
 }
 
+/// A request to log.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSandboxRequest<'a> {
+    /// The sandbox partner.
+    pub partner_id: &'a str,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// `POST` or `GET`.
+    pub method: &'a str,
+    /// The request path.
+    pub path: &'a str,
+    /// The HTTP status it was answered with.
+    pub http_status: u16,
+    /// Orders in the request.
+    pub orders: u32,
+    /// What was wrong.
+    pub problems: &'a [Problem],
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
@@ -100,17 +119,8 @@ const COLUMNS: &str = "id, partner_id, received_at, method, path, http_status, o
 impl Store {
     /// Logs a sandbox partner's request and drops that partner's requests
     /// older than the newest [`KEEP_PER_PARTNER`].
-    #[allow(clippy::too_many_arguments)]
-    pub async fn log_sandbox_request(
-        &self,
-        partner_id: &str,
-        received_at: DateTime<Utc>,
-        method: &str,
-        path: &str,
-        http_status: u16,
-        orders: u32,
-        problems: &[Problem],
-    ) -> StoreResult<()> {
+    pub async fn log_sandbox_request(&self, request: &NewSandboxRequest<'_>) -> StoreResult<()> {
+        let NewSandboxRequest { partner_id, received_at, method, path, http_status, orders, problems } = *request;
         let problems = serde_json::to_string(problems).unwrap_or_else(|_| "[]".to_owned());
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;

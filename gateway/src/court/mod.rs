@@ -20,7 +20,7 @@ use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use domain::court_order::{CHINA_OFFSET_SECONDS, CourtOrder, local_date};
 use store::court::{ApplyOutcome, Receipt, ReceiptStatus};
 use store::partners::PartnerStatus;
-use store::sandbox::Problem;
+use store::sandbox::{NewSandboxRequest, Problem};
 
 use crate::AppState;
 use signature::{SignatureError, SignatureHeader};
@@ -129,10 +129,17 @@ const STRING_TO_SIGN_SHOWN: usize = 4096;
 
 /// What a sandbox partner is told when its signature fails: the exact string
 /// to sign (`<t>.<signed content>`), and what else is off with the header.
-fn signature_problem(error: &SignatureError, header: Option<&SignatureHeader>, signed: &[u8], now: DateTime<Utc>) -> Problem {
+fn signature_problem(
+    error: &SignatureError,
+    header: Option<&SignatureHeader>,
+    signed: &[u8],
+    now: DateTime<Utc>,
+) -> Problem {
     let mut problem = Problem { code: "unauthorized".into(), message: error.to_string(), ..Problem::default() };
     let Some(header) = header else {
-        problem.rule = Some("X-Signature: t=<unix seconds>,v1=<64 hex digits of HMAC-SHA256>[,sm3=<64 hex digits of HMAC-SM3>]".into());
+        problem.rule = Some(
+            "X-Signature: t=<unix seconds>,v1=<64 hex digits of HMAC-SHA256>[,sm3=<64 hex digits of HMAC-SM3>]".into(),
+        );
         return problem;
     };
     let content = String::from_utf8_lossy(signed);
@@ -242,23 +249,30 @@ fn is_xml(headers: &HeaderMap) -> bool {
 }
 
 /// Logs a sandbox partner's request (never fails the request: the log is a courtesy).
-async fn log_sandbox(
-    state: &AppState,
-    partner_id: &str,
-    now: DateTime<Utc>,
-    method: &str,
-    path: &str,
-    status: StatusCode,
-    orders: u32,
-    problems: &[Problem],
-) {
+async fn log_sandbox(state: &AppState, request: NewSandboxRequest<'_>) {
     let Some(sandbox) = &state.sandbox else { return };
-    if let Err(e) = sandbox
-        .store
-        .log_sandbox_request(partner_id, now, method, path, status.as_u16(), orders, problems)
-        .await
-    {
-        tracing::warn!(message = "could not log a sandbox request", partner = %partner_id, error = %e);
+    if let Err(e) = sandbox.store.log_sandbox_request(&request).await {
+        tracing::warn!(message = "could not log a sandbox request", partner = %request.partner_id, error = %e);
+    }
+}
+
+/// The log entry of a request refused before it reached a register.
+fn refused_entry<'a>(
+    partner_id: &'a str,
+    now: DateTime<Utc>,
+    method: &'a str,
+    path: &'a str,
+    response: &Response,
+    problem: &'a Problem,
+) -> NewSandboxRequest<'a> {
+    NewSandboxRequest {
+        partner_id,
+        received_at: now,
+        method,
+        path,
+        http_status: response.status().as_u16(),
+        orders: 0,
+        problems: std::slice::from_ref(problem),
     }
 }
 
@@ -276,7 +290,7 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, uri:
         Ok(caller) => caller,
         Err(Refusal { response, sandbox }) => {
             if let Some((partner, problem)) = sandbox {
-                log_sandbox(&state, &partner, now, "POST", uri.path(), response.status(), 0, &[problem]).await;
+                log_sandbox(&state, refused_entry(&partner, now, "POST", uri.path(), &response, &problem)).await;
             }
             return response;
         }
@@ -287,8 +301,16 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, uri:
     let mut outcome = Outcome::default();
     let response = apply_body(register, &caller, &headers, &body, now, &mut outcome).await;
     if caller.sandbox {
-        log_sandbox(&state, &caller.partner_id, now, "POST", uri.path(), response.status(), outcome.orders, &outcome.problems)
-            .await;
+        let entry = NewSandboxRequest {
+            partner_id: &caller.partner_id,
+            received_at: now,
+            method: "POST",
+            path: uri.path(),
+            http_status: response.status().as_u16(),
+            orders: outcome.orders,
+            problems: &outcome.problems,
+        };
+        log_sandbox(&state, entry).await;
     }
     response
 }
@@ -439,14 +461,18 @@ async fn apply_body(
                 }
                 return error(StatusCode::BAD_REQUEST, "batch_size", &message);
             }
-            let inbox_id = match register.store.record_payload(&caller.partner_id, CHANNEL, &content_type, body, now).await
-            {
-                Ok(id) => id,
-                Err(e) => {
-                    tracing::error!(message = "recording a batch failed", error = %e);
-                    return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the batch was not recorded; retry later");
-                }
-            };
+            let inbox_id =
+                match register.store.record_payload(&caller.partner_id, CHANNEL, &content_type, body, now).await {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::error!(message = "recording a batch failed", error = %e);
+                        return error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            "the batch was not recorded; retry later",
+                        );
+                    }
+                };
             // The valid orders go to the writer as one unit: applied in document order, in one commit.
             let mut slots: Vec<Result<Receipt, usize>> = Vec::with_capacity(root.children.len());
             let mut orders = Vec::new();
@@ -468,8 +494,9 @@ async fn apply_body(
             let mut results: Vec<Option<Result<ApplyOutcome, String>>> = results.into_iter().map(Some).collect();
             let mut receipts = Vec::with_capacity(slots.len());
             for slot in slots {
-                let not_recorded =
-                    |order_no: String| rejected(order_no, "unavailable", "the order was not recorded; send it again".into(), now);
+                let not_recorded = |order_no: String| {
+                    rejected(order_no, "unavailable", "the order was not recorded; send it again".into(), now)
+                };
                 let text = match slot {
                     Ok(receipt) => xml::receipt_element(&receipt),
                     Err(index) => {
@@ -526,7 +553,7 @@ pub async fn get_order(
         Ok(caller) => caller,
         Err(Refusal { response, sandbox }) => {
             if let Some((partner, problem)) = sandbox {
-                log_sandbox(&state, &partner, now, "GET", uri.path(), response.status(), 0, &[problem]).await;
+                log_sandbox(&state, refused_entry(&partner, now, "GET", uri.path(), &response, &problem)).await;
             }
             return response;
         }
@@ -534,22 +561,37 @@ pub async fn get_order(
     let Some(register) = state.register(caller.sandbox) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no sandbox register; retry later");
     };
-    let (response, problems) = match register.store.court_order_status(&caller.partner_id, &order_no, local_date(now)).await {
-        Ok(Some(receipt)) => {
-            (xml_response(StatusCode::OK, xml::receipts_document(&[xml::receipt_element(&receipt)], false)), vec![])
-        }
-        Ok(None) => {
-            let message = format!("no applied order {order_no} from this partner");
-            let problem = Problem { order_no: Some(order_no.clone()), code: "not_found".into(), message: message.clone(), ..Problem::default() };
-            (error(StatusCode::NOT_FOUND, "not_found", &message), vec![problem])
-        }
-        Err(e) => {
-            tracing::error!(message = "order status failed", error = %e);
-            (error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "retry later"), vec![])
-        }
-    };
+    let (response, problems) =
+        match register.store.court_order_status(&caller.partner_id, &order_no, local_date(now)).await {
+            Ok(Some(receipt)) => {
+                (xml_response(StatusCode::OK, xml::receipts_document(&[xml::receipt_element(&receipt)], false)), vec![])
+            }
+            Ok(None) => {
+                let message = format!("no applied order {order_no} from this partner");
+                let problem = Problem {
+                    order_no: Some(order_no.clone()),
+                    code: "not_found".into(),
+                    message: message.clone(),
+                    ..Problem::default()
+                };
+                (error(StatusCode::NOT_FOUND, "not_found", &message), vec![problem])
+            }
+            Err(e) => {
+                tracing::error!(message = "order status failed", error = %e);
+                (error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "retry later"), vec![])
+            }
+        };
     if caller.sandbox {
-        log_sandbox(&state, &caller.partner_id, now, "GET", uri.path(), response.status(), 0, &problems).await;
+        let entry = NewSandboxRequest {
+            partner_id: &caller.partner_id,
+            received_at: now,
+            method: "GET",
+            path: uri.path(),
+            http_status: response.status().as_u16(),
+            orders: 0,
+            problems: &problems,
+        };
+        log_sandbox(&state, entry).await;
     }
     response
 }
@@ -574,7 +616,7 @@ pub async fn get_sandbox_report(
         Ok(caller) => caller,
         Err(Refusal { response, sandbox }) => {
             if let Some((partner, problem)) = sandbox {
-                log_sandbox(&state, &partner, now, "GET", uri.path(), response.status(), 0, &[problem]).await;
+                log_sandbox(&state, refused_entry(&partner, now, "GET", uri.path(), &response, &problem)).await;
             }
             return response;
         }

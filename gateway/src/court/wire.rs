@@ -47,11 +47,11 @@ pub(crate) enum FieldError {
 }
 
 /// The rule of each identifier the API checks, as the sandbox report names it.
-const CASE_NO_RULE: &str = "案号 (case number): (year) + court code + case type + serial + 号, e.g. (2024)湘0405执123号";
+const CASE_NO_RULE: &str =
+    "案号 (case number): (year) + court code + case type + serial + 号, e.g. (2024)湘0405执123号";
 const UNIT_NO_RULE: &str = "不动产单元号 (unit number, GB/T 37346-2019): 28 characters, division (6) + zone (3) + subzone (3) \
      + parcel code (2) + parcel (5) + fixture code (1) + building (4) + unit (4)";
-const CERT_NO_RULE: &str =
-    "不动产权证书号/证明号 (certificate number): province + (year) + city or county + 不动产权第/不动产证明第 + serial + 号";
+const CERT_NO_RULE: &str = "不动产权证书号/证明号 (certificate number): province + (year) + city or county + 不动产权第/不动产证明第 + serial + 号";
 
 impl FieldError {
     /// True for business refusals (422) rather than format errors (400).
@@ -193,15 +193,14 @@ pub(crate) fn to_order(order: &Element) -> Result<CourtOrder, FieldError> {
         rule: UNIT_NO_RULE,
         reason: format!("{unit_no_text:?}: {e}"),
     })?;
-    let cert_no =
-        match text(order, "CertNo") {
-            None => None,
-            Some(c) => Some(CertificateNo::parse(c).map_err(|e| FieldError::Invalid {
-                field: "CourtOrder/CertNo".into(),
-                rule: CERT_NO_RULE,
-                reason: format!("{c:?}: {e}"),
-            })?),
-        };
+    let cert_no = match text(order, "CertNo") {
+        None => None,
+        Some(c) => Some(CertificateNo::parse(c).map_err(|e| FieldError::Invalid {
+            field: "CourtOrder/CertNo".into(),
+            rule: CERT_NO_RULE,
+            reason: format!("{c:?}: {e}"),
+        })?),
+    };
     Ok(CourtOrder {
         order_no,
         court_code,

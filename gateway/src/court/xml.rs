@@ -114,8 +114,7 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, XmlError> {
                 }
             }
             Event::End(_) => {
-                let element =
-                    stack.pop().ok_or_else(|| syntax(text, position, "unexpected end tag".into()))?;
+                let element = stack.pop().ok_or_else(|| syntax(text, position, "unexpected end tag".into()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(element),
                     None => root = Some(element),
@@ -206,7 +205,11 @@ pub(crate) fn receipts_document(elements: &[String], batch: bool) -> String {
 
 /// The `<SandboxReport>` document: a sandbox partner's requests, newest
 /// first, each with its problems (see court-api.xsd).
-pub(crate) fn sandbox_report(partner_id: &str, requests: &[store::sandbox::SandboxRequest], now: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn sandbox_report(
+    partner_id: &str,
+    requests: &[store::sandbox::SandboxRequest],
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<SandboxReport partner=\"{}\" generatedAt=\"{}\">\n",

@@ -71,7 +71,11 @@ async fn sandbox_orders_get_real_receipts_and_never_touch_the_real_register(app:
     let receipt = sandbox.court_order_status(SANDBOX_PARTNER, "SANDBOX-0001", today).await.expect("status");
     assert_eq!(receipt.map(|r| r.status.code()), Some("SEIZED"));
     assert!(sandbox.seizure_counts().await.expect("counts").iter().map(|(_, n)| n).sum::<i64>() >= 2);
-    assert_eq!(footprint(&app.store, SANDBOX_PARTNER, order.order_no, app).await, before, "the real register is untouched");
+    assert_eq!(
+        footprint(&app.store, SANDBOX_PARTNER, order.order_no, app).await,
+        before,
+        "the real register is untouched"
+    );
     // Its status is read from the sandbox.
     let (status, read) = app.get_as(SANDBOX_PARTNER, SANDBOX_SECRET, "/api/court/v1/orders/SANDBOX-0001").await;
     assert_eq!((status, tag(&read, "Status")), (200, Some("SEIZED")), "{read}");
@@ -101,8 +105,7 @@ async fn the_report_names_what_was_wrong(app: &TestApp) {
     let order = Order { order_no: "S-3", ..Order::default() };
     let t = app.now().timestamp();
     let wrong = sign(SANDBOX_SECRET, t, order.element().as_bytes(), false);
-    let (status, body) =
-        app.post_raw(&order.document(), Some(&wrong), Some(SANDBOX_PARTNER), "application/xml").await;
+    let (status, body) = app.post_raw(&order.document(), Some(&wrong), Some(SANDBOX_PARTNER), "application/xml").await;
     assert_eq!(status, 401, "{body}");
     // A good one.
     let (status, _) = app.post_as(SANDBOX_PARTNER, SANDBOX_SECRET, &order.document()).await;
@@ -115,7 +118,8 @@ async fn the_report_names_what_was_wrong(app: &TestApp) {
     assert!(requests[0].contains("status=\"200\"") && !requests[0].contains("<Problem"), "{}", requests[0]);
     // Newest first: the signature failure names the exact string to sign.
     assert!(requests[1].contains("status=\"401\"") && requests[1].contains("code=\"unauthorized\""), "{}", requests[1]);
-    let expected = format!("{t}.&lt;?xml version=\"1.0\" encoding=\"UTF-8\"?&gt;\n&lt;CourtOrder&gt;&lt;OrderNo&gt;S-3");
+    let expected =
+        format!("{t}.&lt;?xml version=\"1.0\" encoding=\"UTF-8\"?&gt;\n&lt;CourtOrder&gt;&lt;OrderNo&gt;S-3");
     let expected = expected.replace('"', "&quot;");
     assert!(
         tag(requests[1], "StringToSign").is_some_and(|s| s.starts_with(&expected)),
@@ -126,11 +130,16 @@ async fn the_report_names_what_was_wrong(app: &TestApp) {
     assert_eq!(tag(requests[2], "Field"), Some("CourtOrder/UnitNo"), "{}", requests[2]);
     assert!(tag(requests[2], "Rule").is_some_and(|r| r.contains("GB/T 37346")), "{}", requests[2]);
     assert!(tag(requests[2], "Message").is_some_and(|m| m.contains("wrong length")), "{}", requests[2]);
-    assert!(requests[3].contains("line=\"4\" column=\"25\"") && requests[3].contains("code=\"malformed_xml\""), "{}", requests[3]);
+    assert!(
+        requests[3].contains("line=\"4\" column=\"25\"") && requests[3].contains("code=\"malformed_xml\""),
+        "{}",
+        requests[3]
+    );
 
     // The report and the answers are documents of the published XSD (checked with lxml, not our code).
     if crate::simulator_contracts::contract_tools() {
-        let dir = std::env::temp_dir().join(format!("wangban-sandbox-report-{}-{}", std::process::id(), app.addr.port()));
+        let dir =
+            std::env::temp_dir().join(format!("wangban-sandbox-report-{}-{}", std::process::id(), app.addr.port()));
         let folder = dir.join("court-push");
         std::fs::create_dir_all(&folder).expect("folder");
         std::fs::write(folder.join("report.xml"), &report).expect("write");

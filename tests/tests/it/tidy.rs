@@ -49,20 +49,91 @@ fn every_library_has_a_layout_section() {
     assert!(missing.is_empty(), "lib.rs files without a # Layout section: {missing:#?}");
 }
 
+/// The direct dependencies a crate's manifest names in `sections`
+/// (`dependencies`, `dev-dependencies`).
+fn direct_dependencies(krate: &str, sections: &[&str]) -> Vec<String> {
+    let path = workspace_root().join(krate).join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    manifest
+        .split("\n[")
+        .filter(|section| sections.iter().any(|s| section.starts_with(&format!("{s}]"))))
+        .flat_map(|section| section.lines().skip(1))
+        .filter_map(|line| line.split(['.', '=', ' ']).next())
+        .filter(|name| !name.is_empty() && !name.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What each crate must never depend on directly, and why (ARCHITECTURE.md § Invariants).
+const FORBIDDEN: &[(&str, &[&str], &str)] = &[
+    (
+        "domain",
+        &[
+            "store",
+            "connectors",
+            "gateway",
+            "warehouse",
+            "dashboards",
+            "simulator",
+            "signing",
+            "sqlx",
+            "tokio",
+            "reqwest",
+            "axum",
+            "datafusion",
+        ],
+        "the domain is pure rules: no IO, no other wangban crate",
+    ),
+    (
+        "signing",
+        &["domain", "store", "gateway", "sqlx", "tokio", "axum", "reqwest"],
+        "signatures are pure functions both sides share",
+    ),
+    (
+        "store",
+        &["connectors", "gateway", "warehouse", "dashboards", "simulator", "axum", "reqwest", "datafusion"],
+        "the store persists; it knows no transport and no analytics",
+    ),
+    (
+        "connectors",
+        &["gateway", "warehouse", "dashboards", "simulator", "axum", "datafusion"],
+        "connectors pull into the store only",
+    ),
+    (
+        "gateway",
+        &["connectors", "warehouse", "dashboards", "simulator", "datafusion", "reqwest"],
+        "the gateway takes pushes into the store only",
+    ),
+    (
+        "warehouse",
+        &["axum", "gateway", "connectors", "dashboards", "simulator", "reqwest"],
+        "the warehouse computes; it serves nothing",
+    ),
+    (
+        "dashboards",
+        &["sqlx", "gateway", "simulator", "reqwest"],
+        "pages read through the store and the warehouse, never SQL of their own",
+    ),
+];
+
+/// A crate gaining a forbidden direct dependency fails here, naming the rule.
+#[test]
+fn no_crate_depends_on_what_it_must_never_know() {
+    for (krate, forbidden, why) in FORBIDDEN {
+        let dependencies = direct_dependencies(krate, &["dependencies"]);
+        assert!(!dependencies.is_empty() || *krate == "domain", "no dependencies read from {krate}/Cargo.toml");
+        let broken: Vec<&&str> = forbidden.iter().filter(|f| dependencies.iter().any(|d| d == **f)).collect();
+        assert!(broken.is_empty(), "{krate} depends on {broken:?}, but {why}");
+    }
+}
+
 /// The simulator plays the partners from outside: it must not reach into the
 /// store or the gateway (their types would let both sides share a mistake).
 #[test]
 fn the_simulator_depends_on_neither_store_nor_gateway() {
-    let manifest = std::fs::read_to_string(workspace_root().join("simulator/Cargo.toml")).expect("manifest");
-    let dependencies: Vec<&str> = manifest
-        .split("\n[")
-        .filter(|section| section.starts_with("dependencies]") || section.starts_with("dev-dependencies]"))
-        .flat_map(|section| section.lines().skip(1))
-        .filter_map(|line| line.split(['.', '=', ' ']).next())
-        .filter(|name| !name.is_empty() && !name.starts_with('#'))
-        .collect();
+    let dependencies = direct_dependencies("simulator", &["dependencies", "dev-dependencies"]);
     assert!(!dependencies.is_empty(), "no dependencies read from simulator/Cargo.toml");
     for forbidden in ["store", "gateway", "connectors", "warehouse", "dashboards", "wangban"] {
-        assert!(!dependencies.contains(&forbidden), "simulator depends on {forbidden}: {dependencies:?}");
+        assert!(!dependencies.iter().any(|d| d == forbidden), "simulator depends on {forbidden}: {dependencies:?}");
     }
 }

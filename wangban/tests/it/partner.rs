@@ -61,7 +61,15 @@ fn partner_lifecycle(database_url: &str, data: &std::path::Path) {
     // A sandbox court partner: registered with the others, its register in the sandbox database.
     let sandbox = |kind: &str| {
         run(wangban().args(["--database-url", database_url, "--data"]).arg(data).args([
-            "partner", "add", "--kind", kind, "--id", "court-sandbox", "--name", "沙箱法院", "--sandbox",
+            "partner",
+            "add",
+            "--kind",
+            kind,
+            "--id",
+            "court-sandbox",
+            "--name",
+            "沙箱法院",
+            "--sandbox",
         ]))
     };
     let output = sandbox("bank");
@@ -75,8 +83,10 @@ fn partner_lifecycle(database_url: &str, data: &std::path::Path) {
     let output = run(wangban().args(["--database-url", database_url, "partner", "list"]));
     let listed: Vec<serde_json::Value> =
         stdout(&output).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
-    let flags: Vec<(&str, bool)> =
-        listed.iter().map(|p| (p["id"].as_str().unwrap_or_default(), p["sandbox"].as_bool().unwrap_or_default())).collect();
+    let flags: Vec<(&str, bool)> = listed
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap_or_default(), p["sandbox"].as_bool().unwrap_or_default()))
+        .collect();
     assert_eq!(flags, [("court-0405", false), ("court-sandbox", true)]);
 }
 

@@ -137,7 +137,10 @@ async fn simulate_listen_serves_the_registry_feed() {
     assert_eq!(reconciled.status.code(), Some(0), "{}", stderr(&reconciled));
     let months: Vec<serde_json::Value> =
         stdout(&reconciled).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
-    assert!(months.len() >= 2 && months.iter().all(|m| m["difference"] == 0 || m.get("months").is_some()), "{months:?}");
+    assert!(
+        months.len() >= 2 && months.iter().all(|m| m["difference"] == 0 || m.get("months").is_some()),
+        "{months:?}"
+    );
     let kpi = cli(&[
         "kpi",
         "online-rate",
