@@ -1,7 +1,8 @@
 //! Group commit for court orders. Requests hand their validated orders to one
 //! writer task; it takes whatever has queued up (up to [`MAX_GROUP`]) and
-//! applies it with `store::Store::apply_court_orders`: one savepoint per order,
-//! one commit for the group. Under load, the orders that arrive while a commit
+//! applies it with `store::Store::apply_court_orders`: the group's rows in
+//! multi-row statements (one savepoint per order only if that fails), one
+//! commit for the group. Under load, the orders that arrive while a commit
 //! is on disk share the next one; alone, an order is committed at once. Each
 //! request still gets its receipt only after its order's commit.
 

@@ -18,6 +18,8 @@ use domain::seizure::{SeizeRequest, Seizure, SeizureError, SeizureRules, Seizure
 
 use crate::{Store, StoreError, StoreResult, StoreTx, TxInner, on_pool, on_tx};
 
+mod batch;
+
 /// Status carried by a receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptStatus {
@@ -193,6 +195,19 @@ impl StoreTx {
         if let TxInner::Postgres(tx) = &mut self.inner {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7172))")
                 .bind(unit_no)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// [`StoreTx::lock_unit`] for several units, in the given (ascending)
+    /// order, in one statement: the array's elements are scanned in order.
+    async fn lock_units(&mut self, units: &[&str]) -> StoreResult<()> {
+        if let TxInner::Postgres(tx) = &mut self.inner {
+            let units: Vec<String> = units.iter().map(|u| (*u).to_owned()).collect();
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(u, 7172)) FROM unnest($1::text[]) AS u")
+                .bind(units)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -453,9 +468,10 @@ struct SeizureRowWithPartner {
 }
 
 impl StoreTx {
-    /// Applies several orders inside this transaction, each under its own
-    /// savepoint (see [`Store::apply_court_orders`]); nothing is final until
-    /// the caller commits. The court platform's connector uses this to commit
+    /// Applies several orders inside this transaction (see
+    /// [`Store::apply_court_orders`]): all at once with few round trips
+    /// (`batch.rs`), or, if that fails, one by one under a savepoint each;
+    /// nothing is final until the caller commits. The court platform's connector uses this to commit
     /// the orders of a page with its feedback and its cursor.
     pub async fn apply_court_orders(
         &mut self,
@@ -472,11 +488,60 @@ impl StoreTx {
         order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
         let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
         units.dedup();
-        for unit in units {
-            self.lock_unit(unit).await?;
+        self.lock_units(&units).await?;
+        // The group at once (few round trips); if anything fails there, the
+        // same orders one by one, each under its own savepoint.
+        on_tx!(self, conn => { sqlx::query("SAVEPOINT court_group").execute(&mut *conn).await?; });
+        let audit_mark = self.audit_buffer.len();
+        match self.apply_group(jobs, &order, rules, now, today, render).await {
+            Ok(results) => {
+                on_tx!(self, conn => { sqlx::query("RELEASE SAVEPOINT court_group").execute(&mut *conn).await?; });
+                return Ok(results);
+            }
+            Err(error) => {
+                tracing::debug!(message = "group apply fell back to one order at a time", %error, orders = jobs.len());
+                self.audit_buffer.truncate(audit_mark);
+                on_tx!(self, conn => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT court_group").execute(&mut *conn).await?;
+                    sqlx::query("RELEASE SAVEPOINT court_group").execute(&mut *conn).await?;
+                });
+            }
         }
+        self.apply_each(jobs, &order, rules, now, today, render).await
+    }
+
+    /// Applies `jobs` one at a time, each under its own savepoint, so a
+    /// failure of one leaves the others alone: what
+    /// [`StoreTx::apply_court_orders`] falls back to when its group path
+    /// fails, and the reference its tests compare that path with. Locks the
+    /// units as that does.
+    pub async fn apply_court_orders_each(
+        &mut self,
+        jobs: &[OrderJob<'_>],
+        rules: SeizureRules,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        render: &(dyn Fn(&Receipt) -> String + Sync),
+    ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
+        let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
+        units.dedup();
+        self.lock_units(&units).await?;
+        self.apply_each(jobs, &order, rules, now, today, render).await
+    }
+
+    async fn apply_each(
+        &mut self,
+        jobs: &[OrderJob<'_>],
+        order: &[usize],
+        rules: SeizureRules,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+        render: &(dyn Fn(&Receipt) -> String + Sync),
+    ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
         let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
-        for index in order {
+        for &index in order {
             let job = &jobs[index];
             on_tx!(self, conn => { sqlx::query("SAVEPOINT court_order").execute(&mut *conn).await?; });
             let audit_mark = self.audit_buffer.len();
@@ -531,7 +596,8 @@ impl Store {
         results.pop().unwrap_or_else(|| Err(StoreError::NotFound { what: "order result", key: order.order_no.clone() }))
     }
 
-    /// Applies several orders with one commit (group commit). Each order runs
+    /// Applies several orders with one commit (group commit). The group is
+    /// applied with multi-row statements; should that fail, each order runs
     /// under its own savepoint, so it is applied whole or not at all and a
     /// failure of one leaves the others alone; the receipts may be sent once
     /// this returns `Ok`. If the commit itself fails, nothing was applied.
