@@ -260,7 +260,7 @@ impl StoreTx {
         for chunk in numbers.chunks(ROWS_PER_STATEMENT * 10) {
             let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT partner_id, order_no, content_sha256, receipt_xml FROM court_orders WHERE order_no IN ({})",
+                "SELECT partner_id, order_no, content_sha256, receipt_text FROM court_orders WHERE order_no IN ({})",
                 list.join(", ")
             );
             let rows: Vec<(String, String, String, String)> = on_tx!(self, conn => {
@@ -382,7 +382,7 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
                  unit_no, cert_no, respondent_name, respondent_id_no, start_date, end_date, original_order_no, ruling_no, judge, \
-                 served_at, received_at, receipt_status, queue_position, receipt_xml) VALUES {}",
+                 served_at, received_at, receipt_status, queue_position, receipt_text) VALUES {}",
                 placeholders(chunk.len(), 22)
             );
             on_tx!(self, conn => {

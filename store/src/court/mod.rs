@@ -400,7 +400,7 @@ impl StoreTx {
             sqlx::query(
                 "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
                  unit_no, cert_no, respondent_name, respondent_id_no, start_date, end_date, original_order_no, ruling_no, judge, \
-                 served_at, received_at, receipt_status, reason_code, reason, queue_position, receipt_xml) \
+                 served_at, received_at, receipt_status, reason_code, reason, queue_position, receipt_text) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, NULL, NULL, $21, $22)",
             )
             .bind(partner_id)
@@ -447,7 +447,7 @@ impl StoreTx {
 
     async fn existing_order(&mut self, partner_id: &str, order_no: &str) -> StoreResult<Option<(String, String)>> {
         let row: Option<(String, String)> = on_tx!(self, conn => {
-            sqlx::query_as("SELECT content_sha256, receipt_xml FROM court_orders WHERE partner_id = $1 AND order_no = $2")
+            sqlx::query_as("SELECT content_sha256, receipt_text FROM court_orders WHERE partner_id = $1 AND order_no = $2")
                 .bind(partner_id)
                 .bind(order_no)
                 .fetch_optional(conn)
