@@ -256,24 +256,32 @@ async fn log_sandbox(state: &AppState, request: NewSandboxRequest<'_>) {
     }
 }
 
-/// The log entry of a request refused before it reached a register.
-fn refused_entry<'a>(
-    partner_id: &'a str,
+/// [`authenticate`], logging a refused sandbox partner's request with what was wrong.
+async fn authenticate_logged(
+    state: &AppState,
+    headers: &HeaderMap,
+    signed: &[u8],
     now: DateTime<Utc>,
-    method: &'a str,
-    path: &'a str,
-    response: &Response,
-    problem: &'a Problem,
-) -> NewSandboxRequest<'a> {
-    NewSandboxRequest {
-        partner_id,
-        received_at: now,
-        method,
-        path,
-        http_status: response.status().as_u16(),
-        orders: 0,
-        problems: std::slice::from_ref(problem),
+    method: &str,
+    path: &str,
+) -> Result<Caller, Response> {
+    let Refusal { response, sandbox } = match authenticate(state, headers, signed, now).await {
+        Ok(caller) => return Ok(caller),
+        Err(refusal) => refusal,
+    };
+    if let Some((partner_id, problem)) = sandbox {
+        let entry = NewSandboxRequest {
+            partner_id: &partner_id,
+            received_at: now,
+            method,
+            path,
+            http_status: response.status().as_u16(),
+            orders: 0,
+            problems: std::slice::from_ref(&problem),
+        };
+        log_sandbox(state, entry).await;
     }
+    Err(response)
 }
 
 /// `POST /api/court/v1/orders`
@@ -286,14 +294,9 @@ pub async fn post_orders(State(state): State<AppState>, headers: HeaderMap, uri:
             "Content-Type must be application/xml",
         );
     }
-    let caller = match authenticate(&state, &headers, &body, now).await {
+    let caller = match authenticate_logged(&state, &headers, &body, now, "POST", uri.path()).await {
         Ok(caller) => caller,
-        Err(Refusal { response, sandbox }) => {
-            if let Some((partner, problem)) = sandbox {
-                log_sandbox(&state, refused_entry(&partner, now, "POST", uri.path(), &response, &problem)).await;
-            }
-            return response;
-        }
+        Err(response) => return response,
     };
     let Some(register) = state.register(caller.sandbox) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no sandbox register; retry later");
@@ -549,14 +552,9 @@ pub async fn get_order(
     Path(order_no): Path<String>,
 ) -> Response {
     let now = (state.clock)();
-    let caller = match authenticate(&state, &headers, uri.path().as_bytes(), now).await {
+    let caller = match authenticate_logged(&state, &headers, uri.path().as_bytes(), now, "GET", uri.path()).await {
         Ok(caller) => caller,
-        Err(Refusal { response, sandbox }) => {
-            if let Some((partner, problem)) = sandbox {
-                log_sandbox(&state, refused_entry(&partner, now, "GET", uri.path(), &response, &problem)).await;
-            }
-            return response;
-        }
+        Err(response) => return response,
     };
     let Some(register) = state.register(caller.sandbox) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no sandbox register; retry later");
@@ -612,14 +610,9 @@ pub async fn get_sandbox_report(
     axum::extract::Query(query): axum::extract::Query<ReportQuery>,
 ) -> Response {
     let now = (state.clock)();
-    let caller = match authenticate(&state, &headers, uri.path().as_bytes(), now).await {
+    let caller = match authenticate_logged(&state, &headers, uri.path().as_bytes(), now, "GET", uri.path()).await {
         Ok(caller) => caller,
-        Err(Refusal { response, sandbox }) => {
-            if let Some((partner, problem)) = sandbox {
-                log_sandbox(&state, refused_entry(&partner, now, "GET", uri.path(), &response, &problem)).await;
-            }
-            return response;
-        }
+        Err(response) => return response,
     };
     let (true, Some(sandbox)) = (caller.sandbox, &state.sandbox) else {
         return error(

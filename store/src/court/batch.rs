@@ -1,17 +1,19 @@
-//! Group commit with few round trips: the orders of a commit group are
+//! The one way orders are applied, with few round trips: the orders of a commit group are
 //! applied with one read of every order number and unit they touch, the
 //! seizure rules run in memory in the same order the per-order path uses,
 //! and the group's rows are written with multi-row statements (inbox
 //! payloads, new seizures, court orders). The receipts, refusals and audit
-//! entries are those of the per-order path, which stays the fallback: any
-//! database error here (a concurrent writer taking an order number first,
-//! above all) rolls the group back to its savepoint, and the caller applies
-//! the same orders one by one, each under its own savepoint.
+//! entries of a group equal those of applying its orders one at a time,
+//! which is the fallback: any database error here (a concurrent writer
+//! taking an order number first, above all) rolls the group back to its
+//! savepoint, and the caller applies the same orders one at a time, each a
+//! group of one under its own savepoint. The daily lapse job loads and saves
+//! registers through the same functions.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::court_order::CourtAction;
+use domain::court_order::{CourtAction, CourtOrder};
 use domain::seizure::{SeizeRequest, Seizure, SeizureRules, Transition, UnitSeizures};
 
 use super::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus, SeizureRow, refusal_code};
@@ -41,9 +43,10 @@ struct UnitSeizureRow {
 }
 
 /// A unit's register as loaded, and as the group leaves it.
-struct Unit {
+pub(super) struct Unit {
     before: UnitSeizures,
-    now: UnitSeizures,
+    /// The register now.
+    pub(super) now: UnitSeizures,
     /// The partner of each seizure (by order number).
     partners: HashMap<String, String>,
 }
@@ -57,6 +60,27 @@ struct OrderRow<'a> {
     receipt_text: String,
 }
 
+/// A receipt for `order`, with a refusal's code and reason when refused.
+fn receipt(
+    order: &CourtOrder,
+    status: ReceiptStatus,
+    queue_position: Option<i64>,
+    reason: Option<(&str, String)>,
+    now: DateTime<Utc>,
+) -> Receipt {
+    let (reason_code, reason) = reason.map_or((None, None), |(code, text)| (Some(code.to_owned()), Some(text)));
+    Receipt { order_no: order.order_no.clone(), status, queue_position, reason_code, reason, recorded_at: now }
+}
+
+/// What every order of a group is applied with.
+#[derive(Clone, Copy)]
+pub(super) struct Apply<'a> {
+    pub(super) rules: SeizureRules,
+    pub(super) now: DateTime<Utc>,
+    pub(super) today: NaiveDate,
+    pub(super) render: &'a (dyn Fn(&Receipt) -> String + Sync),
+}
+
 impl StoreTx {
     /// Applies `jobs` (already locked, in `order`) as described in the module
     /// documentation; one result per job, in the jobs' order. An `Err` means
@@ -65,14 +89,13 @@ impl StoreTx {
         &mut self,
         jobs: &[OrderJob<'_>],
         order: &[usize],
-        rules: SeizureRules,
-        now: DateTime<Utc>,
-        today: NaiveDate,
-        render: &(dyn Fn(&Receipt) -> String + Sync),
+        with: Apply<'_>,
     ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
+        let Apply { rules, now, today, render } = with;
         let inbox_ids = self.insert_payloads(jobs, order, now).await?;
         let mut known = self.known_orders(jobs).await?;
-        let mut units = self.load_units(jobs, rules).await?;
+        let numbers: Vec<&str> = jobs.iter().map(|j| j.order.unit_no.as_str()).collect();
+        let mut units = self.load_units(&numbers, rules).await?;
 
         let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
         let mut rows: Vec<OrderRow<'_>> = Vec::new();
@@ -122,14 +145,8 @@ impl StoreTx {
                 Err(error) => {
                     // Expiries found on the way are real: keep them, refuse the order.
                     unit.now.lapse_expired(today);
-                    let receipt = Receipt {
-                        order_no: order.order_no.clone(),
-                        status: ReceiptStatus::Rejected,
-                        queue_position: None,
-                        reason_code: Some(refusal_code(&error).to_owned()),
-                        reason: Some(error.to_string()),
-                        recorded_at: now,
-                    };
+                    let reason = Some((refusal_code(&error), error.to_string()));
+                    let receipt = receipt(order, ReceiptStatus::Rejected, None, reason, now);
                     let receipt_text = render(&receipt);
                     let detail = format!(
                         "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"refused\":\"{}\"}}",
@@ -161,14 +178,7 @@ impl StoreTx {
                     _ => None,
                 })
                 .unwrap_or((ReceiptStatus::Seized, None));
-            let receipt = Receipt {
-                order_no: order.order_no.clone(),
-                status,
-                queue_position,
-                reason_code: None,
-                reason: None,
-                recorded_at: now,
-            };
+            let receipt = receipt(order, status, queue_position, None, now);
             let receipt_text = render(&receipt);
             let detail = format!(
                 "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"status\":\"{}\",\"transitions\":{}}}",
@@ -277,9 +287,13 @@ impl StoreTx {
         Ok(known)
     }
 
-    /// The registers of every unit the group touches.
-    async fn load_units(&mut self, jobs: &[OrderJob<'_>], rules: SeizureRules) -> StoreResult<HashMap<String, Unit>> {
-        let mut numbers: Vec<&str> = jobs.iter().map(|j| j.order.unit_no.as_str()).collect();
+    /// The registers of the units `numbers` (in any order, repeats allowed).
+    pub(super) async fn load_units(
+        &mut self,
+        numbers: &[&str],
+        rules: SeizureRules,
+    ) -> StoreResult<HashMap<String, Unit>> {
+        let mut numbers = numbers.to_vec();
         numbers.sort_unstable();
         numbers.dedup();
         let mut seizures: HashMap<String, (Vec<Seizure>, HashMap<String, String>)> = HashMap::new();
@@ -315,7 +329,7 @@ impl StoreTx {
 
     /// Writes what the group changed in each register: new seizures in
     /// multi-row statements, changed ones one by one.
-    async fn save_units(&mut self, units: &HashMap<String, Unit>, now: DateTime<Utc>) -> StoreResult<()> {
+    pub(super) async fn save_units(&mut self, units: &HashMap<String, Unit>, now: DateTime<Utc>) -> StoreResult<()> {
         let mut numbers: Vec<&String> = units.keys().collect();
         numbers.sort();
         let mut inserts: Vec<(&str, &str, &Seizure)> = Vec::new();

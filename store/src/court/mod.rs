@@ -10,11 +10,9 @@
 //! conflict. Refused orders are not bound to their number (the court may send
 //! a corrected order under it); they are kept in the inbox and the audit log.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::court_order::{CourtAction, CourtOrder};
-use domain::seizure::{SeizeRequest, Seizure, SeizureError, SeizureRules, SeizureState, Transition, UnitSeizures};
+use domain::court_order::CourtOrder;
+use domain::seizure::{Seizure, SeizureError, SeizureRules, SeizureState, Transition, UnitSeizures};
 
 use crate::{Store, StoreError, StoreResult, StoreTx, TxInner, on_pool, on_tx};
 
@@ -201,6 +199,17 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Locks every unit of `jobs` in ascending order; the jobs' indices in
+    /// that order (document order within a unit), the order they are applied in.
+    async fn lock_in_unit_order(&mut self, jobs: &[OrderJob<'_>]) -> StoreResult<Vec<usize>> {
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
+        let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
+        units.dedup();
+        self.lock_units(&units).await?;
+        Ok(order)
+    }
+
     /// [`StoreTx::lock_unit`] for several units, in the given (ascending)
     /// order, in one statement: the array's elements are scanned in order.
     async fn lock_units(&mut self, units: &[&str]) -> StoreResult<()> {
@@ -213,266 +222,18 @@ impl StoreTx {
         }
         Ok(())
     }
-
-    async fn load_unit(
-        &mut self,
-        unit_no: &str,
-        rules: SeizureRules,
-    ) -> StoreResult<(UnitSeizures, HashMap<String, String>)> {
-        let rows: Vec<(String, SeizureRow)> = on_tx!(self, conn => {
-            let rows: Vec<SeizureRowWithPartner> = sqlx::query_as(
-                "SELECT partner_id, order_no, case_no, served_at, start_date, end_date, state, ended_on, renewals \
-                 FROM seizures WHERE unit_no = $1 ORDER BY id",
-            )
-            .bind(unit_no)
-            .fetch_all(conn)
-            .await?;
-            rows.into_iter().map(|r| (r.partner_id, r.row)).collect()
-        });
-        let mut partners = HashMap::new();
-        let mut seizures = Vec::with_capacity(rows.len());
-        for (partner, row) in rows {
-            partners.insert(row.order_no.clone(), partner);
-            seizures.push(Seizure::try_from(row)?);
-        }
-        Ok((UnitSeizures::from_seizures(rules, seizures), partners))
-    }
-
-    /// Writes every seizure of the unit that is new or changed.
-    async fn save_unit(
-        &mut self,
-        unit_no: &str,
-        before: &UnitSeizures,
-        after: &UnitSeizures,
-        partners: &HashMap<String, String>,
-        new_partner: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        for seizure in after.seizures() {
-            match before.get(&seizure.order_no) {
-                Some(old) if old == seizure => {}
-                Some(_) => {
-                    let partner = partners.get(&seizure.order_no).map_or(new_partner, String::as_str);
-                    on_tx!(self, conn => {
-                        sqlx::query(
-                            "UPDATE seizures SET start_date = $1, end_date = $2, state = $3, ended_on = $4, renewals = $5, updated_at = $6 \
-                             WHERE partner_id = $7 AND order_no = $8",
-                        )
-                        .bind(seizure.start)
-                        .bind(seizure.end)
-                        .bind(seizure.state.code())
-                        .bind(seizure.ended_on)
-                        .bind(i64::from(seizure.renewals))
-                        .bind(now)
-                        .bind(partner)
-                        .bind(&seizure.order_no)
-                        .execute(conn)
-                        .await?;
-                    });
-                }
-                None => {
-                    on_tx!(self, conn => {
-                        sqlx::query(
-                            "INSERT INTO seizures (partner_id, order_no, unit_no, case_no, served_at, start_date, end_date, state, \
-                             ended_on, renewals, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-                        )
-                        .bind(new_partner)
-                        .bind(&seizure.order_no)
-                        .bind(unit_no)
-                        .bind(&seizure.case_no)
-                        .bind(seizure.served_at.and_utc())
-                        .bind(seizure.start)
-                        .bind(seizure.end)
-                        .bind(seizure.state.code())
-                        .bind(seizure.ended_on)
-                        .bind(i64::from(seizure.renewals))
-                        .bind(now)
-                        .execute(conn)
-                        .await?;
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies one order inside this transaction (the caller commits). A
-    /// unique violation on the order number comes back as the database error,
-    /// for the caller to roll back to its savepoint and answer a conflict.
-    async fn apply_one(
-        &mut self,
-        job: &OrderJob<'_>,
-        rules: SeizureRules,
-        now: DateTime<Utc>,
-        today: NaiveDate,
-        render: &(dyn Fn(&Receipt) -> String + Sync),
-    ) -> StoreResult<ApplyOutcome> {
-        let OrderJob { partner_id, order, content_sha256, payload } = *job;
-        let inbox_id = match payload {
-            Payload::InInbox(id) => id,
-            Payload::New { channel, content_type, bytes } => {
-                self.insert_inbox(now, partner_id, channel, content_type, bytes).await?
-            }
-        };
-        self.lock_unit(order.unit_no.as_str()).await?;
-        if let Some((sha, receipt_text)) = self.existing_order(partner_id, &order.order_no).await? {
-            let outcome = if sha == content_sha256 {
-                ApplyOutcome::Duplicate { receipt_text }
-            } else {
-                ApplyOutcome::Conflict { order_no: order.order_no.clone() }
-            };
-            let detail = format!(
-                "{{\"inbox_id\":{inbox_id},\"outcome\":\"{}\"}}",
-                if sha == content_sha256 { "duplicate" } else { "conflict" }
-            );
-            self.append_audit(now, partner_id, "court.order.repeat", &order.order_no, &detail).await?;
-            return Ok(outcome);
-        }
-
-        let (before, partners) = self.load_unit(order.unit_no.as_str(), rules).await?;
-        let mut unit = before.clone();
-        unit.lapse_expired(today);
-        let result = match &order.action {
-            CourtAction::Seize { start, end } => unit.seize(
-                SeizeRequest {
-                    order_no: order.order_no.clone(),
-                    case_no: order.case_no.as_str().to_owned(),
-                    served_at: order.served_at.naive_utc(),
-                    start: *start,
-                    end: *end,
-                },
-                today,
-            ),
-            CourtAction::Renew { original_order_no, start, end } => unit.renew(original_order_no, *start, *end, today),
-            CourtAction::Release { original_order_no } => unit.release(original_order_no, today),
-        };
-        let transitions = match result {
-            Ok(transitions) => transitions,
-            Err(error) => {
-                // Expiries found on the way are real: keep them, refuse the order.
-                let mut lapsed_only = before.clone();
-                lapsed_only.lapse_expired(today);
-                self.save_unit(order.unit_no.as_str(), &before, &lapsed_only, &partners, partner_id, now).await?;
-                let receipt = Receipt {
-                    order_no: order.order_no.clone(),
-                    status: ReceiptStatus::Rejected,
-                    queue_position: None,
-                    reason_code: Some(refusal_code(&error).to_owned()),
-                    reason: Some(error.to_string()),
-                    recorded_at: now,
-                };
-                let receipt_text = render(&receipt);
-                let detail = format!(
-                    "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"refused\":\"{}\"}}",
-                    order.action.code(),
-                    order.unit_no,
-                    refusal_code(&error)
-                );
-                self.append_audit(now, partner_id, "court.order.refused", &order.order_no, &detail).await?;
-                return Ok(ApplyOutcome::Refused { receipt, receipt_text, error });
-            }
-        };
-        self.save_unit(order.unit_no.as_str(), &before, &unit, &partners, partner_id, now).await?;
-        let (status, queue_position) = transitions
-            .iter()
-            .rev()
-            .find_map(|t| match t {
-                Transition::Seized { order_no } if *order_no == order.order_no => Some((ReceiptStatus::Seized, None)),
-                Transition::Queued { order_no, position } if *order_no == order.order_no => {
-                    Some((ReceiptStatus::Queued, i64::try_from(*position).ok()))
-                }
-                Transition::Renewed { .. } => Some((ReceiptStatus::Renewed, None)),
-                Transition::Released { .. } => Some((ReceiptStatus::Released, None)),
-                _ => None,
-            })
-            .unwrap_or((ReceiptStatus::Seized, None));
-        let receipt = Receipt {
-            order_no: order.order_no.clone(),
-            status,
-            queue_position,
-            reason_code: None,
-            reason: None,
-            recorded_at: now,
-        };
-        let receipt_text = render(&receipt);
-        let (start_date, end_date) = order.period().map_or((None, None), |(s, e)| (Some(s), Some(e)));
-        let inserted = on_tx!(self, conn => {
-            sqlx::query(
-                "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
-                 unit_no, cert_no, respondent_name, respondent_id_no, start_date, end_date, original_order_no, ruling_no, judge, \
-                 served_at, received_at, receipt_status, reason_code, reason, queue_position, receipt_text) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, NULL, NULL, $21, $22)",
-            )
-            .bind(partner_id)
-            .bind(&order.order_no)
-            .bind(content_sha256)
-            .bind(inbox_id)
-            .bind(order.action.code())
-            .bind(&order.court_code)
-            .bind(&order.court_name)
-            .bind(order.case_no.as_str())
-            .bind(order.unit_no.as_str())
-            .bind(order.cert_no.as_ref().map(|c| c.as_str().to_owned()))
-            .bind(&order.respondent_name)
-            .bind(&order.respondent_id_no)
-            .bind(start_date)
-            .bind(end_date)
-            .bind(order.original_order_no())
-            .bind(&order.ruling_no)
-            .bind(&order.judge)
-            .bind(order.served_at)
-            .bind(now)
-            .bind(status.code())
-            .bind(queue_position)
-            .bind(&receipt_text)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        inserted?;
-        let mut changes: Vec<String> = Vec::new();
-        for t in &transitions {
-            changes.push(format!("\"{t:?}\"").replace('\\', "\\\\"));
-        }
-        let detail = format!(
-            "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"status\":\"{}\",\"transitions\":{}}}",
-            order.action.code(),
-            order.unit_no,
-            status.code(),
-            changes.len()
-        );
-        self.append_audit(now, partner_id, "court.order", &order.order_no, &detail).await?;
-        Ok(ApplyOutcome::Applied { receipt, receipt_text })
-    }
-
-    async fn existing_order(&mut self, partner_id: &str, order_no: &str) -> StoreResult<Option<(String, String)>> {
-        let row: Option<(String, String)> = on_tx!(self, conn => {
-            sqlx::query_as("SELECT content_sha256, receipt_text FROM court_orders WHERE partner_id = $1 AND order_no = $2")
-                .bind(partner_id)
-                .bind(order_no)
-                .fetch_optional(conn)
-                .await?
-        });
-        Ok(row)
-    }
 }
 
 /// action, receipt_status, queue_position, received_at, unit_no
 type OrderStatusRow = (String, String, Option<i64>, DateTime<Utc>, String);
 
-#[derive(sqlx::FromRow)]
-struct SeizureRowWithPartner {
-    partner_id: String,
-    #[sqlx(flatten)]
-    row: SeizureRow,
-}
-
 impl StoreTx {
     /// Applies several orders inside this transaction (see
     /// [`Store::apply_court_orders`]): all at once with few round trips
     /// (`batch.rs`), or, if that fails, one by one under a savepoint each;
-    /// nothing is final until the caller commits. The court platform's connector uses this to commit
-    /// the orders of a page with its feedback and its cursor.
+    /// nothing is final until the caller commits. The court platform's
+    /// connector uses this to commit the orders of a page with its feedback
+    /// and its cursor.
     pub async fn apply_court_orders(
         &mut self,
         jobs: &[OrderJob<'_>],
@@ -484,16 +245,13 @@ impl StoreTx {
         // One lock order everywhere: every unit of the group in ascending
         // order first, the audit chain last (at commit). Several writers, or
         // several gateways on one PostgreSQL, then cannot deadlock.
-        let mut order: Vec<usize> = (0..jobs.len()).collect();
-        order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
-        let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
-        units.dedup();
-        self.lock_units(&units).await?;
+        let order = self.lock_in_unit_order(jobs).await?;
+        let with = batch::Apply { rules, now, today, render };
         // The group at once (few round trips); if anything fails there, the
         // same orders one by one, each under its own savepoint.
         on_tx!(self, conn => { sqlx::query("SAVEPOINT court_group").execute(&mut *conn).await?; });
         let audit_mark = self.audit_buffer.len();
-        match self.apply_group(jobs, &order, rules, now, today, render).await {
+        match self.apply_group(jobs, &order, with).await {
             Ok(results) => {
                 on_tx!(self, conn => { sqlx::query("RELEASE SAVEPOINT court_group").execute(&mut *conn).await?; });
                 return Ok(results);
@@ -507,50 +265,30 @@ impl StoreTx {
                 });
             }
         }
-        self.apply_each(jobs, &order, rules, now, today, render).await
+        self.apply_each(jobs, &order, with).await
     }
 
-    /// Applies `jobs` one at a time, each under its own savepoint, so a
-    /// failure of one leaves the others alone: what
-    /// [`StoreTx::apply_court_orders`] falls back to when its group path
-    /// fails, and the reference its tests compare that path with. Locks the
-    /// units as that does.
-    pub async fn apply_court_orders_each(
-        &mut self,
-        jobs: &[OrderJob<'_>],
-        rules: SeizureRules,
-        now: DateTime<Utc>,
-        today: NaiveDate,
-        render: &(dyn Fn(&Receipt) -> String + Sync),
-    ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
-        let mut order: Vec<usize> = (0..jobs.len()).collect();
-        order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
-        let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
-        units.dedup();
-        self.lock_units(&units).await?;
-        self.apply_each(jobs, &order, rules, now, today, render).await
-    }
-
+    /// Applies `jobs` one at a time in `order`, each a group of one under its
+    /// own savepoint, so a failure of one leaves the others alone (the
+    /// fallback of [`StoreTx::apply_court_orders`]).
     async fn apply_each(
         &mut self,
         jobs: &[OrderJob<'_>],
         order: &[usize],
-        rules: SeizureRules,
-        now: DateTime<Utc>,
-        today: NaiveDate,
-        render: &(dyn Fn(&Receipt) -> String + Sync),
+        with: batch::Apply<'_>,
     ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
         let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
         for &index in order {
             let job = &jobs[index];
             on_tx!(self, conn => { sqlx::query("SAVEPOINT court_order").execute(&mut *conn).await?; });
             let audit_mark = self.audit_buffer.len();
-            let result = self.apply_one(job, rules, now, today, render).await;
-            let result = match result {
-                Ok(outcome) => {
+            let result = self.apply_group(std::slice::from_ref(job), &[0], with).await;
+            let result = match result.map(|mut one| one.pop()) {
+                Ok(Some(outcome)) => {
                     on_tx!(self, conn => { sqlx::query("RELEASE SAVEPOINT court_order").execute(&mut *conn).await?; });
-                    Ok(outcome)
+                    outcome
                 }
+                Ok(None) => Err(StoreError::NotFound { what: "order result", key: job.order.order_no.clone() }),
                 Err(error) => {
                     self.audit_buffer.truncate(audit_mark);
                     on_tx!(self, conn => {
@@ -703,10 +441,9 @@ impl Store {
         for unit_no in units {
             let mut tx = self.begin().await?;
             tx.lock_unit(&unit_no).await?;
-            let (before, partners) = tx.load_unit(&unit_no, rules).await?;
-            let mut after = before.clone();
-            let transitions = after.lapse_expired(today);
-            tx.save_unit(&unit_no, &before, &after, &partners, "", now).await?;
+            let mut units = tx.load_units(&[unit_no.as_str()], rules).await?;
+            let transitions = units.get_mut(&unit_no).map(|u| u.now.lapse_expired(today)).unwrap_or_default();
+            tx.save_units(&units, now).await?;
             for t in &transitions {
                 match t {
                     Transition::Lapsed { order_no, .. } => report.lapsed.push(order_no.clone()),
@@ -756,9 +493,9 @@ impl Store {
     /// The seizures of a unit, as the register holds them.
     pub async fn unit_seizures(&self, unit_no: &str, rules: SeizureRules) -> StoreResult<UnitSeizures> {
         let mut tx = self.begin().await?;
-        let (unit, _) = tx.load_unit(unit_no, rules).await?;
+        let mut units = tx.load_units(&[unit_no], rules).await?;
         tx.rollback().await?;
-        Ok(unit)
+        Ok(units.remove(unit_no).map(|u| u.now).unwrap_or_else(|| UnitSeizures::from_seizures(rules, Vec::new())))
     }
 }
 

@@ -1,5 +1,6 @@
-//! Court orders: the group path (multi-row statements, `court/batch.rs`)
-//! gives exactly what applying the same orders one at a time gives: the same
+//! Court orders: a whole group (multi-row statements, `court/batch.rs`)
+//! gives exactly what applying the same orders one at a time (each a group of
+//! one, the fallback) gives: the same
 //! outcomes and receipts, the same register, the same audit entries; and on
 //! PostgreSQL a number raced in by a concurrent writer falls back to one
 //! order at a time and answers a conflict, losing nothing else.
@@ -130,9 +131,18 @@ async fn the_group_path_equals_one_order_at_a_time(group: Store) {
     let rules = SeizureRules::default();
 
     let grouped = group.apply_court_orders(&jobs, rules, now(), today(), &render).await.expect("group");
+    // One at a time, in the order a group applies them (by unit, then as sent), in one transaction.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|i| jobs[*i].order.unit_no.as_str());
     let mut tx = each.begin().await.expect("begin");
-    let one_by_one = tx.apply_court_orders_each(&jobs, rules, now(), today(), &render).await.expect("each");
+    let mut one_by_one: Vec<Option<store::StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
+    for i in order {
+        let mut result = tx.apply_court_orders(&jobs[i..=i], rules, now(), today(), &render).await.expect("one");
+        one_by_one[i] = result.pop();
+    }
     tx.commit().await.expect("commit");
+    let one_by_one: Vec<store::StoreResult<ApplyOutcome>> =
+        one_by_one.into_iter().map(|r| r.expect("a result")).collect();
 
     let grouped: Vec<String> = grouped.iter().map(outcome_text).collect();
     let one_by_one: Vec<String> = one_by_one.iter().map(outcome_text).collect();
