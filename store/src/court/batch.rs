@@ -10,7 +10,7 @@
 //! group of one under its own savepoint. The daily lapse job loads and saves
 //! registers through the same functions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::court_order::{CourtAction, CourtOrder};
@@ -259,29 +259,36 @@ impl StoreTx {
     }
 
     /// The orders already applied under the group's numbers: (partner, number) → (content hash, receipt).
+    /// One query per partner of the group (usually one), on the (partner, number) index.
     async fn known_orders(
         &mut self,
         jobs: &[OrderJob<'_>],
     ) -> StoreResult<HashMap<(String, String), (String, String)>> {
-        let mut numbers: Vec<&str> = jobs.iter().map(|j| j.order.order_no.as_str()).collect();
-        numbers.sort_unstable();
-        numbers.dedup();
+        let mut by_partner: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for job in jobs {
+            by_partner.entry(job.partner_id).or_default().push(job.order.order_no.as_str());
+        }
         let mut known = HashMap::new();
-        for chunk in numbers.chunks(ROWS_PER_STATEMENT * 10) {
-            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT partner_id, order_no, content_sha256, receipt_text FROM court_orders WHERE order_no IN ({})",
-                list.join(", ")
-            );
-            let rows: Vec<(String, String, String, String)> = on_tx!(self, conn => {
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
-                for number in chunk {
-                    query = query.bind(*number);
+        for (partner, mut numbers) in by_partner {
+            numbers.sort_unstable();
+            numbers.dedup();
+            for chunk in numbers.chunks(ROWS_PER_STATEMENT * 10) {
+                let list: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT order_no, content_sha256, receipt_text FROM court_orders \
+                     WHERE partner_id = $1 AND order_no IN ({})",
+                    list.join(", ")
+                );
+                let rows: Vec<(String, String, String)> = on_tx!(self, conn => {
+                    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(partner);
+                    for number in chunk {
+                        query = query.bind(*number);
+                    }
+                    query.fetch_all(conn).await?
+                });
+                for (number, sha, receipt) in rows {
+                    known.insert((partner.to_owned(), number), (sha, receipt));
                 }
-                query.fetch_all(conn).await?
-            });
-            for (partner, number, sha, receipt) in rows {
-                known.insert((partner, number), (sha, receipt));
             }
         }
         Ok(known)
