@@ -30,23 +30,28 @@ pub(crate) type Row = Vec<(&'static str, Value)>;
 /// Builds `INSERT … VALUES (…), (…) ON CONFLICT (keys) DO UPDATE … WHERE newer`
 /// for `rows` rows of `columns`.
 pub(crate) fn versioned_upsert_sql(table: &str, keys: &[&str], columns: &[&str], rows: usize) -> String {
-    let width = columns.len();
-    let tuples: Vec<String> = (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
+    let tuples = value_tuples(rows, columns.len());
     let updates: Vec<String> =
         columns.iter().filter(|c| !keys.contains(c)).map(|c| format!("{c} = excluded.{c}")).collect();
     format!(
         "INSERT INTO {table} ({cols}) VALUES {vals} ON CONFLICT ({keys}) DO UPDATE SET {updates} \
          WHERE excluded.source_updated_at > {table}.source_updated_at",
         cols = columns.join(", "),
-        vals = tuples.join(", "),
+        vals = tuples,
         keys = keys.join(", "),
         updates = updates.join(", "),
     )
+}
+
+/// `($1, $2, …), ($n+1, …)`: the placeholders of `rows` rows of `width` columns.
+pub(crate) fn value_tuples(rows: usize, width: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    tuples.join(", ")
 }
 
 /// `SELECT k1, k2, source_updated_at FROM table WHERE k1 = $1 AND k2 IN ($2, …)` for
@@ -66,7 +71,7 @@ fn stored_versions_sql(table: &str, keys: &[&str], rows: usize) -> String {
 /// parameter's name, and for named or numbered parameters SQLite finds a name
 /// by a linear search, so binding thousands of them is quadratic (3.5 s for
 /// 1,000 case rows against 0.03 s with `?`).
-fn positional(sql: &str) -> String {
+pub(crate) fn positional(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -97,6 +102,12 @@ fn version_of(row: &Row) -> Option<DateTime<Utc>> {
 }
 
 impl StoreTx {
+    /// A generated statement in this backend's placeholders: SQLite gets
+    /// anonymous `?` (see [`positional`]); PostgreSQL only knows `$N`.
+    pub(crate) fn dialect(&self, sql: String) -> String {
+        if matches!(self.inner, crate::TxInner::Sqlite(_)) { positional(&sql) } else { sql }
+    }
+
     /// Upserts `rows` of `table` by `keys` (text columns), each only if its
     /// version is newer than what is stored, and answers what happened to each
     /// row, in order. Within `rows` a later row counts against the earlier ones
@@ -109,9 +120,6 @@ impl StoreTx {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<UpsertOutcome>> {
         let Some(first) = rows.first() else { return Ok(Vec::new()) };
-        // SQLite gets anonymous `?` (see `positional`); PostgreSQL only knows `$N`.
-        let sqlite = matches!(self.inner, crate::TxInner::Sqlite(_));
-        let dialect = |sql: String| if sqlite { positional(&sql) } else { sql };
         let key_positions: Vec<usize> = keys.iter().filter_map(|k| first.iter().position(|(c, _)| c == k)).collect();
         let key_of = |row: &Row| -> Vec<String> { key_positions.iter().map(|&i| text_of(&row[i].1)).collect() };
 
@@ -140,7 +148,7 @@ impl StoreTx {
         let mut stored: HashMap<Vec<String>, DateTime<Utc>> = HashMap::with_capacity(distinct.len());
         for (first_key, seconds) in &by_first {
             for chunk in seconds.chunks(MAX_ROWS) {
-                let sql = dialect(stored_versions_sql(table, keys, chunk.len()));
+                let sql = self.dialect(stored_versions_sql(table, keys, chunk.len()));
                 let mut params: Vec<Value> = vec![Value::Text(Some((*first_key).to_owned()))];
                 params.extend(chunk.iter().map(|k| Value::Text(Some((*k).to_owned()))));
                 let found: Vec<(Vec<String>, DateTime<Utc>)> = on_tx!(self, conn => {
@@ -189,7 +197,7 @@ impl StoreTx {
         order.sort_unstable();
         let mut rows: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
         for chunk in order.chunks((MAX_PARAMS / columns.len()).min(MAX_ROWS)) {
-            let sql = dialect(versioned_upsert_sql(table, keys, &columns, chunk.len()));
+            let sql = self.dialect(versioned_upsert_sql(table, keys, &columns, chunk.len()));
             let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * columns.len());
             for &index in chunk {
                 if let Some(row) = rows[index].take() {

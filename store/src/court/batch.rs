@@ -8,7 +8,9 @@
 //! taking an order number first, above all) rolls the group back to its
 //! savepoint, and the caller applies the same orders one at a time, each a
 //! group of one under its own savepoint. The daily lapse job loads and saves
-//! registers through the same functions.
+//! registers through the same functions. Statements are written with `$N`
+//! and bound on SQLite as anonymous `?` (`StoreTx::dialect`), as the
+//! upserts are: SQLite binds thousands of numbered parameters quadratically.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,21 +20,11 @@ use domain::seizure::{SeizeRequest, Seizure, SeizureRules, Transition, UnitSeizu
 
 use super::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus, SeizureRow, refusal_code};
 use crate::inbox::sha256_hex;
+use crate::upsert::value_tuples;
 use crate::{StoreError, StoreResult, StoreTx, on_tx};
 
 /// Rows per multi-row statement (court orders have 22 columns: 2,200 parameters).
 const ROWS_PER_STATEMENT: usize = 100;
-
-/// `($1, $2, …), ($n+1, …)`: placeholders for `rows` rows of `columns` columns.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 #[derive(sqlx::FromRow)]
 struct UnitSeizureRow {
@@ -226,8 +218,9 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO inbox (received_at, partner_id, channel, content_type, sha256, size_bytes, payload) \
                  VALUES {} RETURNING id, sha256",
-                placeholders(chunk.len(), 7)
+                value_tuples(chunk.len(), 7)
             );
+            let sql = self.dialect(sql);
             let mut expected = Vec::with_capacity(chunk.len());
             let returned: Vec<(i64, String)> = on_tx!(self, conn => {
                 let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
@@ -279,6 +272,7 @@ impl StoreTx {
                      WHERE partner_id = $1 AND order_no IN ({})",
                     list.join(", ")
                 );
+                let sql = self.dialect(sql);
                 let rows: Vec<(String, String, String)> = on_tx!(self, conn => {
                     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(partner);
                     for number in chunk {
@@ -311,6 +305,7 @@ impl StoreTx {
                  FROM seizures WHERE unit_no IN ({}) ORDER BY id",
                 list.join(", ")
             );
+            let sql = self.dialect(sql);
             let rows: Vec<UnitSeizureRow> = on_tx!(self, conn => {
                 let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
                 for number in chunk {
@@ -372,8 +367,9 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO seizures (partner_id, order_no, unit_no, case_no, served_at, start_date, end_date, state, \
                  ended_on, renewals, created_at, updated_at) VALUES {}",
-                placeholders(chunk.len(), 12)
+                value_tuples(chunk.len(), 12)
             );
+            let sql = self.dialect(sql);
             on_tx!(self, conn => {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
                 for (partner, unit_no, seizure) in chunk {
@@ -404,8 +400,9 @@ impl StoreTx {
                 "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
                  unit_no, cert_no, respondent_name, respondent_id_no, start_date, end_date, original_order_no, ruling_no, judge, \
                  served_at, received_at, receipt_status, queue_position, receipt_text) VALUES {}",
-                placeholders(chunk.len(), 22)
+                value_tuples(chunk.len(), 22)
             );
+            let sql = self.dialect(sql);
             on_tx!(self, conn => {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
                 for row in chunk {

@@ -183,18 +183,7 @@ impl TestApp {
 
     /// GETs an order's status, signed over the path.
     pub async fn get_order(&self, order_no: &str) -> (u16, String) {
-        let path = format!("/api/court/v1/orders/{order_no}");
-        let signature = sign(&self.secret, self.now().timestamp(), path.as_bytes(), false);
-        let response = self
-            .client
-            .get(format!("http://{}{path}", self.addr))
-            .header("x-partner-id", &self.partner_id)
-            .header("x-signature", signature)
-            .send()
-            .await
-            .expect("send");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body"))
+        self.get_as(&self.partner_id, &self.secret, &format!("/api/court/v1/orders/{order_no}")).await
     }
 
     /// Stops the service and drops the database.
