@@ -1,14 +1,15 @@
-//! The KPI API over the current warehouse snapshot:
+//! The KPI API over the current warehouse snapshot, through the same
+//! [`KpiService`] as the pages (one snapshot and period give one figure):
 //!
 //! - `GET /api/kpi`: the definitions (id, version, what is counted, dimensions);
-//! - `GET /api/kpi/{name}?from=YYYY-MM-DD&to=YYYY-MM-DD&by=dim,dim&as_of=RFC3339`
+//! - `GET /api/kpi/{name}?from=YYYY-MM-DD&to=YYYY-MM-DD&by=dim,dim[&as_of=RFC3339]`
 //!   (optionally `&district=…&business_type=…&channel=…&phase=…&applicant_kind=…`):
-//!   `{"definition":{…},"as_of","target","excluded","rows":[{…dims,"numerator","denominator","rate"}]}`.
+//!   `{"definition":{…},"snapshot_id","as_of","target","excluded","rows":[{…dims,"numerator","denominator","rate"}]}`.
+//!   `as_of` is the snapshot's time; an earlier one may be asked for, a later one is a 400.
 //!
 //! Aggregates only: no case-level data leaves here. A bad name, dimension or
-//! date is a 400 naming it; no snapshot yet is a 503 saying how to make one.
-
-use std::path::PathBuf;
+//! date is a 400 naming it (an unknown KPI a 404); no snapshot yet is a 503
+//! saying how to make one.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -19,17 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use warehouse::WarehouseError;
-use warehouse::kpi::{self, KpiQuery};
-use warehouse::session::{register_snapshot, session_with_limit};
-
-/// Where the warehouse is and how much memory a query may use.
-#[derive(Debug, Clone)]
-pub struct KpiApi {
-    /// The warehouse directory.
-    pub dir: PathBuf,
-    /// Memory pool per request, bytes.
-    pub memory_bytes: usize,
-}
+use warehouse::kpi::{self, Dim, Kpi, KpiRequest, KpiService};
 
 /// Query string of a KPI request.
 #[derive(Debug, Deserialize)]
@@ -47,17 +38,33 @@ pub struct KpiParams {
 
 impl KpiParams {
     /// The dimension filters given.
-    fn filters(&self) -> Vec<(String, String)> {
+    fn filters(&self) -> Vec<(Dim, String)> {
         [
-            ("business_type", &self.business_type),
-            ("phase", &self.phase),
-            ("channel", &self.channel),
-            ("district", &self.district),
-            ("applicant_kind", &self.applicant_kind),
+            (Dim::BusinessType, &self.business_type),
+            (Dim::Phase, &self.phase),
+            (Dim::Channel, &self.channel),
+            (Dim::District, &self.district),
+            (Dim::ApplicantKind, &self.applicant_kind),
         ]
         .into_iter()
-        .filter_map(|(dim, value)| value.as_ref().filter(|v| !v.is_empty()).map(|v| (dim.to_owned(), v.clone())))
+        .filter_map(|(dim, value)| value.as_ref().filter(|v| !v.is_empty()).map(|v| (dim, v.clone())))
         .collect()
+    }
+
+    /// The request these parameters make of `kpi`, or the message saying what is wrong.
+    fn request(&self, kpi: Kpi) -> Result<KpiRequest, String> {
+        let from = date("from", self.from.as_deref())?;
+        let to = date("to", self.to.as_deref())?;
+        let as_of = match self.as_of.as_deref() {
+            None => None,
+            Some(text) => Some(
+                DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| format!("as_of {text:?} is not an RFC 3339 time"))?
+                    .with_timezone(&Utc),
+            ),
+        };
+        let by = kpi.dims(self.by.as_deref().unwrap_or_default().split(',')).map_err(|e| e.to_string())?;
+        Ok(KpiRequest { from, to, by, filters: self.filters(), as_of })
     }
 }
 
@@ -72,51 +79,23 @@ fn date(name: &str, value: Option<&str>) -> Result<NaiveDate, String> {
 }
 
 async fn list() -> Json<serde_json::Value> {
-    let definitions: Vec<serde_json::Value> = kpi::DEFINITIONS
-        .iter()
-        .map(|d| {
-            json!({
-                "name": d.name, "id": d.id, "version": d.version, "title_zh": d.title_zh,
-                "numerator": d.numerator, "denominator": d.denominator, "excludes": d.excludes,
-                "dimensions": d.dimensions,
-            })
-        })
-        .collect();
+    let definitions: Vec<serde_json::Value> = kpi::DEFINITIONS.iter().map(kpi::Definition::to_json).collect();
     Json(json!({ "definitions": definitions }))
 }
 
-async fn one(State(api): State<KpiApi>, Path(name): Path<String>, Query(params): Query<KpiParams>) -> Response {
-    let (from, to) = match (date("from", params.from.as_deref()), date("to", params.to.as_deref())) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+async fn one(State(kpis): State<KpiService>, Path(name): Path<String>, Query(params): Query<KpiParams>) -> Response {
+    let kpi = match Kpi::from_name(&name) {
+        Ok(kpi) => kpi,
+        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
     };
-    let as_of = match params.as_of.as_deref() {
-        None => Utc::now(),
-        Some(text) => match DateTime::parse_from_rfc3339(text) {
-            Ok(t) => t.with_timezone(&Utc),
-            Err(_) => return error(StatusCode::BAD_REQUEST, format!("as_of {text:?} is not an RFC 3339 time")),
-        },
+    let request = match params.request(kpi) {
+        Ok(request) => request,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let filters = params.filters();
-    let by: Vec<String> =
-        params.by.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let query = KpiQuery { from, to, by, as_of, filters };
-    let ctx = match session_with_limit(None, Some(api.memory_bytes)) {
-        Ok(ctx) => ctx,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    if let Err(e) = register_snapshot(&ctx, &api.dir).await {
-        return match e {
-            WarehouseError::NoSnapshot(m) => error(StatusCode::SERVICE_UNAVAILABLE, m),
-            other => error(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-        };
-    }
-    match kpi::run(&ctx, &name, &query).await {
-        Ok(result) => Json(result.to_json()).into_response(),
-        Err(WarehouseError::BadRequest(m)) => {
-            let status = if kpi::definition(&name).is_err() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
-            error(status, m)
-        }
+    match kpis.kpi(kpi, &request).await {
+        Ok(answer) => Json(answer.to_json()).into_response(),
+        Err(WarehouseError::BadRequest(m)) => error(StatusCode::BAD_REQUEST, m),
+        Err(WarehouseError::NoSnapshot(m)) => error(StatusCode::SERVICE_UNAVAILABLE, m),
         Err(e) if e.is_limit() => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e) => {
             tracing::error!(message = "KPI query failed", kpi = %name, error = %e);
@@ -126,8 +105,8 @@ async fn one(State(api): State<KpiApi>, Path(name): Path<String>, Query(params):
 }
 
 /// The routes.
-pub fn router(api: KpiApi) -> axum::Router {
-    axum::Router::new().route("/api/kpi", get(list)).route("/api/kpi/{name}", get(one)).with_state(api)
+pub fn router(kpis: KpiService) -> axum::Router {
+    axum::Router::new().route("/api/kpi", get(list)).route("/api/kpi/{name}", get(one)).with_state(kpis)
 }
 
 /// The body of `POST /api/sql`.

@@ -19,7 +19,6 @@ pub mod pages;
 pub mod svg;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
@@ -43,19 +42,15 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
 pub struct Dashboards {
     /// The store: accounts, sessions, connector health, quarantine, audit.
     pub store: Store,
-    /// The warehouse directory.
-    pub warehouse_dir: PathBuf,
-    /// Memory pool per KPI request, bytes.
-    pub memory_bytes: usize,
+    /// Every KPI figure: the current warehouse snapshot's shared session and
+    /// its cached results (the warehouse directory and memory pool with it).
+    pub kpis: warehouse::kpi::KpiService,
     /// Limits of analyst queries.
     pub sql_limits: Limits,
     /// Mark cookies `Secure` (the service is reached over TLS).
     pub secure_cookies: bool,
     /// The time source.
     pub clock: Clock,
-    /// The current warehouse snapshot's shared session and cached KPI results
-    /// (`Default::default()` to start empty).
-    pub snapshots: std::sync::Arc<warehouse::cache::SnapshotCache>,
     /// The sandbox register's store (its own database), for the `/sandbox`
     /// page; `None` when the service runs without one.
     pub sandbox: Option<Store>,
@@ -63,7 +58,7 @@ pub struct Dashboards {
 
 impl std::fmt::Debug for Dashboards {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dashboards").field("warehouse_dir", &self.warehouse_dir).finish_non_exhaustive()
+        f.debug_struct("Dashboards").field("warehouse_dir", &self.kpis.root()).finish_non_exhaustive()
     }
 }
 
@@ -106,7 +101,7 @@ async fn favicon() -> Response {
 
 /// Every dashboard route and the APIs.
 pub fn router(dashboards: Dashboards) -> axum::Router {
-    let kpi = api::KpiApi { dir: dashboards.warehouse_dir.clone(), memory_bytes: dashboards.memory_bytes };
+    let kpi = dashboards.kpis.clone();
     axum::Router::new()
         .route("/", get(pages::overview))
         .route("/types", get(pages::types))

@@ -16,7 +16,7 @@ use serde_json::Value;
 use store::accounts::Account;
 use warehouse::WarehouseError;
 use warehouse::console::{self, Format};
-use warehouse::kpi::{self, KpiQuery, KpiResult};
+use warehouse::kpi::{self, Dim, Kpi, KpiRequest, KpiResult};
 use warehouse::session::{register_snapshot, session_with_limit};
 
 use crate::Dashboards;
@@ -83,10 +83,10 @@ impl Filters {
         Ok((from, to))
     }
 
-    fn kpi_filters(&self) -> Vec<(String, String)> {
-        [("district", &self.district), ("business_type", &self.business_type), ("channel", &self.channel)]
+    fn kpi_filters(&self) -> Vec<(Dim, String)> {
+        [(Dim::District, &self.district), (Dim::BusinessType, &self.business_type), (Dim::Channel, &self.channel)]
             .into_iter()
-            .filter_map(|(dim, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| (dim.to_owned(), v.clone())))
+            .filter_map(|(dim, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| (dim, v.clone())))
             .collect()
     }
 
@@ -259,36 +259,38 @@ fn channel_name(code: &str, lang: Lang) -> String {
 }
 
 /// A KPI result as a table: dimensions (named), numerator, denominator, rate.
-fn kpi_table(id: &'static str, title: String, result: &KpiResult, dims: &[&str], lang: Lang) -> Table {
-    let mut columns: Vec<String> = dims.iter().map(|d| dim_title(d, lang).to_owned()).collect();
+fn kpi_table(id: &'static str, title: String, result: &KpiResult, dims: &[Dim], lang: Lang) -> Table {
+    let mut columns: Vec<String> = dims.iter().map(|d| dim_title(*d, lang).to_owned()).collect();
     columns.extend(
         [lang.pick("分子", "Numerator"), lang.pick("分母", "Denominator"), lang.pick("比率", "Rate")].map(String::from),
     );
     let rows = result
-        .rows
+        .rates()
         .iter()
         .map(|row| {
-            let mut cells: Vec<String> = dims.iter().map(|d| dim_value(d, row.get(*d), lang)).collect();
-            cells.push(cell_text(row.get("numerator")));
-            cells.push(cell_text(row.get("denominator")));
-            cells.push(rate_text(row.get("rate").and_then(Value::as_f64)));
+            let mut cells: Vec<String> = dims.iter().map(|d| dim_value(*d, row.dim(*d), lang)).collect();
+            cells.push(row.numerator.to_string());
+            cells.push(row.denominator.to_string());
+            cells.push(rate_text(row.rate));
             cells
         })
         .collect();
     Table { id, title, columns, rows }
 }
 
-fn dim_title(dim: &str, lang: Lang) -> &'static str {
+fn dim_title(dim: Dim, lang: Lang) -> &'static str {
     match dim {
-        "business_type" => lang.pick("业务类型", "Business type"),
-        "month" => lang.pick("月份", "Month"),
-        "channel" => lang.pick("渠道", "Channel"),
-        "district" => lang.pick("区县", "District"),
-        "phase" => lang.pick("期次", "Phase"),
-        "category" => lang.pick("差错类别", "Category"),
-        "severity" => lang.pick("严重程度", "Severity"),
-        "section" => lang.pick("责任科室", "Section"),
-        _ => lang.pick("维度", "Dimension"),
+        Dim::BusinessType => lang.pick("业务类型", "Business type"),
+        Dim::Month => lang.pick("月份", "Month"),
+        Dim::Week => lang.pick("周", "Week"),
+        Dim::Channel => lang.pick("渠道", "Channel"),
+        Dim::District => lang.pick("区县", "District"),
+        Dim::Phase => lang.pick("期次", "Phase"),
+        Dim::ApplicantKind => lang.pick("申请人类型", "Applicant"),
+        Dim::Category => lang.pick("差错类别", "Category"),
+        Dim::Severity => lang.pick("严重程度", "Severity"),
+        Dim::Section => lang.pick("责任科室", "Section"),
+        Dim::EvaluationChannel => lang.pick("评价渠道", "Review channel"),
     }
 }
 
@@ -320,14 +322,14 @@ fn section_name(code: &str, lang: Lang) -> String {
     .to_owned()
 }
 
-fn dim_value(dim: &str, v: Option<&Value>, lang: Lang) -> String {
-    let text = cell_text(v);
+fn dim_value(dim: Dim, v: Option<&str>, lang: Lang) -> String {
+    let text = v.unwrap_or_default();
     match dim {
-        "business_type" => business_type_name(&text, lang),
-        "channel" => channel_name(&text, lang),
-        "category" => qc_category_name(&text, lang),
-        "section" => section_name(&text, lang),
-        _ => text,
+        Dim::BusinessType => business_type_name(text, lang),
+        Dim::Channel => channel_name(text, lang),
+        Dim::Category => qc_category_name(text, lang),
+        Dim::Section => section_name(text, lang),
+        _ => text.to_owned(),
     }
 }
 
@@ -366,13 +368,13 @@ impl Dashboards {
 
     /// The current snapshot, shared by every page request, with its KPI results cached.
     async fn snapshot(&self) -> Result<std::sync::Arc<warehouse::cache::OpenSnapshot>, PageError> {
-        Ok(self.snapshots.current(&self.warehouse_dir, self.memory_bytes).await?)
+        Ok(self.kpis.snapshot().await?)
     }
 
     /// A session of its own (the analyst console: a runaway query must not hold the pages' memory pool).
     async fn session(&self) -> Result<datafusion_ctx::Ctx, PageError> {
-        let ctx = session_with_limit(None, Some(self.memory_bytes))?;
-        register_snapshot(&ctx, &self.warehouse_dir).await?;
+        let ctx = session_with_limit(None, Some(self.kpis.memory_bytes()))?;
+        register_snapshot(&ctx, self.kpis.root()).await?;
         Ok(ctx)
     }
 
@@ -529,59 +531,91 @@ fn filter_form(filters: &Filters, from: NaiveDate, to: NaiveDate, lang: Lang) ->
     }
 }
 
-/// The KPIs the overview, types, QC and seizures pages ask for, as (name,
-/// breakdown). [`Dashboards::warm`] computes them for the default period as
-/// soon as a snapshot appears, so the first visitor after a refresh does not
-/// wait for a scan of the whole warehouse. Keep in step with the pages: a test
-/// renders them after a warm-up and requires that nothing new was computed.
-const PAGE_KPIS: &[(&str, &[&str])] = &[
-    ("online-rate", &[]),
-    ("online-rate", &["month"]),
-    ("online-rate", &["business_type"]),
-    ("end-to-end-rate", &[]),
-    ("on-time-rate", &[]),
-    ("satisfaction", &[]),
-    ("qc-errors", &[]),
-    ("end-to-end-rate", &["business_type"]),
-    ("on-time-rate", &["business_type"]),
-    ("first-time-right", &["business_type"]),
-    ("qc-errors", &["category"]),
-    ("qc-errors", &["section"]),
-    ("qc-errors", &["month"]),
-    ("seizures", &[]),
-    ("anomalies", &[]),
-];
+/// What one page shows: a KPI broken down by some dimensions.
+type Need = (Kpi, &'static [Dim]);
+
+/// The KPIs each page shows, declared as data: a page reads its figures
+/// only through [`Figures`], which holds exactly these, and
+/// [`Dashboards::warm`] computes the union for the default period as soon as
+/// a snapshot appears, so the first visitor after a refresh does not wait for
+/// a scan of the whole warehouse.
+fn page_kpis(page: Page) -> &'static [Need] {
+    match page {
+        Page::Overview => &[
+            (Kpi::OnlineRate, &[]),
+            (Kpi::OnlineRate, &[Dim::Month]),
+            (Kpi::OnlineRate, &[Dim::BusinessType]),
+            (Kpi::EndToEndRate, &[]),
+            (Kpi::OnTimeRate, &[]),
+            (Kpi::Satisfaction, &[]),
+            (Kpi::QcErrors, &[]),
+        ],
+        Page::Types => &[
+            (Kpi::OnlineRate, &[Dim::BusinessType]),
+            (Kpi::EndToEndRate, &[Dim::BusinessType]),
+            (Kpi::OnTimeRate, &[Dim::BusinessType]),
+            (Kpi::FirstTimeRight, &[Dim::BusinessType]),
+        ],
+        Page::Qc => &[
+            (Kpi::QcErrors, &[]),
+            (Kpi::QcErrors, &[Dim::Category]),
+            (Kpi::QcErrors, &[Dim::Section]),
+            (Kpi::QcErrors, &[Dim::Month]),
+        ],
+        Page::Seizures => &[(Kpi::Seizures, &[]), (Kpi::Anomalies, &[])],
+        Page::QcCases | Page::Connectors | Page::Sql | Page::Audit | Page::Sandbox | Page::MyCases | Page::Cases => &[],
+    }
+}
+
+/// The figures of one page for one period and set of filters: the KPIs it
+/// declares ([`page_kpis`]), through the KPI service.
+struct Figures {
+    page: Page,
+    results: Vec<(Need, std::sync::Arc<KpiResult>)>,
+}
+
+impl Figures {
+    /// `kpi` broken down `by`; an error if the page did not declare it.
+    fn get(&self, kpi: Kpi, by: &[Dim]) -> Result<&KpiResult, PageError> {
+        self.results.iter().find(|((k, b), _)| *k == kpi && *b == by).map(|(_, r)| &**r).ok_or_else(|| {
+            PageError::Internal(format!("{:?} shows {kpi} by {by:?} without declaring it in page_kpis", self.page))
+        })
+    }
+}
 
 impl Dashboards {
-    /// Computes the pages' KPIs for the default period on the current snapshot
+    /// The figures `page` declares, for the days `from..=to` and `filters`
+    /// (the KPIs that take no filters get none).
+    async fn figures(
+        &self,
+        page: Page,
+        from: NaiveDate,
+        to: NaiveDate,
+        filters: &[(Dim, String)],
+    ) -> Result<Figures, PageError> {
+        let mut results = Vec::new();
+        for &(kpi, by) in page_kpis(page) {
+            let filters = if kpi.takes_filters() { filters.to_vec() } else { Vec::new() };
+            let request = KpiRequest::new(from, to, by).filtered(filters);
+            results.push(((kpi, by), self.kpis.kpi(kpi, &request).await?.result));
+        }
+        Ok(Figures { page, results })
+    }
+
+    /// Computes every page's KPIs for the default period on the current snapshot
     /// (each once per snapshot: on a snapshot already warm this costs nothing).
     /// Answers the snapshot id and how many KPI results it holds.
     pub async fn warm(&self) -> Result<(String, usize), String> {
-        let snap = self.snapshot().await.map_err(|e| format!("{e:?}"))?;
+        let snap = self.kpis.snapshot().await.map_err(|e| e.to_string())?;
         let now = (self.clock)();
-        let f = Filters::default();
-        let (from, to) = f.period(domain::court_order::local_date(now))?;
-        for (name, by) in PAGE_KPIS {
-            snap.kpi(name, &query(from, to, by, &f, now)).await.map_err(|e| e.to_string())?;
+        let (from, to) = Filters::default().period(domain::court_order::local_date(now))?;
+        for page in Page::ALL {
+            self.figures(page, from, to, &[]).await.map_err(|e| format!("{e:?}"))?;
         }
         // The connectors page's monthly reconciliation: each month's online rate, cached.
         snap.reconcile_cases(&warehouse::reconcile::Delivered::default()).await.map_err(|e| e.to_string())?;
         Ok((snap.manifest.snapshot_id.clone(), snap.cached_results()))
     }
-}
-
-fn query(
-    from: NaiveDate,
-    to: NaiveDate,
-    by: &[&str],
-    filters: &Filters,
-    as_of: chrono::DateTime<chrono::Utc>,
-) -> KpiQuery {
-    KpiQuery { from, to, by: by.iter().map(|s| (*s).to_owned()).collect(), as_of, filters: filters.kpi_filters() }
-}
-
-fn overall_rate(result: &KpiResult) -> Option<f64> {
-    result.rows.first().and_then(|r| r.get("rate")).and_then(Value::as_f64)
 }
 
 fn tile(title: &str, value: String, caption: &str) -> Markup {
@@ -629,31 +663,31 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let snap = dd.snapshot().await?;
-        let total = snap.kpi("online-rate", &query(from, to, &[], &f, now)).await?;
-        let monthly = snap.kpi("online-rate", &query(from, to, &["month"], &f, now)).await?;
-        let by_type = snap.kpi("online-rate", &query(from, to, &["business_type"], &f, now)).await?;
-        let e2e = snap.kpi("end-to-end-rate", &query(from, to, &[], &f, now)).await?;
-        let on_time = snap.kpi("on-time-rate", &query(from, to, &[], &f, now)).await?;
-        let satisfaction = snap.kpi("satisfaction", &query(from, to, &[], &f, now)).await?;
-        let qc = snap.kpi("qc-errors", &query(from, to, &[], &f, now)).await?;
-        let target = total.target.unwrap_or(0.9);
-        let rate = overall_rate(&total);
+        let figures = dd.figures(Page::Overview, from, to, &f.kpi_filters()).await?;
+        let total = figures.get(Kpi::OnlineRate, &[])?;
+        let monthly = figures.get(Kpi::OnlineRate, &[Dim::Month])?;
+        let by_type = figures.get(Kpi::OnlineRate, &[Dim::BusinessType])?;
+        let e2e = figures.get(Kpi::EndToEndRate, &[])?;
+        let on_time = figures.get(Kpi::OnTimeRate, &[])?;
+        let satisfaction = figures.get(Kpi::Satisfaction, &[])?;
+        let qc = figures.get(Kpi::QcErrors, &[])?;
+        let target = total.target.unwrap_or(kpi::TARGET_ONLINE_RATE);
+        let rate = total.overall_rate();
         let series: BTreeMap<String, f64> = monthly
-            .rows
+            .rates()
             .iter()
-            .filter_map(|r| Some((cell_text(r.get("month")), r.get("rate")?.as_f64()?)))
+            .filter_map(|r| Some((r.dim(Dim::Month).unwrap_or_default().to_owned(), r.rate?)))
             .collect();
         let projection = kpi::projection(&series, 6);
         let points: Vec<Point> = monthly
-            .rows
+            .rates()
             .iter()
             .map(|r| {
-                let month = cell_text(r.get("month"));
+                let month = r.dim(Dim::Month).unwrap_or_default().to_owned();
                 let href = month_range(&month).map(|(a, b)| {
                     f.link(if drill_to.is_empty() { "/types" } else { drill_to }, &[("from", Some(&a)), ("to", Some(&b))])
                 });
-                Point { label: month, value: r.get("rate").and_then(Value::as_f64), href, shown: None }
+                Point { label: month, value: r.rate, href, shown: None }
             })
             .collect();
         let markers: Vec<Marker> = domain::business::Phase::ALL
@@ -664,14 +698,14 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             })
             .collect();
         let type_points: Vec<Point> = by_type
-            .rows
+            .rates()
             .iter()
             .map(|r| {
-                let code = cell_text(r.get("business_type"));
+                let code = r.dim(Dim::BusinessType).unwrap_or_default();
                 Point {
-                    label: business_type_name(&code, lang),
-                    value: r.get("rate").and_then(Value::as_f64),
-                    href: Some(f.link(if drill_to.is_empty() { "/" } else { drill_to }, &[("business_type", Some(&code))])),
+                    label: business_type_name(code, lang),
+                    value: r.rate,
+                    href: Some(f.link(if drill_to.is_empty() { "/" } else { drill_to }, &[("business_type", Some(code))])),
                     shown: None,
                 }
             })
@@ -685,10 +719,10 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
                 (tile(lang.pick("网办率", "Online rate"), rate_text(rate), &format!("{} {} · {} {}",
                     lang.pick("目标", "target"), rate_text(Some(target)),
                     lang.pick("差距", "gap"), gap.map_or_else(|| "—".into(), |g| format!("{:+.1} pp", -g * 100.0)))))
-                (tile(lang.pick("全程网办率", "End-to-end online"), rate_text(overall_rate(&e2e)), lang.pick("零等待：无需到窗口", "Zero waiting: no counter visit")))
-                (tile(lang.pick("按时办结率", "On time"), rate_text(overall_rate(&on_time)), lang.pick("零延迟：承诺时限内登簿", "Zero delay: recorded within the committed limit")))
-                (tile(lang.pick("质检差错（每千件）", "QC errors per 1,000"), qc.rows.first().and_then(|r| r.get("rate")).and_then(Value::as_f64).map_or_else(|| "—".into(), |v| format!("{v:.2}")), lang.pick("零差错：越低越好", "Zero errors: lower is better")))
-                (tile(lang.pick("满意率", "Satisfaction"), rate_text(overall_rate(&satisfaction)), lang.pick("好评占评价", "good reviews among all")))
+                (tile(lang.pick("全程网办率", "End-to-end online"), rate_text(e2e.overall_rate()), lang.pick("零等待：无需到窗口", "Zero waiting: no counter visit")))
+                (tile(lang.pick("按时办结率", "On time"), rate_text(on_time.overall_rate()), lang.pick("零延迟：承诺时限内登簿", "Zero delay: recorded within the committed limit")))
+                (tile(lang.pick("质检差错（每千件）", "QC errors per 1,000"), qc.overall_rate().map_or_else(|| "—".into(), |v| format!("{v:.2}")), lang.pick("零差错：越低越好", "Zero errors: lower is better")))
+                (tile(lang.pick("满意率", "Satisfaction"), rate_text(satisfaction.overall_rate()), lang.pick("好评占评价", "good reviews among all")))
             }
             p.projection {
                 (lang.pick("按近 6 个月趋势，达到 90% 的月份：", "At the last 6 months' trend, 90% is reached in: "))
@@ -700,8 +734,8 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             (svg::bar_chart(lang.pick("各业务类型网办率", "Online rate by business type"), &type_points, Some(target)))
         };
         let tables = vec![
-            kpi_table("monthly", lang.pick("网办率月度数据", "Online rate by month").into(), &monthly, &["month"], lang),
-            kpi_table("by_type", lang.pick("各业务类型网办率数据", "Online rate by type").into(), &by_type, &["business_type"], lang),
+            kpi_table("monthly", lang.pick("网办率月度数据", "Online rate by month").into(), monthly, &[Dim::Month], lang),
+            kpi_table("by_type", lang.pick("各业务类型网办率数据", "Online rate by type").into(), by_type, &[Dim::BusinessType], lang),
         ];
         Ok(Content { body, tables })
     })
@@ -725,19 +759,13 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let snap = dd.snapshot().await?;
-        let by = ["business_type"];
-        let online = snap.kpi("online-rate", &query(from, to, &by, &f, now)).await?;
-        let e2e = snap.kpi("end-to-end-rate", &query(from, to, &by, &f, now)).await?;
-        let on_time = snap.kpi("on-time-rate", &query(from, to, &by, &f, now)).await?;
-        let ftr = snap.kpi("first-time-right", &query(from, to, &by, &f, now)).await?;
-        let rate_of = |r: &KpiResult, code: &str| {
-            r.rows
-                .iter()
-                .find(|row| cell_text(row.get("business_type")) == code)
-                .and_then(|row| row.get("rate"))
-                .and_then(Value::as_f64)
-        };
+        let figures = dd.figures(Page::Types, from, to, &f.kpi_filters()).await?;
+        let by = [Dim::BusinessType];
+        let online = figures.get(Kpi::OnlineRate, &by)?;
+        let e2e = figures.get(Kpi::EndToEndRate, &by)?;
+        let on_time = figures.get(Kpi::OnTimeRate, &by)?;
+        let ftr = figures.get(Kpi::FirstTimeRight, &by)?;
+        let rate_of = |r: &KpiResult, code: &str| r.row_where(Dim::BusinessType, code).and_then(|row| row.rate);
         let catalogue = domain::business::Catalogue::builtin();
         let mut table = Table {
             id: "types",
@@ -759,21 +787,16 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         };
         for info in catalogue.entries() {
             let code = info.business_type.code();
-            let cases = online
-                .rows
-                .iter()
-                .find(|row| cell_text(row.get("business_type")) == code)
-                .map(|row| cell_text(row.get("denominator")))
-                .unwrap_or_else(|| "0".into());
+            let cases = online.row_where(Dim::BusinessType, code).map_or(0, |row| row.denominator).to_string();
             table.rows.push(vec![
                 lang.pick(info.business_type.name_zh(), info.business_type.name_en()).to_owned(),
                 info.phase.map_or_else(|| "—".into(), |p| p.number().to_string()),
                 info.go_live.to_string(),
                 cases,
-                rate_text(rate_of(&online, code)),
-                rate_text(rate_of(&e2e, code)),
-                rate_text(rate_of(&on_time, code)),
-                rate_text(rate_of(&ftr, code)),
+                rate_text(rate_of(online, code)),
+                rate_text(rate_of(e2e, code)),
+                rate_text(rate_of(on_time, code)),
+                rate_text(rate_of(ftr, code)),
             ]);
         }
         let points: Vec<Point> = catalogue
@@ -781,7 +804,7 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
             .iter()
             .map(|info| Point {
                 label: lang.pick(info.business_type.name_zh(), info.business_type.name_en()).to_owned(),
-                value: rate_of(&on_time, info.business_type.code()),
+                value: rate_of(on_time, info.business_type.code()),
                 href: Some(f.link(drill_to, &[("business_type", Some(info.business_type.code()))])),
                 shown: None,
             })
@@ -804,59 +827,61 @@ pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters):
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let snap = dd.snapshot().await?;
-        let total = snap.kpi("qc-errors", &query(from, to, &[], &f, now)).await?;
-        let by_category = snap.kpi("qc-errors", &query(from, to, &["category"], &f, now)).await?;
-        let by_section = snap.kpi("qc-errors", &query(from, to, &["section"], &f, now)).await?;
-        let by_month = snap.kpi("qc-errors", &query(from, to, &["month"], &f, now)).await?;
+        let figures = dd.figures(Page::Qc, from, to, &f.kpi_filters()).await?;
+        let total = figures.get(Kpi::QcErrors, &[])?;
+        let by_category = figures.get(Kpi::QcErrors, &[Dim::Category])?;
+        let by_section = figures.get(Kpi::QcErrors, &[Dim::Section])?;
+        let by_month = figures.get(Kpi::QcErrors, &[Dim::Month])?;
         let drill = Page::QcCases.allows(role);
-        let per_thousand = |r: &serde_json::Map<String, Value>| r.get("rate").and_then(Value::as_f64);
-        let bars = |result: &KpiResult, dim: &str| -> Vec<Point> {
-            let max = result.rows.iter().filter_map(per_thousand).fold(0.0_f64, f64::max).max(1e-9);
+        let bars = |result: &KpiResult, dim: Dim| -> Vec<Point> {
+            let max = result.rates().iter().filter_map(|r| r.rate).fold(0.0_f64, f64::max).max(1e-9);
             result
-                .rows
+                .rates()
                 .iter()
                 .map(|r| {
-                    let value = cell_text(r.get(dim));
+                    let value = r.dim(dim).unwrap_or_default();
                     Point {
-                        label: dim_value(dim, r.get(dim), lang),
+                        label: dim_value(dim, r.dim(dim), lang),
                         // Bars are drawn as a share of the largest figure, labelled with the figure.
-                        value: per_thousand(r).map(|v| v / max),
-                        href: drill.then(|| f.link("/qc/cases", &[(dim, Some(&value))])),
-                        shown: per_thousand(r).map(|v| format!("{v:.2}‰")),
+                        value: r.rate.map(|v| v / max),
+                        href: drill.then(|| f.link("/qc/cases", &[(dim.name(), Some(value))])),
+                        shown: r.rate.map(|v| format!("{v:.2}‰")),
                     }
                 })
                 .collect()
         };
-        let open: i64 = total.rows.first().and_then(|r| r.get("open")).and_then(Value::as_i64).unwrap_or(0);
+        let open = match total.total().map(|r| r.extra) {
+            Some(kpi::Extra::Qc { open }) => open.unwrap_or(0),
+            _ => 0,
+        };
         let body = html! {
             (filter_form(&f, from, to, lang))
             div.tiles {
-                (tile(lang.pick("差错（每千件）", "Errors per 1,000 cases"), total.rows.first().and_then(per_thousand).map_or_else(|| "—".into(), |v| format!("{v:.2}")), ""))
-                (tile(lang.pick("差错件数", "Findings"), total.rows.first().map(|r| cell_text(r.get("numerator"))).unwrap_or_default(), ""))
+                (tile(lang.pick("差错（每千件）", "Errors per 1,000 cases"), total.overall_rate().map_or_else(|| "—".into(), |v| format!("{v:.2}")), ""))
+                (tile(lang.pick("差错件数", "Findings"), total.total().map(|r| r.numerator.to_string()).unwrap_or_default(), ""))
                 (tile(lang.pick("未整改", "Open"), open.to_string(), lang.pick("尚未更正的差错", "not yet corrected")))
             }
             h2 { (lang.pick("按差错类别：每千件差错", "By category: errors per 1,000 cases")) }
-            (svg::bar_chart(lang.pick("按差错类别", "By category"), &bars(&by_category, "category"), None))
+            (svg::bar_chart(lang.pick("按差错类别", "By category"), &bars(by_category, Dim::Category), None))
             h2 { (lang.pick("按责任科室：每千件差错", "By section: errors per 1,000 cases")) }
-            (svg::bar_chart(lang.pick("按责任科室", "By section"), &bars(&by_section, "section"), None))
+            (svg::bar_chart(lang.pick("按责任科室", "By section"), &bars(by_section, Dim::Section), None))
         };
-        let per_1000_table = |id, title: &str, result: &KpiResult, dim: &str| {
+        let per_1000_table = |id, title: &str, result: &KpiResult, dim: Dim| {
             let mut t = kpi_table(id, title.to_owned(), result, &[dim], lang);
             if let Some(last) = t.columns.last_mut() {
                 *last = lang.pick("每千件", "Per 1,000").to_owned();
             }
-            for (row, raw) in t.rows.iter_mut().zip(&result.rows) {
+            for (row, figures) in t.rows.iter_mut().zip(result.rates()) {
                 if let Some(last) = row.last_mut() {
-                    *last = per_thousand(raw).map_or_else(|| "—".into(), |v| format!("{v:.2}"));
+                    *last = figures.rate.map_or_else(|| "—".into(), |v| format!("{v:.2}"));
                 }
             }
             t
         };
         let tables = vec![
-            per_1000_table("by_category", lang.pick("按差错类别", "By category"), &by_category, "category"),
-            per_1000_table("by_section", lang.pick("按责任科室", "By section"), &by_section, "section"),
-            per_1000_table("by_month", lang.pick("按月份", "By month"), &by_month, "month"),
+            per_1000_table("by_category", lang.pick("按差错类别", "By category"), by_category, Dim::Category),
+            per_1000_table("by_section", lang.pick("按责任科室", "By section"), by_section, Dim::Section),
+            per_1000_table("by_month", lang.pick("按月份", "By month"), by_month, Dim::Month),
         ];
         Ok(Content { body, tables })
     })
@@ -1115,30 +1140,36 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let lang = f.lang();
         let now = (dd.clock)();
         let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let snap = dd.snapshot().await?;
-        let plain = KpiQuery { from, to, by: Vec::new(), as_of: now, filters: Vec::new() };
-        let seizures = snap.kpi("seizures", &plain).await?;
-        let anomalies = snap.kpi("anomalies", &plain).await?;
-        let row = seizures.rows.first().cloned().unwrap_or_default();
-        let get = |k: &str| cell_text(row.get(k));
+        let figures = dd.figures(Page::Seizures, from, to, &[]).await?;
+        let summary = match &figures.get(Kpi::Seizures, &[])?.rows {
+            kpi::Rows::Seizures(rows) => rows.first().copied(),
+            _ => None,
+        };
+        let count = |pick: fn(&kpi::SeizureSummary) -> Option<i64>| {
+            summary.as_ref().and_then(pick).map(|n| n.to_string()).unwrap_or_default()
+        };
+        let anomalies = match &figures.get(Kpi::Anomalies, &[])?.rows {
+            kpi::Rows::Anomalies(rows) => rows.clone(),
+            _ => Vec::new(),
+        };
         let banner = alert_banner(&dd, &[warehouse::alerts::SEIZURES_EXPIRING], lang).await?;
         let body = html! {
             (banner)
             div.tiles {
-                (tile(lang.pick("收到", "Received"), get("received"), lang.pick("期间内送达", "served in the period")))
-                (tile(lang.pick("有效查封", "Active"), get("active"), ""))
-                (tile(lang.pick("轮候", "Queued"), get("queued"), ""))
-                (tile(lang.pick("已解封", "Released"), get("released"), ""))
-                (tile(lang.pick("已失效", "Lapsed"), get("lapsed"), ""))
-                (tile(lang.pick("30 日内到期", "Expiring in 30 days"), get("expiring_within_30_days"), ""))
-                (tile(lang.pick("送达至登簿（中位小时）", "Served to recorded (median hours)"), get("median_hours_to_record"), ""))
+                (tile(lang.pick("收到", "Received"), count(|s| Some(s.received)), lang.pick("期间内送达", "served in the period")))
+                (tile(lang.pick("有效查封", "Active"), count(|s| s.active), ""))
+                (tile(lang.pick("轮候", "Queued"), count(|s| s.queued), ""))
+                (tile(lang.pick("已解封", "Released"), count(|s| s.released), ""))
+                (tile(lang.pick("已失效", "Lapsed"), count(|s| s.lapsed), ""))
+                (tile(lang.pick("30 日内到期", "Expiring in 30 days"), count(|s| s.expiring_within_30_days), ""))
+                (tile(lang.pick("送达至登簿（中位小时）", "Served to recorded (median hours)"), summary.and_then(|s| s.median_hours_to_record).map(|h| h.to_string()).unwrap_or_default(), ""))
             }
         };
         let table = Table {
             id: "conflicts",
             title: lang.pick("对账异常（含查封期间办理转移、抵押）", "Reconciliation anomalies (incl. transfers and mortgages on seized units)").into(),
             columns: column_titles(lang, &[("类型", "Kind"), ("合作方", "Partner"), ("件数", "Count")]),
-            rows: anomalies.rows.iter().map(|r| vec![cell_text(r.get("kind")), cell_text(r.get("partner")), cell_text(r.get("count"))]).collect(),
+            rows: anomalies.iter().map(|r| vec![r.kind.clone(), r.partner.clone().unwrap_or_default(), r.count.to_string()]).collect(),
         };
         Ok(Content { body, tables: vec![table] })
     })

@@ -628,7 +628,8 @@ pub struct KpiArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// The time the figures are for (RFC 3339; default now): cases past their limit by then count as late.
+    /// The time the figures are for (RFC 3339): by default the snapshot's time; an earlier time
+    /// may be given (cases past their limit by then count as late), a later one is refused.
     #[arg(long)]
     pub as_of: Option<String>,
     /// Only cases with this value, e.g. --filter district=430405 (business_type, phase,

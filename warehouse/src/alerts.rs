@@ -16,13 +16,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
-use serde_json::Value;
 use store::Store;
 use store::alerts::Observation;
 
 use crate::WarehouseError;
 use crate::cache::OpenSnapshot;
-use crate::kpi::KpiQuery;
+use crate::kpi::{Dim, Kpi, KpiRequest};
 
 /// Online rate below its trajectory to the target.
 pub const ONLINE_RATE: &str = "online_rate_below_trajectory";
@@ -99,17 +98,9 @@ pub async fn online_rate(snapshot: &OpenSnapshot, rules: &AlertRules) -> Result<
     if last_complete < from {
         return Ok(None);
     }
-    let query =
-        KpiQuery { from, to: last_complete, by: vec!["month".into()], as_of: snapshot.as_of(), filters: Vec::new() };
-    let result = snapshot.kpi("online-rate", &query).await?;
-    let series: BTreeMap<String, f64> = result
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let month = r.get("month").and_then(Value::as_str)?.to_owned();
-            Some((month, r.get("rate")?.as_f64()?))
-        })
-        .collect();
+    let result = snapshot.kpi(Kpi::OnlineRate, &KpiRequest::new(from, last_complete, &[Dim::Month])).await?;
+    let series: BTreeMap<String, f64> =
+        result.rates().iter().filter_map(|r| Some((r.dim(Dim::Month)?.to_owned(), r.rate?))).collect();
     let (Some((_, &baseline)), Some((month, &rate))) = (series.iter().next(), series.iter().next_back()) else {
         return Ok(None);
     };

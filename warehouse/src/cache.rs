@@ -17,7 +17,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 
 use crate::WarehouseError;
-use crate::kpi::{self, KpiQuery, KpiResult};
+use crate::kpi::{self, Kpi, KpiRequest, KpiResult};
 use crate::session::{register_snapshot, session_with_limit};
 use crate::snapshot::Manifest;
 
@@ -41,7 +41,7 @@ pub struct OpenSnapshot {
     /// A session with its tables registered; clone it to run SQL.
     pub ctx: SessionContext,
     as_of: DateTime<Utc>,
-    results: Mutex<HashMap<String, Arc<KpiResult>>>,
+    results: Mutex<HashMap<(Kpi, kpi::KpiQuery), Arc<KpiResult>>>,
     tables: Mutex<HashMap<String, Arc<Vec<RecordBatch>>>>,
 }
 
@@ -68,9 +68,7 @@ impl SnapshotCache {
         }
         let ctx = session_with_limit(None, Some(memory_bytes))?;
         let manifest = register_snapshot(&ctx, root).await?;
-        let as_of = DateTime::parse_from_rfc3339(&manifest.created_at)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| WarehouseError::Corrupt(format!("manifest created_at {:?}: {e}", manifest.created_at)))?;
+        let as_of = manifest.created()?;
         let open = Arc::new(OpenSnapshot { manifest, ctx, as_of, results: Mutex::default(), tables: Mutex::default() });
         *current = Some(open.clone());
         Ok(open)
@@ -83,16 +81,17 @@ impl OpenSnapshot {
         self.as_of
     }
 
-    /// A KPI on this snapshot, computed once per distinct query (its `as_of`
-    /// is replaced by the snapshot's).
-    pub async fn kpi(&self, name: &str, query: &KpiQuery) -> Result<Arc<KpiResult>, WarehouseError> {
-        let query = KpiQuery { as_of: self.as_of, ..query.clone() };
-        let key = format!("{name}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{:?}", query.from, query.to, query.by, query.filters);
+    /// A KPI on this snapshot, computed once per distinct query; as of the
+    /// snapshot's time unless the request asks for an earlier one
+    /// ([`kpi::as_of`]).
+    pub async fn kpi(&self, kpi: Kpi, request: &KpiRequest) -> Result<Arc<KpiResult>, WarehouseError> {
+        let query = request.on(self.as_of)?;
+        let key = (kpi, query);
         if let Some(hit) = self.results.lock().map_err(|_| poisoned())?.get(&key) {
             return Ok(hit.clone());
         }
         // Two requests missing at once both compute; the second insert wins. Rare, and harmless.
-        let result = Arc::new(kpi::run(&self.ctx, name, &query).await?);
+        let result = Arc::new(kpi::run(&self.ctx, kpi, &key.1).await?);
         let mut results = self.results.lock().map_err(|_| poisoned())?;
         if results.len() >= MAX_RESULTS {
             results.clear();
@@ -128,7 +127,7 @@ impl OpenSnapshot {
     ) -> Result<Vec<crate::reconcile::MonthCheck>, WarehouseError> {
         let months = self.query(crate::reconcile::SNAPSHOT_MONTHS_SQL).await?;
         crate::reconcile::reconcile_months(delivered, &months, |query| async move {
-            Ok(crate::reconcile::counted_and_excluded(&*self.kpi("online-rate", &query).await?))
+            Ok(self.kpi(Kpi::OnlineRate, &query).await?.counted_and_excluded())
         })
         .await
     }

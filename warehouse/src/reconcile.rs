@@ -13,7 +13,7 @@ use datafusion::execution::context::SessionContext;
 use serde_json::{Value, json};
 
 use crate::WarehouseError;
-use crate::kpi::{self, KpiQuery};
+use crate::kpi::{self, Kpi, KpiRequest};
 
 /// One month of the reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub async fn reconcile_months<F, Fut>(
     online_rate: F,
 ) -> Result<Vec<MonthCheck>, WarehouseError>
 where
-    F: Fn(KpiQuery) -> Fut,
+    F: Fn(KpiRequest) -> Fut,
     Fut: Future<Output = Result<(i64, i64), WarehouseError>>,
 {
     let mut months: BTreeSet<String> = delivered.cases.keys().cloned().collect();
@@ -100,9 +100,7 @@ where
         let Some((from, to)) = month_bounds(&month) else {
             return Err(WarehouseError::BadRequest(format!("not a month: {month:?}")));
         };
-        // `as_of` does not change the online rate; the caller's runner sets its own.
-        let query = KpiQuery { from, to, by: Vec::new(), as_of: DateTime::<Utc>::MIN_UTC, filters: Vec::new() };
-        let (counted, excluded) = online_rate(query).await?;
+        let (counted, excluded) = online_rate(KpiRequest::new(from, to, &[])).await?;
         checks.push(MonthCheck {
             delivered: delivered.cases.get(&month).copied().unwrap_or(0),
             flawed: delivered.flawed.get(&month).copied().unwrap_or(0),
@@ -114,11 +112,6 @@ where
     Ok(checks)
 }
 
-/// The denominator (summed over rows) and excluded count of a KPI result.
-pub fn counted_and_excluded(result: &kpi::KpiResult) -> (i64, i64) {
-    (result.rows.iter().filter_map(|r| r.get("denominator").and_then(Value::as_i64)).sum(), result.excluded)
-}
-
 /// [`reconcile_months`] on the snapshot registered in `ctx` (the CLI).
 pub async fn cases_by_month(
     ctx: &SessionContext,
@@ -126,9 +119,8 @@ pub async fn cases_by_month(
     as_of: DateTime<Utc>,
 ) -> Result<Vec<MonthCheck>, WarehouseError> {
     let months = ctx.sql(SNAPSHOT_MONTHS_SQL).await?.collect().await?;
-    reconcile_months(delivered, &months, |query| async move {
-        let query = KpiQuery { as_of, ..query };
-        Ok(counted_and_excluded(&kpi::run(ctx, "online-rate", &query).await?))
+    reconcile_months(delivered, &months, |request| async move {
+        Ok(kpi::run(ctx, Kpi::OnlineRate, &request.on(as_of)?).await?.counted_and_excluded())
     })
     .await
 }

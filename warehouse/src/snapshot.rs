@@ -60,6 +60,13 @@ impl Manifest {
         }
     }
 
+    /// When it was made: the time every answer on it is as of (see [`crate::kpi::as_of`]).
+    pub fn created(&self) -> Result<DateTime<Utc>, crate::WarehouseError> {
+        DateTime::parse_from_rfc3339(&self.created_at)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| crate::WarehouseError::Corrupt(format!("manifest created_at {:?}: {e}", self.created_at)))
+    }
+
     /// The store's newest write it covers.
     pub fn watermark(&self) -> Option<DateTime<Utc>> {
         let text = self.source_watermark.as_deref()?;

@@ -97,12 +97,10 @@ pub(crate) async fn env(store: Store, name: &str) -> Env {
     let read = clock.clone();
     let dashboards = Dashboards {
         store: store.clone(),
-        warehouse_dir: dir.clone(),
-        memory_bytes: 256 * 1024 * 1024,
+        kpis: warehouse::kpi::KpiService::new(dir.clone(), 256 * 1024 * 1024),
         sql_limits: Limits { max_rows: 1000, timeout: std::time::Duration::from_secs(20), memory_bytes: 256 << 20 },
         secure_cookies: false,
         clock: Arc::new(move || *read.lock().expect("clock")),
-        snapshots: Default::default(),
         sandbox: None,
     };
     Env { app: dashboards::router(dashboards.clone()), dashboards, store, now: clock, dir }

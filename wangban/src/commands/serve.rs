@@ -76,12 +76,10 @@ pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<
 pub(crate) fn dashboards_of(settings: &Settings, store: &store::Store) -> dashboards::Dashboards {
     dashboards::Dashboards {
         store: store.clone(),
-        warehouse_dir: settings.warehouse_dir(),
-        memory_bytes: settings.warehouse.sql_memory_mb * 1024 * 1024,
+        kpis: warehouse::kpi::KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb * 1024 * 1024),
         sql_limits: settings.sql_limits(),
         secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
         clock: std::sync::Arc::new(chrono::Utc::now),
-        snapshots: Default::default(),
         sandbox: None,
     }
 }
@@ -102,7 +100,7 @@ async fn warm_loop(
             Ok((id, results)) if warmed.as_ref() != Some(&id) => {
                 tracing::info!(message = "dashboards warmed for a new snapshot", snapshot = %id, results,
                                ms = started.elapsed().as_millis() as u64);
-                match dashboards.snapshots.current(&dashboards.warehouse_dir, dashboards.memory_bytes).await {
+                match dashboards.kpis.snapshot().await {
                     Ok(snapshot) => {
                         let now = chrono::Utc::now();
                         if let Err(error) =

@@ -9,7 +9,7 @@ use serde_json::json;
 use warehouse::console::{self, Format};
 use warehouse::datafusion::execution::context::SessionContext;
 use warehouse::export::{RefreshOptions, refresh};
-use warehouse::kpi::{self, KpiQuery};
+use warehouse::kpi::{self, Dim, Kpi, KpiQuery, KpiRequest, KpiService};
 use warehouse::session::{engine_session, register_snapshot};
 
 use crate::cli::{KpiArgs, OutputFormat, SqlArgs, WarehouseArgs, WarehouseCommand};
@@ -162,12 +162,12 @@ async fn bench(settings: &Settings, repeat: usize, engine: &str) -> anyhow::Resu
     let by_type_and_month = KpiQuery {
         from: first,
         to: chrono::NaiveDate::from_ymd_opt(last.year(), 12, 31).unwrap_or(last),
-        by: vec!["business_type".into(), "month".into()],
+        by: vec![Dim::BusinessType, Dim::Month],
         as_of: Utc::now(),
         filters: Vec::new(),
     };
     let by_district =
-        KpiQuery { to: last.with_day(15).unwrap_or(last), by: vec!["district".into()], ..by_type_and_month.clone() };
+        KpiQuery { to: last.with_day(15).unwrap_or(last), by: vec![Dim::District], ..by_type_and_month.clone() };
     enum Run<'a> {
         Kpi(&'a SessionContext, &'a KpiQuery),
         Sql(&'static str),
@@ -181,7 +181,7 @@ async fn bench(settings: &Settings, repeat: usize, engine: &str) -> anyhow::Resu
     for (name, run) in runs {
         let run_once = || async {
             anyhow::Ok(match &run {
-                Run::Kpi(session, query) => kpi::run(session, "online-rate", query).await?.rows.len(),
+                Run::Kpi(session, query) => kpi::run(session, Kpi::OnlineRate, query).await?.rows.len(),
                 Run::Sql(sql) => ctx.sql(sql).await?.collect().await?.iter().map(|b| b.num_rows()).sum(),
             })
         };
@@ -206,66 +206,90 @@ async fn bench(settings: &Settings, repeat: usize, engine: &str) -> anyhow::Resu
     Ok(())
 }
 
-fn parse_as_of(text: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
-    match text {
-        None => Ok(Utc::now()),
-        Some(t) => Ok(DateTime::parse_from_rfc3339(t)
+fn parse_as_of(text: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    text.map(|t| {
+        Ok(DateTime::parse_from_rfc3339(t)
             .with_context(|| format!("--as-of {t:?} is not an RFC 3339 time like 2025-01-02T00:00:00+08:00"))?
-            .with_timezone(&Utc)),
-    }
+            .with_timezone(&Utc))
+    })
+    .transpose()
 }
 
+/// One CSV field as RFC 4180 writes it: quoted when it holds a comma, a
+/// quote or a line break, quotes doubled.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
+}
+
+/// `wangban kpi`: the same figures as the pages and `/api/kpi` (one
+/// [`kpi::KpiService`] on the current snapshot, as of its time), or the same
+/// SQL on Ballista with the same `as_of` rule.
 pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let usage = |message: &dyn std::fmt::Display| {
+        eprintln!("error: {message}");
+        Ok(ExitCode::from(crate::EXIT_USAGE))
+    };
     if args.name == "list" {
-        for d in kpi::DEFINITIONS {
-            println!(
-                "{}",
-                json!({
-                    "name": d.name, "id": d.id, "version": d.version, "title_zh": d.title_zh,
-                    "numerator": d.numerator, "denominator": d.denominator, "excludes": d.excludes,
-                    "dimensions": d.dimensions,
-                })
-            );
+        for d in &kpi::DEFINITIONS {
+            println!("{}", d.to_json());
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let which = match Kpi::from_name(&args.name) {
+        Ok(which) => which,
+        Err(e) => return usage(&e),
+    };
     let (Some(from), Some(to)) = (args.from, args.to) else {
-        eprintln!("error: kpi {} needs --from DATE and --to DATE", args.name);
-        return Ok(ExitCode::from(crate::EXIT_USAGE));
+        return usage(&format!("kpi {} needs --from DATE and --to DATE", args.name));
     };
     let mut filters = Vec::new();
     for filter in &args.filters {
-        let Some((dim, value)) = filter.split_once('=') else {
-            eprintln!("error: --filter {filter:?} is not DIM=VALUE (e.g. district=430405)");
-            return Ok(ExitCode::from(crate::EXIT_USAGE));
+        let parsed = filter.split_once('=').and_then(|(dim, value)| Some((Dim::from_name(dim.trim()).ok()?, value)));
+        let Some((dim, value)) = parsed else {
+            return usage(&format!(
+                "--filter {filter:?} is not DIM=VALUE with DIM one of business_type, phase, channel, district, applicant_kind"
+            ));
         };
-        filters.push((dim.trim().to_owned(), value.trim().to_owned()));
+        filters.push((dim, value.trim().to_owned()));
     }
-    let query = KpiQuery { from, to, by: args.by.clone(), as_of: parse_as_of(args.as_of.as_deref())?, filters };
-    let ctx = match engine_session(&args.engine, Some(settings.warehouse.sql_memory_mb * 1024 * 1024)).await {
-        Ok(ctx) => ctx,
-        Err(warehouse::WarehouseError::BadRequest(message)) => {
-            eprintln!("error: {message}");
-            return Ok(ExitCode::from(crate::EXIT_USAGE));
-        }
-        Err(e) => return Err(e).context("starting the query engine"),
+    let by = match which.dims(args.by.iter().map(String::as_str)) {
+        Ok(by) => by,
+        Err(e) => return usage(&e),
     };
-    register_snapshot(&ctx, &settings.warehouse_dir()).await?;
-    let result = match kpi::run(&ctx, &args.name, &query).await {
-        Ok(result) => result,
-        Err(warehouse::WarehouseError::BadRequest(message)) => {
-            eprintln!("error: {message}");
-            return Ok(ExitCode::from(crate::EXIT_USAGE));
+    let request = KpiRequest { from, to, by, filters, as_of: parse_as_of(args.as_of.as_deref())? };
+    let memory = settings.warehouse.sql_memory_mb * 1024 * 1024;
+    let answered = if args.engine.is_empty() || args.engine == "local" {
+        KpiService::new(settings.warehouse_dir(), memory).kpi(which, &request).await
+    } else {
+        let ctx = match engine_session(&args.engine, Some(memory)).await {
+            Ok(ctx) => ctx,
+            Err(warehouse::WarehouseError::BadRequest(message)) => return usage(&message),
+            Err(e) => return Err(e).context("starting the query engine"),
+        };
+        let manifest = register_snapshot(&ctx, &settings.warehouse_dir()).await?;
+        match request.on(manifest.created()?) {
+            Ok(query) => kpi::run(&ctx, which, &query)
+                .await
+                .map(|result| kpi::Answer { snapshot_id: manifest.snapshot_id.clone(), result: result.into() }),
+            Err(e) => Err(e),
         }
+    };
+    let answer = match answered {
+        Ok(answer) => answer,
+        Err(warehouse::WarehouseError::BadRequest(message)) => return usage(&message),
         Err(e) => return Err(e.into()),
     };
+    let result = &answer.result;
     let mut out = std::io::stdout().lock();
     match args.format {
-        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&result.to_json())?)?,
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&answer.to_json())?)?,
         OutputFormat::Csv | OutputFormat::Table => {
-            let mut columns: Vec<String> = args.by.clone();
-            columns.extend(["numerator", "denominator", "rate"].map(String::from));
-            for row in &result.rows {
+            let rows = result.rows.to_json();
+            let mut columns: Vec<String> = result.by.iter().map(|d| d.name().to_owned()).collect();
+            if which.is_rate() {
+                columns.extend(["numerator", "denominator", "rate"].map(String::from));
+            }
+            for row in &rows {
                 for key in row.keys() {
                     if !columns.contains(key) {
                         columns.push(key.clone());
@@ -277,24 +301,27 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
                 Some(serde_json::Value::Null) | None => String::new(),
                 Some(other) => other.to_string(),
             };
-            let separator = if args.format == OutputFormat::Csv { "," } else { "\t" };
-            if args.format == OutputFormat::Table {
+            let csv = args.format == OutputFormat::Csv;
+            let line = |cells: Vec<String>| {
+                if csv { cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",") } else { cells.join("\t") }
+            };
+            if !csv {
                 writeln!(
                     out,
-                    "# {} {} v{} ({} .. {}), as of {}{}",
+                    "# {} {} v{} ({} .. {}), snapshot {}, as of {}{}",
                     result.definition.title_zh,
                     result.definition.id,
                     result.definition.version,
                     from,
                     to,
+                    answer.snapshot_id,
                     result.as_of.to_rfc3339(),
                     result.target.map(|t| format!(", target {t}")).unwrap_or_default()
                 )?;
             }
-            writeln!(out, "{}", columns.join(separator))?;
-            for row in &result.rows {
-                let cells: Vec<String> = columns.iter().map(|c| text(row.get(c))).collect();
-                writeln!(out, "{}", cells.join(separator))?;
+            writeln!(out, "{}", line(columns.clone()))?;
+            for row in &rows {
+                writeln!(out, "{}", line(columns.iter().map(|c| text(row.get(c))).collect()))?;
             }
         }
     }

@@ -167,6 +167,59 @@ async fn simulate_listen_serves_the_registry_feed() {
     let drop = cli(&["sql", "DROP TABLE cases"]);
     assert_eq!(drop.status.code(), Some(1));
     assert!(stderr(&drop).contains("read-only"), "{}", stderr(&drop));
+
+    // One figure everywhere: for the same snapshot and period the CLI, the KPI
+    // API and the overview page give the same online rate, as of the snapshot.
+    let period = ["--from", "2025-01-01", "--to", "2025-01-31"];
+    let by_month = cli(&[&["kpi", "online-rate", "--by", "month", "--format", "json"][..], &period[..]].concat());
+    assert_eq!(by_month.status.code(), Some(0), "{}", stderr(&by_month));
+    let from_cli: serde_json::Value = serde_json::from_str(&stdout(&by_month)).expect("json");
+    let added = cli(&["user", "add", "--name", "leader", "--role", "leadership", "--password", "leader-password-1"]);
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let (data_arg, config_arg) = (data.to_str().expect("path").to_owned(), config.to_str().expect("path").to_owned());
+    let (server, url) =
+        tokio::task::spawn_blocking(move || start_serve(&["--config", &config_arg, "--data", &data_arg]))
+            .await
+            .expect("join");
+    let from_api: serde_json::Value =
+        reqwest::get(format!("{url}/api/kpi/online-rate?from=2025-01-01&to=2025-01-31&by=month"))
+            .await
+            .expect("kpi")
+            .json()
+            .await
+            .expect("json");
+    assert_eq!(from_api, from_cli, "the API and the CLI give the same answer");
+    assert_eq!(from_cli["snapshot_id"], report["snapshot"], "the answer names the snapshot it was computed on");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let login = client
+        .post(format!("{url}/login"))
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("username=leader&password=leader-password-1")
+        .send()
+        .await
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let page = |path: &str| {
+        let request = client.get(format!("{url}{path}")).header(reqwest::header::COOKIE, cookie.clone());
+        async move { request.send().await.expect("page").text().await.expect("text") }
+    };
+    let overview = page("/?from=2025-01-01&to=2025-01-31").await;
+    let total = cli(&[&["kpi", "online-rate", "--format", "json"][..], &period[..]].concat());
+    let total: serde_json::Value = serde_json::from_str(&stdout(&total)).expect("json");
+    let rate = total["rows"][0]["rate"].as_f64().expect("a rate");
+    let tile = format!("<div class=\"tile-title\">网办率</div><div class=\"tile-value\">{:.1}%</div>", rate * 100.0);
+    assert!(overview.contains(&tile), "the overview shows {tile}");
+    let csv = page("/?from=2025-01-01&to=2025-01-31&download=monthly").await;
+    let month = &from_cli["rows"][0];
+    let line = format!("{},{},{},", month["month"].as_str().expect("month"), month["numerator"], month["denominator"]);
+    assert!(csv.contains(&line), "the overview's monthly table holds {line}:\n{csv}");
+    let _ = tokio::task::spawn_blocking(move || stop_serve(server)).await;
     let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
     assert_eq!(status.code(), Some(0));

@@ -17,7 +17,7 @@ use warehouse::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use warehouse::datafusion::parquet::arrow::ArrowWriter;
 use warehouse::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use warehouse::export::{RefreshOptions, refresh};
-use warehouse::kpi::{self, KpiQuery};
+use warehouse::kpi::{self, Dim, Kpi, KpiQuery, KpiRequest};
 use warehouse::session::{register_snapshot, session_with_limit};
 
 pub(crate) fn flow() -> Flow {
@@ -121,11 +121,21 @@ pub(crate) async fn kpi_json(root: &Path, name: &str, by: &[&str], as_of: DateTi
     let query = KpiQuery {
         from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
         to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
-        by: by.iter().map(|s| (*s).to_owned()).collect(),
+        by: dims(by),
         as_of,
         filters: Vec::new(),
     };
-    kpi::run(&ctx, name, &query).await.expect("kpi").to_json()
+    kpi::run(&ctx, kpi_named(name), &query).await.expect("kpi").to_json()
+}
+
+/// The KPI called `name`.
+pub(crate) fn kpi_named(name: &str) -> Kpi {
+    Kpi::from_name(name).expect("a known KPI")
+}
+
+/// The dimensions called `names`.
+pub(crate) fn dims(names: &[&str]) -> Vec<Dim> {
+    names.iter().map(|n| Dim::from_name(n).expect("a known dimension")).collect()
 }
 
 /// The test flow loaded up to 2025-01-02 and refreshed into a new warehouse
@@ -304,9 +314,8 @@ async fn online_and_on_time_rates_match_plain_sql_on_the_store(store: Store) {
     for (first, last) in [(day(1, 1), day(12, 31)), (day(3, 15), day(8, 20))] {
         let ctx = session_with_limit(Some(2), None).expect("session");
         register_snapshot(&ctx, &root).await.expect("snapshot");
-        let query =
-            KpiQuery { from: first, to: last, by: vec!["business_type".into()], as_of: now, filters: Vec::new() };
-        let value = kpi::run(&ctx, "online-rate", &query).await.expect("kpi").to_json();
+        let query = KpiQuery { from: first, to: last, by: vec![Dim::BusinessType], as_of: now, filters: Vec::new() };
+        let value = kpi::run(&ctx, Kpi::OnlineRate, &query).await.expect("kpi").to_json();
         let (from, to) = (
             domain::court_order::local_day_end(first.pred_opt().expect("day")),
             domain::court_order::local_day_end(last),
@@ -449,13 +458,9 @@ async fn an_undetermined_correction_count_leaves_first_time_right(store: Store) 
                 as_of: now,
                 filters: Vec::new(),
             };
-            let result = kpi::run(&ctx, "first-time-right", &query).await.expect("kpi");
-            let row = &result.rows[0];
-            out.push((
-                row["numerator"].as_i64().expect("numerator"),
-                row["denominator"].as_i64().expect("denominator"),
-                result.excluded,
-            ));
+            let result = kpi::run(&ctx, Kpi::FirstTimeRight, &query).await.expect("kpi");
+            let row = result.total().expect("a row");
+            out.push((row.numerator, row.denominator, result.excluded));
         }
         out
     };
@@ -508,21 +513,15 @@ async fn count_kpis_agree_with_and_without_the_rollup(store: Store) {
     let breakdowns: &[&[&str]] =
         &[&[], &["business_type"], &["month"], &["week"], &["channel", "district"], &["phase", "applicant_kind"]];
     let district = flow.cases[0].district.clone();
-    let filters = [vec![], vec![("district".to_owned(), district)], vec![("channel".to_owned(), "4".to_owned())]];
+    let filters = [vec![], vec![(Dim::District, district)], vec![(Dim::Channel, "4".to_owned())]];
     let mut compared = 0;
     for name in ["online-rate", "end-to-end-rate", "first-time-right", "e-certificate-rate"] {
         for (from, to) in periods {
             for by in breakdowns {
                 for filter in &filters {
-                    let query = KpiQuery {
-                        from,
-                        to,
-                        by: by.iter().map(|s| (*s).to_owned()).collect(),
-                        as_of: now,
-                        filters: filter.clone(),
-                    };
-                    let a = kpi::run(&with, name, &query).await.expect("with the rollup").to_json();
-                    let b = kpi::run(&without, name, &query).await.expect("without").to_json();
+                    let query = KpiQuery { from, to, by: dims(by), as_of: now, filters: filter.clone() };
+                    let a = kpi::run(&with, kpi_named(name), &query).await.expect("with the rollup").to_json();
+                    let b = kpi::run(&without, kpi_named(name), &query).await.expect("without").to_json();
                     assert_eq!(a, b, "{name} {from}..{to} by {by:?} where {filter:?}");
                     compared += 1;
                 }
@@ -586,18 +585,20 @@ async fn cached_results_follow_the_current_snapshot(store: Store) {
     let root = temp_dir("cache");
     refresh(&store, &root, &options(first, true)).await.expect("first refresh");
     let cache = warehouse::cache::SnapshotCache::default();
-    let query = KpiQuery {
-        from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-        to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
-        by: vec!["business_type".to_owned()],
-        // Replaced by the snapshot's time: the answer is the same whenever it is asked.
-        as_of: at(2030, 1, 1),
-        filters: Vec::new(),
-    };
+    // As of the snapshot's time: the answer is the same whenever it is asked.
+    let query = KpiRequest::new(
+        NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+        &[Dim::BusinessType],
+    );
     let open = cache.current(&root, 256 << 20).await.expect("open");
     assert_eq!(open.as_of(), first);
-    let a = open.kpi("online-rate", &query).await.expect("kpi");
-    let b = cache.current(&root, 256 << 20).await.expect("again").kpi("online-rate", &query).await.expect("kpi");
+    // A time after the snapshot's is refused: the data does not reach it.
+    let later = KpiRequest { as_of: Some(at(2030, 1, 1)), ..query.clone() };
+    let refused = open.kpi(Kpi::OnlineRate, &later).await.expect_err("after the snapshot");
+    assert!(refused.to_string().contains("after the snapshot's time"), "{refused}");
+    let a = open.kpi(Kpi::OnlineRate, &query).await.expect("kpi");
+    let b = cache.current(&root, 256 << 20).await.expect("again").kpi(Kpi::OnlineRate, &query).await.expect("kpi");
     assert!(std::sync::Arc::ptr_eq(&a, &b), "the second ask is served from the cache");
     assert_eq!(open.cached_results(), 1);
     assert_eq!(a.to_json(), kpi_json(&root, "online-rate", &["business_type"], first).await, "cached = computed");
@@ -608,7 +609,7 @@ async fn cached_results_follow_the_current_snapshot(store: Store) {
     let reopened = cache.current(&root, 256 << 20).await.expect("reopen");
     assert_ne!(reopened.manifest.snapshot_id, open.manifest.snapshot_id);
     assert_eq!(reopened.cached_results(), 0, "a new snapshot starts with no results");
-    let c = reopened.kpi("online-rate", &query).await.expect("kpi");
+    let c = reopened.kpi(Kpi::OnlineRate, &query).await.expect("kpi");
     assert_eq!(c.to_json(), kpi_json(&root, "online-rate", &["business_type"], second).await);
     assert_ne!(a.to_json(), c.to_json(), "the new snapshot holds more cases");
     let _ = std::fs::remove_dir_all(root);
@@ -740,11 +741,11 @@ async fn compact_makes_one_file_a_month_with_its_rollup(store: Store) {
     let query = KpiQuery {
         from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
         to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
-        by: vec!["business_type".into()],
+        by: vec![Dim::BusinessType],
         as_of: now,
         filters: Vec::new(),
     };
-    assert_eq!(kpi::run(&plain, "online-rate", &query).await.expect("kpi").to_json(), after);
+    assert_eq!(kpi::run(&plain, Kpi::OnlineRate, &query).await.expect("kpi").to_json(), after);
     // Each month's file is sorted by submission time, as a refresh writes it.
     let file = std::fs::File::open(new_dir.join("cases/month=2024-03/part-0.parquet")).expect("March");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
@@ -788,14 +789,8 @@ async fn durations_equal_datafusions_median_and_percentile(store: Store) {
     register_snapshot(&ctx, &root).await.expect("snapshot");
     for (from, to, period) in periods {
         for by in breakdowns {
-            let query = KpiQuery {
-                from,
-                to,
-                by: by.iter().map(|d| (*d).to_owned()).collect(),
-                as_of: now,
-                filters: Vec::new(),
-            };
-            let rows = kpi::run(&ctx, "durations", &query).await.expect("kpi").rows;
+            let query = KpiQuery { from, to, by: dims(by), as_of: now, filters: Vec::new() };
+            let rows = kpi::run(&ctx, Kpi::Durations, &query).await.expect("kpi").rows.to_json();
             let dims: String = by.iter().map(|d| format!(", CAST(c.{d} AS VARCHAR) AS {d}")).collect();
             let group: String = by.iter().map(|d| format!(", {d}")).collect();
             let every: Vec<String> = kpi::DURATION_STEPS

@@ -1,13 +1,6 @@
-//! Named, versioned KPI definitions and their queries over a snapshot.
-//!
-//! Every KPI is a [`Definition`] (id, version, what its numerator and
-//! denominator count and what it leaves out, the dimensions it can be broken
-//! down by) and one SQL query built from it; results carry the definition, the
-//! `as_of` time, the target where there is one, and per row the dimensions,
-//! numerator, denominator and rate. Dimensions are taken from a fixed list,
-//! never pasted from input. The scope rule for cases (`docs/kpi.md`): submitted
-//! in the period, neither withdrawn nor refused, and on or after its phase's
-//! go-live date.
+//! The SQL of each [`Kpi`] over a snapshot, and [`run`], which answers a
+//! query with typed rows. Dimensions are [`Dim`]s, each with a fixed column
+//! expression, never pasted from input; filter values are checked plain codes.
 
 use std::collections::BTreeMap;
 
@@ -16,157 +9,12 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::execution::context::SessionContext;
 use domain::court_order::local_day_end;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::rows::{Rows, rate_rows, value_rows};
+use super::{Dim, Kpi, KpiQuery, KpiResult, TARGET_ONLINE_RATE, validate};
 use crate::WarehouseError;
 use crate::session::ROLLUP_TABLE;
-
-/// The online-rate target of the plan.
-pub const TARGET_ONLINE_RATE: f64 = 0.9;
-
-/// What a KPI counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Definition {
-    /// Name on the command line and in URLs.
-    pub name: &'static str,
-    /// Stable id.
-    pub id: &'static str,
-    /// Version: raised whenever the counting rule changes.
-    pub version: u32,
-    /// Chinese title.
-    pub title_zh: &'static str,
-    /// What the numerator counts.
-    pub numerator: &'static str,
-    /// What the denominator counts.
-    pub denominator: &'static str,
-    /// What is left out.
-    pub excludes: &'static str,
-    /// Dimensions it can be broken down by.
-    pub dimensions: &'static [&'static str],
-    /// Rate multiplier (1 for shares, 1000 for per-thousand figures; 0 for
-    /// KPIs that report values, not a rate: their rows carry their own columns).
-    pub scale: u32,
-}
-
-const CASE_DIMS: &[&str] = &["business_type", "phase", "channel", "district", "applicant_kind", "month", "week"];
-const QC_DIMS: &[&str] = &["category", "severity", "section", "business_type", "district", "month"];
-const SATISFACTION_DIMS: &[&str] = &["evaluation_channel", "business_type", "district", "month"];
-const SCOPE: &str = "withdrawn (CH) and refused (BYSL) cases; cases submitted before their phase's go-live date";
-
-/// Every definition.
-pub const DEFINITIONS: &[Definition] = &[
-    Definition {
-        name: "online-rate",
-        id: "kpi.online_rate",
-        version: 1,
-        title_zh: "网办率",
-        numerator: "cases in scope applied for online (channel 1 web/app, 2 partner platform, 3 self-service terminal)",
-        denominator: "cases in scope: submitted in the period",
-        excludes: SCOPE,
-        dimensions: CASE_DIMS,
-        scale: 1,
-    },
-    Definition {
-        name: "end-to-end-rate",
-        id: "kpi.end_to_end_rate",
-        version: 1,
-        title_zh: "全程网办率",
-        numerator: "cases in scope applied for online and not collected at the counter (types without a certificate: online suffices)",
-        denominator: "cases in scope: submitted in the period",
-        excludes: SCOPE,
-        dimensions: CASE_DIMS,
-        scale: 1,
-    },
-    Definition {
-        name: "on-time-rate",
-        id: "kpi.on_time_rate",
-        version: 1,
-        title_zh: "按时办结率",
-        numerator: "accepted cases in scope recorded within the type's committed limit in working days",
-        denominator: "accepted cases in scope recorded, or past their committed limit and not recorded as of the query",
-        excludes: "cases not yet due; cases never accepted; withdrawn and refused cases; cases before go-live",
-        dimensions: CASE_DIMS,
-        scale: 1,
-    },
-    Definition {
-        name: "first-time-right",
-        id: "kpi.first_time_right",
-        version: 2,
-        title_zh: "一次办结率",
-        numerator: "recorded cases in scope with no correction requested",
-        denominator: "recorded cases in scope whose correction count is known",
-        excludes: "cases not yet recorded; cases whose correction count the registry sent malformed (undetermined); \
-                   withdrawn and refused cases; cases before go-live",
-        dimensions: CASE_DIMS,
-        scale: 1,
-    },
-    Definition {
-        name: "e-certificate-rate",
-        id: "kpi.e_certificate_rate",
-        version: 1,
-        title_zh: "电子证照率",
-        numerator: "cases in scope of certificate-issuing types delivered electronically",
-        denominator: "cases in scope of certificate-issuing types with a delivery chosen",
-        excludes: "types without a certificate; cases with no delivery chosen yet; withdrawn and refused cases",
-        dimensions: CASE_DIMS,
-        scale: 1,
-    },
-    Definition {
-        name: "qc-errors",
-        id: "kpi.qc_errors_per_1000",
-        version: 1,
-        title_zh: "质检差错率（每千件）",
-        numerator: "QC findings on cases submitted in the period",
-        denominator: "cases submitted in the period (withdrawn and refused excluded), per 1,000",
-        excludes: "withdrawn and refused cases",
-        dimensions: QC_DIMS,
-        scale: 1000,
-    },
-    Definition {
-        name: "satisfaction",
-        id: "kpi.satisfaction",
-        version: 1,
-        title_zh: "好评率",
-        numerator: "good reviews (very satisfied or satisfied) of cases submitted in the period",
-        denominator: "reviews of cases submitted in the period",
-        excludes: "reviews of cases outside the period",
-        dimensions: SATISFACTION_DIMS,
-        scale: 1,
-    },
-    Definition {
-        name: "durations",
-        id: "kpi.step_durations",
-        version: 1,
-        title_zh: "环节用时",
-        numerator: "per step (submitted→accepted, accepted→verified, verified→recorded, recorded→issued, issued→archived): exact median and p90 in wall-clock hours",
-        denominator: "cases in scope that completed the step",
-        excludes: "steps not reached; withdrawn and refused cases; cases before go-live",
-        dimensions: CASE_DIMS,
-        scale: 0,
-    },
-    Definition {
-        name: "seizures",
-        id: "kpi.seizures",
-        version: 1,
-        title_zh: "查解封",
-        numerator: "seizure orders served in the period: received, active, queued, released, lapsed, expiring within 30 days of as_of; median hours from service to recording",
-        denominator: "seizure orders served in the period",
-        excludes: "refused orders (they bind nothing)",
-        dimensions: &[],
-        scale: 0,
-    },
-    Definition {
-        name: "anomalies",
-        id: "kpi.reconciliation_anomalies",
-        version: 1,
-        title_zh: "对账异常",
-        numerator: "anomalies found by reconciliation up to as_of, by kind and partner",
-        denominator: "none",
-        excludes: "nothing",
-        dimensions: &[],
-        scale: 0,
-    },
-];
 
 /// The steps of the `durations` KPI: (label, start column, end column) on `cases`.
 pub const DURATION_STEPS: [(&str, &str, &str); 5] = [
@@ -178,16 +26,16 @@ pub const DURATION_STEPS: [(&str, &str, &str); 5] = [
 ];
 
 /// The SQL of the KPIs that report values (`scale` 0).
-fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, WarehouseError> {
-    validate_dims(definition, &query.by)?;
+fn value_sql(kpi: Kpi, query: &KpiQuery) -> Result<String, WarehouseError> {
+    validate(kpi, query)?;
     let as_of = utc_literal(query.as_of);
-    match definition.name {
-        "durations" => {
+    match kpi {
+        Kpi::Durations => {
             let dims: Vec<String> = query
                 .by
                 .iter()
                 .enumerate()
-                .map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", case_dim_expr(d)))
+                .map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", dim_expr(*d)))
                 .collect();
             let dims_select = dims.iter().map(|d| format!(", {d}")).collect::<String>();
             let group: String = (0..query.by.len()).map(|i| format!(", d{i}")).collect();
@@ -238,7 +86,7 @@ fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Wareho
                 p90_high_hours = hours("p90_high_value"),
             ))
         }
-        "seizures" => {
+        Kpi::Seizures => {
             let from = local_day_end(query.from.pred_opt().unwrap_or(query.from));
             let to = local_day_end(query.to);
             let as_of_day = domain::court_order::local_date(query.as_of);
@@ -258,105 +106,11 @@ fn value_sql(definition: &Definition, query: &KpiQuery) -> Result<String, Wareho
                 utc_literal(to),
             ))
         }
-        "anomalies" => Ok(format!(
+        Kpi::Anomalies => Ok(format!(
             "SELECT kind, partner, COUNT(*) AS count FROM anomalies WHERE detected_at <= {as_of} \
              GROUP BY kind, partner ORDER BY kind, partner"
         )),
-        other => Err(WarehouseError::BadRequest(format!("no query for {other}"))),
-    }
-}
-
-/// The definition called `name`.
-pub fn definition(name: &str) -> Result<&'static Definition, WarehouseError> {
-    DEFINITIONS.iter().find(|d| d.name == name).ok_or_else(|| {
-        let known: Vec<&str> = DEFINITIONS.iter().map(|d| d.name).collect();
-        WarehouseError::BadRequest(format!("unknown KPI {name:?}; known: {}", known.join(", ")))
-    })
-}
-
-/// A KPI request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KpiQuery {
-    /// First day (China time), inclusive.
-    pub from: NaiveDate,
-    /// Last day (China time), inclusive.
-    pub to: NaiveDate,
-    /// Dimensions to break down by.
-    pub by: Vec<String>,
-    /// The time the answer is for (cases past their limit by then count as late).
-    pub as_of: DateTime<Utc>,
-    /// Only cases whose dimension has this value: `("district", "430405")`.
-    /// Allowed on [`FILTER_DIMS`], for the KPIs over cases.
-    pub filters: Vec<(String, String)>,
-}
-
-/// The case dimensions a KPI can be filtered on.
-pub const FILTER_DIMS: &[&str] = &["business_type", "phase", "channel", "district", "applicant_kind"];
-
-/// Checks the filters: known dimensions, plain values (letters, digits, `_`, `-`).
-/// Whether `value` holds only letters, digits, `_` and `-`: safe to place in SQL
-/// as a code (filters on KPIs and on case lists).
-pub fn is_plain_code(value: &str) -> bool {
-    value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-}
-
-fn validate_filters(definition: &Definition, query: &KpiQuery) -> Result<(), WarehouseError> {
-    if query.filters.is_empty() {
-        return Ok(());
-    }
-    if matches!(definition.name, "seizures" | "anomalies") {
-        return Err(WarehouseError::BadRequest(format!("{} takes no filters", definition.name)));
-    }
-    for (dim, value) in &query.filters {
-        if !FILTER_DIMS.contains(&dim.as_str()) {
-            return Err(WarehouseError::BadRequest(format!(
-                "cannot filter on {dim:?}; filters: {}",
-                FILTER_DIMS.join(", ")
-            )));
-        }
-        let plain = !value.is_empty() && value.len() <= 64 && is_plain_code(value);
-        if !plain {
-            return Err(WarehouseError::BadRequest(format!(
-                "filter {dim}={value:?}: expected a code of letters, digits, '_' or '-'"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// A KPI answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KpiResult {
-    /// What was counted.
-    pub definition: &'static Definition,
-    /// The time it is for.
-    pub as_of: DateTime<Utc>,
-    /// The target, where the plan sets one.
-    pub target: Option<f64>,
-    /// Rows: dimensions, then numerator, denominator, rate (and extra counts).
-    pub rows: Vec<Map<String, Value>>,
-    /// Rows of the period left out by the definition.
-    pub excluded: i64,
-}
-
-impl KpiResult {
-    /// The JSON answer of `GET /api/kpi/{name}` and `wangban kpi --format json`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "definition": {
-                "id": self.definition.id,
-                "name": self.definition.name,
-                "version": self.definition.version,
-                "title_zh": self.definition.title_zh,
-                "numerator": self.definition.numerator,
-                "denominator": self.definition.denominator,
-                "excludes": self.definition.excludes,
-            },
-            "as_of": self.as_of.to_rfc3339(),
-            "target": self.target,
-            "excluded": self.excluded,
-            "rows": self.rows,
-        })
+        other => Err(WarehouseError::BadRequest(format!("{other} is a rate, not a value KPI"))),
     }
 }
 
@@ -364,45 +118,31 @@ fn utc_literal(t: DateTime<Utc>) -> String {
     format!("TIMESTAMP '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 
-fn case_dim_expr(dim: &str) -> &'static str {
+/// The column a dimension is read from (`c` cases, `f` QC findings, `e` evaluations).
+fn dim_expr(dim: Dim) -> &'static str {
     match dim {
-        "business_type" => "c.business_type",
-        "phase" => "c.phase",
-        "channel" => "c.channel",
-        "district" => "c.district",
-        "applicant_kind" => "c.applicant_kind",
-        "month" => "c.month",
-        "week" => "c.week",
-        "category" => "f.category",
-        "severity" => "f.severity",
-        "section" => "f.section",
-        "evaluation_channel" => "e.channel",
-        _ => "NULL",
+        Dim::BusinessType => "c.business_type",
+        Dim::Phase => "c.phase",
+        Dim::Channel => "c.channel",
+        Dim::District => "c.district",
+        Dim::ApplicantKind => "c.applicant_kind",
+        Dim::Month => "c.month",
+        Dim::Week => "c.week",
+        Dim::Category => "f.category",
+        Dim::Severity => "f.severity",
+        Dim::Section => "f.section",
+        Dim::EvaluationChannel => "e.channel",
     }
-}
-
-/// Checks `by` against the definition's dimensions.
-fn validate_dims(definition: &Definition, by: &[String]) -> Result<(), WarehouseError> {
-    for dim in by {
-        if !definition.dimensions.contains(&dim.as_str()) {
-            return Err(WarehouseError::BadRequest(format!(
-                "{} cannot be broken down by {dim:?}; it can by: {}",
-                definition.name,
-                definition.dimensions.join(", ")
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The period filter on cases `c`, with the month partition for pruning,
-/// and the query's dimension filters (checked by `validate_filters`).
+/// and the query's dimension filters (checked by [`validate`]).
 fn period(query: &KpiQuery) -> String {
     period_between(query.from, query.to, &query.filters)
 }
 
 /// [`period`] for the days `from..=to`.
-fn period_between(from: NaiveDate, to: NaiveDate, filters: &[(String, String)]) -> String {
+fn period_between(from: NaiveDate, to: NaiveDate, filters: &[(Dim, String)]) -> String {
     let start = local_day_end(from.pred_opt().unwrap_or(from));
     let end = local_day_end(to);
     let months = months_between(from, to);
@@ -427,11 +167,11 @@ fn months_between(from: NaiveDate, to: NaiveDate) -> String {
     format!("c.month >= '{}' AND c.month <= '{}'", from.format("%Y-%m"), to.format("%Y-%m"))
 }
 
-/// The query's dimension filters (checked by `validate_filters`) on `c`.
-fn dimension_filters(filters: &[(String, String)]) -> String {
+/// The query's dimension filters (checked by [`validate`]) on `c`.
+fn dimension_filters(filters: &[(Dim, String)]) -> String {
     filters
         .iter()
-        .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", case_dim_expr(dim), value.replace('\'', "''")))
+        .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", dim_expr(*dim), value.replace('\'', "''")))
         .collect()
 }
 
@@ -481,16 +221,16 @@ struct Counted {
 }
 
 /// The count KPIs, the ones the rollup can answer.
-fn counted(name: &str) -> Option<Counted> {
+fn counted(kpi: Kpi) -> Option<Counted> {
     let out_of_scope = "NOT (c.in_scope AND c.phase_live)";
-    match name {
-        "online-rate" => Some(Counted { numerator: ["c.online"; 2], filter: [""; 2], excluded: [out_of_scope; 2] }),
-        "end-to-end-rate" => {
+    match kpi {
+        Kpi::OnlineRate => Some(Counted { numerator: ["c.online"; 2], filter: [""; 2], excluded: [out_of_scope; 2] }),
+        Kpi::EndToEndRate => {
             Some(Counted { numerator: ["c.end_to_end"; 2], filter: [""; 2], excluded: [out_of_scope; 2] })
         }
         // A case whose correction count the registry sent malformed is
         // neither right nor wrong the first time: left out, and counted as such.
-        "first-time-right" => Some(Counted {
+        Kpi::FirstTimeRight => Some(Counted {
             numerator: ["c.correction_count = 0", "c.correction_free"],
             filter: [
                 " AND c.recorded_at IS NOT NULL AND c.correction_count IS NOT NULL",
@@ -501,7 +241,7 @@ fn counted(name: &str) -> Option<Counted> {
                 "NOT (c.in_scope AND c.phase_live) OR NOT c.recorded OR c.correction_free IS NULL",
             ],
         }),
-        "e-certificate-rate" => Some(Counted {
+        Kpi::ECertificateRate => Some(Counted {
             numerator: ["c.delivery = 1"; 2],
             filter: [" AND c.issues_certificate AND c.delivery IS NOT NULL"; 2],
             excluded: ["NOT (c.in_scope AND c.phase_live) OR NOT c.issues_certificate OR c.delivery IS NULL"; 2],
@@ -562,11 +302,10 @@ fn counted_sql(counted: &Counted, query: &KpiQuery, select_dims: &str, group: &[
 /// The SQL of a KPI: dimensions as `d0, d1 …`, then `numerator`, `denominator`.
 /// With `rollups` (the session has `case_counts`), the count KPIs read the
 /// period's whole months from the rollup.
-pub fn kpi_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> Result<String, WarehouseError> {
-    validate_dims(definition, &query.by)?;
-    validate_filters(definition, query)?;
+pub fn kpi_sql(kpi: Kpi, query: &KpiQuery, rollups: bool) -> Result<String, WarehouseError> {
+    validate(kpi, query)?;
     let dims: Vec<String> =
-        query.by.iter().enumerate().map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", case_dim_expr(d))).collect();
+        query.by.iter().enumerate().map(|(i, d)| format!("CAST({} AS VARCHAR) AS d{i}", dim_expr(*d))).collect();
     let group: Vec<String> = (0..query.by.len()).map(|i| format!("d{i}")).collect();
     let select_dims = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
     let group_by = if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) };
@@ -574,9 +313,9 @@ pub fn kpi_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> Resu
     let in_scope = format!("c.in_scope AND c.phase_live AND {}", period(query));
     let as_of = utc_literal(query.as_of);
     let count = |condition: &str| count_when(condition, "1");
-    if let Some(counted) = counted(definition.name) {
+    if let Some(counted) = counted(kpi) {
         // The rollup has no weeks.
-        if rollups && !query.by.iter().any(|d| d == "week") {
+        if rollups && !query.by.contains(&Dim::Week) {
             return Ok(counted_sql(&counted, query, &select_dims, &group));
         }
         return Ok(format!(
@@ -585,26 +324,26 @@ pub fn kpi_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> Resu
             counted.filter[0],
         ));
     }
-    let (numerator, denominator, from, filter) = match definition.name {
-        "on-time-rate" => (
+    let (numerator, denominator, from, filter) = match kpi {
+        Kpi::OnTimeRate => (
             count("c.on_time"),
             count(&format!("c.on_time IS NOT NULL OR (c.recorded_at IS NULL AND c.due_at < {as_of})")),
             "cases c",
             format!("{in_scope} AND c.accepted_at IS NOT NULL"),
         ),
-        "qc-errors" => {
+        Kpi::QcErrors => {
             return Ok(qc_sql(query, &select_dims, &group_by));
         }
-        "satisfaction" => (
+        Kpi::Satisfaction => (
             count("e.good"),
             "COUNT(*)".to_owned(),
             "evaluations e JOIN cases c ON e.case_no = c.case_no",
             format!("c.in_scope AND {}", period(query)),
         ),
-        other => return Err(WarehouseError::BadRequest(format!("no query for {other}"))),
+        other => return Err(WarehouseError::BadRequest(format!("{other} is a value KPI, not a rate"))),
     };
-    let extra = match definition.name {
-        "satisfaction" => format!(
+    let extra = match kpi {
+        Kpi::Satisfaction => format!(
             ", {} AS bad, {} AS bad_rectified_in_15_working_days",
             count("e.bad"),
             count("e.rectified_within_15")
@@ -620,13 +359,8 @@ pub fn kpi_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> Resu
 /// denominator by the case dimensions only (a case has no error category).
 fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str) -> String {
     let scope = format!("c.in_scope AND {}", period(query));
-    let case_dims: Vec<(usize, &str)> = query
-        .by
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| !matches!(d.as_str(), "category" | "severity" | "section"))
-        .map(|(i, d)| (i, case_dim_expr(d)))
-        .collect();
+    let case_dims: Vec<(usize, &str)> =
+        query.by.iter().enumerate().filter(|(_, d)| d.is_case_dim()).map(|(i, d)| (i, dim_expr(*d))).collect();
     let denominator_dims: Vec<String> =
         case_dims.iter().map(|(i, e)| format!("CAST({e} AS VARCHAR) AS d{i}")).collect();
     let denominator_group: Vec<String> = case_dims.iter().map(|(i, _)| format!("d{i}")).collect();
@@ -657,9 +391,9 @@ fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str) -> String {
 
 /// How many case rows of the period the definition leaves out (with
 /// `rollups`, the count KPIs read whole months from the rollup).
-fn excluded_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> String {
+fn excluded_sql(kpi: Kpi, query: &KpiQuery, rollups: bool) -> String {
     let as_of = utc_literal(query.as_of);
-    if rollups && let Some(counted) = counted(definition.name) {
+    if rollups && let Some(counted) = counted(kpi) {
         let parts: Vec<String> = period_pieces(query)
             .into_iter()
             .map(|(table, filter, form)| {
@@ -672,13 +406,13 @@ fn excluded_sql(definition: &Definition, query: &KpiQuery, rollups: bool) -> Str
             .collect();
         return format!("SELECT CAST(SUM(excluded) AS BIGINT) AS excluded FROM ({})", parts.join(" UNION ALL "));
     }
-    let condition = match definition.name {
-        "on-time-rate" => format!(
+    let condition = match kpi {
+        Kpi::OnTimeRate => format!(
             "NOT (c.in_scope AND c.phase_live AND c.accepted_at IS NOT NULL) \
              OR (c.on_time IS NULL AND NOT (c.recorded_at IS NULL AND c.due_at < {as_of}))"
         ),
-        "qc-errors" | "satisfaction" => "NOT c.in_scope".to_owned(),
-        name => counted(name).map_or("NOT (c.in_scope AND c.phase_live)", |c| c.excluded[0]).to_owned(),
+        Kpi::QcErrors | Kpi::Satisfaction => "NOT c.in_scope".to_owned(),
+        other => counted(other).map_or("NOT (c.in_scope AND c.phase_live)", |c| c.excluded[0]).to_owned(),
     };
     format!("SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({condition})", period(query))
 }
@@ -719,78 +453,42 @@ pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
     rows
 }
 
-/// The position of a dimension column (`d0`, `d1` …) in the query's `by`.
-fn dim_index(column: &str) -> Option<usize> {
-    column.strip_prefix('d').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
-}
-
-/// Runs a KPI on a session over a snapshot.
-pub async fn run(ctx: &SessionContext, name: &str, query: &KpiQuery) -> Result<KpiResult, WarehouseError> {
-    if query.to < query.from {
-        return Err(WarehouseError::BadRequest(format!("--to {} is before --from {}", query.to, query.from)));
-    }
-    let definition = definition(name)?;
-    validate_filters(definition, query)?;
-    if definition.scale == 0 {
-        let batches = ctx.sql(&value_sql(definition, query)?).await?.collect().await?;
-        let mut rows: Vec<Map<String, Value>> = batches_to_rows(&batches)
-            .into_iter()
-            .map(|raw| {
-                raw.into_iter()
-                    .map(|(key, value)| {
-                        let name = dim_index(&key).and_then(|i| query.by.get(i).cloned()).unwrap_or(key);
-                        (name, value)
-                    })
-                    .collect()
-            })
-            .collect();
-        if definition.name == "durations" {
+/// Runs a KPI on a session over a snapshot: its SQL, decoded into typed rows.
+pub async fn run(ctx: &SessionContext, kpi: Kpi, query: &KpiQuery) -> Result<KpiResult, WarehouseError> {
+    validate(kpi, query)?;
+    let definition = kpi.definition();
+    let result = |rows, excluded| KpiResult {
+        kpi,
+        definition,
+        by: query.by.clone(),
+        as_of: query.as_of,
+        target: kpi.target(),
+        rows,
+        excluded,
+    };
+    if !kpi.is_rate() {
+        let batches = ctx.sql(&value_sql(kpi, query)?).await?.collect().await?;
+        let mut rows = value_rows(kpi, query, &batches)?;
+        if let Rows::Durations(durations) = &mut rows {
             // The query orders by step and breakdown, but Ballista 55 (standalone)
             // returned its rows (window functions under the ORDER BY) out of order:
             // the same order again here, as SQL sorts text (bytes, NULL last).
-            let key = |row: &Map<String, Value>| -> Vec<(bool, String)> {
-                std::iter::once("step")
-                    .chain(query.by.iter().map(String::as_str))
-                    .map(|column| match row.get(column).and_then(Value::as_str) {
-                        Some(text) => (false, text.to_owned()),
-                        None => (true, String::new()),
-                    })
-                    .collect()
-            };
-            rows.sort_by_cached_key(key);
+            durations.sort_by_cached_key(|row| {
+                std::iter::once(Some(row.step.clone()))
+                    .chain(row.dims.iter().map(|(_, v)| v.clone()))
+                    .map(|v| (v.is_none(), v.unwrap_or_default()))
+                    .collect::<Vec<_>>()
+            });
         }
-        return Ok(KpiResult { definition, as_of: query.as_of, target: None, rows, excluded: 0 });
+        return Ok(result(rows, 0));
     }
     let rollups = ctx.table_exist(ROLLUP_TABLE)?;
-    let sql = kpi_sql(definition, query, rollups)?;
-    let batches = ctx.sql(&sql).await?.collect().await?;
-    let mut rows = Vec::new();
-    for raw in batches_to_rows(&batches) {
-        let mut row = Map::new();
-        for (i, dim) in query.by.iter().enumerate() {
-            row.insert(dim.clone(), raw.get(&format!("d{i}")).cloned().unwrap_or(Value::Null));
-        }
-        let numerator = raw.get("numerator").and_then(Value::as_i64).unwrap_or(0);
-        let denominator = raw.get("denominator").and_then(Value::as_i64).unwrap_or(0);
-        row.insert("numerator".into(), numerator.into());
-        row.insert("denominator".into(), denominator.into());
-        let rate = (denominator > 0).then(|| {
-            let value = numerator as f64 * f64::from(definition.scale) / denominator as f64;
-            (value * 1e6).round() / 1e6
-        });
-        row.insert("rate".into(), rate.map_or(Value::Null, Value::from));
-        for (key, value) in raw {
-            if dim_index(&key).is_none() && !matches!(key.as_str(), "numerator" | "denominator") {
-                row.insert(key, value);
-            }
-        }
-        rows.push(row);
-    }
-    let excluded_batches = ctx.sql(&excluded_sql(definition, query, rollups)).await?.collect().await?;
+    let batches = ctx.sql(&kpi_sql(kpi, query, rollups)?).await?.collect().await?;
+    let rows = Rows::Rates(rate_rows(kpi, query, &batches));
+    let excluded_batches = ctx.sql(&excluded_sql(kpi, query, rollups)).await?.collect().await?;
     let excluded =
         batches_to_rows(&excluded_batches).first().and_then(|r| r.get("excluded")).and_then(Value::as_i64).unwrap_or(0);
-    let target = matches!(definition.name, "online-rate").then_some(TARGET_ONLINE_RATE);
-    Ok(KpiResult { definition, as_of: query.as_of, target, rows, excluded })
+    Ok(result(rows, excluded))
 }
 
 /// The months of a monthly online-rate series and when, at the trend of the
@@ -827,17 +525,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dimensions_come_only_from_the_list() {
-        let query = KpiQuery {
-            from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-            to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
-            by: vec!["district; DROP TABLE cases".into()],
-            as_of: Utc::now(),
-            filters: Vec::new(),
-        };
-        let err = kpi_sql(definition("online-rate").expect("known"), &query, true).expect_err("refused");
-        assert!(err.to_string().contains("cannot be broken down"), "{err}");
-        assert!(definition("nope").is_err());
+    fn dimensions_come_only_from_the_definition() {
+        let query = KpiQuery::new(day(2024, 1, 1), day(2024, 12, 31), &[Dim::Category], Utc::now());
+        let err = kpi_sql(Kpi::OnlineRate, &query, true).expect_err("refused");
+        assert!(err.to_string().contains("cannot be broken down by \"category\""), "{err}");
+        let bad = query.clone().filtered(vec![(Dim::District, "1' OR '1'='1".into())]);
+        let bad = KpiQuery { by: Vec::new(), ..bad };
+        assert!(kpi_sql(Kpi::OnlineRate, &bad, true).is_err());
     }
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -868,29 +562,26 @@ mod tests {
         let query = KpiQuery {
             from: day(2025, 1, 1),
             to: day(2025, 6, 15),
-            by: vec!["business_type".into()],
+            by: vec![Dim::BusinessType],
             as_of: Utc::now(),
-            filters: vec![("district".into(), "430405".into())],
+            filters: vec![(Dim::District, "430405".into())],
         };
-        for name in ["online-rate", "end-to-end-rate", "first-time-right", "e-certificate-rate"] {
-            let definition = definition(name).expect("known");
-            let with = kpi_sql(definition, &query, true).expect("sql");
+        for kpi in [Kpi::OnlineRate, Kpi::EndToEndRate, Kpi::FirstTimeRight, Kpi::ECertificateRate] {
+            let with = kpi_sql(kpi, &query, true).expect("sql");
             assert!(with.contains("FROM case_counts c") && with.contains("FROM cases c"), "{with}");
             assert!(with.contains("c.month >= '2025-01' AND c.month <= '2025-05'"), "{with}");
             assert!(with.contains("'430405'"), "{with}");
-            let without = kpi_sql(definition, &query, false).expect("sql");
+            let without = kpi_sql(kpi, &query, false).expect("sql");
             assert!(!without.contains("case_counts"), "{without}");
-            assert!(excluded_sql(definition, &query, true).contains("case_counts"));
+            assert!(excluded_sql(kpi, &query, true).contains("case_counts"));
         }
         // Weeks are not in the rollup.
-        let weekly = KpiQuery { by: vec!["week".into()], ..query.clone() };
-        assert!(
-            !kpi_sql(definition("online-rate").expect("known"), &weekly, true).expect("sql").contains("case_counts")
-        );
+        let weekly = KpiQuery { by: vec![Dim::Week], ..query.clone() };
+        assert!(!kpi_sql(Kpi::OnlineRate, &weekly, true).expect("sql").contains("case_counts"));
         // The rest never do.
-        for name in ["on-time-rate", "qc-errors", "satisfaction"] {
-            let sql = kpi_sql(definition(name).expect("known"), &query, true).expect("sql");
-            assert!(!sql.contains("case_counts"), "{name}: {sql}");
+        for kpi in [Kpi::OnTimeRate, Kpi::QcErrors, Kpi::Satisfaction] {
+            let sql = kpi_sql(kpi, &query, true).expect("sql");
+            assert!(!sql.contains("case_counts"), "{kpi}: {sql}");
         }
     }
 
