@@ -6,7 +6,8 @@
 //! - [`snapshot`]: snapshot directories, manifests, the atomic `CURRENT` pointer.
 //! - [`export`]: `refresh`: the store to Parquet, by month, incrementally, identities masked.
 //! - [`session`]: the DataFusion session (pruning, memory limit) and the snapshot's tables.
-//! - [`kpi`]: named, versioned KPI definitions and their queries.
+//! - [`kpi`]: the closed `Kpi` enum, its versioned definitions, queries, typed
+//!   answers and the `KpiService` every reader asks.
 //! - [`console`]: read-only analyst SQL with row, time and memory limits.
 //! - [`cache`]: one session per snapshot, KPI answers kept while it is current.
 //! - [`alerts`]: the alert rules evaluated after each refresh.
