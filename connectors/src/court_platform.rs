@@ -8,8 +8,9 @@
 //! sent again next run. The cursor is the last sequence number taken.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::court_order::{CourtAction, CourtOrder, china_time};
+use domain::court_order::{CourtAction, CourtOrder};
 use domain::ident::{CaseNo, CertificateNo, UnitNo};
+use domain::time::china_time;
 use sha2::{Digest, Sha256};
 use store::Store;
 

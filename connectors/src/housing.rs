@@ -6,8 +6,7 @@
 //! `source_files` in the transaction that loads it, so it is loaded exactly
 //! once. The cursor is the name of the last file loaded (names sort by day).
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use domain::court_order::CHINA_OFFSET_SECONDS;
+use chrono::{DateTime, Utc};
 use domain::ident::{CreditCode, UnitNo};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -115,14 +114,10 @@ pub(crate) fn yuan_to_cents(text: &str, field: &str) -> Result<i64, RowError> {
     whole.checked_mul(100).and_then(|w| w.checked_add(fraction)).ok_or_else(bad)
 }
 
-/// `yyyy-MM-dd HH:mm:ss` China time.
-pub(crate) fn china_time(text: &str, field: &str, format: &str) -> Result<DateTime<Utc>, RowError> {
-    let naive = NaiveDateTime::parse_from_str(text, format)
-        .map_err(|_| ("malformed", format!("{field} {text:?} is not a time ({format})")))?;
-    chrono::FixedOffset::east_opt(CHINA_OFFSET_SECONDS)
-        .and_then(|offset| offset.from_local_datetime(&naive).single())
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| ("malformed", format!("{field} {text:?} is not a time")))
+/// A row's field `text` in `format`, China time; the error names the field.
+pub(crate) fn china_time_field(text: &str, field: &str, format: &str) -> Result<DateTime<Utc>, RowError> {
+    domain::time::parse_china(text, format)
+        .ok_or_else(|| ("malformed", format!("{field} {text:?} is not a time ({format})")))
 }
 
 /// Validates one data line of an export.
@@ -145,7 +140,7 @@ pub fn parse_filing(line: &str, file: &str) -> Result<ContractFiling, RowError> 
     let unit_no = UnitNo::parse(unit).map_err(|e| ("bad_identifier", format!("不动产单元号 {unit:?}: {e}")))?;
     let buyer_id = field(6, "买受人证件号")?;
     let buyer_id_no = party_id(buyer_id, "买受人证件号")?;
-    let at = china_time(field(9, "备案时间")?, "备案时间", "%Y-%m-%d %H:%M:%S")?;
+    let at = china_time_field(field(9, "备案时间")?, "备案时间", "%Y-%m-%d %H:%M:%S")?;
     let status = match field(10, "状态")? {
         "备案" => "filed",
         "注销" => "cancelled",

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use store::records::LoanApplication;
 
 use crate::fetch::{self, RetryPolicy};
-use crate::housing::{china_time, yuan_to_cents};
+use crate::housing::{china_time_field, yuan_to_cents};
 use crate::poll::{BadRow, Page, PageError, Record, Source};
 use crate::registry::{RowError, missing, party_id, text, time};
 use crate::xmlrows;
@@ -260,10 +260,10 @@ pub fn parse_gjj_loan(fields: &xmlrows::Fields) -> Result<LoanApplication, RowEr
         borrower_id_no: party_id(get("JKRZJH")?, "JKRZJH")?,
         unit_no: check_unit(get("BDCDYH")?, "BDCDYH")?,
         amount_cents: yuan_to_cents(get("DKJE")?, "DKJE")?,
-        applied_at: china_time(get("SQSJ")?, "SQSJ", "%Y%m%d%H%M%S")?,
+        applied_at: china_time_field(get("SQSJ")?, "SQSJ", "%Y%m%d%H%M%S")?,
         status: status.into(),
         registry_case_no: fields.get("YWH").filter(|v| !v.is_empty()).cloned(),
-        source_updated_at: china_time(get("GXSJ")?, "GXSJ", "%Y%m%d%H%M%S")?,
+        source_updated_at: china_time_field(get("GXSJ")?, "GXSJ", "%Y%m%d%H%M%S")?,
     })
 }
 

@@ -21,8 +21,9 @@ use std::future::Future;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use domain::court_order::{CourtOrder, local_date};
+use domain::court_order::CourtOrder;
 use domain::seizure::SeizureRules;
+use domain::time::local_date;
 use store::cases::CaseRecord;
 use store::connector_state::ConnectorState;
 use store::court::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus};

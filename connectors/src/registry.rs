@@ -125,9 +125,7 @@ pub fn iso_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    let china = chrono::FixedOffset::east_opt(domain::court_order::CHINA_OFFSET_SECONDS)?;
-    naive.and_local_timezone(china).single().map(|t| t.with_timezone(&Utc))
+    domain::time::parse_china(text, "%Y-%m-%dT%H:%M:%S%.f")
 }
 
 pub(crate) fn time(row: &Value, field: &str) -> Result<Option<DateTime<Utc>>, RowError> {

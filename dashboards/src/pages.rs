@@ -608,7 +608,7 @@ impl Dashboards {
     pub async fn warm(&self) -> Result<(String, usize), String> {
         let snap = self.kpis.snapshot().await.map_err(|e| e.to_string())?;
         let now = (self.clock)();
-        let (from, to) = Filters::default().period(domain::court_order::local_date(now))?;
+        let (from, to) = Filters::default().period(domain::time::local_date(now))?;
         for page in Page::ALL {
             self.figures(page, from, to, &[]).await.map_err(|e| format!("{e:?}"))?;
         }
@@ -635,7 +635,7 @@ async fn alert_banner(d: &Dashboards, kinds: &[&str], lang: Lang) -> Result<Mark
                     @for a in &firing {
                         li {
                             strong { (alert_kind_name(&a.kind, lang)) } "：" (a.summary) " "
-                            span.since { (lang.pick("自 ", "since ")) (domain::court_order::china_time(a.since).format("%Y-%m-%d %H:%M")) }
+                            span.since { (lang.pick("自 ", "since ")) (domain::time::china_time(a.since).format("%Y-%m-%d %H:%M")) }
                         }
                     }
                 }
@@ -662,7 +662,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let drill_to = if Page::Cases.allows(role) { "/cases" } else { "" };
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now)).map_err(PageError::BadRequest)?;
         let figures = dd.figures(Page::Overview, from, to, &f.kpi_filters()).await?;
         let total = figures.get(Kpi::OnlineRate, &[])?;
         let monthly = figures.get(Kpi::OnlineRate, &[Dim::Month])?;
@@ -758,7 +758,7 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let drill_to = if Page::Cases.allows(role) { "/cases" } else { "/" };
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now)).map_err(PageError::BadRequest)?;
         let figures = dd.figures(Page::Types, from, to, &f.kpi_filters()).await?;
         let by = [Dim::BusinessType];
         let online = figures.get(Kpi::OnlineRate, &by)?;
@@ -826,7 +826,7 @@ pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters):
     d.serve_page(&headers, Page::Qc, &filters, |role, _| async move {
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now)).map_err(PageError::BadRequest)?;
         let figures = dd.figures(Page::Qc, from, to, &f.kpi_filters()).await?;
         let total = figures.get(Kpi::QcErrors, &[])?;
         let by_category = figures.get(Kpi::QcErrors, &[Dim::Category])?;
@@ -895,7 +895,7 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
     d.serve_page(&headers, Page::QcCases, &filters, |_, account| async move {
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now)).map_err(PageError::BadRequest)?;
         let conditions = case_list_conditions(
             "c.submitted_at",
             from,
@@ -967,14 +967,14 @@ pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             });
         };
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
-        let start = domain::court_order::local_day_end(from.pred_opt().unwrap_or(from));
-        let end = domain::court_order::local_day_end(to);
+        let (from, to) = f.period(domain::time::local_date(now)).map_err(PageError::BadRequest)?;
+        let start = domain::time::local_day_end(from.pred_opt().unwrap_or(from));
+        let end = domain::time::local_day_end(to);
         let cases = dd.store.cases_handled_by(&handler, start, end, MY_CASES_LIMIT).await?;
         let detail = serde_json::json!({ "handler": handler, "from": from.to_string(), "to": to.to_string(), "rows": cases.len() }).to_string();
         dd.store.append_audit(now, &account.name, "dashboard.case_list", "/my/cases", &detail).await?;
         let local = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map(|t| domain::court_order::china_time(t).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+            t.map(|t| domain::time::china_time(t).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
         };
         let table = Table {
             id: "my_cases",
@@ -1037,7 +1037,7 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
             None
         };
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now)).map_err(PageError::BadRequest)?;
         let mut conditions = case_list_conditions(
             "submitted_at",
             from,
@@ -1112,8 +1112,8 @@ fn case_list_conditions(
 ) -> Result<Vec<String>, PageError> {
     let mut conditions = vec![format!(
         "{submitted_column} >= TIMESTAMP '{}' AND {submitted_column} < TIMESTAMP '{}'",
-        domain::court_order::local_day_end(from.pred_opt().unwrap_or(from)).format("%Y-%m-%dT%H:%M:%SZ"),
-        domain::court_order::local_day_end(to).format("%Y-%m-%dT%H:%M:%SZ")
+        domain::time::local_day_end(from.pred_opt().unwrap_or(from)).format("%Y-%m-%dT%H:%M:%SZ"),
+        domain::time::local_day_end(to).format("%Y-%m-%dT%H:%M:%SZ")
     )];
     for (column, value) in filters {
         if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
@@ -1139,7 +1139,7 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
     d.serve_page(&headers, Page::Seizures, &filters, |_, _| async move {
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::court_order::local_date(now)).map_err(PageError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now)).map_err(PageError::BadRequest)?;
         let figures = dd.figures(Page::Seizures, from, to, &[]).await?;
         let summary = match &figures.get(Kpi::Seizures, &[])?.rows {
             kpi::Rows::Seizures(rows) => rows.first().copied(),
@@ -1185,7 +1185,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         let now = (dd.clock)();
         let states = dd.store.all_connector_states().await?;
         let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
-            t.map_or_else(|| "—".into(), |t| domain::court_order::china_time(t).format("%Y-%m-%d %H:%M:%S").to_string())
+            t.map_or_else(|| "—".into(), |t| domain::time::china_time(t).format("%Y-%m-%d %H:%M:%S").to_string())
         };
         let health = Table {
             id: "health",
@@ -1495,7 +1495,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
                 .map(|e| {
                     vec![
                         e.id.to_string(),
-                        domain::court_order::china_time(e.at).format("%Y-%m-%d %H:%M:%S").to_string(),
+                        domain::time::china_time(e.at).format("%Y-%m-%d %H:%M:%S").to_string(),
                         e.actor.clone(),
                         e.action.clone(),
                         e.subject.clone(),
@@ -1504,7 +1504,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
                 })
                 .collect(),
         };
-        let when = |t: chrono::DateTime<chrono::Utc>| domain::court_order::china_time(t).format("%Y-%m-%d %H:%M").to_string();
+        let when = |t: chrono::DateTime<chrono::Utc>| domain::time::china_time(t).format("%Y-%m-%d %H:%M").to_string();
         let now = (dd.clock)();
         let accounts = Table {
             id: "accounts",
@@ -1561,7 +1561,7 @@ pub async fn sandbox(State(d): State<Dashboards>, headers: HeaderMap, Query(filt
     let dd = d.clone();
     d.serve_page(&headers, Page::Sandbox, &filters, |_, _| async move {
         let lang = f.lang();
-        let when = |t: chrono::DateTime<chrono::Utc>| domain::court_order::china_time(t).format("%Y-%m-%d %H:%M:%S").to_string();
+        let when = |t: chrono::DateTime<chrono::Utc>| domain::time::china_time(t).format("%Y-%m-%d %H:%M:%S").to_string();
         let partners: Vec<_> = dd.store.list_partners().await?.into_iter().filter(|p| p.sandbox).collect();
         let requests = match &dd.sandbox {
             Some(sandbox) => sandbox.recent_sandbox_requests(200).await?,

@@ -2,34 +2,9 @@
 //! court order takes past the edge, whether pushed to the gateway or pulled
 //! from the courts' control platform.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Offset, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::ident::{CaseNo, CertificateNo, UnitNo};
-
-/// The UTC offset of China Standard Time; seizure dates are local dates.
-pub const CHINA_OFFSET_SECONDS: i32 = 8 * 3600;
-
-/// The local (China Standard Time) calendar date of an instant.
-pub fn local_date(now: DateTime<Utc>) -> NaiveDate {
-    match FixedOffset::east_opt(CHINA_OFFSET_SECONDS) {
-        Some(offset) => now.with_timezone(&offset).date_naive(),
-        None => now.date_naive(),
-    }
-}
-
-/// `t` in China Standard Time.
-pub fn china_time(t: DateTime<Utc>) -> DateTime<FixedOffset> {
-    t.with_timezone(&FixedOffset::east_opt(CHINA_OFFSET_SECONDS).unwrap_or(Utc.fix()))
-}
-
-/// The first instant after `day` ends in China time, in UTC.
-pub fn local_day_end(day: NaiveDate) -> DateTime<Utc> {
-    let next = day.succ_opt().unwrap_or(day).and_time(chrono::NaiveTime::MIN);
-    match FixedOffset::east_opt(CHINA_OFFSET_SECONDS) {
-        Some(offset) => (next - chrono::TimeDelta::seconds(i64::from(offset.local_minus_utc()))).and_utc(),
-        None => next.and_utc(),
-    }
-}
 
 /// What the court orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,24 +74,5 @@ impl CourtOrder {
             CourtAction::Seize { start, end } | CourtAction::Renew { start, end, .. } => Some((*start, *end)),
             CourtAction::Release { .. } => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    #[test]
-    fn a_local_day_ends_at_midnight_china_time() {
-        let day = NaiveDate::from_ymd_opt(2024, 10, 1).expect("date");
-        assert_eq!(local_day_end(day), Utc.with_ymd_and_hms(2024, 10, 1, 16, 0, 0).single().expect("time"));
-    }
-
-    #[test]
-    fn local_date_is_china_standard_time() {
-        let late_utc = Utc.with_ymd_and_hms(2024, 9, 30, 16, 30, 0).single().expect("time");
-        assert_eq!(local_date(late_utc).to_string(), "2024-10-01");
     }
 }

@@ -12,7 +12,8 @@
 //! - [`business`]: business types, vendor codes, phases, limits, the catalogue.
 //! - [`channel`]: application channels, delivery, applicant and agent kinds, the online rules.
 //! - [`partner`]: the kinds of partner system.
-//! - [`court_order`]: a validated court order (seize, renew, release) and China's local date.
+//! - [`court_order`]: a validated court order (seize, renew, release).
+//! - [`time`]: China Standard Time (local dates, day ends, parsing) and the [`time::Clock`].
 //! - [`status`]: the case life cycle.
 //! - [`calendar`]: working days, office hours, the counting rule.
 //! - [`seizure`]: the seizure state machine.
@@ -25,9 +26,11 @@ pub mod ident;
 pub mod partner;
 pub mod seizure;
 pub mod status;
+pub mod time;
 
 pub use business::{BusinessType, Catalogue, Limit, LimitUnit, OnlineScope, Phase, VendorCode};
 pub use calendar::Calendar;
 pub use channel::{AgentKind, ApplicantKind, Channel, Delivery, is_end_to_end_online};
 pub use partner::PartnerKind;
 pub use status::CaseStatus;
+pub use time::Clock;

@@ -28,14 +28,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::seizure::SeizureRules;
 use store::Store;
 use tokio::net::TcpListener;
 
-/// Where handlers get the time: the system clock in production, a fixed or
-/// stepped one in tests.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use domain::Clock;
 
 /// The system clock.
 pub fn system_clock() -> Clock {

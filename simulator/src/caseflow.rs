@@ -18,10 +18,7 @@
 
 use crate::world::Case;
 use crate::world::{ContractFiling, Evaluation, LoanApplication, QcFinding};
-use chrono::{
-    DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
-};
-use domain::court_order::CHINA_OFFSET_SECONDS;
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
 use domain::ident::{CreditCode, HENGYANG_DIVISIONS, ResidentId, UnitNo};
 use domain::{AgentKind, ApplicantKind, BusinessType, Calendar, CaseStatus, Channel, Delivery, Phase, VendorCode};
 use rand::rngs::StdRng;
@@ -529,7 +526,7 @@ impl Generator {
                     price_cents: i64::from(self.rng.random_range(300_000u32..2_000_000)) * 100,
                     filed_at: filed,
                     status: "filed".into(),
-                    source_file: Some(format!("filings-{}.csv", (filed + TimeDelta::hours(8)).format("%Y%m%d"))),
+                    source_file: Some(format!("filings-{}.csv", domain::time::china_time(filed).format("%Y%m%d"))),
                     source_updated_at: filed,
                 };
                 self.flow.filings.push(record);
@@ -754,7 +751,7 @@ impl Generator {
                 domain::ident::Division::by_code(&division).map_or_else(|| "湘0405".to_owned(), |d| d.court_code());
             let court_name =
                 HENGYANG_DIVISIONS.iter().find(|d| d.court_code() == court_code).map_or("衡阳市", |d| d.name);
-            let start = (served + TimeDelta::hours(8)).date_naive();
+            let start = domain::time::local_date(served);
             let end = start + Days::new(self.rng.random_range(180..1095));
             let case_no = format!("({}){court_code}执{}号", start.year(), self.rng.random_range(1..3000));
             let request_no = format!("KZ{}{:06}", start.year(), i + 1);
@@ -847,7 +844,7 @@ impl Generator {
             let recorded = self.flow.cases[index].recorded_at.unwrap_or(DateTime::<Utc>::MIN_UTC);
             let Some((request_no, unit_no, _, _)) = seizures
                 .iter()
-                .find(|(_, _, served, end)| *served < recorded && (recorded + TimeDelta::hours(8)).date_naive() <= *end)
+                .find(|(_, _, served, end)| *served < recorded && domain::time::local_date(recorded) <= *end)
                 .cloned()
             else {
                 continue;
@@ -862,7 +859,7 @@ impl Generator {
 
 /// Generates the flow for `params`.
 pub fn generate(params: &FlowParams) -> Flow {
-    let tz = FixedOffset::east_opt(CHINA_OFFSET_SECONDS).unwrap_or_else(|| Utc.fix());
+    let tz = domain::time::china();
     let mut g = Generator {
         rng: StdRng::seed_from_u64(params.seed),
         calendar: Calendar::builtin(),
@@ -908,7 +905,7 @@ mod tests {
     }
 
     fn local(t: DateTime<Utc>) -> NaiveDateTime {
-        t.with_timezone(&FixedOffset::east_opt(CHINA_OFFSET_SECONDS).expect("offset")).naive_local()
+        domain::time::china_time(t).naive_local()
     }
 
     fn online_share(cases: &[&Case]) -> f64 {

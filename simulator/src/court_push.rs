@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, Utc};
-use domain::court_order::local_date;
+use domain::time::local_date;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use signing::sign;

@@ -360,7 +360,7 @@ impl Store {
 fn by_china_month(times: Vec<(DateTime<Utc>,)>) -> std::collections::BTreeMap<String, i64> {
     let mut months = std::collections::BTreeMap::new();
     for (t,) in times {
-        *months.entry(domain::court_order::china_time(t).format("%Y-%m").to_string()).or_insert(0) += 1;
+        *months.entry(domain::time::china_time(t).format("%Y-%m").to_string()).or_insert(0) += 1;
     }
     months
 }

@@ -7,7 +7,7 @@
 //! submitted, registered, refused and is still missing after the limit.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::court_order::{local_date, local_day_end};
+use domain::time::{local_date, local_day_end};
 
 use crate::{Store, StoreResult, on_pool, on_tx};
 

@@ -133,7 +133,7 @@ pub async fn seizures_expiring(
     rules: &AlertRules,
     now: DateTime<Utc>,
 ) -> Result<Option<Observation>, WarehouseError> {
-    let today = domain::court_order::local_date(now);
+    let today = domain::time::local_date(now);
     let expiring = store.seizures_expiring_within(today, rules.expiring_within_days).await?;
     let Some(first) = expiring.first() else { return Ok(None) };
     let days_left = (first.end_date - today).num_days();

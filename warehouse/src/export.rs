@@ -40,8 +40,8 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use domain::court_order::{china_time, local_date, local_day_end};
 use domain::ident::mask_id_number;
+use domain::time::{china_time, local_date, local_day_end};
 use domain::{Calendar, Catalogue, is_end_to_end_online};
 use sha2::{Digest, Sha256};
 use store::Store;
@@ -208,7 +208,7 @@ fn cases_batch(cases: &[StoredCase], options: &RefreshOptions) -> Result<RecordB
         week.append_value(format!("{:04}-W{:02}", iso.year(), iso.week()));
         let due = c.accepted_at.map(|accepted| {
             let deadline = options.calendar.deadline(china_time(accepted).naive_local(), info.committed_limit);
-            (deadline - chrono::TimeDelta::hours(8)).and_utc()
+            domain::time::from_china(deadline)
         });
         let on = match (c.accepted_at, c.recorded_at) {
             (Some(accepted), Some(recorded)) => Some(options.calendar.is_within_limit(

@@ -136,7 +136,7 @@ async fn every_connector_pulls_everything_exactly_once(store: Store) {
     let loans = flow.loans.iter().filter(|l| valid_party(&l.borrower_id_no)).count();
     assert_eq!(counts.loan_applications as usize, loans);
     assert_eq!(store.source_files("housing").await.expect("files").len(), {
-        let days = flow.filings.iter().map(|f| (f.filed_at + chrono::TimeDelta::hours(8)).date_naive());
+        let days = flow.filings.iter().map(|f| domain::time::local_date(f.filed_at));
         let first = days.min().expect("some filings");
         usize::try_from((NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") - first).num_days()).expect("days")
     });

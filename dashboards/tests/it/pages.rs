@@ -476,7 +476,7 @@ async fn an_operator_sees_only_the_cases_they_handled(store: Store) {
     let csv = get(&env.app, "/my/cases?from=2024-06-01&to=2024-06-30&download=my_cases", cookie.as_deref()).await;
     let june = mine
         .iter()
-        .filter(|c| domain::court_order::local_date(c.record.submitted_at).format("%Y-%m").to_string() == "2024-06")
+        .filter(|c| domain::time::local_date(c.record.submitted_at).format("%Y-%m").to_string() == "2024-06")
         .count();
     assert_eq!(csv.body.lines().count(), june + 1, "{}", csv.body);
     // Nothing else: not the overview, not the SQL API.

@@ -16,8 +16,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-use domain::court_order::{CHINA_OFFSET_SECONDS, CourtOrder, local_date};
+use chrono::{DateTime, Utc};
+use domain::court_order::CourtOrder;
+use domain::time::local_date;
 use store::court::{ApplyOutcome, Receipt, ReceiptStatus};
 use store::partners::PartnerStatus;
 use store::sandbox::{NewSandboxRequest, Problem};
@@ -36,14 +37,6 @@ pub const CHANNEL: &str = "court_push";
 pub const XSD: &str = include_str!("../../../contracts/court-push/court-api.xsd");
 /// The OpenAPI description of the endpoints.
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// Formats an instant in China Standard Time, e.g. `2024-10-08T09:30:00+08:00`.
-pub fn china_time(t: DateTime<Utc>) -> String {
-    match FixedOffset::east_opt(CHINA_OFFSET_SECONDS) {
-        Some(tz) => t.with_timezone(&tz).to_rfc3339_opts(SecondsFormat::Secs, false),
-        None => t.to_rfc3339_opts(SecondsFormat::Secs, true),
-    }
-}
 
 fn xml_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"))], body).into_response()

@@ -3,8 +3,8 @@
 //! well-formed XML but not valid numbers are business refusals (422). Every
 //! message names the element at fault.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use domain::court_order::{CHINA_OFFSET_SECONDS, CourtAction, CourtOrder};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use domain::court_order::{CourtAction, CourtOrder};
 use domain::ident::{CaseNo, CertificateNo, UnitNo};
 use sha2::{Digest, Sha256};
 
@@ -114,10 +114,7 @@ fn served_at(order: &Element) -> Result<DateTime<Utc>, FieldError> {
         field: "CourtOrder/ServedAt".into(),
         reason: format!("{value:?} is not an ISO 8601 time like 2024-10-08T09:30:00+08:00"),
     })?;
-    FixedOffset::east_opt(CHINA_OFFSET_SECONDS)
-        .and_then(|tz| tz.from_local_datetime(&naive).single())
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| FieldError::Malformed { field: "CourtOrder/ServedAt".into(), reason: "not a valid time".into() })
+    Ok(domain::time::from_china(naive))
 }
 
 /// The order number, if present (for receipts of refused orders).

@@ -7,8 +7,9 @@
 //! request still gets its receipt only after its order's commit.
 
 use axum::body::Bytes;
-use domain::court_order::{CourtOrder, local_date};
+use domain::court_order::CourtOrder;
 use domain::seizure::SeizureRules;
+use domain::time::local_date;
 use std::sync::Arc;
 use store::Store;
 use store::court::{ApplyOutcome, OrderJob, Payload};

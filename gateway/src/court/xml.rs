@@ -183,7 +183,7 @@ pub(crate) fn receipt_element(receipt: &Receipt) -> String {
         ));
     }
     out.push_str("<RecordedAt>");
-    out.push_str(&crate::court::china_time(receipt.recorded_at));
+    out.push_str(&domain::time::china_rfc3339(receipt.recorded_at));
     out.push_str("</RecordedAt></Receipt>");
     out
 }
@@ -214,13 +214,13 @@ pub(crate) fn sandbox_report(
     out.push_str(&format!(
         "<SandboxReport partner=\"{}\" generatedAt=\"{}\">\n",
         escape(partner_id),
-        crate::court::china_time(now)
+        domain::time::china_rfc3339(now)
     ));
     for r in requests {
         out.push_str(&format!(
             "  <Request id=\"{}\" receivedAt=\"{}\" method=\"{}\" path=\"{}\" status=\"{}\" orders=\"{}\">\n",
             r.id,
-            crate::court::china_time(r.received_at),
+            domain::time::china_rfc3339(r.received_at),
             escape(r.method.as_str()),
             escape(r.path.as_str()),
             r.http_status,

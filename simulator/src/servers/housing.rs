@@ -45,7 +45,7 @@ pub struct ExportFile {
 }
 
 fn china_date(filing: &ContractFiling) -> NaiveDate {
-    (filing.filed_at + TimeDelta::hours(8)).date_naive()
+    domain::time::local_date(filing.filed_at)
 }
 
 fn row(f: &ContractFiling, status: &str, at: chrono::DateTime<chrono::Utc>) -> String {
@@ -65,7 +65,7 @@ fn row(f: &ContractFiling, status: &str, at: chrono::DateTime<chrono::Utc>) -> S
         f.price_cents / 100,
         f.price_cents % 100,
         area,
-        (at + TimeDelta::hours(8)).format("%Y-%m-%d %H:%M:%S"),
+        domain::time::china_time(at).format("%Y-%m-%d %H:%M:%S"),
         status
     )
 }
@@ -80,7 +80,7 @@ pub fn exports(flow: &Flow, published_until: NaiveDate, faults: &Faults, seed: u
         // About one filing in a hundred is cancelled some days later.
         if rng.random_bool(0.01) {
             let later = f.filed_at + TimeDelta::days(rng.random_range(3..40));
-            by_day.entry((later + TimeDelta::hours(8)).date_naive()).or_default().push(row(f, "注销", later));
+            by_day.entry(domain::time::local_date(later)).or_default().push(row(f, "注销", later));
         }
     }
     let Some(first) = by_day.keys().next().copied() else { return Vec::new() };

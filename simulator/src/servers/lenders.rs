@@ -16,8 +16,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
-use domain::court_order::CHINA_OFFSET_SECONDS;
+use chrono::{DateTime, Utc};
 use domain::{BusinessType, VendorCode};
 use quick_xml::escape::escape;
 use serde::Deserialize;
@@ -161,8 +160,7 @@ pub fn banks_router(flow: &Flow) -> Router {
 }
 
 fn compact(t: DateTime<Utc>) -> String {
-    let tz = FixedOffset::east_opt(CHINA_OFFSET_SECONDS).unwrap_or_else(|| Utc.fix());
-    t.with_timezone(&tz).format("%Y%m%d%H%M%S").to_string()
+    domain::time::china_time(t).format("%Y%m%d%H%M%S").to_string()
 }
 
 /// Provident-fund loans as XML fragments, with their update times, in stream order.
@@ -179,11 +177,7 @@ fn gjj_page(loans: &[(DateTime<Utc>, String)], query: &GjjQuery) -> Response {
     let since = match query.since.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => {
-            let parsed = NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S").ok().and_then(|n| {
-                FixedOffset::east_opt(CHINA_OFFSET_SECONDS)
-                    .and_then(|tz| tz.from_local_datetime(&n).single())
-                    .map(|t| t.with_timezone(&Utc))
-            });
+            let parsed = domain::time::parse_china(text, "%Y%m%d%H%M%S");
             match parsed {
                 Some(t) => Some(t),
                 None => {

@@ -53,7 +53,7 @@ pub struct PageQuery {
 
 /// ISO 8601 in China time, as the vendor writes it.
 pub fn china(t: DateTime<Utc>) -> String {
-    domain::court_order::china_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    domain::time::china_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 fn opt(t: Option<DateTime<Utc>>) -> Value {

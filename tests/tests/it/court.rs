@@ -316,7 +316,7 @@ async fn expired_seizures_read_lapsed_and_the_daily_job_promotes_the_queue(app: 
         .expect("expiring");
     assert_eq!(expiring.iter().map(|s| s.order_no.as_str()).collect::<Vec<_>>(), ["Q2024-0001"]);
 
-    let today = domain::court_order::local_date(app.now());
+    let today = domain::time::local_date(app.now());
     let report = app.store.lapse_expired_seizures(Default::default(), today, app.now()).await.expect("lapse");
     assert_eq!(report.lapsed, ["Q2024-0001"]);
     assert_eq!(report.promoted, ["L-2"]);

@@ -41,7 +41,7 @@ with_sandbox!(sandbox_orders_get_real_receipts_and_never_touch_the_real_register
 async fn footprint(store: &Store, partner: &str, order_no: &str, app: &TestApp) -> (Vec<(String, i64)>, usize, bool) {
     let seizures = store.seizure_counts().await.expect("counts");
     let audit = store.recent_audit(10_000).await.expect("audit").len();
-    let today = domain::court_order::local_date(app.now());
+    let today = domain::time::local_date(app.now());
     let known = store.court_order_status(partner, order_no, today).await.expect("status").is_some();
     (seizures, audit, known)
 }
@@ -67,7 +67,7 @@ async fn sandbox_orders_get_real_receipts_and_never_touch_the_real_register(app:
     assert_eq!((status, reason_code(&refused)), (422, Some("unknown_original_order")), "{refused}");
 
     // The sandbox register has them; the real one has nothing of them.
-    let today = domain::court_order::local_date(app.now());
+    let today = domain::time::local_date(app.now());
     let receipt = sandbox.court_order_status(SANDBOX_PARTNER, "SANDBOX-0001", today).await.expect("status");
     assert_eq!(receipt.map(|r| r.status.code()), Some("SEIZED"));
     assert!(sandbox.seizure_counts().await.expect("counts").iter().map(|(_, n)| n).sum::<i64>() >= 2);

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
-use domain::court_order::local_date;
 use domain::seizure::SeizureRules;
+use domain::time::local_date;
 use serde_json::json;
 
 use crate::cli::{SeizuresArgs, SeizuresCommand};

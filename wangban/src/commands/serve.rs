@@ -153,7 +153,7 @@ async fn scheduled_loop<F, Fut>(
 /// what expires within 30 days.
 async fn seizure_lapse(store: store::Store) {
     let now = chrono::Utc::now();
-    let today = domain::court_order::local_date(now);
+    let today = domain::time::local_date(now);
     match store.lapse_expired_seizures(domain::seizure::SeizureRules::default(), today, now).await {
         Ok(report) => tracing::info!(
             message = "seizure lapse job",

@@ -52,7 +52,7 @@ pub(crate) fn flow_params(args: &FlowArgs) -> anyhow::Result<FlowParams> {
     let from = parse(&args.from)?;
     let to = match &args.to {
         Some(to) => parse(to)?,
-        None => domain::court_order::local_date(Utc::now()),
+        None => domain::time::local_date(Utc::now()),
     };
     if to < from {
         bail!("--to {to} is before --from {from}");

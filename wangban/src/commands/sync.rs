@@ -21,7 +21,7 @@ pub(crate) const RECONCILE_AFTER_WORKING_DAYS: u32 = 5;
 
 /// The instant before which partner records have had their limit, on `now`'s day.
 pub(crate) fn reconcile_cutoff(calendar: &Calendar, now: DateTime<Utc>) -> DateTime<Utc> {
-    let mut day = domain::court_order::local_date(now);
+    let mut day = domain::time::local_date(now);
     let mut counted = 0;
     while counted < RECONCILE_AFTER_WORKING_DAYS {
         day = day.pred_opt().unwrap_or(day);
@@ -29,7 +29,7 @@ pub(crate) fn reconcile_cutoff(calendar: &Calendar, now: DateTime<Utc>) -> DateT
             counted += 1;
         }
     }
-    domain::court_order::local_day_end(day.pred_opt().unwrap_or(day))
+    domain::time::local_day_end(day.pred_opt().unwrap_or(day))
 }
 
 /// Reconciles partner records as of `now` and logs what was found.
@@ -38,7 +38,7 @@ pub(crate) async fn reconcile(
     calendar: &Calendar,
     now: DateTime<Utc>,
 ) -> anyhow::Result<store::reconcile::ReconcileReport> {
-    let today = domain::court_order::local_date(now);
+    let today = domain::time::local_date(now);
     let report = store.reconcile(today, reconcile_cutoff(calendar, now), now).await?;
     tracing::info!(message = "reconciliation", anomalies = report.found, new = report.new);
     Ok(report)

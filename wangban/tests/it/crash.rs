@@ -13,7 +13,7 @@ use crate::support::{add_court_partner, start_serve, stop_serve, temp_dir};
 
 fn order(i: usize) -> String {
     let now = Utc::now();
-    let today = domain::court_order::local_date(now);
+    let today = domain::time::local_date(now);
     let end = today + chrono::Days::new(365);
     format!(
         "<CourtOrder><OrderNo>K-{i:05}</OrderNo><CourtCode>湘0405</CourtCode><CourtName>珠晖区人民法院</CourtName>\
@@ -22,7 +22,7 @@ fn order(i: usize) -> String {
          <EndDate>{end}</EndDate><RulingNo>裁定{i}</RulingNo><Judge>赵</Judge><ServedAt>{}</ServedAt></CourtOrder>",
         i + 1,
         i % 10,
-        gateway::court::china_time(now)
+        domain::time::china_rfc3339(now)
     )
 }
 

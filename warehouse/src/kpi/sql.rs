@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::execution::context::SessionContext;
-use domain::court_order::local_day_end;
+use domain::time::local_day_end;
 use serde_json::{Map, Value};
 
 use super::rows::{Rows, rate_rows, value_rows};
@@ -89,7 +89,7 @@ fn value_sql(kpi: Kpi, query: &KpiQuery) -> Result<String, WarehouseError> {
         Kpi::Seizures => {
             let from = local_day_end(query.from.pred_opt().unwrap_or(query.from));
             let to = local_day_end(query.to);
-            let as_of_day = domain::court_order::local_date(query.as_of);
+            let as_of_day = domain::time::local_date(query.as_of);
             let soon = as_of_day + chrono::Days::new(30);
             let count = |condition: &str| format!("CAST(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END) AS BIGINT)");
             Ok(format!(

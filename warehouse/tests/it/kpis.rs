@@ -272,7 +272,7 @@ async fn kpis_through_the_connectors_equal_the_golden_files(store: Store) {
     // cases the online rate counts or its definition leaves out.
     let mut world: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for case in flow.cases.iter().filter(|c| c.submitted_at < now) {
-        *world.entry(domain::court_order::china_time(case.submitted_at).format("%Y-%m").to_string()).or_default() += 1;
+        *world.entry(domain::time::china_time(case.submitted_at).format("%Y-%m").to_string()).or_default() += 1;
     }
     let delivered = warehouse::reconcile::Delivered::from_store(&store).await.expect("months");
     assert_eq!(delivered.cases, world, "the store holds every delivered case in its month");
@@ -298,7 +298,7 @@ async fn kpis_through_the_connectors_equal_the_golden_files(store: Store) {
     tx.commit().await.expect("commit");
     let delivered = warehouse::reconcile::Delivered::from_store(&store).await.expect("months");
     let checks = warehouse::reconcile::cases_by_month(&ctx, &delivered, now).await.expect("reconcile");
-    let month = domain::court_order::china_time(late.submitted_at).format("%Y-%m").to_string();
+    let month = domain::time::china_time(late.submitted_at).format("%Y-%m").to_string();
     let off: Vec<(String, i64)> =
         checks.iter().filter(|c| c.difference() != 0).map(|c| (c.month.clone(), c.difference())).collect();
     assert_eq!(off, [(month, 1)]);
@@ -316,15 +316,13 @@ async fn online_and_on_time_rates_match_plain_sql_on_the_store(store: Store) {
         register_snapshot(&ctx, &root).await.expect("snapshot");
         let query = KpiQuery { from: first, to: last, by: vec![Dim::BusinessType], as_of: now, filters: Vec::new() };
         let value = kpi::run(&ctx, Kpi::OnlineRate, &query).await.expect("kpi").to_json();
-        let (from, to) = (
-            domain::court_order::local_day_end(first.pred_opt().expect("day")),
-            domain::court_order::local_day_end(last),
-        );
+        let (from, to) =
+            (domain::time::local_day_end(first.pred_opt().expect("day")), domain::time::local_day_end(last));
         assert!(!value["rows"].as_array().expect("rows").is_empty());
         for row in value["rows"].as_array().expect("rows") {
             let code = row["business_type"].as_str().expect("type");
             let bt = BusinessType::from_code(code).expect("known type");
-            let go_live = domain::court_order::local_day_end(catalogue.get(bt).go_live.pred_opt().expect("day"));
+            let go_live = domain::time::local_day_end(catalogue.get(bt).go_live.pred_opt().expect("day"));
             let scope = format!(
                 "FROM cases WHERE business_type = '{code}' AND status NOT IN ('CH', 'BYSL') \
              AND submitted_at >= $1 AND submitted_at < $2 AND submitted_at >= $3"
@@ -353,20 +351,20 @@ async fn online_and_on_time_rates_match_plain_sql_on_the_store(store: Store) {
     let (mut on_time, mut due) = (0i64, 0i64);
     for c in cases.iter().map(|s| &s.record) {
         let info = catalogue.get(c.business_type());
-        if c.status.is_excluded_from_scope() || domain::court_order::local_date(c.submitted_at) < info.go_live {
+        if c.status.is_excluded_from_scope() || domain::time::local_date(c.submitted_at) < info.go_live {
             continue;
         }
         let Some(accepted) = c.accepted_at else { continue };
-        let accepted = domain::court_order::china_time(accepted).naive_local();
+        let accepted = domain::time::china_time(accepted).naive_local();
         match c.recorded_at {
             Some(recorded) => {
                 due += 1;
-                let recorded = domain::court_order::china_time(recorded).naive_local();
+                let recorded = domain::time::china_time(recorded).naive_local();
                 on_time += i64::from(calendar.is_within_limit(accepted, recorded, info.committed_limit));
             }
             None => {
                 let deadline = calendar.deadline(accepted, info.committed_limit);
-                due += i64::from(deadline < domain::court_order::china_time(now).naive_local());
+                due += i64::from(deadline < domain::time::china_time(now).naive_local());
             }
         }
     }
@@ -443,7 +441,7 @@ async fn an_undetermined_correction_count_leaves_first_time_right(store: Store) 
                 && c.correction_count == 0
                 && !c.status.is_excluded_from_scope()
                 && c.submitted_at > at(2024, 9, 1)
-                && domain::court_order::local_date(c.submitted_at) >= catalogue.get(c.business_type()).go_live
+                && domain::time::local_date(c.submitted_at) >= catalogue.get(c.business_type()).go_live
         })
         .expect("a recorded case without corrections");
     let figures = |root: PathBuf| async move {
