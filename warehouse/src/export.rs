@@ -28,26 +28,26 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, AsArray as _, BooleanArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    AsArray as _, BooleanArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::{
     SortColumn, cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::execution::context::SessionContext;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use domain::ident::mask_id_number;
-use domain::time::{china_time, local_date, local_day_end};
-use domain::{Calendar, Catalogue, is_end_to_end_online};
+use domain::time::{local_date, local_day_end};
+use domain::{Calendar, Catalogue};
 use sha2::{Digest, Sha256};
 use store::Store;
 use store::cases::StoredCase;
 
 use crate::WarehouseError;
+pub use crate::case_columns::cases_schema;
+use crate::case_columns::{CASE_NO, SUBMITTED_AT, cases_batch, position};
 use crate::snapshot::{Manifest, TableEntry, Warehouse};
 
 /// What a refresh needs besides the store.
@@ -76,46 +76,13 @@ pub struct RefreshReport {
     pub months_kept: usize,
 }
 
+/// A UTC timestamp column (microseconds).
 fn ts(nullable: bool, name: &str) -> Field {
     Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), nullable)
 }
 
-/// The schema of `cases` (without the `month` partition column).
-pub fn cases_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("case_no", DataType::Utf8, false),
-        Field::new("business_type", DataType::Utf8, false),
-        Field::new("vendor_code", DataType::Int64, false),
-        Field::new("phase", DataType::Int64, true),
-        Field::new("phase_live", DataType::Boolean, false),
-        Field::new("channel", DataType::Int64, false),
-        Field::new("online", DataType::Boolean, false),
-        Field::new("end_to_end", DataType::Boolean, false),
-        Field::new("delivery", DataType::Int64, true),
-        Field::new("issues_certificate", DataType::Boolean, false),
-        Field::new("applicant_kind", DataType::Utf8, false),
-        Field::new("agent_kind", DataType::Utf8, true),
-        Field::new("applicant_key", DataType::Utf8, false),
-        Field::new("applicant_id_masked", DataType::Utf8, false),
-        Field::new("district", DataType::Utf8, false),
-        Field::new("unit_no", DataType::Utf8, true),
-        Field::new("status", DataType::Utf8, false),
-        Field::new("in_scope", DataType::Boolean, false),
-        Field::new("week", DataType::Utf8, false),
-        ts(false, "submitted_at"),
-        ts(true, "accepted_at"),
-        ts(true, "verified_at"),
-        ts(true, "recorded_at"),
-        ts(true, "cert_prepared_at"),
-        ts(true, "issued_at"),
-        ts(true, "archived_at"),
-        ts(true, "closed_at"),
-        ts(true, "due_at"),
-        Field::new("on_time", DataType::Boolean, true),
-        Field::new("correction_count", DataType::Int64, true),
-        Field::new("filing_no", DataType::Utf8, true),
-        Field::new("loan_ref", DataType::Utf8, true),
-    ]))
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
 }
 
 /// The applicant's keyed hash: the same person gives the same key, the key
@@ -145,128 +112,6 @@ fn month_bounds(month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), Warehouse
     let start = local_day_end(first.pred_opt().unwrap_or(first));
     let end = local_day_end(next.pred_opt().unwrap_or(next));
     Ok((start, end))
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-/// Builds the `cases` batch of one month.
-fn cases_batch(cases: &[StoredCase], options: &RefreshOptions) -> Result<RecordBatch, WarehouseError> {
-    let n = cases.len();
-    let mut case_no = StringBuilder::with_capacity(n, n * 14);
-    let mut business_type = StringBuilder::new();
-    let mut vendor_code = Int64Builder::with_capacity(n);
-    let mut phase = Int64Builder::with_capacity(n);
-    let mut phase_live = BooleanBuilder::with_capacity(n);
-    let mut channel = Int64Builder::with_capacity(n);
-    let mut online = BooleanBuilder::with_capacity(n);
-    let mut end_to_end = BooleanBuilder::with_capacity(n);
-    let mut delivery = Int64Builder::with_capacity(n);
-    let mut issues_certificate = BooleanBuilder::with_capacity(n);
-    let mut applicant_kind = StringBuilder::new();
-    let mut agent_kind = StringBuilder::new();
-    let mut applicant_key_col = StringBuilder::new();
-    let mut applicant_id_masked = StringBuilder::new();
-    let mut district = StringBuilder::new();
-    let mut unit_no = StringBuilder::new();
-    let mut status = StringBuilder::new();
-    let mut in_scope = BooleanBuilder::with_capacity(n);
-    let mut week = StringBuilder::new();
-    let mut times: Vec<TimestampMicrosecondBuilder> =
-        (0..9).map(|_| TimestampMicrosecondBuilder::with_capacity(n)).collect();
-    let mut on_time = BooleanBuilder::with_capacity(n);
-    let mut correction_count = Int64Builder::with_capacity(n);
-    let mut filing_no = StringBuilder::new();
-    let mut loan_ref = StringBuilder::new();
-
-    for stored in cases {
-        let c = &stored.record;
-        let bt = c.business_type();
-        let info = options.catalogue.get(bt);
-        let certificate = bt.issues_certificate();
-        case_no.append_value(&c.case_no);
-        business_type.append_value(bt.code());
-        vendor_code.append_value(i64::from(c.vendor_code.code()));
-        phase.append_option(info.phase.map(|p| i64::from(p.number())));
-        phase_live.append_value(local_date(c.submitted_at) >= info.go_live);
-        channel.append_value(i64::from(c.channel.code()));
-        online.append_value(c.channel.is_online());
-        end_to_end.append_value(is_end_to_end_online(c.channel, c.delivery, certificate));
-        delivery.append_option(c.delivery.map(|d| i64::from(d.code())));
-        issues_certificate.append_value(certificate);
-        applicant_kind.append_value(c.applicant_kind.code());
-        agent_kind.append_option(c.agent_kind.map(|a| a.code()));
-        applicant_key_col.append_value(applicant_key(&options.key, &c.applicant_id_no));
-        applicant_id_masked.append_value(mask_id_number(&c.applicant_id_no));
-        district.append_value(&c.district);
-        unit_no.append_option(c.unit_no.as_ref().map(|u| u.as_str()));
-        status.append_value(c.status.code());
-        in_scope.append_value(!c.status.is_excluded_from_scope());
-        let local = local_date(c.submitted_at);
-        let iso = local.iso_week();
-        week.append_value(format!("{:04}-W{:02}", iso.year(), iso.week()));
-        let due = c.accepted_at.map(|accepted| {
-            let deadline = options.calendar.deadline(china_time(accepted).naive_local(), info.committed_limit);
-            domain::time::from_china(deadline)
-        });
-        let on = match (c.accepted_at, c.recorded_at) {
-            (Some(accepted), Some(recorded)) => Some(options.calendar.is_within_limit(
-                china_time(accepted).naive_local(),
-                china_time(recorded).naive_local(),
-                info.committed_limit,
-            )),
-            _ => None,
-        };
-        let values = [
-            Some(c.submitted_at),
-            c.accepted_at,
-            c.verified_at,
-            c.recorded_at,
-            c.cert_prepared_at,
-            c.issued_at,
-            c.archived_at,
-            c.closed_at,
-            due,
-        ];
-        for (builder, value) in times.iter_mut().zip(values) {
-            builder.append_option(value.map(micros));
-        }
-        on_time.append_option(on);
-        correction_count.append_option(c.correction_count);
-        filing_no.append_option(c.filing_no.as_deref());
-        loan_ref.append_option(c.loan_ref.as_deref());
-    }
-    let utc: Arc<str> = "UTC".into();
-    let mut time_columns: Vec<ArrayRef> =
-        times.into_iter().map(|mut b| Arc::new(b.finish().with_timezone(utc.clone())) as ArrayRef).collect();
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(case_no.finish()),
-        Arc::new(business_type.finish()),
-        Arc::new(vendor_code.finish()),
-        Arc::new(phase.finish()),
-        Arc::new(phase_live.finish()),
-        Arc::new(channel.finish()),
-        Arc::new(online.finish()),
-        Arc::new(end_to_end.finish()),
-        Arc::new(delivery.finish()),
-        Arc::new(issues_certificate.finish()),
-        Arc::new(applicant_kind.finish()),
-        Arc::new(agent_kind.finish()),
-        Arc::new(applicant_key_col.finish()),
-        Arc::new(applicant_id_masked.finish()),
-        Arc::new(district.finish()),
-        Arc::new(unit_no.finish()),
-        Arc::new(status.finish()),
-        Arc::new(in_scope.finish()),
-        Arc::new(week.finish()),
-    ];
-    columns.append(&mut time_columns);
-    columns.push(Arc::new(on_time.finish()));
-    columns.push(Arc::new(correction_count.finish()));
-    columns.push(Arc::new(filing_no.finish()));
-    columns.push(Arc::new(loan_ref.finish()));
-    Ok(RecordBatch::try_new(cases_schema(), columns)?)
 }
 
 fn writer_properties(sorted_by: Option<usize>) -> WriterProperties {
@@ -552,7 +397,7 @@ fn read_cases(paths: &[PathBuf], keep: impl Fn(&str) -> bool) -> Result<Vec<Reco
                 });
             }
             let batch = RecordBatch::try_new(schema.clone(), columns)?;
-            let case_no = batch.column(0).as_string::<i32>();
+            let case_no = batch.column(position(CASE_NO)?).as_string::<i32>();
             let kept: BooleanArray = case_no.iter().map(|no| Some(no.is_some_and(&keep))).collect();
             if kept.true_count() == batch.num_rows() {
                 parts.push(batch);
@@ -569,8 +414,8 @@ fn sorted_by_submission(parts: &[RecordBatch]) -> Result<RecordBatch, WarehouseE
     let all = concat_batches(&cases_schema(), parts)?;
     let order = lexsort_to_indices(
         &[
-            SortColumn { values: all.column(SUBMITTED_AT).clone(), options: None },
-            SortColumn { values: all.column(0).clone(), options: None },
+            SortColumn { values: all.column(position(SUBMITTED_AT)?).clone(), options: None },
+            SortColumn { values: all.column(position(CASE_NO)?).clone(), options: None },
         ],
         None,
     )?;
@@ -585,9 +430,6 @@ fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) ->
     parts.push(fresh);
     sorted_by_submission(&parts)
 }
-
-/// The column of `submitted_at` in [`cases_schema`] (the sort column).
-const SUBMITTED_AT: usize = 19;
 
 /// A month's two files in a snapshot, relative to its directory: the `cases`
 /// file and its `case_counts` rollup, always written and carried together.
@@ -618,7 +460,7 @@ impl MonthFiles {
         rollup_ctx: &SessionContext,
         batch: RecordBatch,
     ) -> Result<(usize, usize), WarehouseError> {
-        write_parquet(&dir.join(&self.cases), &batch, Some(SUBMITTED_AT))?;
+        write_parquet(&dir.join(&self.cases), &batch, Some(position(SUBMITTED_AT)?))?;
         let rows = batch.num_rows();
         let rollup = rollup_batch(rollup_ctx, batch).await?;
         write_parquet(&dir.join(&self.rollup), &rollup, None)?;

@@ -4,7 +4,9 @@
 //! # Layout
 //!
 //! - [`snapshot`]: snapshot directories, manifests, the atomic `CURRENT` pointer.
+//! - [`case_columns`]: the columns of `cases`, listed once (schema and batch builder).
 //! - [`export`]: `refresh`: the store to Parquet, by month, incrementally, identities masked.
+//! - [`reconcile`]: what partners delivered against what the online rate counts, by month.
 //! - [`session`]: the DataFusion session (pruning, memory limit) and the snapshot's tables.
 //! - [`kpi`]: the closed `Kpi` enum, its versioned definitions, queries, typed
 //!   answers and the `KpiService` every reader asks.
@@ -18,6 +20,7 @@ pub use datafusion;
 pub mod alerts;
 pub mod bench;
 pub mod cache;
+pub mod case_columns;
 pub mod console;
 pub mod export;
 pub mod kpi;
