@@ -2,7 +2,6 @@
 //! its cron schedule (`wangban serve`). One configured registry gives three
 //! connectors (its case, QC and evaluation feeds), each with its own cursor.
 
-use chrono::{DateTime, Utc};
 use store::Store;
 
 use crate::court_platform::CourtPlatform;
@@ -127,48 +126,4 @@ pub fn build(specs: &[Spec]) -> Result<Vec<Scheduled>, ScheduleError> {
         out.extend(connectors.into_iter().map(|connector| Scheduled { connector, schedule: schedule.clone() }));
     }
     Ok(out)
-}
-
-/// Runs each connector on its schedule until `stop` turns true. A run that
-/// fails is logged (the connector's state says degraded) and the next
-/// scheduled time tries again from the saved cursor.
-pub async fn run_scheduled(
-    connectors: Vec<Scheduled>,
-    store: Store,
-    clock: fn() -> DateTime<Utc>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for scheduled in connectors {
-        let store = store.clone();
-        let mut stop = stop.clone();
-        tasks.spawn(async move {
-            loop {
-                let now = clock();
-                let Some(next) = scheduled.schedule.next_after(now) else { return };
-                let wait = (next - now).to_std().unwrap_or_default();
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    _ = stop.changed() => return,
-                }
-                let name = scheduled.connector.name().to_owned();
-                // A run in progress finishes its page before stopping: pages are transactions.
-                match scheduled.connector.run(&store, RunOptions::new(clock())).await {
-                    Ok(outcome) => tracing::info!(
-                        message = "connector run",
-                        connector = %name,
-                        pages = outcome.pages,
-                        rows = outcome.rows(),
-                        quarantined = outcome.quarantined,
-                        error = outcome.error.as_deref().unwrap_or("")
-                    ),
-                    Err(error) => tracing::error!(message = "connector run failed", connector = %name, %error),
-                }
-                if *stop.borrow() {
-                    return;
-                }
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
 }

@@ -4,10 +4,14 @@
 //!
 //! # Layout
 //!
+//! - [`app`]: the composition root: `App::build(settings)` wires the store,
+//!   the gateway, the dashboards and one scheduler; `serve`, `demo` and the
+//!   end-to-end tests start the system through it.
 //! - [`cli`]: the clap definitions; `--help` explains every command.
 //! - [`settings`]: defaults → config file → `WANGBAN__SECTION__KEY` → flags.
 //! - `commands`: one module per command.
 
+pub mod app;
 pub mod cli;
 mod commands;
 pub mod settings;
@@ -15,6 +19,7 @@ pub mod settings;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+pub use app::App;
 use cli::{Cli, Command};
 
 /// Exit code for usage errors and commands that are not available yet.

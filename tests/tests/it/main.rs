@@ -1,5 +1,6 @@
 //! End-to-end: the service started on port 0 over real HTTP, on both backends.
 
+mod app;
 mod arbitrary_input;
 mod contracts;
 mod court;

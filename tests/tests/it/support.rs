@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use domain::PartnerKind;
 use gateway::court::signature::sign;
-use gateway::{AppState, Application};
 use store::Store;
 use store::testing::TestDatabase;
 
@@ -19,8 +18,8 @@ pub struct TestApp {
     pub secret: String,
     now: Arc<Mutex<DateTime<Utc>>>,
     client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    running: Option<wangban::app::Running>,
+    data_dir: std::path::PathBuf,
     db: Option<TestDatabase>,
     sandbox_db: Option<TestDatabase>,
 }
@@ -62,22 +61,33 @@ impl TestApp {
             )
             .await
             .expect("partner");
-        let mut state = AppState::with_clock(db.store.clone(), clock);
-        if let Some(sandbox) = &sandbox {
-            let partner = db
-                .store
+        if sandbox.is_some() {
+            // `App::build` copies it into the sandbox register.
+            db.store
                 .create_sandbox_partner(SANDBOX_PARTNER, "沙箱法院", SANDBOX_SECRET, start_time() - TimeDelta::days(1))
                 .await
                 .expect("sandbox partner");
-            sandbox.store.mirror_sandbox_partner(&partner).await.expect("mirror");
-            state = state.with_sandbox(sandbox.store.clone());
         }
-        let app = Application::build("127.0.0.1:0".parse().expect("addr"), state).await.expect("bind");
-        let addr = app.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
+        // The whole system as `serve` starts it, on the test's databases and clock.
+        let data_dir = std::env::temp_dir().join(format!(
+            "wangban_test_app_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+        ));
+        let mut settings = wangban::settings::Settings { data_dir: data_dir.clone(), ..Default::default() };
+        settings.database.url = Some(db.url.clone());
+        settings.database.sandbox_url = sandbox.as_ref().map(|s| s.url.clone());
+        // Over the test's own stores: some tests put a proxy or a size limit in front of the database.
+        let sandbox_store = match &sandbox {
+            Some(sandbox) => sandbox.store.clone(),
+            None => settings.open_sandbox_store().await.expect("the default sandbox register"),
+        };
+        let listen = Some("127.0.0.1:0".parse().expect("addr"));
+        let app = wangban::App::build_on(&settings, listen, clock, db.store.clone(), sandbox_store)
+            .await
+            .expect("the app starts");
+        let addr: SocketAddr = app.url().trim_start_matches("http://").parse().expect("addr");
+        let running = app.spawn();
         Self {
             addr,
             store: db.store.clone(),
@@ -85,8 +95,8 @@ impl TestApp {
             secret,
             now,
             client: reqwest::Client::new(),
-            stop: Some(stop),
-            server: Some(server),
+            running: Some(running),
+            data_dir,
             db: Some(db),
             sandbox_db: sandbox,
         }
@@ -188,12 +198,10 @@ impl TestApp {
 
     /// Stops the service and drops the database.
     pub async fn finish(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean shutdown");
         }
-        if let Some(server) = self.server.take() {
-            server.await.expect("join").expect("clean shutdown");
-        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
         if let Some(db) = self.db.take() {
             db.drop_database().await.expect("drop");
         }

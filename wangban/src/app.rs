@@ -1,0 +1,369 @@
+//! The one composition root. [`App::build`] wires the whole system from its
+//! settings: the store and the sandbox register, the court gateway, the
+//! dashboards and the KPI API over the warehouse, and one [`Scheduler`] for
+//! the connectors, the daily jobs and the dashboards' warm-up. `wangban
+//! serve`, `wangban demo` and the end-to-end tests ([`App::spawn`]) all start
+//! the system through it, so what the tests run is what production runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use connectors::schedule::Schedule;
+use gateway::{AppState, Application};
+use store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::settings::{AlertSettings, Settings};
+
+/// The whole service, bound and ready to serve.
+pub struct App {
+    application: Application,
+    store: Store,
+    sandbox: Store,
+    scheduler: Scheduler,
+    url: String,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("url", &self.url).field("jobs", &self.scheduler.names()).finish_non_exhaustive()
+    }
+}
+
+/// An [`App`] serving in the background (tests): its URL and how to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://127.0.0.1:PORT` (or `https://…`).
+    pub url: String,
+    /// The store it writes (shared: the tests read what it did).
+    pub store: Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops serving, lets in-flight requests and job runs finish, closes the stores.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.served).await.context("the service task panicked")?
+    }
+}
+
+impl App {
+    /// Opens the stores (applying migrations), checks the domain files and
+    /// schedules, binds `listen` (default `server.listen`), and prepares every
+    /// route and job on the system clock; nothing runs until [`App::run_until`].
+    pub async fn build(settings: &Settings, listen: Option<SocketAddr>) -> anyhow::Result<App> {
+        App::build_with_clock(settings, listen, Arc::new(chrono::Utc::now)).await
+    }
+
+    /// [`App::build`] with `clock` as the time of every handler, page and job
+    /// (tests fix it, and a scheduled job then waits for that clock's next time).
+    pub async fn build_with_clock(
+        settings: &Settings,
+        listen: Option<SocketAddr>,
+        clock: domain::Clock,
+    ) -> anyhow::Result<App> {
+        // Check the domain files now, so a bad calendar stops the start rather than a request.
+        settings.calendar()?;
+        settings.catalogue()?;
+        let store = settings.open_store().await?;
+        let sandbox = settings.open_sandbox_store().await?;
+        App::build_on(settings, listen, clock, store, sandbox).await
+    }
+
+    /// [`App::build_with_clock`] over stores already open (tests that put a
+    /// proxy or a size limit between the service and its database).
+    pub async fn build_on(
+        settings: &Settings,
+        listen: Option<SocketAddr>,
+        clock: domain::Clock,
+        store: Store,
+        sandbox: Store,
+    ) -> anyhow::Result<App> {
+        let calendar = settings.calendar()?;
+        settings.catalogue()?;
+        // The sandbox register's orders refer to their partner there too.
+        for partner in store.list_partners().await?.into_iter().filter(|p| p.sandbox) {
+            sandbox.mirror_sandbox_partner(&partner).await?;
+        }
+        let listen = listen.unwrap_or(settings.server.listen);
+        let mut dashboards = dashboards_of(settings, &store);
+        dashboards.sandbox = Some(sandbox.clone());
+        dashboards.clock = clock.clone();
+        let mut state = AppState::with_clock(store.clone(), clock.clone()).with_sandbox(sandbox.clone());
+        let warehouse_dir = settings.warehouse_dir();
+        state.extra_metrics.push(Arc::new(move |now| warehouse::snapshot::metrics_text(&warehouse_dir, now)));
+        let mut application = Application::build(listen, state)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?
+            .with_routes(dashboards::router(dashboards.clone()));
+        if let Some(tls) = &settings.server.tls {
+            application = application.with_tls(gateway::tls::server_config(&tls.files()).context("[server.tls]")?);
+        }
+        let url = format!("{}://{}", application.scheme(), application.local_addr()?);
+        let scheduler = Scheduler::for_service(settings, &store, calendar, dashboards, clock)?;
+        Ok(App { application, store, sandbox, scheduler, url })
+    }
+
+    /// The address it serves, `scheme://host:port`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Serves and runs the scheduled jobs until `shutdown` completes; then
+    /// finishes in-flight requests, lets each job finish its current run (a
+    /// connector its current page: pages are transactions), and closes the stores.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let App { application, store, sandbox, scheduler, url } = self;
+        let (stop_jobs, jobs_stopped) = watch::channel(false);
+        let jobs = scheduler.len();
+        let scheduled = tokio::spawn(scheduler.run(jobs_stopped));
+        tracing::info!(message = "serving", %url, jobs);
+        let served = application.run_until(shutdown).await.context("server failed");
+        let _ = stop_jobs.send(true);
+        let _ = scheduled.await;
+        store.close().await;
+        sandbox.close().await;
+        served
+    }
+
+    /// Serves in the background until [`Running::stop`] (the end-to-end tests).
+    pub fn spawn(self) -> Running {
+        let url = self.url.clone();
+        let store = self.store.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(self.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Running { url, store, stop: Some(stop), served }
+    }
+}
+
+/// The dashboards over the configured warehouse and store.
+pub(crate) fn dashboards_of(settings: &Settings, store: &Store) -> dashboards::Dashboards {
+    dashboards::Dashboards {
+        store: store.clone(),
+        kpis: warehouse::kpi::KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb * 1024 * 1024),
+        sql_limits: settings.sql_limits(),
+        secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
+        clock: Arc::new(chrono::Utc::now),
+        sandbox: None,
+    }
+}
+
+/// A job's run.
+type RunJob = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// One job: a name for the logs, when it runs, what it does.
+struct Job {
+    name: String,
+    schedule: Schedule,
+    /// Also run once as soon as the scheduler starts.
+    at_start: bool,
+    run: RunJob,
+}
+
+/// Jobs on cron schedules (UTC): every connector, the daily seizure lapse job
+/// and reconciliation, the dashboards' warm-up. One loop shape for all: sleep
+/// until the next time, run, repeat; a stop ends the sleep, never a run.
+pub struct Scheduler {
+    jobs: Vec<Job>,
+    clock: domain::Clock,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler").field("jobs", &self.names()).finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// The jobs of `serve`.
+    fn for_service(
+        settings: &Settings,
+        store: &Store,
+        calendar: domain::Calendar,
+        dashboards: dashboards::Dashboards,
+        clock: domain::Clock,
+    ) -> anyhow::Result<Scheduler> {
+        let mut jobs = Vec::new();
+        let connectors =
+            connectors::runner::build(&settings.connectors.specs(false)).context("[connectors] schedule")?;
+        for scheduled in connectors {
+            let connector = Arc::new(scheduled.connector);
+            let (store, clock) = (store.clone(), clock.clone());
+            let name = connector.name().to_owned();
+            jobs.push(Job {
+                name: name.clone(),
+                schedule: scheduled.schedule,
+                at_start: false,
+                run: Arc::new(move || {
+                    let (connector, store, name, now) = (connector.clone(), store.clone(), name.clone(), clock());
+                    Box::pin(async move { run_connector(&connector, &store, &name, now).await })
+                }),
+            });
+        }
+        let lapse = Schedule::parse(&settings.jobs.seizure_lapse).context("jobs.seizure_lapse")?;
+        let (store_for_lapse, clock_for_lapse) = (store.clone(), clock.clone());
+        jobs.push(Job {
+            name: "seizure_lapse".into(),
+            schedule: lapse,
+            at_start: false,
+            run: Arc::new(move || Box::pin(seizure_lapse(store_for_lapse.clone(), clock_for_lapse()))),
+        });
+        let reconcile = Schedule::parse(&settings.jobs.reconciliation).context("jobs.reconciliation")?;
+        let (store_for_reconcile, clock_for_reconcile) = (store.clone(), clock.clone());
+        jobs.push(Job {
+            name: "reconciliation".into(),
+            schedule: reconcile,
+            at_start: false,
+            run: Arc::new(move || {
+                let (store, calendar, now) = (store_for_reconcile.clone(), calendar.clone(), clock_for_reconcile());
+                Box::pin(async move {
+                    if let Err(error) = crate::commands::sync::reconcile(&store, &calendar, now).await {
+                        tracing::error!(message = "reconciliation failed; it runs again at the next scheduled time", %error);
+                    }
+                })
+            }),
+        });
+        // At start and every 30 seconds: a snapshot that appeared since is warmed and its alerts evaluated.
+        let warmed: Arc<Mutex<Option<String>>> = Arc::default();
+        let (alerts, clock_for_warm) = (settings.alerts.clone(), clock.clone());
+        jobs.push(Job {
+            name: "dashboards_warm".into(),
+            schedule: Schedule::parse("*/30 * * * * *").context("the warm-up schedule")?,
+            at_start: true,
+            run: Arc::new(move || Box::pin(warm(dashboards.clone(), alerts.clone(), warmed.clone(), clock_for_warm()))),
+        });
+        Ok(Scheduler { jobs, clock })
+    }
+
+    /// The jobs' names.
+    pub fn names(&self) -> Vec<&str> {
+        self.jobs.iter().map(|j| j.name.as_str()).collect()
+    }
+
+    /// How many jobs.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Runs every job on its schedule until `stop` turns true.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let mut tasks = JoinSet::new();
+        for job in self.jobs {
+            let mut stop = stop.clone();
+            let clock = self.clock.clone();
+            tasks.spawn(async move {
+                if job.at_start {
+                    (job.run)().await;
+                }
+                loop {
+                    let now = clock();
+                    let Some(next) = job.schedule.next_after(now) else { return };
+                    let wait = (next - now).to_std().unwrap_or_default();
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => return,
+                    }
+                    tracing::debug!(message = "scheduled job", job = %job.name);
+                    (job.run)().await;
+                    if *stop.borrow() {
+                        return;
+                    }
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// One scheduled connector run, logged.
+async fn run_connector(connector: &connectors::runner::Connector, store: &Store, name: &str, now: DateTime<Utc>) {
+    // A run in progress finishes its page before stopping: pages are transactions.
+    match connector.run(store, connectors::poll::RunOptions::new(now)).await {
+        Ok(outcome) => tracing::info!(
+            message = "connector run",
+            connector = %name,
+            pages = outcome.pages,
+            rows = outcome.rows(),
+            quarantined = outcome.quarantined,
+            error = outcome.error.as_deref().unwrap_or("")
+        ),
+        Err(error) => tracing::error!(message = "connector run failed", connector = %name, %error),
+    }
+}
+
+/// The daily seizure job: lapses expired seizures, promotes queues, and logs
+/// what expires within 30 days.
+async fn seizure_lapse(store: Store, now: DateTime<Utc>) {
+    let today = domain::time::local_date(now);
+    match store.lapse_expired_seizures(domain::seizure::SeizureRules::default(), today, now).await {
+        Ok(report) => tracing::info!(
+            message = "seizure lapse job",
+            units = report.units,
+            lapsed = report.lapsed.len(),
+            promoted = report.promoted.len()
+        ),
+        Err(error) => {
+            tracing::error!(message = "seizure lapse job failed; it runs again at the next scheduled time", %error)
+        }
+    }
+    match store.seizures_expiring_within(today, 30).await {
+        Ok(expiring) => tracing::info!(message = "seizures expiring within 30 days", count = expiring.len()),
+        Err(error) => tracing::error!(message = "listing expiring seizures failed", %error),
+    }
+}
+
+/// When a warehouse snapshot appeared since the last run (a refresh by
+/// `wangban warehouse refresh` or a timer): computes the dashboards' KPIs on
+/// it, so no visitor waits for the first scan, and evaluates the alert rules
+/// on it; otherwise retries alert webhook deliveries that have not gone through.
+async fn warm(
+    dashboards: dashboards::Dashboards,
+    alerts: AlertSettings,
+    warmed: Arc<Mutex<Option<String>>>,
+    now: DateTime<Utc>,
+) {
+    let started = std::time::Instant::now();
+    let last = warmed.lock().map(|w| w.clone()).unwrap_or_default();
+    match dashboards.warm().await {
+        Ok((id, results)) if last.as_ref() != Some(&id) => {
+            tracing::info!(message = "dashboards warmed for a new snapshot", snapshot = %id, results,
+                           ms = started.elapsed().as_millis() as u64);
+            match dashboards.kpis.snapshot().await {
+                Ok(snapshot) => {
+                    if let Err(error) =
+                        crate::commands::alerts::evaluate_and_notify(&dashboards.store, Some(&snapshot), &alerts, now)
+                            .await
+                    {
+                        tracing::error!(message = "alert evaluation failed", error = %format!("{error:#}"));
+                    }
+                }
+                Err(error) => tracing::warn!(message = "alerts not evaluated", %error),
+            }
+            if let Ok(mut w) = warmed.lock() {
+                *w = Some(id);
+            }
+        }
+        Ok(_) => {
+            if let Err(error) = crate::commands::alerts::deliver_pending(&dashboards.store, &alerts, now).await {
+                tracing::debug!(message = "alert delivery retry failed", error = %format!("{error:#}"));
+            }
+        }
+        Err(error) => tracing::debug!(message = "dashboards not warmed", %error),
+    }
+}
