@@ -6,7 +6,11 @@
 //! # Layout
 //!
 //! - [`auth`]: roles, the page access table, argon2 passwords, session tokens and cookies.
-//! - [`pages`]: `/`, `/types`, `/qc`, `/qc/cases`, `/seizures`, `/connectors`, `/sql`, `/audit`, `/login`, `/logout`.
+//! - [`pages`]: one file per page (`auth::Page` names them and their paths): `/`, `/types`,
+//!   `/qc`, `/qc/cases`, `/seizures`, `/connectors`, `/sql`, `/audit`, `/sandbox`, `/my/cases`,
+//!   `/cases`, and `/login`, `/logout`; their filters, layout, errors (`DashError`) and figures.
+//! - [`i18n`]: the two languages and the names shown for codes.
+//! - [`table`]: tables and their CSV and xlsx downloads.
 //! - [`svg`]: line and bar charts drawn on the server.
 //! - [`api`]: `GET /api/kpi`, `GET /api/kpi/{name}` and `POST /api/sql`.
 //!
@@ -15,8 +19,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod i18n;
 pub mod pages;
 pub mod svg;
+pub mod table;
 
 use std::net::SocketAddr;
 
@@ -98,20 +104,21 @@ async fn favicon() -> Response {
 
 /// Every dashboard route and the APIs.
 pub fn router(dashboards: Dashboards) -> axum::Router {
+    use auth::Page;
     let kpi = dashboards.kpis.clone();
     axum::Router::new()
-        .route("/", get(pages::overview))
-        .route("/types", get(pages::types))
-        .route("/qc", get(pages::qc))
-        .route("/qc/cases", get(pages::qc_cases))
-        .route("/seizures", get(pages::seizures))
-        .route("/connectors", get(pages::connectors))
+        .route(Page::Overview.path(), get(pages::overview))
+        .route(Page::Types.path(), get(pages::types))
+        .route(Page::Qc.path(), get(pages::qc))
+        .route(Page::QcCases.path(), get(pages::qc_cases))
+        .route(Page::Seizures.path(), get(pages::seizures))
+        .route(Page::Connectors.path(), get(pages::connectors))
         .route("/connectors/replay", post(pages::quarantine_replay))
-        .route("/sql", get(pages::sql_form).post(pages::sql_run))
-        .route("/audit", get(pages::audit))
-        .route("/sandbox", get(pages::sandbox))
-        .route("/my/cases", get(pages::my_cases))
-        .route("/cases", get(pages::cases))
+        .route(Page::Sql.path(), get(pages::sql_form).post(pages::sql_run))
+        .route(Page::Audit.path(), get(pages::audit))
+        .route(Page::Sandbox.path(), get(pages::sandbox))
+        .route(Page::MyCases.path(), get(pages::my_cases))
+        .route(Page::Cases.path(), get(pages::cases))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/api/sql", post(api::sql))

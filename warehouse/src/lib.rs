@@ -5,6 +5,7 @@
 //!
 //! - [`snapshot`]: snapshot directories, manifests, the atomic `CURRENT` pointer.
 //! - [`case_columns`]: the columns of `cases`, listed once (schema and batch builder).
+//! - [`case_lists`]: the case and QC-finding lists behind a figure, typed (the dashboards' drill-downs).
 //! - [`export`]: `refresh`: the store to Parquet, by month, incrementally, identities masked.
 //! - [`reconcile`]: what partners delivered against what the online rate counts, by month.
 //! - [`session`]: the DataFusion session (pruning, memory limit) and the snapshot's tables.
@@ -21,6 +22,7 @@ pub mod alerts;
 pub mod bench;
 pub mod cache;
 pub mod case_columns;
+pub mod case_lists;
 pub mod console;
 pub mod export;
 pub mod kpi;

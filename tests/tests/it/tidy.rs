@@ -137,3 +137,23 @@ fn the_simulator_depends_on_neither_store_nor_gateway() {
         assert!(!dependencies.iter().any(|d| d == forbidden), "simulator depends on {forbidden}: {dependencies:?}");
     }
 }
+
+/// The dashboards render what the store and the warehouse answer: no SQL of
+/// their own (the case lists are `warehouse::case_lists`), so a query is
+/// reviewed, typed and tested in one place.
+#[test]
+fn the_dashboards_write_no_sql() {
+    let mut files = Vec::new();
+    rust_files(&workspace_root().join("dashboards/src"), &mut files);
+    assert!(files.len() > 5, "read the dashboards' sources");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            let upper = line.to_uppercase();
+            let sql = ["\"SELECT ", "\"WITH ", "\"INSERT ", "\"UPDATE ", "\"DELETE ", " FROM CASES", " JOIN CASES"]
+                .iter()
+                .any(|keyword| upper.contains(keyword));
+            assert!(!sql, "{}:{}: SQL in the dashboards: {line}", file.display(), n + 1);
+        }
+    }
+}
