@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use store::Store;
 
 use crate::fetch::{self, RetryPolicy};
-use crate::poll::{BadRow, CourtRequest, Page, PageError, Record, Source};
+use crate::poll::{AfterRunError, BadRow, CourtRequest, Page, PageError, Record, Source};
 use crate::registry::RowError;
 use crate::xmlrows::{self, Fields};
 
@@ -190,10 +190,10 @@ impl Source for CourtPlatform {
         Ok(Page { rows, next_cursor: last.to_string(), has_more, file: None })
     }
 
-    async fn after_run(&self, store: &Store, now: DateTime<Utc>) -> Result<(), String> {
+    async fn after_run(&self, store: &Store, now: DateTime<Utc>) -> Result<(), AfterRunError> {
         let url = format!("{}/feedback", self.base_url.trim_end_matches('/'));
         loop {
-            let pending = store.pending_feedback(PARTNER_ID, 500).await.map_err(|e| e.to_string())?;
+            let pending = store.pending_feedback(PARTNER_ID, 500).await?;
             if pending.is_empty() {
                 return Ok(());
             }
@@ -205,12 +205,9 @@ impl Source for CourtPlatform {
                     Ok(body) => Some(format!("not acknowledged: {}", String::from_utf8_lossy(body))),
                     Err(e) => Some(e.to_string()),
                 };
-                store
-                    .record_feedback_attempt(PARTNER_ID, &feedback.request_no, error.as_deref(), now)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(error) = error {
-                    return Err(format!("feedback for {} not delivered: {error}", feedback.request_no));
+                store.record_feedback_attempt(PARTNER_ID, &feedback.request_no, error.as_deref(), now).await?;
+                if let Some(reason) = error {
+                    return Err(AfterRunError::NotDelivered { request_no: feedback.request_no.clone(), reason });
                 }
             }
         }

@@ -18,30 +18,50 @@ pub struct ClientTls {
 
 static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
 
+/// Why the partner client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The CA file is not PEM certificates.
+    #[error("CA file: {0}")]
+    Ca(reqwest::Error),
+    /// The CA file holds no certificate.
+    #[error("CA file: no CERTIFICATE block")]
+    NoCa,
+    /// The client certificate or its key is unusable.
+    #[error("client certificate: {0}")]
+    Identity(reqwest::Error),
+    /// The TLS stack refused the configuration.
+    #[error("HTTP client: {0}")]
+    Build(reqwest::Error),
+    /// [`configure_client`] was called twice.
+    #[error("the partner HTTP client was already built")]
+    AlreadyBuilt,
+}
+
 /// Builds the partner client once per process with `tls` (call it before the
 /// first [`client`]; a second call is refused). rustls, with the aws-lc-rs
 /// provider, verifies servers against the system's roots plus `tls.ca_pem`.
-pub fn configure_client(tls: &ClientTls) -> Result<(), String> {
+pub fn configure_client(tls: &ClientTls) -> Result<(), ClientError> {
     let client = build_client(tls)?;
-    CLIENT.set(client).map_err(|_| "the partner HTTP client was already built".to_owned())
+    CLIENT.set(client).map_err(|_| ClientError::AlreadyBuilt)
 }
 
 /// A client with `tls` (what [`configure_client`] installs).
-pub fn build_client(tls: &ClientTls) -> Result<reqwest::Client, String> {
+pub fn build_client(tls: &ClientTls) -> Result<reqwest::Client, ClientError> {
     let mut builder = reqwest::Client::builder();
     if let Some(pem) = &tls.ca_pem {
-        let cas = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA file: {e}"))?;
+        let cas = reqwest::Certificate::from_pem_bundle(pem).map_err(ClientError::Ca)?;
         if cas.is_empty() {
-            return Err("CA file: no CERTIFICATE block".into());
+            return Err(ClientError::NoCa);
         }
         for ca in cas {
             builder = builder.add_root_certificate(ca);
         }
     }
     if let Some(pem) = &tls.identity_pem {
-        builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(|e| format!("client certificate: {e}"))?);
+        builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(ClientError::Identity)?);
     }
-    builder.build().map_err(|e| format!("HTTP client: {e}"))
+    builder.build().map_err(ClientError::Build)
 }
 
 /// The partner HTTP client: the configured one, or one with the system's roots.

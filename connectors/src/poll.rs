@@ -146,9 +146,25 @@ pub trait Source: Send + Sync {
 
     /// Work after the pages are written (the court platform sends its feedback
     /// outbox); an error here degrades the connector but loses nothing.
-    fn after_run(&self, _store: &Store, _now: DateTime<Utc>) -> impl Future<Output = Result<(), String>> + Send {
+    fn after_run(&self, _store: &Store, _now: DateTime<Utc>) -> impl Future<Output = Result<(), AfterRunError>> + Send {
         async { Ok(()) }
     }
+}
+
+/// Why the work after a run's pages did not finish (the next run tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum AfterRunError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The partner did not take what was sent.
+    #[error("feedback for {request_no} not delivered: {reason}")]
+    NotDelivered {
+        /// The request the feedback answers.
+        request_no: String,
+        /// The HTTP failure or the partner's answer.
+        reason: String,
+    },
 }
 
 /// What one run did.
@@ -258,7 +274,7 @@ pub async fn poll_once(source: &impl Source, store: &Store, options: RunOptions<
         && let Err(error) = source.after_run(store, now).await
     {
         tracing::warn!(message = "connector degraded after its pages", connector = %name, %error);
-        outcome.error = Some(error);
+        outcome.error = Some(error.to_string());
     }
     match &outcome.error {
         Some(error) => {

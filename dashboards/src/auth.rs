@@ -193,15 +193,26 @@ pub fn section_statuses(section: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Shorter than [`MIN_PASSWORD_CHARS`].
+    #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    /// argon2 refused (it does not, for a valid salt and a sane length).
+    #[error("password hashing failed: {0}")]
+    Hash(argon2::password_hash::Error),
+}
+
 /// Hashes a password with argon2id and a random salt; refuses short ones.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(format!("a password needs at least {MIN_PASSWORD_CHARS} characters"));
+        return Err(PasswordError::TooShort);
     }
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(PasswordError::Hash)
 }
 
 /// Whether `password` matches the PHC string.

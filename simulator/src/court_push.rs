@@ -107,15 +107,29 @@ pub fn order_element(seed: u64, i: u64, units: u32, now: DateTime<Utc>, rng: &mu
     )
 }
 
+/// Why a load could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// `--batch` outside 1 to 500 (the court API's limit).
+    #[error("batch must be 1 to 500, not {0}")]
+    Batch(usize),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// The concurrency limiter closed (it is never closed while a load runs).
+    #[error("the request limiter closed")]
+    Limiter(#[from] tokio::sync::AcquireError),
+    /// A request task panicked.
+    #[error("a request task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Runs the load and reports. `clock` gives the time used in signatures and dates.
-pub async fn run(config: &PushConfig, clock: impl Fn() -> DateTime<Utc>) -> Result<PushReport, String> {
+pub async fn run(config: &PushConfig, clock: impl Fn() -> DateTime<Utc>) -> Result<PushReport, PushError> {
     if config.batch == 0 || config.batch > 500 {
-        return Err("batch must be 1 to 500".into());
+        return Err(PushError::Batch(config.batch));
     }
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(config.concurrency.max(1))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(config.concurrency.max(1)).build()?;
     let url = format!("{}/api/court/v1/orders", config.target.trim_end_matches('/'));
     let semaphore = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -138,7 +152,7 @@ pub async fn run(config: &PushConfig, clock: impl Fn() -> DateTime<Utc>) -> Resu
             format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CourtOrders>{}</CourtOrders>", elements.concat())
         };
         let signature = sign(&config.secret, now.timestamp(), body.as_bytes(), false);
-        let permit = semaphore.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let permit = semaphore.clone().acquire_owned().await?;
         let request = client
             .post(&url)
             .header("content-type", "application/xml")
@@ -164,7 +178,7 @@ pub async fn run(config: &PushConfig, clock: impl Fn() -> DateTime<Utc>) -> Resu
     let mut by_status = BTreeMap::new();
     let mut latencies = Vec::with_capacity(handles.len());
     for handle in handles {
-        let (status, micros) = handle.await.map_err(|e| e.to_string())?;
+        let (status, micros) = handle.await?;
         *by_status.entry(status).or_insert(0) += 1;
         latencies.push(micros);
     }

@@ -135,13 +135,16 @@ fn url_encode(text: &str) -> String {
 
 /// What can go wrong rendering a page, and the status it answers with: a
 /// clear message for a 4xx, an opaque one for a 5xx (the details go to the log).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum DashError {
     /// A bad filter or parameter: 400.
+    #[error("{0}")]
     BadRequest(String),
     /// No warehouse snapshot yet: 503.
+    #[error("{0}")]
     NoSnapshot(String),
     /// Anything else: 500, details in the log.
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -440,15 +443,15 @@ impl Dashboards {
     /// Computes every page's KPIs for the default period on the current snapshot
     /// (each once per snapshot: on a snapshot already warm this costs nothing).
     /// Answers the snapshot id and how many KPI results it holds.
-    pub async fn warm(&self) -> Result<(String, usize), String> {
-        let snap = self.kpis.snapshot().await.map_err(|e| e.to_string())?;
+    pub async fn warm(&self) -> Result<(String, usize), DashError> {
+        let snap = self.kpis.snapshot().await?;
         let now = (self.clock)();
-        let (from, to) = Filters::default().period(domain::time::local_date(now))?;
+        let (from, to) = Filters::default().period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
         for page in Page::ALL {
-            self.figures(page, from, to, &[]).await.map_err(|e| format!("{e:?}"))?;
+            self.figures(page, from, to, &[]).await?;
         }
         // The connectors page's monthly reconciliation: each month's online rate, cached.
-        snap.reconcile_cases(&warehouse::reconcile::Delivered::default()).await.map_err(|e| e.to_string())?;
+        snap.reconcile_cases(&warehouse::reconcile::Delivered::default()).await?;
         Ok((snap.manifest.snapshot_id.clone(), snap.cached_results()))
     }
 }

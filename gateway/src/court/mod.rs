@@ -98,23 +98,45 @@ impl AppState {
 /// document (no DOCTYPE, no entities), then each order's fields. The entry point
 /// for fuzzing and property tests: whatever the bytes, the answer is orders and
 /// per-order errors, or one error for the document, never a panic.
-pub fn decode_orders(body: &[u8]) -> Result<Vec<Result<CourtOrder, String>>, String> {
-    let root = xml::parse_document(body).map_err(|e| e.to_string())?;
+pub fn decode_orders(body: &[u8]) -> Result<Vec<Result<CourtOrder, OrderError>>, DocumentError> {
+    let root = xml::parse_document(body).map_err(|e| DocumentError::Xml(e.to_string()))?;
+    let order_error = |e: wire::FieldError| OrderError { code: e.code(), message: e.to_string() };
     match root.name.as_str() {
-        "CourtOrder" => Ok(vec![wire::to_order(&root).map_err(|e| format!("{}: {e}", e.code()))]),
+        "CourtOrder" => Ok(vec![wire::to_order(&root).map_err(order_error)]),
         "CourtOrders" => Ok(root
             .children
             .iter()
             .map(|order| {
                 if order.name == "CourtOrder" {
-                    wire::to_order(order).map_err(|e| format!("{}: {e}", e.code()))
+                    wire::to_order(order).map_err(order_error)
                 } else {
-                    Err(format!("malformed_batch: {} in CourtOrders", order.name))
+                    Err(OrderError { code: "malformed_batch", message: format!("{} in CourtOrders", order.name) })
                 }
             })
             .collect()),
-        other => Err(format!("the root element is {other}, not CourtOrder or CourtOrders")),
+        other => Err(DocumentError::Root(other.to_owned())),
     }
+}
+
+/// A pushed body that cannot be read as orders at all (the whole push is refused).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// Not well-formed XML, a DOCTYPE or an entity, too deep or too large.
+    #[error("{0}")]
+    Xml(String),
+    /// Well-formed, but neither `<CourtOrder>` nor `<CourtOrders>`.
+    #[error("the root element is {0}, not CourtOrder or CourtOrders")]
+    Root(String),
+}
+
+/// One order of a push that cannot be applied, with the code its receipt names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct OrderError {
+    /// The receipt's reason code (`malformed_field`, `invalid_identifier`, `malformed_batch` …).
+    pub code: &'static str,
+    /// What is wrong, naming the field.
+    pub message: String,
 }
 
 /// At most this many characters of the string to sign go into a sandbox report.

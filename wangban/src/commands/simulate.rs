@@ -37,7 +37,7 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         config.concurrency,
         config.rate.map_or_else(|| "as fast as possible".to_owned(), |r| format!("{r} orders/s"))
     );
-    let report = court_push::run(&config, Utc::now).await.map_err(anyhow::Error::msg)?;
+    let report = court_push::run(&config, Utc::now).await?;
     println!("{}", report.summary());
     let failed: u64 = report.by_status.iter().filter(|(s, _)| !matches!(s, 200 | 422)).map(|(_, n)| n).sum();
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
