@@ -14,6 +14,7 @@
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
 //! - [`metrics`]: `/metrics` for Prometheus: requests, latency, connectors, seizures.
 //! - [`error`]: [`error::AppError`], the one error type every handler returns.
+//! - [`tls`]: TLS in the server (rustls), partners' client certificates, handshakes beside the accept loop.
 
 pub mod contracts;
 pub mod court;

@@ -29,6 +29,9 @@
 //! - [`accounts`]: dashboard accounts (argon2 hashes) and login sessions (token hashes).
 //! - [`alerts`]: alert states from evaluations after warehouse refreshes, and webhook deliveries.
 //! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`sandbox`]: the sandbox log: sandbox partners' requests and what was wrong with them.
+//! - [`maintenance`]: read-only inspection, SQLite online backups and integrity checks.
+//! - `error`: [`StoreError`], the one error type of the store.
 //! - `upsert`: versioned upserts a page at a time (a few statements per page, not one per row).
 //! - `value`: typed values bound identically on both backends.
 //! - [`testing`]: fresh SQLite and PostgreSQL databases for tests.
