@@ -19,6 +19,7 @@ use domain::court_order::{CourtAction, CourtOrder};
 use domain::seizure::{SeizeRequest, Seizure, SeizureRules, Transition, UnitSeizures};
 
 use super::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus, SeizureRow, refusal_code};
+use crate::audit::Recorded;
 use crate::inbox::sha256_hex;
 use crate::upsert::value_tuples;
 use crate::{StoreError, StoreResult, StoreTx, on_tx};
@@ -103,11 +104,9 @@ impl StoreTx {
                 } else {
                     ApplyOutcome::Conflict { order_no: order.order_no.clone() }
                 };
-                let detail = format!(
-                    "{{\"inbox_id\":{inbox_id},\"outcome\":\"{}\"}}",
-                    if same { "duplicate" } else { "conflict" }
-                );
-                self.append_audit(now, partner_id, "court.order.repeat", &order.order_no, &detail).await?;
+                let outcome_code = if same { "duplicate" } else { "conflict" };
+                let entry = Recorded::CourtOrderRepeat { inbox_id, outcome: outcome_code };
+                self.record(now, partner_id, &order.order_no, &entry).await?;
                 results[index] = Some(Ok(outcome));
                 continue;
             }
@@ -140,13 +139,13 @@ impl StoreTx {
                     let reason = Some((refusal_code(&error), error.to_string()));
                     let receipt = receipt(order, ReceiptStatus::Rejected, None, reason, now);
                     let receipt_text = render(&receipt);
-                    let detail = format!(
-                        "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"refused\":\"{}\"}}",
-                        order.action.code(),
-                        order.unit_no,
-                        refusal_code(&error)
-                    );
-                    self.append_audit(now, partner_id, "court.order.refused", &order.order_no, &detail).await?;
+                    let entry = Recorded::CourtOrderRefused {
+                        inbox_id,
+                        action: order.action.code(),
+                        unit_no: order.unit_no.as_str(),
+                        refused: refusal_code(&error),
+                    };
+                    self.record(now, partner_id, &order.order_no, &entry).await?;
                     results[index] = Some(Ok(ApplyOutcome::Refused { receipt, receipt_text, error }));
                     continue;
                 }
@@ -172,14 +171,14 @@ impl StoreTx {
                 .unwrap_or((ReceiptStatus::Seized, None));
             let receipt = receipt(order, status, queue_position, None, now);
             let receipt_text = render(&receipt);
-            let detail = format!(
-                "{{\"inbox_id\":{inbox_id},\"action\":\"{}\",\"unit_no\":\"{}\",\"status\":\"{}\",\"transitions\":{}}}",
-                order.action.code(),
-                order.unit_no,
-                status.code(),
-                transitions.len()
-            );
-            self.append_audit(now, partner_id, "court.order", &order.order_no, &detail).await?;
+            let entry = Recorded::CourtOrder {
+                inbox_id,
+                action: order.action.code(),
+                unit_no: order.unit_no.as_str(),
+                status: status.code(),
+                transitions: transitions.len(),
+            };
+            self.record(now, partner_id, &order.order_no, &entry).await?;
             known.insert(key, (content_sha256.to_owned(), receipt_text.clone()));
             rows.push(OrderRow { job, inbox_id, status, queue_position, receipt_text: receipt_text.clone() });
             results[index] = Some(Ok(ApplyOutcome::Applied { receipt, receipt_text }));

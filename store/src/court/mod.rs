@@ -451,8 +451,13 @@ impl Store {
                     _ => {}
                 }
             }
-            let detail = format!("{{\"transitions\":{}}}", transitions.len());
-            tx.append_audit(now, "system", "seizure.lapse", &unit_no, &detail).await?;
+            tx.record(
+                now,
+                "system",
+                &unit_no,
+                &crate::audit::Recorded::SeizureLapse { transitions: transitions.len() },
+            )
+            .await?;
             tx.commit().await?;
         }
         Ok(report)
@@ -530,14 +535,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.append_audit(
-            now,
-            partner_id,
-            "court.payload.rejected",
-            &position,
-            &format!("{{\"reason_code\":\"{reason_code}\"}}"),
-        )
-        .await?;
+        tx.record(now, partner_id, &position, &crate::audit::Recorded::PayloadRejected { reason_code }).await?;
         tx.commit().await?;
         Ok(inbox_id)
     }
