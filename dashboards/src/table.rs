@@ -4,7 +4,6 @@
 use crate::i18n::{Lang, dim_title, dim_value};
 use crate::pages::Filters;
 use maud::{Markup, html};
-use serde_json::Value;
 use warehouse::kpi::{self, Dim, KpiResult};
 
 /// A data table shown under a chart and downloadable as CSV.
@@ -82,14 +81,6 @@ pub(crate) fn rate_text(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |r| format!("{:.1}%", r * 100.0))
 }
 
-pub(crate) fn cell_text(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// A KPI result as a table: dimensions (named), numerator, denominator, rate.
 pub(crate) fn kpi_table(id: &'static str, title: String, result: &KpiResult, dims: &[Dim], lang: Lang) -> Table {
     let mut columns: Vec<String> = dims.iter().map(|d| dim_title(*d, lang).to_owned()).collect();
@@ -113,7 +104,9 @@ pub(crate) fn kpi_table(id: &'static str, title: String, result: &KpiResult, dim
 pub(crate) fn batches_table(batches: &[warehouse::datafusion::arrow::record_batch::RecordBatch]) -> Table {
     let columns: Vec<String> =
         batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
-    let rows =
-        kpi::batches_to_rows(batches).iter().map(|r| columns.iter().map(|c| cell_text(r.get(c))).collect()).collect();
+    let rows = kpi::batches_to_rows(batches)
+        .iter()
+        .map(|r| columns.iter().map(|c| kpi::cell_text(r.get(c))).collect())
+        .collect();
     Table { id: "result", title: String::new(), columns, rows }
 }

@@ -95,9 +95,14 @@ impl App {
             sandbox.mirror_sandbox_partner(&partner).await?;
         }
         let listen = listen.unwrap_or(settings.server.listen);
-        let mut dashboards = dashboards_of(settings, &store);
-        dashboards.sandbox = Some(sandbox.clone());
-        dashboards.clock = clock.clone();
+        let dashboards = dashboards::Dashboards {
+            store: store.clone(),
+            kpis: warehouse::kpi::KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20),
+            sql_limits: settings.sql_limits(),
+            secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
+            clock: clock.clone(),
+            sandbox: Some(sandbox.clone()),
+        };
         let mut state = AppState::with_clock(store.clone(), clock.clone()).with_sandbox(sandbox.clone());
         let warehouse_dir = settings.warehouse_dir();
         state.extra_metrics.push(Arc::new(move |now| warehouse::snapshot::metrics_text(&warehouse_dir, now)));
@@ -144,18 +149,6 @@ impl App {
             let _ = stopped.await;
         }));
         Running { url, store, stop: Some(stop), served }
-    }
-}
-
-/// The dashboards over the configured warehouse and store.
-pub(crate) fn dashboards_of(settings: &Settings, store: &Store) -> dashboards::Dashboards {
-    dashboards::Dashboards {
-        store: store.clone(),
-        kpis: warehouse::kpi::KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb * 1024 * 1024),
-        sql_limits: settings.sql_limits(),
-        secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
-        clock: Arc::new(chrono::Utc::now),
-        sandbox: None,
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::WarehouseError;
 use crate::cache::OpenSnapshot;
-use crate::kpi::{batches_to_rows, is_plain_code};
+use crate::kpi::{batches_to_rows, cell_text, is_plain_code};
 
 /// Cases to list: submitted in `from..=to` (China time), with these codes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,11 +124,7 @@ fn conditions(
 }
 
 fn text(row: &serde_json::Map<String, Value>, column: &str) -> String {
-    match row.get(column) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
+    cell_text(row.get(column))
 }
 
 /// The newest `limit` cases matching `filter` on `snapshot`.

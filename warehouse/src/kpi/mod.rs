@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use rows::{AnomalyRow, DurationRow, Extra, KpiResult, RateRow, Rows, SeizureSummary};
 pub use service::{Answer, KpiRequest, KpiService, as_of};
-pub use sql::{DURATION_STEPS, batches_to_rows, cell, kpi_sql, projection, run};
+pub use sql::{DURATION_STEPS, batches_to_rows, cell, cell_text, kpi_sql, projection, run};
 
 use crate::WarehouseError;
 
@@ -98,14 +98,20 @@ impl Kpi {
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(|name| {
-                Dim::from_name(name).ok().filter(|d| definition.dimensions.contains(d)).ok_or_else(|| {
-                    WarehouseError::BadRequest(format!(
-                        "{self} cannot be broken down by {name:?}; it can by: {}",
-                        definition.dimension_names().join(", ")
-                    ))
-                })
+                Dim::from_name(name)
+                    .ok()
+                    .filter(|d| definition.dimensions.contains(d))
+                    .ok_or_else(|| self.no_breakdown_by(name))
             })
             .collect()
+    }
+
+    /// The refusal of a breakdown by `name`, naming the dimensions it has.
+    fn no_breakdown_by(self, name: &str) -> WarehouseError {
+        WarehouseError::BadRequest(format!(
+            "{self} cannot be broken down by {name:?}; it can by: {}",
+            self.definition().dimension_names().join(", ")
+        ))
     }
 
     /// Whether it can be filtered on case dimensions ([`Dim::FILTERS`]).
@@ -444,11 +450,7 @@ pub fn validate(kpi: Kpi, query: &KpiQuery) -> Result<(), WarehouseError> {
     }
     for dim in &query.by {
         if !definition.dimensions.contains(dim) {
-            return Err(WarehouseError::BadRequest(format!(
-                "{kpi} cannot be broken down by {:?}; it can by: {}",
-                dim.name(),
-                definition.dimension_names().join(", ")
-            )));
+            return Err(kpi.no_breakdown_by(dim.name()));
         }
     }
     if query.filters.is_empty() {

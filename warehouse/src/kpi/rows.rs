@@ -156,11 +156,7 @@ impl Raw {
         self.0.get(column).and_then(Value::as_f64)
     }
     fn text(&self, column: &str) -> Option<String> {
-        match self.0.get(column)? {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        }
+        self.0.get(column).filter(|v| !v.is_null()).map(|v| super::cell_text(Some(v)))
     }
     /// The breakdown: the query's dimensions from the columns `d0`, `d1` ….
     fn dims(&self, by: &[Dim]) -> Vec<(Dim, Option<String>)> {

@@ -437,6 +437,16 @@ pub fn cell(array: &dyn Array, row: usize) -> Value {
     }
 }
 
+/// A cell as text, as a table shows it: strings as they are, nulls (and
+/// missing cells) empty, numbers and booleans as JSON writes them.
+pub fn cell_text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
 /// Batches as JSON objects, one per row.
 pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
     let mut rows = Vec::new();
