@@ -7,6 +7,9 @@
 //!   `{"definition":{…},"snapshot_id","as_of","target","excluded","rows":[{…dims,"numerator","denominator","rate"}]}`.
 //!   `as_of` is the snapshot's time; an earlier one may be asked for, a later one is a 400.
 //!
+//! - `GET /api/kpi/online-rate/gap?month=YYYY-MM`: the month's gap analysis
+//!   (shortfall per segment, closers, shift-share, projection; `docs/kpi.md`).
+//!
 //! Aggregates only: no case-level data leaves here. A bad name, dimension or
 //! date is a 400 naming it (an unknown KPI a 404); no snapshot yet is a 503
 //! saying how to make one.
@@ -94,11 +97,45 @@ async fn one(State(kpis): State<KpiService>, Path(name): Path<String>, Query(par
     };
     match kpis.kpi(kpi, &request).await {
         Ok(answer) => Json(answer.to_json()).into_response(),
-        Err(WarehouseError::BadRequest(m)) => error(StatusCode::BAD_REQUEST, m),
-        Err(WarehouseError::NoSnapshot(m)) => error(StatusCode::SERVICE_UNAVAILABLE, m),
-        Err(e) if e.is_limit() => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => {
-            tracing::error!(message = "KPI query failed", kpi = %name, error = %e);
+        Err(e) => warehouse_error(kpi.name(), e),
+    }
+}
+
+/// Query string of the gap analysis.
+#[derive(Debug, Deserialize)]
+pub struct GapParams {
+    month: Option<String>,
+}
+
+/// `GET /api/kpi/online-rate/gap?month=YYYY-MM`: where the month's gap to 90%
+/// lies (`warehouse::kpi::gap`, `docs/kpi.md`).
+async fn gap(State(kpis): State<KpiService>, Query(params): Query<GapParams>) -> Response {
+    let month = match parse_month(params.month.as_deref()) {
+        Ok(month) => month,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match kpis.online_rate_gap(month).await {
+        Ok(answer) => Json(answer.to_json()).into_response(),
+        Err(e) => warehouse_error("gap analysis", e),
+    }
+}
+
+/// A `YYYY-MM` parameter, or the message saying what is wrong with it.
+pub fn parse_month(value: Option<&str>) -> Result<NaiveDate, String> {
+    let text = value.ok_or("month is required (YYYY-MM)")?;
+    NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+        .map_err(|_| format!("month {text:?} is not a month like 2025-06"))
+}
+
+/// The answer to a failed warehouse call: 400 for a bad request, 503 with no
+/// snapshot or at a limit, an opaque 500 otherwise (logged).
+fn warehouse_error(what: &str, e: WarehouseError) -> Response {
+    match e {
+        WarehouseError::BadRequest(m) => error(StatusCode::BAD_REQUEST, m),
+        WarehouseError::NoSnapshot(m) => error(StatusCode::SERVICE_UNAVAILABLE, m),
+        e if e.is_limit() => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        e => {
+            tracing::error!(message = "KPI query failed", what, error = %e);
             error(StatusCode::INTERNAL_SERVER_ERROR, "the KPI query failed; see the service log")
         }
     }
@@ -106,7 +143,11 @@ async fn one(State(kpis): State<KpiService>, Path(name): Path<String>, Query(par
 
 /// The routes.
 pub fn router(kpis: KpiService) -> axum::Router {
-    axum::Router::new().route("/api/kpi", get(list)).route("/api/kpi/{name}", get(one)).with_state(kpis)
+    axum::Router::new()
+        .route("/api/kpi", get(list))
+        .route("/api/kpi/online-rate/gap", get(gap))
+        .route("/api/kpi/{name}", get(one))
+        .with_state(kpis)
 }
 
 /// The body of `POST /api/sql`.

@@ -450,6 +450,11 @@ impl Dashboards {
         for page in Page::ALL {
             self.figures(page, from, to, &[]).await?;
         }
+        // The overview's gap analysis (a month without cases has none to warm).
+        match self.kpis.online_rate_gap(overview::gap_month(to)).await {
+            Ok(_) | Err(WarehouseError::BadRequest(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         // The connectors page's monthly reconciliation: each month's online rate, cached.
         snap.reconcile_cases(&warehouse::reconcile::Delivered::default()).await?;
         Ok((snap.manifest.snapshot_id.clone(), snap.cached_results()))

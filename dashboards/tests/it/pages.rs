@@ -337,13 +337,76 @@ both_backends!(
     administrators_replay_quarantined_records,
     figures_drill_down_to_the_cases_behind_them,
     a_warm_up_computes_what_the_pages_ask_for,
+    the_gap_analysis_agrees_with_the_kpi_and_adds_up,
 );
+
+/// `GET /api/kpi/online-rate/gap`: its counts are the KPI API's for the same
+/// month, its segments add up to the whole, its shift-share parts to the
+/// change; the overview shows it; bad months are 400s that say why.
+async fn the_gap_analysis_agrees_with_the_kpi_and_adds_up(store: Store) {
+    let env = env(store, "gap").await;
+    let json = |a: Answer| -> serde_json::Value { serde_json::from_str(&a.body).expect("json") };
+    let gap = get(&env.app, "/api/kpi/online-rate/gap?month=2024-12", None).await;
+    assert_eq!(gap.status, StatusCode::OK, "{}", gap.body);
+    let gap = json(gap);
+    let kpi = json(get(&env.app, "/api/kpi/online-rate?from=2024-12-01&to=2024-12-31", None).await);
+    assert_eq!(gap["snapshot_id"], kpi["snapshot_id"]);
+    let (n, d) = (kpi["rows"][0]["numerator"].as_i64().expect("n"), kpi["rows"][0]["denominator"].as_i64().expect("d"));
+    assert_eq!((gap["current"]["numerator"].as_i64(), gap["current"]["denominator"].as_i64()), (Some(n), Some(d)));
+    let needed = ((0.9 * d as f64) - n as f64).ceil().max(0.0) as i64;
+    assert_eq!(gap["needed"].as_i64(), Some(needed));
+    let dims = gap["by"].as_array().expect("by");
+    assert_eq!(dims.len(), 4, "type, district, channel, applicant kind");
+    for dim in dims {
+        let segments = dim["segments"].as_array().expect("segments");
+        let sum = |key: &str, part: &str| segments.iter().map(|s| s[key][part].as_i64().unwrap_or(0)).sum::<i64>();
+        assert_eq!((sum("current", "numerator"), sum("current", "denominator")), (n, d), "{}", dim["dimension"]);
+        let share = &dim["shift_share"];
+        let change = share["change_micro"].as_i64().expect("change");
+        assert_eq!(
+            share["rate_effect_micro"].as_i64().unwrap_or(0) + share["mix_effect_micro"].as_i64().unwrap_or(0),
+            change
+        );
+        let parts: i64 = segments
+            .iter()
+            .map(|s| s["rate_effect_micro"].as_i64().unwrap_or(0) + s["mix_effect_micro"].as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(parts, change, "{}", dim["dimension"]);
+    }
+    let rate = |v: &serde_json::Value| v["rate"].as_f64().unwrap_or(0.0);
+    let shown = (rate(&gap["current"]) * 1e6).round() as i64 - (rate(&gap["previous"]) * 1e6).round() as i64;
+    assert_eq!(dims[0]["shift_share"]["change_micro"].as_i64(), Some(shown), "the change of the rates as shown");
+    assert!(gap["projection"]["status"].is_string(), "{}", gap["projection"]);
+
+    for (query, says) in [
+        ("month=2024-13", "2024-13"),
+        ("", "month is required"),
+        ("month=2023-06", "before the plan"),
+        ("month=2024-02", "no cases in scope"),
+    ] {
+        let bad = get(&env.app, &format!("/api/kpi/online-rate/gap?{query}"), None).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}: {}", bad.body);
+        assert!(bad.body.contains(says), "{query}: {}", bad.body);
+    }
+
+    let (_, cookie) = login(&env.app, "leadership", &password(Role::Leadership)).await;
+    let page = get(&env.app, "/?from=2024-01-01&to=2024-12-31", cookie.as_deref()).await;
+    assert!(page.body.contains("差距分析") && page.body.contains("结构效应"), "the overview shows the gap");
+    let csv = get(&env.app, "/?from=2024-01-01&to=2024-12-31&download=gap", cookie.as_deref()).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let segments: usize = dims.iter().map(|d| d["segments"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(csv.body.lines().count(), 1 + segments, "a header and every segment");
+}
 
 async fn a_warm_up_computes_what_the_pages_ask_for(store: Store) {
     let env = env(store, "warm").await;
     let (snapshot, warmed) = env.dashboards.warm().await.expect("warm");
     assert!(!snapshot.is_empty());
-    assert_eq!(warmed, 15 + 12, "every KPI of the default pages, and the online rate of each of the 12 months");
+    assert_eq!(
+        warmed,
+        15 + 12 + 5,
+        "every KPI of the default pages, the online rate of each of the 12 months, and the 5 of the gap analysis"
+    );
     let (_, leader) = login(&env.app, "leadership", &password(Role::Leadership)).await;
     for path in ["/", "/types", "/qc", "/seizures", "/connectors"] {
         assert_eq!(get(&env.app, path, leader.as_deref()).await.status, StatusCode::OK, "{path}");

@@ -8,6 +8,7 @@
 //! The scope rule for cases (`docs/kpi.md`): submitted in the period, neither
 //! withdrawn nor refused, and on or after its phase's go-live date.
 
+pub mod gap;
 mod rows;
 mod service;
 mod sql;
@@ -18,8 +19,8 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use rows::{AnomalyRow, DurationRow, Extra, KpiResult, RateRow, Rows, SeizureSummary};
-pub use service::{Answer, KpiRequest, KpiService, as_of};
-pub use sql::{DURATION_STEPS, batches_to_rows, cell, cell_text, kpi_sql, projection, run};
+pub use service::{Answer, GapAnswer, KpiRequest, KpiService, as_of};
+pub use sql::{DURATION_STEPS, batches_to_rows, cell, cell_text, kpi_sql, run};
 
 use crate::WarehouseError;
 

@@ -76,6 +76,37 @@ impl KpiService {
         let result = snapshot.kpi(kpi, request).await?;
         Ok(Answer { snapshot_id: snapshot.manifest.snapshot_id.clone(), result })
     }
+
+    /// The online rate's gap analysis of `month` on the current snapshot
+    /// ([`super::gap`]), with the snapshot's id and time.
+    pub async fn online_rate_gap(&self, month: NaiveDate) -> Result<GapAnswer, WarehouseError> {
+        let snapshot = self.snapshot().await?;
+        let analysis = super::gap::online_rate_gap(&snapshot, month).await?;
+        Ok(GapAnswer { snapshot_id: snapshot.manifest.snapshot_id.clone(), as_of: snapshot.as_of(), analysis })
+    }
+}
+
+/// A gap analysis and the snapshot it was computed on.
+#[derive(Debug, Clone)]
+pub struct GapAnswer {
+    /// The snapshot's id.
+    pub snapshot_id: String,
+    /// The snapshot's time.
+    pub as_of: DateTime<Utc>,
+    /// The analysis.
+    pub analysis: super::gap::GapAnalysis,
+}
+
+impl GapAnswer {
+    /// The JSON of `GET /api/kpi/online-rate/gap`.
+    pub fn to_json(&self) -> Value {
+        let mut value = self.analysis.to_json();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("snapshot_id".into(), Value::from(self.snapshot_id.clone()));
+            object.insert("as_of".into(), Value::from(self.as_of.to_rfc3339()));
+        }
+        value
+    }
 }
 
 /// What a reader asks of a KPI: the period, the breakdown, the filters, and

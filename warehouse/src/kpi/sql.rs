@@ -2,8 +2,6 @@
 //! query with typed rows. Dimensions are [`Dim`]s, each with a fixed column
 //! expression, never pasted from input; filter values are checked plain codes.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -12,7 +10,7 @@ use domain::time::local_day_end;
 use serde_json::{Map, Value};
 
 use super::rows::{Rows, rate_rows, value_rows};
-use super::{Dim, Kpi, KpiQuery, KpiResult, TARGET_ONLINE_RATE, validate};
+use super::{Dim, Kpi, KpiQuery, KpiResult, validate};
 use crate::WarehouseError;
 use crate::session::ROLLUP_TABLE;
 
@@ -501,35 +499,6 @@ pub async fn run(ctx: &SessionContext, kpi: Kpi, query: &KpiQuery) -> Result<Kpi
     Ok(result(rows, excluded))
 }
 
-/// The months of a monthly online-rate series and when, at the trend of the
-/// last `window` months (least squares), the rate reaches the target.
-pub fn projection(series: &BTreeMap<String, f64>, window: usize) -> Option<String> {
-    let points: Vec<(f64, f64)> =
-        series.values().rev().take(window).rev().enumerate().map(|(i, rate)| (i as f64, *rate)).collect();
-    if points.len() < 2 {
-        return None;
-    }
-    let n = points.len() as f64;
-    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let sxx: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-    let last_month = series.keys().next_back()?;
-    let last = points.last()?.1;
-    if last >= TARGET_ONLINE_RATE {
-        return Some(last_month.clone());
-    }
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    if slope <= 0.0 {
-        return None;
-    }
-    let fitted_last = my + slope * (points.len() as f64 - 1.0 - mx);
-    let months_needed = ((TARGET_ONLINE_RATE - fitted_last) / slope - 1e-9).ceil().max(1.0);
-    let first = crate::export::first_day_of_month(last_month)?;
-    let reached = first.checked_add_months(chrono::Months::new(u32::try_from(months_needed as i64).ok()?))?;
-    Some(reached.format("%Y-%m").to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,14 +562,5 @@ mod tests {
             let sql = kpi_sql(kpi, &query, true).expect("sql");
             assert!(!sql.contains("case_counts"), "{kpi}: {sql}");
         }
-    }
-
-    #[test]
-    fn a_rising_trend_reaches_the_target() {
-        let series: BTreeMap<String, f64> =
-            [("2025-01", 0.80), ("2025-02", 0.82), ("2025-03", 0.84)].map(|(m, r)| (m.to_owned(), r)).into();
-        assert_eq!(projection(&series, 6).as_deref(), Some("2025-06"));
-        let flat: BTreeMap<String, f64> = [("2025-01", 0.8), ("2025-02", 0.8)].map(|(m, r)| (m.to_owned(), r)).into();
-        assert_eq!(projection(&flat, 6), None);
     }
 }
