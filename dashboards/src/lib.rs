@@ -21,6 +21,7 @@ pub mod api;
 pub mod auth;
 pub mod i18n;
 pub mod pages;
+pub mod report;
 pub mod svg;
 pub mod table;
 

@@ -59,6 +59,9 @@ pub enum Command {
     Warehouse(WarehouseArgs),
     /// KPI results from the current warehouse snapshot; `kpi list` lists the definitions.
     Kpi(KpiArgs),
+    /// Reports for leadership from the current warehouse snapshot: `report monthly`
+    /// writes the month's Excel workbook (月报).
+    Report(ReportArgs),
     /// Read-only SQL on the current warehouse snapshot (tables cases, qc_findings,
     /// evaluations, seizures, anomalies); EXPLAIN and EXPLAIN ANALYZE allowed.
     Sql(SqlArgs),
@@ -641,6 +644,40 @@ pub struct KpiArgs {
     /// at the same path. Ballista needs a build with `--features ballista`.
     #[arg(long, default_value = "local", value_name = "ENGINE")]
     pub engine: String,
+}
+
+/// `report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Which report.
+    #[command(subcommand)]
+    pub command: ReportCommand,
+}
+
+/// Reports.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The monthly leadership report (月报) as an Excel workbook: headline KPIs against the
+    /// previous month, the same month a year earlier and the 90% target; trend and
+    /// distribution charts; the gap analysis; QC; seizures; data intake.
+    Monthly(MonthlyReportArgs),
+}
+
+/// `report monthly` arguments.
+#[derive(Debug, Args)]
+pub struct MonthlyReportArgs {
+    /// The month, YYYY-MM; by default last month (China time).
+    #[arg(long, value_parser = parse_month)]
+    pub month: Option<chrono::NaiveDate>,
+    /// Where to write the workbook; by default DATA_DIR/reports/wangban-月报-YYYY-MM.xlsx.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// A `YYYY-MM` argument as its first day.
+fn parse_month(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a month like 2025-06"))
 }
 
 /// `sql` arguments.

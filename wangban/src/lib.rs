@@ -76,6 +76,7 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::Warehouse(args) => commands::warehouse::refresh_or_status(args, &settings).await,
         Command::Kpi(args) => commands::warehouse::kpi(args, &settings).await,
         Command::Sql(args) => commands::warehouse::sql(args, &settings).await,
+        Command::Report(args) => commands::report::run(args, &settings).await,
         Command::User(args) => commands::user::run(args, &settings).await,
         Command::Config(args) => commands::config::run(&args, &settings).await,
         Command::Audit(args) => commands::audit::run(&args, &settings).await,

@@ -48,7 +48,7 @@ use store::cases::StoredCase;
 use crate::WarehouseError;
 pub use crate::case_columns::cases_schema;
 use crate::case_columns::{CASE_NO, SUBMITTED_AT, cases_batch, position};
-use crate::snapshot::{Manifest, TableEntry, Warehouse};
+use crate::snapshot::{ConnectorHealth, Manifest, TableEntry, Warehouse};
 
 /// What a refresh needs besides the store.
 #[derive(Debug, Clone)]
@@ -597,6 +597,7 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     manifest
         .tables
         .insert("anomalies".into(), TableEntry { file: "anomalies/part-0.parquet".into(), rows: anomalies.len() });
+    manifest.connectors = store.all_connector_states().await?.iter().map(ConnectorHealth::of).collect();
     manifest.refresh_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     warehouse.publish(&staging, &manifest)?;
     Ok(RefreshReport { manifest, months_written: written, months_kept: kept })
@@ -653,6 +654,7 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
         link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;
         manifest.tables.insert(table.clone(), entry.clone());
     }
+    manifest.connectors = previous.connectors.clone();
     warehouse.publish(&staging, &manifest)?;
     Ok(CompactReport { manifest, months_compacted: compacted })
 }

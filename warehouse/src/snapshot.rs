@@ -44,6 +44,47 @@ pub struct Manifest {
     /// How long the refresh that made it took, in milliseconds (absent in older manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_ms: Option<u64>,
+    /// Every connector's health when it was made, so that a report made from
+    /// it again says the same (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectors: Vec<ConnectorHealth>,
+}
+
+/// A connector's health as a snapshot records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorHealth {
+    /// Connector name.
+    pub connector: String,
+    /// `never_run`, `ok` or `degraded`.
+    pub status: String,
+    /// Start of the last run (RFC 3339).
+    pub last_run_at: Option<String>,
+    /// End of the last successful run (RFC 3339).
+    pub last_success_at: Option<String>,
+    /// Records written, all runs.
+    pub records_total: i64,
+    /// Failed runs, all time.
+    pub errors_total: i64,
+    /// Records quarantined, all runs.
+    pub quarantined_total: i64,
+    /// The last error, if the last run failed.
+    pub last_error: Option<String>,
+}
+
+impl ConnectorHealth {
+    /// The record of `state`.
+    pub fn of(state: &store::connector_state::ConnectorState) -> ConnectorHealth {
+        ConnectorHealth {
+            connector: state.connector.clone(),
+            status: state.status.clone(),
+            last_run_at: state.last_run_at.map(|t| t.to_rfc3339()),
+            last_success_at: state.last_success_at.map(|t| t.to_rfc3339()),
+            records_total: state.records_total,
+            errors_total: state.errors_total,
+            quarantined_total: state.quarantined_total,
+            last_error: state.last_error.clone(),
+        }
+    }
 }
 
 impl Manifest {
@@ -57,6 +98,7 @@ impl Manifest {
             tables: BTreeMap::new(),
             rollups: BTreeMap::new(),
             refresh_ms: None,
+            connectors: Vec::new(),
         }
     }
 

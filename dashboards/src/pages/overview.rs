@@ -1,7 +1,7 @@
 //! The `overview` page.
 
 use super::*;
-use warehouse::kpi::gap::{self, Counts, GapAnalysis, Projection};
+use warehouse::kpi::gap::{self, Counts, GapAnalysis};
 
 /// `GET /`: progress toward 90%.
 pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
@@ -87,7 +87,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             }
             p.projection {
                 (lang.pick("按近 12 个月趋势，达到 90% 的月份：", "At the last 12 months' trend, 90% is reached in: "))
-                strong { (projection_text(projection.as_ref(), lang)) }
+                strong { (crate::report::projection_text(projection.as_ref(), lang)) }
             }
             @if let Some(gap) = &gap { (gap_section(&gap.analysis, lang)) }
             h2 { (lang.pick("网办率月度趋势", "Online rate by month")) }
@@ -114,30 +114,6 @@ pub(crate) fn gap_month(to: NaiveDate) -> NaiveDate {
     let first = gap::first_of(to);
     let month_ends = to.succ_opt().is_none_or(|next| next.day() == 1);
     if month_ends { first } else { first.checked_sub_months(chrono::Months::new(1)).unwrap_or(first) }
-}
-
-/// A projection in words: the month expected and its 80% interval.
-pub(crate) fn projection_text(projection: Option<&Projection>, lang: Lang) -> String {
-    let month = |m: &Option<NaiveDate>| {
-        m.map_or_else(|| lang.pick("十年内不会", "not within ten years").to_owned(), gap::month_key)
-    };
-    match projection {
-        None => "—".to_owned(),
-        Some(Projection::Reached) => lang.pick("已达到", "reached").to_owned(),
-        Some(Projection::TooFewMonths { .. }) => {
-            lang.pick("月份不足 3 个，无法推算", "fewer than 3 months: no trend").to_owned()
-        }
-        Some(Projection::Trend { expected: None, .. }) => {
-            lang.pick("按当前趋势不会达到", "not at the current trend").to_owned()
-        }
-        Some(Projection::Trend { expected, earliest, latest, .. }) => format!(
-            "{} ({} {} – {})",
-            month(expected),
-            lang.pick("80% 区间", "80% interval"),
-            month(earliest),
-            month(latest)
-        ),
-    }
 }
 
 /// Millionths of a rate as signed percentage points.

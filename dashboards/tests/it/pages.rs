@@ -17,8 +17,8 @@ use warehouse::export::{RefreshOptions, refresh};
 
 pub(crate) struct Env {
     pub(crate) app: Router,
-    dashboards: Dashboards,
-    store: Store,
+    pub(crate) dashboards: Dashboards,
+    pub(crate) store: Store,
     now: Arc<Mutex<DateTime<Utc>>>,
     dir: PathBuf,
 }
@@ -126,6 +126,13 @@ async fn get(app: &Router, path: &str, cookie: Option<&str>) -> Answer {
         request = request.header(header::COOKIE, c);
     }
     send(app, request.body(Body::empty()).expect("request")).await
+}
+
+/// `GET path` without a session, its body as JSON (asserting 200).
+pub(crate) async fn get_json(app: &Router, path: &str) -> serde_json::Value {
+    let answer = get(app, path, None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+    serde_json::from_str(&answer.body).expect("json")
 }
 
 async fn post_form(app: &Router, path: &str, cookie: Option<&str>, form: &str) -> Answer {

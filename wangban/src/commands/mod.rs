@@ -8,6 +8,7 @@ pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod partner;
 pub(crate) mod quarantine;
+pub(crate) mod report;
 pub(crate) mod seizures;
 pub(crate) mod serve;
 pub(crate) mod simulate;
