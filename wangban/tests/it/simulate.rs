@@ -219,6 +219,28 @@ async fn simulate_listen_serves_the_registry_feed() {
     let month = &from_cli["rows"][0];
     let line = format!("{},{},{},", month["month"].as_str().expect("month"), month["numerator"], month["denominator"]);
     assert!(csv.contains(&line), "the overview's monthly table holds {line}:\n{csv}");
+    // The monthly report says the same: its headline is the CLI's figure, and
+    // its gap analysis the API's.
+    let out = data.join("report-2025-01.xlsx");
+    let made = cli(&["report", "monthly", "--month", "2025-01", "--out", out.to_str().expect("path")]);
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let made: serde_json::Value = serde_json::from_str(stdout(&made).trim()).expect("one JSON line");
+    assert_eq!(made["snapshot_id"], report["snapshot"]);
+    assert_eq!(
+        (&made["numerator"], &made["denominator"]),
+        (&total["rows"][0]["numerator"], &total["rows"][0]["denominator"])
+    );
+    assert!(std::fs::metadata(&out).is_ok_and(|m| m.len() > 10_000), "the workbook is written");
+    let gap: serde_json::Value = reqwest::get(format!("{url}/api/kpi/online-rate/gap?month=2025-01"))
+        .await
+        .expect("gap")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(made["needed_for_target"], gap["needed"]);
+    let later = cli(&["report", "monthly", "--month", "2031-01"]);
+    assert_eq!(later.status.code(), Some(2), "a month past the snapshot is a usage error");
+    assert!(stderr(&later).contains("after the snapshot"), "{}", stderr(&later));
     let _ = tokio::task::spawn_blocking(move || stop_serve(server)).await;
     let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
