@@ -18,6 +18,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         };
         let table = Table {
             id: "audit",
+            numbers: Vec::new(),
             title: lang.pick("最近 200 条", "Latest 200").into(),
             columns: column_titles(lang, &[("编号", "Id"), ("时间", "When"), ("操作人", "Actor"), ("操作", "Action"), ("对象", "Subject"), ("详情", "Detail")]),
             rows: entries
@@ -38,6 +39,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let now = (dd.clock)();
         let accounts = Table {
             id: "accounts",
+            numbers: Vec::new(),
             title: lang.pick("账户（用 wangban user add|disable|enable|reset 管理）", "Accounts (managed with wangban user add|disable|enable|reset)").into(),
             columns: column_titles(lang, &[("用户名", "Name"), ("角色", "Role"), ("科室/终端", "Section or terminal"), ("状态", "State"), ("连续失败", "Failed logins"), ("创建", "Created")]),
             rows: dd
@@ -60,6 +62,7 @@ pub async fn audit(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         };
         let partners = Table {
             id: "partners",
+            numbers: Vec::new(),
             title: lang.pick("合作方（用 wangban partner add|rotate|disable 管理；密钥从不显示）", "Partners (managed with wangban partner add|rotate|disable; secrets never shown)").into(),
             columns: column_titles(lang, &[("编号", "Id"), ("类别", "Kind"), ("名称", "Name"), ("状态", "State"), ("每分钟限额", "Requests per minute"), ("创建", "Created")]),
             rows: dd

@@ -30,6 +30,7 @@ pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         };
         let table = Table {
             id: "my_cases",
+            numbers: Vec::new(),
             title: format!(
                 "{} {handler} ({}{})",
                 lang.pick("经办人", "Handler"),
@@ -109,6 +110,7 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         };
         let table = Table {
             id: "cases",
+            numbers: Vec::new(),
             title: format!(
                 "{} ({}{})",
                 lang.pick("案件（证件号已脱敏）", "Cases (identities masked)"),

@@ -15,6 +15,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         };
         let health = Table {
             id: "health",
+            numbers: vec![5, 6, 7, 8],
             title: lang.pick("连接器状态", "Connector health").into(),
             columns: column_titles(lang, &[("连接器", "Connector"), ("状态", "Status"), ("最近运行", "Last run"), ("最近成功", "Last success"), ("滞后", "Lag"), ("上次速率（条/秒）", "Last run rows/s"), ("累计记录", "Records"), ("失败次数", "Errors"), ("隔离记录", "Quarantined"), ("最近错误", "Last error")]),
             rows: states
@@ -38,6 +39,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         let entries = dd.store.list_quarantine(None, true, 100).await?;
         let quarantine = Table {
             id: "quarantine",
+            numbers: Vec::new(),
             title: lang
                 .pick(
                     "隔离区（待处理，最近 100 条；修复后用 wangban quarantine replay ID 重放）",
@@ -60,6 +62,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         };
         let findings = Table {
             id: "findings",
+            numbers: Vec::new(),
             title: lang
                 .pick(
                     "数据质量问题（记录已接收并计入指标，问题字段已脱敏；明细用 wangban quarantine list --findings）",
@@ -87,6 +90,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         let differing = checks.iter().filter(|c| c.difference() != 0).count();
         let reconciliation = Table {
             id: "case_reconciliation",
+            numbers: Vec::new(),
             title: lang
                 .pick(
                     "按月对账：登记系统交付的案件 = 网办率计入 + 按定义排除（差额应为 0；快照之后到达的案件也会显示为差额）",

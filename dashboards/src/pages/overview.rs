@@ -215,6 +215,7 @@ fn gap_table(gap: &GapAnalysis, lang: Lang) -> Table {
         .collect();
     Table {
         id: "gap",
+        numbers: vec![2, 3, 4, 5, 7, 8, 9, 10],
         title: format!("{} {}", lang.pick("差距分析数据", "Gap analysis data"), gap::month_key(gap.month)),
         columns,
         rows,

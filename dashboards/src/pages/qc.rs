@@ -106,6 +106,7 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         ];
         let table = Table {
             id: "cases",
+            numbers: Vec::new(),
             title: format!(
                 "{} ({})",
                 lang.pick("质检差错案件（最多 500 条，证件号已脱敏）", "QC findings (at most 500, identities masked)"),

@@ -26,6 +26,7 @@ pub async fn sandbox(State(d): State<Dashboards>, headers: HeaderMap, Query(filt
         };
         let partner_table = Table {
             id: "sandbox_partners",
+            numbers: Vec::new(),
             title: lang.pick("沙箱合作方", "Sandbox partners").into(),
             columns: column_titles(lang, &[("编号", "Id"), ("名称", "Name"), ("状态", "State"), ("创建", "Created"), ("最近请求", "Last request"), ("有问题的请求", "Requests with problems")]),
             rows: partners
@@ -68,6 +69,7 @@ pub async fn sandbox(State(d): State<Dashboards>, headers: HeaderMap, Query(filt
         }
         let request_table = Table {
             id: "sandbox_requests",
+            numbers: Vec::new(),
             title: lang.pick("最近 200 个请求（新的在前）", "Latest 200 requests (newest first)").into(),
             columns: column_titles(lang, &[("时间", "When"), ("合作方", "Partner"), ("请求", "Request"), ("状态码", "Status"), ("指令数", "Orders"), ("问题", "Problem"), ("位置/字段", "Where"), ("规则/应签名的字符串", "Rule or string to sign")]),
             rows,

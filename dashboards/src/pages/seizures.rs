@@ -37,6 +37,7 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         };
         let table = Table {
             id: "conflicts",
+            numbers: Vec::new(),
             title: lang.pick("对账异常（含查封期间办理转移、抵押）", "Reconciliation anomalies (incl. transfers and mortgages on seized units)").into(),
             columns: column_titles(lang, &[("类型", "Kind"), ("合作方", "Partner"), ("件数", "Count")]),
             rows: anomalies.iter().map(|r| vec![r.kind.clone(), r.partner.clone().unwrap_or_default(), r.count.to_string()]).collect(),

@@ -22,6 +22,7 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let catalogue = domain::business::Catalogue::builtin();
         let mut table = Table {
             id: "types",
+            numbers: vec![3, 4, 5, 6, 7],
             title: lang.pick("业务类型一览（自上线之日起）", "Business types (since go-live)").into(),
             columns: column_titles(
                 lang,
