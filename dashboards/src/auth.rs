@@ -98,11 +98,13 @@ pub enum Page {
     MyCases,
     /// `/cases` 案件清单: the cases behind a figure (drill-down; masked identities).
     Cases,
+    /// `/reports` 月报: the kept monthly reports, to download or print.
+    Reports,
 }
 
 impl Page {
     /// Every page, in menu order.
-    pub const ALL: [Page; 11] = [
+    pub const ALL: [Page; 12] = [
         Self::Overview,
         Self::Types,
         Self::Qc,
@@ -114,6 +116,7 @@ impl Page {
         Self::Sandbox,
         Self::MyCases,
         Self::Cases,
+        Self::Reports,
     ];
 
     /// Its path.
@@ -130,6 +133,7 @@ impl Page {
             Self::Sandbox => "/sandbox",
             Self::MyCases => "/my/cases",
             Self::Cases => "/cases",
+            Self::Reports => "/reports",
         }
     }
 
@@ -147,6 +151,7 @@ impl Page {
             Self::Sandbox => ("接入沙箱", "Partner sandbox"),
             Self::MyCases => ("我经办的案件", "My cases"),
             Self::Cases => ("案件清单", "Cases"),
+            Self::Reports => ("月报", "Monthly reports"),
         }
     }
 
@@ -160,7 +165,7 @@ impl Page {
         use Role::{Admin, Leadership, Operator, Qc, Staff};
         match self {
             Self::Overview | Self::Types => matches!(role, Leadership | Qc | Staff),
-            Self::Qc => matches!(role, Leadership | Qc),
+            Self::Qc | Self::Reports => matches!(role, Leadership | Qc),
             Self::QcCases | Self::Sql => matches!(role, Qc),
             // Staff see the cases at their section's step (see `section_statuses`).
             Self::Cases => matches!(role, Qc | Staff),

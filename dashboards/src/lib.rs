@@ -58,6 +58,8 @@ pub struct Dashboards {
     /// The sandbox register's store (its own database), for the `/sandbox`
     /// page; `None` when the service runs without one.
     pub sandbox: Option<Store>,
+    /// The kept monthly reports (`DATA_DIR/reports`), for the `/reports` pages.
+    pub reports: report::Archive,
 }
 
 impl std::fmt::Debug for Dashboards {
@@ -120,6 +122,9 @@ pub fn router(dashboards: Dashboards) -> axum::Router {
         .route(Page::Sandbox.path(), get(pages::sandbox))
         .route(Page::MyCases.path(), get(pages::my_cases))
         .route(Page::Cases.path(), get(pages::cases))
+        .route(Page::Reports.path(), get(pages::reports))
+        .route("/reports/{month}", get(pages::report_print))
+        .route("/reports/{month}/xlsx", get(pages::report_file))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", get(pages::logout).post(pages::logout))
         .route("/api/sql", post(api::sql))

@@ -23,7 +23,10 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use rust_xlsxwriter::{
     Chart, ChartType, DocProperties, ExcelDateTime, Format, FormatAlign, Workbook, Worksheet, XlsxError,
 };
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use warehouse::WarehouseError;
+use warehouse::cache::OpenSnapshot;
 use warehouse::kpi::gap::{self, GapAnalysis, Projection};
 use warehouse::kpi::{Dim, Kpi, KpiRequest, KpiResult, KpiService, RateRow, Rows};
 use warehouse::snapshot::ConnectorHealth;
@@ -90,6 +93,163 @@ pub struct MonthlyReport {
     pub connectors: Vec<ConnectorHealth>,
 }
 
+/// Why a report could not be made or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The figures could not be computed (a bad month is a `BadRequest`).
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    /// The workbook could not be written.
+    #[error("writing the workbook: {0}")]
+    Xlsx(#[from] XlsxError),
+    /// The reports directory could not be read or written.
+    #[error("the reports directory: {0}")]
+    Io(#[from] std::io::Error),
+    /// A kept report's record is unreadable.
+    #[error("a kept report's record {0}")]
+    Record(String),
+}
+
+/// What is kept of a report beside its workbook (`wangban-月报-YYYY-MM.json`):
+/// the snapshot it was made from (pinned in the warehouse while this names
+/// it), when, and its headline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kept {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The workbook's file name in the reports directory.
+    pub file: String,
+    /// The snapshot it was made from.
+    pub snapshot_id: String,
+    /// When it was made (RFC 3339).
+    pub made_at: String,
+    /// SHA-256 of the workbook, hex.
+    pub sha256: String,
+    /// The workbook's size.
+    pub bytes: usize,
+    /// The month's online rate.
+    pub online_rate: Option<f64>,
+    /// Its numerator.
+    pub numerator: Option<i64>,
+    /// Its denominator.
+    pub denominator: Option<i64>,
+    /// More online cases the month needed to reach 90%.
+    pub needed_for_target: i64,
+}
+
+/// The kept reports: `DATA_DIR/reports/`, each workbook with its [`Kept`]
+/// record; the warehouse keeps each one's snapshot (a pin named
+/// `report-YYYY-MM`) so it can be made again from the same data.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    dir: std::path::PathBuf,
+}
+
+impl Archive {
+    /// The reports under `dir`.
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Archive {
+        Archive { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Makes `month`'s report from the current snapshot, writes it and its
+    /// record (each by rename), and pins its snapshot.
+    pub async fn make(&self, kpis: &KpiService, month: NaiveDate, made_at: DateTime<Utc>) -> Result<Kept, ReportError> {
+        let snapshot = kpis.snapshot().await?;
+        let report = MonthlyReport::gather(&snapshot, month, made_at).await?;
+        let bytes = report.xlsx()?;
+        let online = report.headlines.first().and_then(|h| h.current.as_ref());
+        let kept = Kept {
+            month: gap::month_key(report.month),
+            file: report.file_name(),
+            snapshot_id: report.snapshot_id.clone(),
+            made_at: made_at.to_rfc3339(),
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            bytes: bytes.len(),
+            online_rate: online.and_then(|r| r.rate),
+            numerator: online.map(|r| r.numerator),
+            denominator: online.map(|r| r.denominator),
+            needed_for_target: report.gap.needed,
+        };
+        warehouse::snapshot::Warehouse::open(kpis.root())?.pin(&pin_name(&kept.month), &kept.snapshot_id)?;
+        write_atomically(&self.dir.join(&kept.file), &bytes)?;
+        let record = serde_json::to_vec_pretty(&kept).map_err(|e| ReportError::Record(e.to_string()))?;
+        write_atomically(&self.dir.join(record_name(&kept.month)), &record)?;
+        Ok(kept)
+    }
+
+    /// Every kept report, newest month first.
+    pub fn list(&self) -> Result<Vec<Kept>, ReportError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut kept = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read(&path)?;
+                kept.push(
+                    serde_json::from_slice::<Kept>(&text)
+                        .map_err(|e| ReportError::Record(format!("{}: {e}", path.display())))?,
+                );
+            }
+        }
+        kept.sort_by(|a, b| b.month.cmp(&a.month));
+        Ok(kept)
+    }
+
+    /// The kept report of `month` (`YYYY-MM`).
+    pub fn get(&self, month: &str) -> Result<Option<Kept>, ReportError> {
+        Ok(self.list()?.into_iter().find(|k| k.month == month))
+    }
+
+    /// The workbook of `kept`.
+    pub fn read(&self, kept: &Kept) -> Result<Vec<u8>, ReportError> {
+        Ok(std::fs::read(self.dir.join(&kept.file))?)
+    }
+
+    /// The report of `kept` made again from the snapshot it names, with its
+    /// time of making: the same bytes while that snapshot is kept.
+    pub async fn remake(&self, kpis: &KpiService, kept: &Kept) -> Result<MonthlyReport, ReportError> {
+        let snapshot = kpis.at(&kept.snapshot_id).await?;
+        let month = NaiveDate::parse_from_str(&format!("{}-01", kept.month), "%Y-%m-%d")
+            .map_err(|e| ReportError::Record(format!("month {:?}: {e}", kept.month)))?;
+        let made_at = DateTime::parse_from_rfc3339(&kept.made_at)
+            .map_err(|e| ReportError::Record(format!("made_at {:?}: {e}", kept.made_at)))?
+            .with_timezone(&Utc);
+        Ok(MonthlyReport::gather(&snapshot, month, made_at).await?)
+    }
+}
+
+fn pin_name(month: &str) -> String {
+    format!("report-{month}")
+}
+
+fn record_name(month: &str) -> String {
+    format!("wangban-月报-{month}.json")
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".partial");
+    let temporary = std::path::PathBuf::from(temporary);
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
 /// The first and last day of `month`'s month.
 pub fn month_days(month: NaiveDate) -> (NaiveDate, NaiveDate) {
     let first = gap::first_of(month);
@@ -98,14 +258,13 @@ pub fn month_days(month: NaiveDate) -> (NaiveDate, NaiveDate) {
 }
 
 impl MonthlyReport {
-    /// The report of `month` from the current snapshot. A month after the
-    /// snapshot's, or without cases in scope, is a bad request naming why.
+    /// The report of `month` from `snapshot`. A month after the snapshot's,
+    /// or without cases in scope, is a bad request naming why.
     pub async fn gather(
-        kpis: &KpiService,
+        snapshot: &OpenSnapshot,
         month: NaiveDate,
         made_at: DateTime<Utc>,
     ) -> Result<MonthlyReport, WarehouseError> {
-        let snapshot = kpis.snapshot().await?;
         let as_of = snapshot.as_of();
         let (first, last) = month_days(month);
         if first > domain::time::local_date(as_of) {
@@ -115,7 +274,7 @@ impl MonthlyReport {
                 domain::time::china_rfc3339(as_of)
             )));
         }
-        let gap = gap::online_rate_gap(&snapshot, first).await?;
+        let gap = gap::online_rate_gap(snapshot, first).await?;
         let in_month = |by: &[Dim]| KpiRequest::new(first, last, by);
         let mut headlines = Vec::with_capacity(HEADLINE_KPIS.len());
         for kpi in HEADLINE_KPIS {

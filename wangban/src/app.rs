@@ -102,6 +102,7 @@ impl App {
             secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
             clock: clock.clone(),
             sandbox: Some(sandbox.clone()),
+            reports: crate::commands::report::archive(settings),
         };
         let mut state = AppState::with_clock(store.clone(), clock.clone()).with_sandbox(sandbox.clone());
         let warehouse_dir = settings.warehouse_dir();
@@ -227,6 +228,19 @@ impl Scheduler {
                 })
             }),
         });
+        let monthly = Schedule::parse(&settings.jobs.monthly_report).context("jobs.monthly_report")?;
+        let (dashboards_for_report, alerts_for_report, clock_for_report) =
+            (dashboards.clone(), settings.alerts.clone(), clock.clone());
+        jobs.push(Job {
+            name: "monthly_report".into(),
+            schedule: monthly,
+            at_start: false,
+            run: Arc::new(move || {
+                let (dashboards, alerts, now) =
+                    (dashboards_for_report.clone(), alerts_for_report.clone(), clock_for_report());
+                Box::pin(async move { monthly_report(&dashboards, &alerts, now).await })
+            }),
+        });
         // At start and every 30 seconds: a snapshot that appeared since is warmed and its alerts evaluated.
         let warmed: Arc<Mutex<Option<String>>> = Arc::default();
         let (alerts, clock_for_warm) = (settings.alerts.clone(), clock.clone());
@@ -297,6 +311,25 @@ async fn run_connector(connector: &connectors::runner::Connector, store: &Store,
             error = outcome.error.as_deref().unwrap_or("")
         ),
         Err(error) => tracing::error!(message = "connector run failed", connector = %name, %error),
+    }
+}
+
+/// Makes and keeps last month's report from the current snapshot and
+/// announces it on the alert webhook; logged either way.
+pub(crate) async fn monthly_report(dashboards: &dashboards::Dashboards, alerts: &AlertSettings, now: DateTime<Utc>) {
+    let month = crate::commands::report::last_month(now);
+    let started = std::time::Instant::now();
+    match dashboards.reports.make(&dashboards.kpis, month, now).await {
+        Ok(kept) => {
+            tracing::info!(message = "monthly report made", month = %kept.month, snapshot = %kept.snapshot_id,
+                           ms = started.elapsed().as_millis() as u64);
+            if let Err(error) = crate::commands::alerts::announce_report(&kept, alerts, now).await {
+                tracing::error!(message = "the report was kept but not announced", month = %kept.month,
+                                error = %format!("{error:#}"));
+            }
+        }
+        Err(error) => tracing::error!(message = "monthly report failed; make it with `wangban report monthly`",
+                                      month = %month.format("%Y-%m"), %error),
     }
 }
 

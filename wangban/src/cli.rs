@@ -661,6 +661,19 @@ pub enum ReportCommand {
     /// previous month, the same month a year earlier and the 90% target; trend and
     /// distribution charts; the gap analysis; QC; seizures; data intake.
     Monthly(MonthlyReportArgs),
+    /// The kept reports, one JSON line each, newest month first.
+    List,
+    /// Make a kept report again from the snapshot it names and compare it with the kept
+    /// workbook byte for byte (exit 1 when they differ).
+    Verify(VerifyReportArgs),
+}
+
+/// `report verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyReportArgs {
+    /// The month, YYYY-MM.
+    #[arg(long, value_parser = parse_month)]
+    pub month: chrono::NaiveDate,
 }
 
 /// `report monthly` arguments.
@@ -669,7 +682,8 @@ pub struct MonthlyReportArgs {
     /// The month, YYYY-MM; by default last month (China time).
     #[arg(long, value_parser = parse_month)]
     pub month: Option<chrono::NaiveDate>,
-    /// Where to write the workbook; by default DATA_DIR/reports/wangban-月报-YYYY-MM.xlsx.
+    /// Write the workbook here only; by default it is kept as
+    /// DATA_DIR/reports/wangban-月报-YYYY-MM.xlsx with its snapshot pinned in the warehouse.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
 }

@@ -19,6 +19,7 @@
 //! [jobs]
 //! seizure_lapse = "0 5 16 * * *"   # cron, UTC: 00:05 China time
 //! reconciliation = "0 30 16 * * *" # cron, UTC: 00:30 China time
+//! monthly_report = "0 0 1 1 * *"    # cron, UTC: 09:00 China time on the 1st, last month's 月报
 //!
 //! [domain]
 //! calendar_file = "/etc/wangban/calendar-2027.toml"   # extra calendar years
@@ -321,11 +322,17 @@ pub struct JobSettings {
     pub seizure_lapse: String,
     /// When the daily reconciliation of partner records runs (cron, UTC).
     pub reconciliation: String,
+    /// When last month's report (月报) is made and kept (cron, UTC).
+    pub monthly_report: String,
 }
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self { seizure_lapse: "0 5 16 * * *".into(), reconciliation: "0 30 16 * * *".into() }
+        Self {
+            seizure_lapse: "0 5 16 * * *".into(),
+            reconciliation: "0 30 16 * * *".into(),
+            monthly_report: "0 0 1 1 * *".into(),
+        }
     }
 }
 
@@ -524,6 +531,7 @@ impl Settings {
         for (key, cron) in [
             ("jobs.seizure_lapse", &settings.jobs.seizure_lapse),
             ("jobs.reconciliation", &settings.jobs.reconciliation),
+            ("jobs.monthly_report", &settings.jobs.monthly_report),
         ] {
             connectors::schedule::Schedule::parse(cron).with_context(|| format!("{source}: {key}"))?;
         }

@@ -68,14 +68,32 @@ impl SnapshotCache {
         }
         let ctx = session_with_limit(None, Some(memory_bytes))?;
         let manifest = register_snapshot(&ctx, root).await?;
-        let as_of = manifest.created()?;
-        let open = Arc::new(OpenSnapshot { manifest, ctx, as_of, results: Mutex::default(), tables: Mutex::default() });
+        let open = Arc::new(OpenSnapshot::with(manifest, ctx)?);
         *current = Some(open.clone());
         Ok(open)
+    }
+
+    /// Snapshot `id` under `root`: the current one's shared session when it
+    /// is current, else a session of its own (a kept report's snapshot).
+    pub async fn at(&self, root: &Path, id: &str, memory_bytes: usize) -> Result<Arc<OpenSnapshot>, WarehouseError> {
+        let current = self.current(root, memory_bytes).await?;
+        if current.manifest.snapshot_id == id {
+            return Ok(current);
+        }
+        let warehouse = crate::snapshot::Warehouse::open(root)?;
+        let manifest = warehouse.manifest(id)?;
+        let ctx = session_with_limit(None, Some(memory_bytes))?;
+        let manifest = crate::session::register_manifest(&ctx, &warehouse, manifest).await?;
+        Ok(Arc::new(OpenSnapshot::with(manifest, ctx)?))
     }
 }
 
 impl OpenSnapshot {
+    fn with(manifest: Manifest, ctx: SessionContext) -> Result<OpenSnapshot, WarehouseError> {
+        let as_of = manifest.created()?;
+        Ok(OpenSnapshot { manifest, ctx, as_of, results: Mutex::default(), tables: Mutex::default() })
+    }
+
     /// When the snapshot was made: the "as of" of every result on it.
     pub fn as_of(&self) -> DateTime<Utc> {
         self.as_of

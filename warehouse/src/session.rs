@@ -120,6 +120,16 @@ pub async fn register_snapshot(ctx: &SessionContext, root: &Path) -> Result<Mani
     let manifest = warehouse.current()?.ok_or_else(|| {
         WarehouseError::NoSnapshot(format!("{} has no snapshot yet: run `wangban warehouse refresh`", root.display()))
     })?;
+    register_manifest(ctx, &warehouse, manifest).await
+}
+
+/// Registers the tables of the snapshot `manifest` describes (as
+/// [`register_snapshot`] does the current one's).
+pub async fn register_manifest(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    manifest: Manifest,
+) -> Result<Manifest, WarehouseError> {
     let dir = warehouse.snapshot_dir(&manifest.snapshot_id);
     let cases = dir.join("cases");
     if manifest.cases.is_empty() {

@@ -3,7 +3,8 @@
 //! new directory under `ROOT/staging/`, renames it into `snapshots/`, then
 //! replaces `CURRENT` by renaming a temporary file over it: readers see the
 //! old snapshot or the new one, never a mixture. The previous snapshot is
-//! kept (a reader may still be using it); older ones are removed.
+//! kept (a reader may still be using it), and so is every snapshot a pin in
+//! `ROOT/pins/` names (a kept report's); the others are removed.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -168,12 +169,59 @@ impl Warehouse {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let path = self.snapshot_dir(&id).join("manifest.json");
-        let text =
-            fs::read_to_string(&path).map_err(|e| WarehouseError::Corrupt(format!("{}: {e}", path.display())))?;
-        let manifest =
-            serde_json::from_str(&text).map_err(|e| WarehouseError::Corrupt(format!("{}: {e}", path.display())))?;
-        Ok(Some(manifest))
+        self.manifest(&id).map(Some)
+    }
+
+    /// The manifest of snapshot `id` (current, previous or pinned); a
+    /// snapshot no longer kept is [`WarehouseError::NoSnapshot`].
+    pub fn manifest(&self, id: &str) -> Result<Manifest, WarehouseError> {
+        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+            return Err(WarehouseError::BadRequest(format!("{id:?} is not a snapshot id")));
+        }
+        let path = self.snapshot_dir(id).join("manifest.json");
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(WarehouseError::NoSnapshot(format!(
+                    "snapshot {id} is no longer kept under {} (only the current, the previous and pinned ones are)",
+                    self.root.display()
+                )));
+            }
+            Err(e) => return Err(WarehouseError::Corrupt(format!("{}: {e}", path.display()))),
+        };
+        serde_json::from_str(&text).map_err(|e| WarehouseError::Corrupt(format!("{}: {e}", path.display())))
+    }
+
+    /// Keeps snapshot `id` through later refreshes while the pin `name`
+    /// (for example a report's) names it; pinning `name` again moves it.
+    pub fn pin(&self, name: &str, id: &str) -> Result<(), WarehouseError> {
+        self.manifest(id)?;
+        let pins = self.root.join("pins");
+        fs::create_dir_all(&pins)?;
+        let temporary = pins.join(format!(".{name}.tmp"));
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(id.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&temporary, pins.join(name))?;
+        Ok(())
+    }
+
+    /// The snapshots pinned, by pin name.
+    pub fn pins(&self) -> Result<BTreeMap<String, String>, WarehouseError> {
+        let mut pins = BTreeMap::new();
+        let dir = match fs::read_dir(self.root.join("pins")) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pins),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in dir {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') {
+                pins.insert(name, fs::read_to_string(entry.path())?.trim().to_owned());
+            }
+        }
+        Ok(pins)
     }
 
     /// Makes a staged snapshot current (see the module documentation).
@@ -193,11 +241,12 @@ impl Warehouse {
         pointer.write_all(manifest.snapshot_id.as_bytes())?;
         pointer.sync_all()?;
         fs::rename(&temporary, self.root.join("CURRENT"))?;
-        // Keep the current and the previous snapshot; remove the rest.
+        // Keep the current, the previous and the pinned snapshots; remove the rest.
+        let pinned: Vec<String> = self.pins()?.into_values().collect();
         for entry in fs::read_dir(self.root.join("snapshots"))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name != manifest.snapshot_id && Some(&name) != previous.as_ref() {
+            if name != manifest.snapshot_id && Some(&name) != previous.as_ref() && !pinned.contains(&name) {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }

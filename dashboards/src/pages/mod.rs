@@ -11,6 +11,7 @@ mod connectors;
 mod login;
 mod overview;
 mod qc;
+mod reports;
 mod sandbox;
 mod seizures;
 mod sql;
@@ -22,6 +23,7 @@ pub use connectors::{ReplayForm, connectors, quarantine_replay};
 pub use login::{LoginForm, LoginQuery, login, login_form, logout};
 pub use overview::overview;
 pub use qc::{qc, qc_cases};
+pub use reports::{report_file, report_print, reports};
 pub use sandbox::sandbox;
 pub use seizures::seizures;
 pub(crate) use sql::run_console;
@@ -143,6 +145,9 @@ pub enum DashError {
     /// No warehouse snapshot yet: 503.
     #[error("{0}")]
     NoSnapshot(String),
+    /// Nothing by that name (a report not kept): 404.
+    #[error("{0}")]
+    NotFound(String),
     /// Anything else: 500, details in the log.
     #[error("{0}")]
     Internal(String),
@@ -328,6 +333,7 @@ fn error_page(error: DashError, lang: Lang) -> Response {
     let (status, message) = match error {
         DashError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
         DashError::NoSnapshot(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+        DashError::NotFound(m) => (StatusCode::NOT_FOUND, m),
         DashError::Internal(m) => {
             tracing::error!(message = "dashboard page failed", error = %m);
             (
@@ -401,7 +407,14 @@ fn page_kpis(page: Page) -> &'static [Need] {
             (Kpi::QcErrors, &[Dim::Month]),
         ],
         Page::Seizures => &[(Kpi::Seizures, &[]), (Kpi::Anomalies, &[])],
-        Page::QcCases | Page::Connectors | Page::Sql | Page::Audit | Page::Sandbox | Page::MyCases | Page::Cases => &[],
+        Page::QcCases
+        | Page::Connectors
+        | Page::Sql
+        | Page::Audit
+        | Page::Sandbox
+        | Page::MyCases
+        | Page::Cases
+        | Page::Reports => &[],
     }
 }
 

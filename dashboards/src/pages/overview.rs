@@ -123,7 +123,7 @@ pub(crate) fn pp_text(micro: i64) -> String {
 
 /// The overview's 差距分析: what the month needed, why the rate moved, and
 /// the segments furthest from 90% by type and by district.
-fn gap_section(gap: &GapAnalysis, lang: Lang) -> Markup {
+pub(super) fn gap_section(gap: &GapAnalysis, lang: Lang) -> Markup {
     let month = gap::month_key(gap.month);
     html! {
         section.gap {

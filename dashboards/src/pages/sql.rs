@@ -85,7 +85,9 @@ pub(crate) async fn run_console(
     let ctx = match d.session().await {
         Ok(ctx) => ctx,
         Err(DashError::NoSnapshot(m)) => return Err((StatusCode::SERVICE_UNAVAILABLE, m)),
-        Err(DashError::BadRequest(m) | DashError::Internal(m)) => return Err((StatusCode::INTERNAL_SERVER_ERROR, m)),
+        Err(DashError::BadRequest(m) | DashError::NotFound(m) | DashError::Internal(m)) => {
+            return Err((StatusCode::INTERNAL_SERVER_ERROR, m));
+        }
     };
     let answer = console::query(&ctx, sql, d.sql_limits).await;
     let detail = serde_json::json!({

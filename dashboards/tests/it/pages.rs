@@ -20,7 +20,7 @@ pub(crate) struct Env {
     pub(crate) dashboards: Dashboards,
     pub(crate) store: Store,
     now: Arc<Mutex<DateTime<Utc>>>,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl Env {
@@ -102,14 +102,15 @@ pub(crate) async fn env(store: Store, name: &str) -> Env {
         secure_cookies: false,
         clock: Arc::new(move || *read.lock().expect("clock")),
         sandbox: None,
+        reports: dashboards::report::Archive::new(dir.join("reports")),
     };
     Env { app: dashboards::router(dashboards.clone()), dashboards, store, now: clock, dir }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: String,
 }
 
 async fn send(app: &Router, request: Request<Body>) -> Answer {
@@ -120,7 +121,7 @@ async fn send(app: &Router, request: Request<Body>) -> Answer {
     Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
-async fn get(app: &Router, path: &str, cookie: Option<&str>) -> Answer {
+pub(crate) async fn get(app: &Router, path: &str, cookie: Option<&str>) -> Answer {
     let mut request = Request::get(path);
     if let Some(c) = cookie {
         request = request.header(header::COOKIE, c);
@@ -144,7 +145,7 @@ async fn post_form(app: &Router, path: &str, cookie: Option<&str>, form: &str) -
 }
 
 /// Logs in; the answer and the session cookie (`name=value`) if one was set.
-async fn login(app: &Router, name: &str, password: &str) -> (Answer, Option<String>) {
+pub(crate) async fn login(app: &Router, name: &str, password: &str) -> (Answer, Option<String>) {
     let answer = post_form(app, "/login", None, &format!("username={name}&password={password}")).await;
     let cookie = answer
         .headers

@@ -19,9 +19,10 @@ fn december() -> NaiveDate {
 async fn the_monthly_report_holds_the_api_figures_text_as_text_and_its_charts(store: Store) {
     let env = env(store, "report").await;
     let made_at = Utc.with_ymd_and_hms(2025, 1, 10, 3, 0, 0).single().expect("time");
-    let report = MonthlyReport::gather(&env.dashboards.kpis, december(), made_at).await.expect("report");
+    let snapshot = env.dashboards.kpis.snapshot().await.expect("snapshot");
+    let report = MonthlyReport::gather(&snapshot, december(), made_at).await.expect("report");
     let bytes = report.xlsx().expect("xlsx");
-    let again = MonthlyReport::gather(&env.dashboards.kpis, december(), made_at).await.expect("again");
+    let again = MonthlyReport::gather(&snapshot, december(), made_at).await.expect("again");
     assert!(again.xlsx().expect("xlsx") == bytes, "made again from the same snapshot, the same bytes");
 
     let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes.clone())).expect("calamine opens it");
@@ -92,11 +93,75 @@ async fn the_monthly_report_holds_the_api_figures_text_as_text_and_its_charts(st
 
     // A month after the snapshot, or without cases, is refused saying why.
     let future = NaiveDate::from_ymd_opt(2025, 3, 1).expect("date");
-    let err = MonthlyReport::gather(&env.dashboards.kpis, future, made_at).await.expect_err("after the snapshot");
+    let err = MonthlyReport::gather(&snapshot, future, made_at).await.expect_err("after the snapshot");
     assert!(err.to_string().contains("after the snapshot"), "{err}");
     let empty = NaiveDate::from_ymd_opt(2024, 2, 1).expect("date");
-    let err = MonthlyReport::gather(&env.dashboards.kpis, empty, made_at).await.expect_err("no cases");
+    let err = MonthlyReport::gather(&snapshot, empty, made_at).await.expect_err("no cases");
     assert!(err.to_string().contains("no cases in scope"), "{err}");
 }
 
-both_backends!(the_monthly_report_holds_the_api_figures_text_as_text_and_its_charts);
+/// A kept report keeps its snapshot through later refreshes, is made again
+/// from it byte for byte, is listed on `/reports` for leadership and QC,
+/// downloads (audited) and prints.
+async fn kept_reports_keep_their_snapshot_list_download_and_print(store: Store) {
+    let env = env(store, "kept").await;
+    let made_at = Utc.with_ymd_and_hms(2025, 1, 10, 3, 0, 0).single().expect("time");
+    let archive = &env.dashboards.reports;
+    let kept = archive.make(&env.dashboards.kpis, december(), made_at).await.expect("made");
+    assert_eq!((kept.month.as_str(), archive.list().expect("list").len()), ("2024-12", 1));
+    let bytes = archive.read(&kept).expect("read");
+    assert_eq!(bytes.len(), kept.bytes);
+
+    // Two refreshes later the report's snapshot would be gone were it not pinned.
+    for minutes in [5, 10] {
+        let options = warehouse::export::RefreshOptions {
+            now: made_at + chrono::TimeDelta::minutes(minutes),
+            key: b"test-key".to_vec(),
+            calendar: domain::Calendar::builtin(),
+            catalogue: domain::Catalogue::builtin(),
+            full: true,
+        };
+        warehouse::export::refresh(&env.store, &env.dir, &options).await.expect("refresh");
+    }
+    let current = env.dashboards.kpis.snapshot().await.expect("snapshot");
+    assert_ne!(current.manifest.snapshot_id, kept.snapshot_id, "a newer snapshot is current");
+    let again = archive.remake(&env.dashboards.kpis, &kept).await.expect("made again");
+    assert_eq!(again.snapshot_id, kept.snapshot_id);
+    assert!(again.xlsx().expect("xlsx") == bytes, "made again from its kept snapshot: the same bytes");
+
+    let (_, leader) =
+        crate::pages::login(&env.app, "leadership", &crate::pages::password(dashboards::auth::Role::Leadership)).await;
+    let list = crate::pages::get(&env.app, "/reports", leader.as_deref()).await;
+    assert_eq!(list.status, axum::http::StatusCode::OK);
+    assert!(list.body.contains("2024-12") && list.body.contains("/reports/2024-12/xlsx"), "{}", list.body);
+    let file = crate::pages::get(&env.app, "/reports/2024-12/xlsx", leader.as_deref()).await;
+    assert_eq!(file.status, axum::http::StatusCode::OK);
+    assert!(
+        file.headers
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("filename*=UTF-8''"))
+    );
+    let audit = env.store.recent_audit(20).await.expect("audit");
+    assert!(
+        audit.iter().any(|e| e.action == "dashboard.report_download" && e.actor == "leadership"),
+        "downloads are audited"
+    );
+    let print = crate::pages::get(&env.app, "/reports/2024-12", leader.as_deref()).await;
+    assert_eq!(print.status, axum::http::StatusCode::OK, "{}", print.body);
+    for text in ["不动产登记网办月报", "<svg", "差距分析", &kept.snapshot_id] {
+        assert!(print.body.contains(text), "the print page shows {text}");
+    }
+    let missing = crate::pages::get(&env.app, "/reports/2023-01", leader.as_deref()).await;
+    assert_eq!(missing.status, axum::http::StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("2024-12"), "a 404 names the kept months");
+    let (_, staff) =
+        crate::pages::login(&env.app, "staff", &crate::pages::password(dashboards::auth::Role::Staff)).await;
+    let refused = crate::pages::get(&env.app, "/reports/2024-12/xlsx", staff.as_deref()).await;
+    assert_eq!(refused.status, axum::http::StatusCode::FORBIDDEN, "staff may not take the report");
+}
+
+both_backends!(
+    the_monthly_report_holds_the_api_figures_text_as_text_and_its_charts,
+    kept_reports_keep_their_snapshot_list_download_and_print,
+);

@@ -88,6 +88,57 @@ pub(crate) async fn deliver_pending(
     }
 }
 
+/// Announces a kept monthly report on the webhook with its headline
+/// figures (nothing without a webhook).
+pub(crate) async fn announce_report(
+    kept: &dashboards::report::Kept,
+    settings: &AlertSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let Some(url) = settings.webhook_url.as_deref() else { return Ok(()) };
+    let body = report_payload(kept, settings.webhook_format, now);
+    post(url, &body, Duration::from_secs(settings.webhook_timeout_seconds.max(1))).await?;
+    tracing::info!(message = "monthly report announced", month = %kept.month, webhook = %redact_webhook(url));
+    Ok(())
+}
+
+/// The webhook's body announcing `kept`.
+pub(crate) fn report_payload(kept: &dashboards::report::Kept, format: WebhookFormat, now: DateTime<Utc>) -> Value {
+    let download = format!("/reports/{}/xlsx", kept.month);
+    match format {
+        WebhookFormat::Json => json!({
+            "source": "wangban",
+            "sent_at": time(now),
+            "report": {
+                "kind": "monthly",
+                "month": kept.month,
+                "snapshot_id": kept.snapshot_id,
+                "online_rate": kept.online_rate,
+                "numerator": kept.numerator,
+                "denominator": kept.denominator,
+                "target": warehouse::kpi::TARGET_ONLINE_RATE,
+                "needed_for_target": kept.needed_for_target,
+                "download": download,
+            },
+        }),
+        WebhookFormat::Robot => {
+            let rate = kept.online_rate.map_or_else(|| "—".to_owned(), |r| format!("{:.1}%", r * 100.0));
+            let counts = match (kept.numerator, kept.denominator) {
+                (Some(n), Some(d)) => format!("（{n}/{d} 件）"),
+                _ => String::new(),
+            };
+            let gap = if kept.needed_for_target > 0 {
+                format!("，距 90% 目标还需网办 {} 件", kept.needed_for_target)
+            } else {
+                "，已达到 90% 目标".to_owned()
+            };
+            json!({ "msgtype": "text", "text": { "content": format!(
+                "不动产登记网办监测\n【月报】{} 网办率 {rate}{counts}{gap}。下载：{download}", kept.month
+            ) } })
+        }
+    }
+}
+
 async fn post(url: &str, body: &Value, timeout: Duration) -> anyhow::Result<()> {
     // The partner client: system roots plus `connectors.ca_file`, for an https webhook too.
     let answer = connectors::fetch::client().post(url).timeout(timeout).json(body).send().await?;

@@ -2,7 +2,7 @@
 //!
 //! Generates a case flow, serves the simulated partners on loopback, makes a
 //! fresh SQLite store in the demo folder, runs every connector once (with
-//! progress), reconciles, refreshes the warehouse, creates one account per
+//! progress), reconciles, refreshes the warehouse, makes last month's report, creates one account per
 //! role, prints the URL and the accounts, then serves the court API, the KPI
 //! API and the dashboards (connectors keep running on their schedules) until
 //! Ctrl-C. The folder keeps a `wangban.toml`, so other commands can be pointed
@@ -106,6 +106,14 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
     step(started, "refreshing the warehouse");
     super::warehouse::refresh_or_status(WarehouseArgs { command: WarehouseCommand::Refresh { full: true } }, &settings)
         .await?;
+    step(started, "making last month's report (月报)");
+    let now = chrono::Utc::now();
+    let kpis = warehouse::kpi::KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20);
+    let archive = super::report::archive(&settings);
+    match archive.make(&kpis, super::report::last_month(now), now).await {
+        Ok(kept) => eprintln!("  {} (also at /reports)", archive.dir().join(&kept.file).display()),
+        Err(error) => eprintln!("warning: last month's report was not made: {error}"),
+    }
 
     let store = settings.open_store().await?;
     let mut accounts = Vec::new();

@@ -70,6 +70,12 @@ impl KpiService {
         self.cache.current(&self.root, self.memory_bytes).await
     }
 
+    /// Snapshot `id`: the current one, or an older one still kept (pinned by
+    /// a report); one no longer kept is [`WarehouseError::NoSnapshot`].
+    pub async fn at(&self, id: &str) -> Result<Arc<OpenSnapshot>, WarehouseError> {
+        self.cache.at(&self.root, id, self.memory_bytes).await
+    }
+
     /// `kpi` for `request` on the current snapshot, as of the module's rule.
     pub async fn kpi(&self, kpi: Kpi, request: &KpiRequest) -> Result<Answer, WarehouseError> {
         let snapshot = self.snapshot().await?;
