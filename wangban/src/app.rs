@@ -189,6 +189,7 @@ impl Scheduler {
         clock: domain::Clock,
     ) -> anyhow::Result<Scheduler> {
         let mut jobs = Vec::new();
+        let rules = settings.alerts.rules(&calendar);
         let connectors =
             connectors::runner::build(&settings.connectors.specs(false)).context("[connectors] schedule")?;
         for scheduled in connectors {
@@ -241,14 +242,17 @@ impl Scheduler {
                 Box::pin(async move { monthly_report(&dashboards, &alerts, now).await })
             }),
         });
-        // At start and every 30 seconds: a snapshot that appeared since is warmed and its alerts evaluated.
-        let warmed: Arc<Mutex<Option<String>>> = Arc::default();
+        // At start and every 30 seconds: a snapshot that appeared since is warmed; the alert rules evaluated
+        // on it, and every ten minutes.
+        let warmed: Arc<Mutex<Warmed>> = Arc::default();
         let (alerts, clock_for_warm) = (settings.alerts.clone(), clock.clone());
         jobs.push(Job {
             name: "dashboards_warm".into(),
             schedule: Schedule::parse("*/30 * * * * *").context("the warm-up schedule")?,
             at_start: true,
-            run: Arc::new(move || Box::pin(warm(dashboards.clone(), alerts.clone(), warmed.clone(), clock_for_warm()))),
+            run: Arc::new(move || {
+                Box::pin(warm(dashboards.clone(), alerts.clone(), rules.clone(), warmed.clone(), clock_for_warm()))
+            }),
         });
         Ok(Scheduler { jobs, clock })
     }
@@ -354,42 +358,61 @@ async fn seizure_lapse(store: Store, now: DateTime<Utc>) {
     }
 }
 
+/// What the warm-up job has done: the snapshot it last warmed, and when it
+/// last evaluated the alert rules.
+#[derive(Debug, Default)]
+struct Warmed {
+    snapshot: Option<String>,
+    evaluated_at: Option<DateTime<Utc>>,
+}
+
+/// How often the alert rules are evaluated without a new snapshot (connector
+/// lag and expiring seizures are read from the store, which moves on).
+const ALERT_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// When a warehouse snapshot appeared since the last run (a refresh by
 /// `wangban warehouse refresh` or a timer): computes the dashboards' KPIs on
-/// it, so no visitor waits for the first scan, and evaluates the alert rules
-/// on it; otherwise retries alert webhook deliveries that have not gone through.
+/// it, so no visitor waits for the first scan. The alert rules are evaluated
+/// then, and otherwise every [`ALERT_EVERY`]; between evaluations, alert
+/// webhook deliveries that have not gone through are retried.
 async fn warm(
     dashboards: dashboards::Dashboards,
     alerts: AlertSettings,
-    warmed: Arc<Mutex<Option<String>>>,
+    rules: warehouse::alerts::AlertRules,
+    warmed: Arc<Mutex<Warmed>>,
     now: DateTime<Utc>,
 ) {
     let started = std::time::Instant::now();
-    let last = warmed.lock().map(|w| w.clone()).unwrap_or_default();
-    match dashboards.warm().await {
+    let (last, evaluated_at) = warmed.lock().map(|w| (w.snapshot.clone(), w.evaluated_at)).unwrap_or_default();
+    let fresh = match dashboards.warm().await {
         Ok((id, results)) if last.as_ref() != Some(&id) => {
             tracing::info!(message = "dashboards warmed for a new snapshot", snapshot = %id, results,
                            ms = started.elapsed().as_millis() as u64);
-            match dashboards.kpis.snapshot().await {
-                Ok(snapshot) => {
-                    if let Err(error) =
-                        crate::commands::alerts::evaluate_and_notify(&dashboards.store, Some(&snapshot), &alerts, now)
-                            .await
-                    {
-                        tracing::error!(message = "alert evaluation failed", error = %format!("{error:#}"));
-                    }
-                }
-                Err(error) => tracing::warn!(message = "alerts not evaluated", %error),
-            }
             if let Ok(mut w) = warmed.lock() {
-                *w = Some(id);
+                w.snapshot = Some(id);
             }
+            true
         }
-        Ok(_) => {
-            if let Err(error) = crate::commands::alerts::deliver_pending(&dashboards.store, &alerts, now).await {
-                tracing::debug!(message = "alert delivery retry failed", error = %format!("{error:#}"));
+        Ok(_) => false,
+        Err(error) => {
+            tracing::debug!(message = "dashboards not warmed", %error);
+            false
+        }
+    };
+    let due = evaluated_at.is_none_or(|at| now - at >= ALERT_EVERY);
+    if fresh || due {
+        let snapshot = dashboards.kpis.snapshot().await.ok();
+        match crate::commands::alerts::evaluate_and_notify(&dashboards.store, snapshot.as_deref(), &rules, &alerts, now)
+            .await
+        {
+            Ok(_) => {
+                if let Ok(mut w) = warmed.lock() {
+                    w.evaluated_at = Some(now);
+                }
             }
+            Err(error) => tracing::error!(message = "alert evaluation failed", error = %format!("{error:#}")),
         }
-        Err(error) => tracing::debug!(message = "dashboards not warmed", %error),
+    } else if let Err(error) = crate::commands::alerts::deliver_pending(&dashboards.store, &alerts, now).await {
+        tracing::debug!(message = "alert delivery retry failed", error = %format!("{error:#}"));
     }
 }

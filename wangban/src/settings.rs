@@ -34,8 +34,9 @@
 //! webhook_format = "json"                       # or "robot" (WeCom / DingTalk text)
 //! target_month = "2026-12"                      # when 90% is due
 //! seizure_expiry_days = 30
-//! connector_lag_hours = 24
-//! connector_lag_hours_by = { housing = 72, "registry-qc" = 72 }
+//! connector_lag_hours = 3           # office hours on working days without new data
+//! connector_lag_hours_by = { housing = 13, "registry-qc" = 13, "registry-evaluations" = 13 }
+//! connector_lag_clock_by = {}       # "always" for a feed expected round the clock
 //! ```
 
 use std::net::SocketAddr;
@@ -91,11 +92,15 @@ pub struct AlertSettings {
     pub target_month: String,
     /// Active seizures ending within this many days raise an alert.
     pub seizure_expiry_days: u32,
-    /// A connector whose newest data is older than this many hours raises an alert.
+    /// A connector whose newest data is older than this many hours raises an alert,
+    /// counted in office hours on working days (or every hour, see `connector_lag_clock_by`).
     pub connector_lag_hours: u32,
     /// Thresholds of particular connectors, in hours (default: `housing` and
     /// `registry-qc` 72, as daily files and QC findings are quiet over a weekend).
     pub connector_lag_hours_by: std::collections::BTreeMap<String, u32>,
+    /// How particular connectors' lag is counted: `office` (the default: office
+    /// hours on working days of the official calendar) or `always` (every hour).
+    pub connector_lag_clock_by: std::collections::BTreeMap<String, String>,
 }
 
 /// What the alert webhook receives.
@@ -117,15 +122,21 @@ impl Default for AlertSettings {
             baseline_month: "2024-05".into(),
             target_month: "2026-12".into(),
             seizure_expiry_days: 30,
-            connector_lag_hours: 24,
-            connector_lag_hours_by: [("housing".to_owned(), 72), ("registry-qc".to_owned(), 72)].into(),
+            connector_lag_hours: 3,
+            connector_lag_hours_by: [
+                ("housing".to_owned(), 13),
+                ("registry-qc".to_owned(), 13),
+                ("registry-evaluations".to_owned(), 13),
+            ]
+            .into(),
+            connector_lag_clock_by: std::collections::BTreeMap::new(),
         }
     }
 }
 
 impl AlertSettings {
     /// The rules these settings describe.
-    pub fn rules(&self) -> warehouse::alerts::AlertRules {
+    pub fn rules(&self, calendar: &domain::Calendar) -> warehouse::alerts::AlertRules {
         warehouse::alerts::AlertRules {
             baseline_month: self.baseline_month.clone(),
             target_month: self.target_month.clone(),
@@ -137,6 +148,12 @@ impl AlertSettings {
                 .iter()
                 .map(|(name, hours)| (name.clone(), chrono::TimeDelta::hours(i64::from(*hours))))
                 .collect(),
+            connector_clock_by: self
+                .connector_lag_clock_by
+                .iter()
+                .filter_map(|(name, clock)| Some((name.clone(), warehouse::alerts::LagClock::from_name(clock)?)))
+                .collect(),
+            calendar: calendar.clone(),
         }
     }
 }
@@ -534,6 +551,13 @@ impl Settings {
             ("jobs.monthly_report", &settings.jobs.monthly_report),
         ] {
             connectors::schedule::Schedule::parse(cron).with_context(|| format!("{source}: {key}"))?;
+        }
+        for (connector, clock) in &settings.alerts.connector_lag_clock_by {
+            if warehouse::alerts::LagClock::from_name(clock).is_none() {
+                anyhow::bail!(
+                    "{source}: alerts.connector_lag_clock_by.{connector} = {clock:?}: expected \"office\" or \"always\""
+                );
+            }
         }
         for (key, month) in [
             ("alerts.baseline_month", &settings.alerts.baseline_month),

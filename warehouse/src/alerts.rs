@@ -9,6 +9,11 @@
 //!   is current, not from the snapshot).
 //! - `connector_lag`: a connector's data is older than the threshold (the age
 //!   of the newest source change its cursor covers), one alert per connector.
+//!   Age is counted in office hours on working days of the official calendar
+//!   ([`LagClock::Office`], the default): partners are quiet at night, at
+//!   weekends and on holidays, and that is no alarm; a feed silent through a
+//!   working morning is. A feed that runs round the clock counts every hour
+//!   ([`LagClock::Always`], a per-connector setting).
 //!
 //! [`evaluate`] returns what fires; `store::alerts` keeps the states and
 //! what the webhook has been told.
@@ -31,6 +36,9 @@ pub const SEIZURES_EXPIRING: &str = "seizures_expiring";
 pub const CONNECTOR_LAG: &str = "connector_lag";
 /// Every rule [`evaluate`] evaluates.
 pub const KINDS: [&str; 3] = [ONLINE_RATE, SEIZURES_EXPIRING, CONNECTOR_LAG];
+/// The rules leadership acts on (the overview's banner); connector lag is
+/// operational (the connectors page and the webhook).
+pub const LEADERSHIP_KINDS: [&str; 2] = [ONLINE_RATE, SEIZURES_EXPIRING];
 
 /// The rules' parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +55,42 @@ pub struct AlertRules {
     pub connector_lag: TimeDelta,
     /// Thresholds of particular connectors (feeds that are quiet by nature: daily files, QC findings).
     pub connector_lag_by: std::collections::BTreeMap<String, TimeDelta>,
+    /// How each connector's lag is counted (default [`LagClock::Office`]).
+    pub connector_clock_by: std::collections::BTreeMap<String, LagClock>,
+    /// The working days and office hours lag is counted in.
+    pub calendar: domain::Calendar,
+}
+
+/// How a connector's lag is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LagClock {
+    /// Office hours on working days (China time, the official calendar).
+    #[default]
+    Office,
+    /// Every hour of every day (a feed expected round the clock).
+    Always,
+}
+
+impl LagClock {
+    /// `office` or `always`.
+    pub fn from_name(name: &str) -> Option<LagClock> {
+        match name {
+            "office" => Some(LagClock::Office),
+            "always" => Some(LagClock::Always),
+            _ => None,
+        }
+    }
+
+    /// The time from `since` to `now` on this clock.
+    pub fn elapsed(self, calendar: &domain::Calendar, since: DateTime<Utc>, now: DateTime<Utc>) -> TimeDelta {
+        match self {
+            LagClock::Always => now - since,
+            LagClock::Office => calendar.working_time_between(
+                domain::time::china_time(since).naive_local(),
+                domain::time::china_time(now).naive_local(),
+            ),
+        }
+    }
 }
 
 impl Default for AlertRules {
@@ -56,8 +100,10 @@ impl Default for AlertRules {
             target_month: "2026-12".into(),
             target_rate: crate::kpi::TARGET_ONLINE_RATE,
             expiring_within_days: 30,
-            connector_lag: TimeDelta::hours(24),
+            connector_lag: TimeDelta::hours(3),
             connector_lag_by: std::collections::BTreeMap::new(),
+            connector_clock_by: std::collections::BTreeMap::new(),
+            calendar: domain::Calendar::builtin(),
         }
     }
 }
@@ -154,7 +200,8 @@ pub async fn seizures_expiring(
     }))
 }
 
-/// The lag rule: one observation per connector whose data is older than the threshold.
+/// The lag rule: one observation per connector whose data is older than the
+/// threshold, on its clock ([`LagClock`]).
 pub async fn connectors_lagging(
     store: &Store,
     rules: &AlertRules,
@@ -165,17 +212,22 @@ pub async fn connectors_lagging(
         .await?
         .into_iter()
         .filter_map(|s| {
-            let lag = s.lag(now)?;
+            let clock = rules.connector_clock_by.get(&s.connector).copied().unwrap_or_default();
+            let lag = clock.elapsed(&rules.calendar, s.source_watermark?, now);
             let limit = rules.connector_lag_by.get(&s.connector).copied().unwrap_or(rules.connector_lag);
             let limit_hours = limit.num_seconds() as f64 / 3600.0;
             (lag > limit).then(|| {
                 let hours = lag.num_seconds() as f64 / 3600.0;
+                let counted = match clock {
+                    LagClock::Office => "按工作日办公时间计",
+                    LagClock::Always => "按全天计",
+                };
                 Observation {
                     kind: CONNECTOR_LAG.into(),
                     subject: s.connector.clone(),
                     severity: if s.status == "ok" { "warning" } else { "critical" }.into(),
                     summary: format!(
-                        "连接器 {} 数据滞后 {:.1} 小时（阈值 {:.1} 小时），状态 {}{}",
+                        "连接器 {} 数据滞后 {:.1} 小时（{counted}，阈值 {:.1} 小时），状态 {}{}",
                         s.connector,
                         hours,
                         limit_hours,
@@ -213,6 +265,33 @@ pub async fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn china(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        let local = NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(h, min, 0)).unwrap_or_default();
+        domain::time::from_china(local)
+    }
+
+    /// A feed quiet from Friday evening to Monday morning raises nothing; one
+    /// silent through Monday morning does, before noon's end; a round-the-clock
+    /// feed counts the weekend.
+    #[test]
+    fn lag_is_counted_in_office_hours_unless_a_feed_runs_round_the_clock() {
+        let calendar = domain::Calendar::builtin();
+        // Friday 2025-01-03, 17:00 China time: half an hour of office time left.
+        let friday = china(2025, 1, 3, 17, 0);
+        let monday_early = china(2025, 1, 6, 9, 30);
+        let monday_noon = china(2025, 1, 6, 12, 0);
+        let office = |now| LagClock::Office.elapsed(&calendar, friday, now);
+        assert_eq!(office(monday_early), TimeDelta::minutes(30 + 60));
+        assert_eq!(office(monday_noon), TimeDelta::minutes(30 + 210));
+        let limit = AlertRules::default().connector_lag;
+        assert!(office(monday_early) < limit, "a quiet weekend is no alarm");
+        assert!(office(monday_noon) > limit, "a feed silent through a working morning is");
+        assert_eq!(LagClock::Always.elapsed(&calendar, friday, monday_early), monday_early - friday);
+        // A national holiday counts like a weekend: 2025-01-01 (New Year's Day).
+        let eve = china(2024, 12, 31, 17, 30);
+        assert_eq!(LagClock::Office.elapsed(&calendar, eve, china(2025, 1, 2, 8, 30)), TimeDelta::zero());
+    }
 
     #[test]
     fn the_trajectory_runs_from_the_baseline_to_the_target() {

@@ -72,7 +72,8 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             })
             .collect();
         let shortfall = rate.map(|r| target - r);
-        let banner = alert_banner(&dd, &warehouse::alerts::KINDS, lang).await?;
+        // What leadership acts on; operational alerts (connector lag) are on the connectors page and the webhook.
+        let banner = alert_banner(&dd, &warehouse::alerts::LEADERSHIP_KINDS, lang).await?;
         let body = html! {
             (banner)
             (filter_form(&f, from, to, lang))

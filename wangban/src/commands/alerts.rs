@@ -21,12 +21,12 @@ use crate::settings::{AlertSettings, Settings, WebhookFormat};
 pub(crate) async fn evaluate_and_notify(
     store: &Store,
     snapshot: Option<&OpenSnapshot>,
+    rules: &warehouse::alerts::AlertRules,
     settings: &AlertSettings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<AlertChanges> {
-    let (kinds, observed) = warehouse::alerts::evaluate(snapshot, store, &settings.rules(), now)
-        .await
-        .context("evaluating the alert rules")?;
+    let (kinds, observed) =
+        warehouse::alerts::evaluate(snapshot, store, rules, now).await.context("evaluating the alert rules")?;
     let snapshot_id = snapshot.map(|s| s.manifest.snapshot_id.as_str());
     let changes = store.record_alert_evaluation(&kinds, &observed, snapshot_id, now).await?;
     for (kind, subject) in &changes.fired {
@@ -59,7 +59,8 @@ pub(crate) async fn evaluate_on_current_snapshot(
         }
         Err(error) => return Err(error).context("opening the warehouse snapshot"),
     };
-    evaluate_and_notify(store, snapshot.as_deref(), &settings.alerts, now).await
+    let rules = settings.alerts.rules(&settings.calendar()?);
+    evaluate_and_notify(store, snapshot.as_deref(), &rules, &settings.alerts, now).await
 }
 
 /// Sends every alert change the webhook has not acknowledged, in one POST;

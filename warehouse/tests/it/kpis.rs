@@ -662,9 +662,18 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
         tx.save_connector_state(&state, now).await.expect("save");
     }
     tx.commit().await.expect("commit");
-    let lagging = alerts::connectors_lagging(&store, &due_now, now).await.expect("lag rule");
+    // Counted round the clock, housing is 49 hours behind.
+    let round_the_clock =
+        AlertRules { connector_clock_by: [("housing".to_owned(), alerts::LagClock::Always)].into(), ..due_now.clone() };
+    let lagging = alerts::connectors_lagging(&store, &round_the_clock, now).await.expect("lag rule");
     assert_eq!(lagging.iter().map(|o| o.subject.as_str()).collect::<Vec<_>>(), ["housing"]);
     assert!((lagging[0].value - 49.0).abs() < 1e-9);
+    // In office hours (the default) it is behind by the office time of those 49 hours.
+    let office = alerts::connectors_lagging(&store, &due_now, now).await.expect("lag rule");
+    assert_eq!(office.iter().map(|o| o.subject.as_str()).collect::<Vec<_>>(), ["housing"]);
+    let expected = alerts::LagClock::Office.elapsed(&due_now.calendar, now - chrono::TimeDelta::hours(49), now);
+    assert!((office[0].value - expected.num_seconds() as f64 / 3600.0).abs() < 1e-9);
+    assert!(office[0].value < 49.0 && office[0].summary.contains("办公时间"), "{}", office[0].summary);
     // A quiet feed with its own threshold.
     let patient = AlertRules {
         connector_lag_by: [("housing".to_owned(), chrono::TimeDelta::hours(72))].into(),
