@@ -13,6 +13,10 @@
 #     `wangban warehouse compact`, restarts `wangban serve` on it
 #     and measures again, plus `wangban kpi online-rate --by business_type,month`
 #     (target 0.5 s) and the service's peak memory (target 1 GiB).
+#  4. At both sizes: `wangban report monthly` for last month (whole process,
+#     target under 3 s and 1 GiB at 10 million cases) and the gap analysis API
+#     `/api/kpi/online-rate/gap` (p50/p95); the overview (measured above)
+#     carries the gap analysis.
 # Usage: bench/dashboards.sh [N]   (default 30; INFLATE=0 skips step 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,8 +60,15 @@ print(f'{\"$user\":<9} {\"$path\":<12} first {float(\"$cold\") * 1000:7.1f} ms  
 "
   done
 }
+LAST_MONTH=$(python3 -c "import datetime; d=datetime.date.today().replace(day=1)-datetime.timedelta(days=1); print(d.strftime('%Y-%m'))")
+report() {
+  local config="$1"
+  for _ in 1 2 3; do /usr/bin/time -f "report monthly --month $LAST_MONTH: %e s wall, %M KiB peak" \
+    "$BIN" --config "$config" report monthly --month "$LAST_MONTH" --out "$WORK/report.xlsx" > /dev/null; done
+  ls -l "$WORK/report.xlsx" | awk '{print "report workbook: " $5 " bytes"}'
+}
 pages() {
-  measure leader / /types /qc /seizures /connectors
+  measure leader / /types /qc /seizures /connectors /reports "/api/kpi/online-rate/gap?month=$LAST_MONTH"
   # Drill-downs no warm-up computed: their "first" is a query on the snapshot.
   measure leader "/?district=430405&from=$DRILL_FROM" "/types?channel=4&from=$DRILL_FROM"
   measure qc /qc '/qc/cases?category=DBNR'
@@ -66,6 +77,7 @@ pages() {
 }
 echo "== pages, demo warehouse ($(python3 -c "import json,glob; m=json.load(open(glob.glob('$WORK/demo/warehouse/snapshots/*/manifest.json')[-1])); print(sum(e['rows'] for e in m['cases'].values()))") cases)"
 pages
+report "$WORK/demo/wangban.toml"
 [ "$INFLATE" -gt 1 ] || exit 0
 
 kill -INT $PID; wait $PID || true
@@ -91,3 +103,4 @@ DRILL_FROM=2025-02-01
 pages
 PEAK=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
 echo "serve peak RSS over the inflated warehouse: $((PEAK / 1024)) MiB"
+report "$CONFIG"
