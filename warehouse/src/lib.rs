@@ -13,6 +13,7 @@
 //!   answers and the `KpiService` every reader asks.
 //! - [`console`]: read-only analyst SQL with row, time and memory limits.
 //! - [`cache`]: one session per snapshot, KPI answers kept while it is current.
+//! - [`rollup`]: the analyzer rule answering aggregates over `cases` from `case_counts` when exact.
 //! - [`alerts`]: the alert rules evaluated after each refresh.
 //! - [`bench`]: the raw queries `wangban warehouse bench` times beside DuckDB.
 
@@ -27,6 +28,7 @@ pub mod console;
 pub mod export;
 pub mod kpi;
 pub mod reconcile;
+pub mod rollup;
 pub mod session;
 pub mod snapshot;
 

@@ -123,12 +123,36 @@ pub async fn register_snapshot(ctx: &SessionContext, root: &Path) -> Result<Mani
     register_manifest(ctx, &warehouse, manifest).await
 }
 
+/// [`register_snapshot`] without the rollup rewrite ([`crate::rollup`]):
+/// every aggregate over `cases` reads `cases` (to hold the rewrite to the
+/// answers it replaces).
+pub async fn register_snapshot_without_rollup_rewrite(
+    ctx: &SessionContext,
+    root: &Path,
+) -> Result<Manifest, WarehouseError> {
+    let warehouse = Warehouse::open(root)?;
+    let manifest = warehouse.current()?.ok_or_else(|| {
+        WarehouseError::NoSnapshot(format!("{} has no snapshot yet: run `wangban warehouse refresh`", root.display()))
+    })?;
+    register_tables(ctx, &warehouse, manifest, false).await
+}
+
 /// Registers the tables of the snapshot `manifest` describes (as
-/// [`register_snapshot`] does the current one's).
+/// [`register_snapshot`] does the current one's), with the rollup rewrite
+/// when the snapshot has its rollups.
 pub async fn register_manifest(
     ctx: &SessionContext,
     warehouse: &Warehouse,
     manifest: Manifest,
+) -> Result<Manifest, WarehouseError> {
+    register_tables(ctx, warehouse, manifest, true).await
+}
+
+async fn register_tables(
+    ctx: &SessionContext,
+    warehouse: &Warehouse,
+    manifest: Manifest,
+    rollup_rewrite: bool,
 ) -> Result<Manifest, WarehouseError> {
     let dir = warehouse.snapshot_dir(&manifest.snapshot_id);
     let cases = dir.join("cases");
@@ -147,6 +171,10 @@ pub async fn register_manifest(
         let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
         let rollups = dir.join("rollups").join("case_counts");
         ctx.register_parquet(ROLLUP_TABLE, rollups.to_string_lossy().as_ref(), options).await?;
+        if rollup_rewrite {
+            let provider = ctx.table_provider(ROLLUP_TABLE).await?;
+            ctx.add_analyzer_rule(Arc::new(crate::rollup::RollupRewrite::new(provider)));
+        }
     }
     for table in ["qc_findings", "evaluations"] {
         register_with_plain_case_no(ctx, table, &dir.join(table), ParquetReadOptions::default()).await?;

@@ -4,3 +4,4 @@
 mod ballista;
 mod engines;
 mod kpis;
+mod rollup;

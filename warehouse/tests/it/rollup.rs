@@ -1,0 +1,146 @@
+//! The rollup rewrite (`warehouse::rollup`) gives the answers it replaces: a
+//! property test runs random aggregates the rollup can answer (groupings,
+//! filters and COUNT/SUM over its dimensions) on a session with the rule and
+//! on one without, and compares; queries it cannot answer exactly are left
+//! on `cases`; `EXPLAIN` shows where it happened.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use warehouse::datafusion::arrow::util::pretty::pretty_format_batches;
+use warehouse::datafusion::prelude::SessionContext;
+use warehouse::export::refresh;
+use warehouse::session::{register_snapshot, register_snapshot_without_rollup_rewrite, session_with_limit};
+
+use crate::kpis::{at, flow, load, options, temp_dir};
+
+const GROUPS: [&str; 8] =
+    ["business_type", "channel", "district", "month", "online", "applicant_kind", "phase", "in_scope"];
+
+/// A query the rollup can answer: its grouping, filters and aggregates.
+#[derive(Debug, Clone)]
+struct Question {
+    by: Vec<&'static str>,
+    filters: Vec<String>,
+    aggregates: Vec<&'static str>,
+    alias: bool,
+}
+
+impl Question {
+    fn sql(&self) -> String {
+        let t = if self.alias { "c." } else { "" };
+        let by: Vec<String> = self.by.iter().map(|b| format!("{t}{b}")).collect();
+        let mut select = by.clone();
+        select.extend(self.aggregates.iter().enumerate().map(|(i, a)| format!("{} AS a{i}", a.replace("$", t))));
+        let mut sql = format!("SELECT {} FROM cases{}", select.join(", "), if self.alias { " c" } else { "" });
+        if !self.filters.is_empty() {
+            let filters: Vec<String> = self.filters.iter().map(|f| f.replace("$", t)).collect();
+            sql.push_str(&format!(" WHERE {}", filters.join(" AND ")));
+        }
+        if !by.is_empty() {
+            sql.push_str(&format!(" GROUP BY {}", by.join(", ")));
+        }
+        sql
+    }
+}
+
+fn question() -> impl Strategy<Value = Question> {
+    let filter = prop_oneof![
+        (0usize..12).prop_map(|m| format!("$month = '2024-{:02}'", m + 1)),
+        (0usize..12).prop_map(|m| format!("$month >= '2024-{:02}'", m + 1)),
+        Just("$online".to_owned()),
+        Just("NOT $online".to_owned()),
+        Just("$in_scope AND $phase_live".to_owned()),
+        (1i64..5).prop_map(|c| format!("$channel = '{c}'")),
+        Just("$district IN ('430405', '430408', '430422')".to_owned()),
+        Just("$phase IS NULL".to_owned()),
+        Just("$business_type <> 'BT01'".to_owned()),
+    ];
+    let aggregate = prop_oneof![
+        Just("COUNT(*)"),
+        Just("COUNT(1)"),
+        Just("SUM(CAST($online AS INT))"),
+        Just("SUM(CAST($end_to_end AS BIGINT))"),
+        Just("COUNT($phase)"),
+        Just("SUM($phase)"),
+        Just("COUNT($delivery)"),
+    ];
+    (
+        proptest::sample::subsequence(GROUPS.to_vec(), 0..=3),
+        proptest::collection::vec(filter, 0..3),
+        proptest::collection::vec(aggregate, 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(by, filters, aggregates, alias)| Question { by, filters, aggregates, alias })
+}
+
+/// The rows of `sql` as sorted text, and whether its plan leaves `cases`
+/// alone (reads the rollup, or nothing when the filters contradict).
+async fn answer(ctx: &SessionContext, sql: &str) -> (Vec<String>, bool) {
+    let frame = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let optimized = frame.clone().into_optimized_plan().unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let reads_rollup = !format!("{}", optimized.display_indent()).contains("TableScan: cases");
+    let batches = frame.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let text = pretty_format_batches(&batches).map(|t| t.to_string()).unwrap_or_default();
+    let mut rows: Vec<String> = text.lines().filter(|l| l.starts_with("| ")).skip(1).map(str::to_owned).collect();
+    rows.sort();
+    (rows, reads_rollup)
+}
+
+#[test]
+fn rollup_answers_equal_the_answers_over_cases() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let (root, rewritten, plain) = runtime.block_on(async {
+        let db = store::testing::TestDatabase::sqlite().await.expect("sqlite");
+        let now = at(2025, 1, 2);
+        load(&db.store, &flow(), now, now).await;
+        let root = temp_dir("rollup");
+        refresh(&db.store, &root, &options(now, true)).await.expect("refresh");
+        let rewritten = session_with_limit(None, None).expect("session");
+        register_snapshot(&rewritten, &root).await.expect("register");
+        let plain = session_with_limit(None, None).expect("session");
+        register_snapshot_without_rollup_rewrite(&plain, &root).await.expect("register");
+        (root, rewritten, plain)
+    });
+
+    // Known cases: what BI tools ask most goes to the rollup; the rest stays.
+    let asked = [
+        ("SELECT business_type, month, COUNT(*) FROM cases GROUP BY business_type, month", true),
+        ("SELECT COUNT(*) AS n FROM cases WHERE month = '2031-01'", true),
+        (
+            "SELECT district, SUM(CAST(online AS INT)) AS online, COUNT(*) AS n FROM cases WHERE in_scope GROUP BY district",
+            true,
+        ),
+        ("SELECT district, COUNT(DISTINCT business_type) FROM cases GROUP BY district", false),
+        ("SELECT business_type, COUNT(*) FROM cases WHERE submitted_at >= '2024-06-01' GROUP BY business_type", false),
+        ("SELECT business_type, AVG(CAST(online AS INT)) FROM cases GROUP BY business_type", false),
+        ("SELECT status, COUNT(*) FROM cases GROUP BY status", false),
+    ];
+    for (sql, expect_rollup) in asked {
+        let ((with, reads), (without, _)) =
+            runtime.block_on(async { (answer(&rewritten, sql).await, answer(&plain, sql).await) });
+        assert_eq!(reads, expect_rollup, "{sql}");
+        assert_eq!(with, without, "{sql}");
+    }
+    let explain = runtime.block_on(async {
+        let frame = rewritten.sql("EXPLAIN SELECT month, COUNT(*) FROM cases GROUP BY month").await.expect("explain");
+        pretty_format_batches(&frame.collect().await.expect("collect")).expect("format").to_string()
+    });
+    assert!(explain.contains("case_counts"), "EXPLAIN shows the rollup:\n{explain}");
+    // The empty case: a COUNT of nothing is 0, not NULL.
+    let empty = runtime.block_on(answer(&rewritten, "SELECT COUNT(*) AS n FROM cases WHERE month = '2031-01'")).0;
+    assert!(empty.iter().any(|r| r.contains(" 0 ")), "{empty:?}");
+
+    let mut runner = TestRunner::new(Config { cases: 64, failure_persistence: None, ..Config::default() });
+    let outcome = runner.run(&question(), |q| {
+        let sql = q.sql();
+        let ((with, reads), (without, _)) =
+            runtime.block_on(async { (answer(&rewritten, &sql).await, answer(&plain, &sql).await) });
+        prop_assert!(reads, "the rollup answers {}", sql);
+        prop_assert_eq!(with, without, "{}", sql);
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(root);
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
