@@ -33,16 +33,9 @@ use warehouse::snapshot::ConnectorHealth;
 
 use crate::i18n::{Lang, dim_title, dim_value};
 
-/// The KPIs of the 总览 sheet, in order.
-pub const HEADLINE_KPIS: [Kpi; 7] = [
-    Kpi::OnlineRate,
-    Kpi::EndToEndRate,
-    Kpi::OnTimeRate,
-    Kpi::FirstTimeRight,
-    Kpi::ECertificateRate,
-    Kpi::QcErrors,
-    Kpi::Satisfaction,
-];
+/// The KPIs of the 总览 sheet, in order: the seven rates that lead
+/// [`Kpi::ALL`] (网办率 to 好评率).
+pub const HEADLINE_KPIS: &[Kpi] = Kpi::ALL.split_at(7).0;
 
 /// The sheets, in order.
 pub const SHEETS: [&str; 7] = ["总览", "趋势", "分布", "差距分析", "质检", "查解封", "数据接入"];
@@ -277,7 +270,7 @@ impl MonthlyReport {
         let gap = gap::online_rate_gap(snapshot, first).await?;
         let in_month = |by: &[Dim]| KpiRequest::new(first, last, by);
         let mut headlines = Vec::with_capacity(HEADLINE_KPIS.len());
-        for kpi in HEADLINE_KPIS {
+        for &kpi in HEADLINE_KPIS {
             let mut figures = [None, None, None];
             for (slot, back) in figures.iter_mut().zip([0, 1, 12]) {
                 let Some(start) = first.checked_sub_months(Months::new(back)) else { continue };
@@ -369,7 +362,7 @@ impl MonthlyReport {
     }
 
     fn overview_sheet(&self, sheet: &mut Worksheet, f: &Formats) -> Result<(), XlsxError> {
-        self.heading(sheet, f, SHEETS[0], "网办月报 总览", &HEADLINE_KPIS)?;
+        self.heading(sheet, f, SHEETS[0], "网办月报 总览", HEADLINE_KPIS)?;
         let header = ["指标", "分子", "分母", "本月", "上月", "环比变化", "去年同月", "同比变化", "目标", "距目标"];
         write_header(sheet, f, TABLE_ROW, &header)?;
         for (i, h) in self.headlines.iter().enumerate() {

@@ -35,6 +35,7 @@ async fn the_monthly_report_holds_the_api_figures_text_as_text_and_its_charts(st
     assert!(matches!(&title, Data::String(t) if t.contains("2024-12")), "{title:?}");
     assert!(matches!(cell(1, 0), Data::String(t) if t.contains(&report.snapshot_id)), "the snapshot is named");
     assert!(matches!(cell(2, 0), Data::String(t) if t.contains("kpi.online_rate v1")), "the definitions are named");
+    assert!(HEADLINE_KPIS.iter().all(|k| k.is_rate()), "the headline is the rates");
     for (i, kpi) in HEADLINE_KPIS.iter().enumerate() {
         let r = TABLE_ROW + 1 + i as u32;
         let api = crate::pages::get_json(&env.app, &format!("/api/kpi/{kpi}?from=2024-12-01&to=2024-12-31")).await;
