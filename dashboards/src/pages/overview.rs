@@ -128,7 +128,7 @@ pub(super) fn gap_section(gap: &GapAnalysis, lang: Lang) -> Markup {
     let month = gap::month_key(gap.month);
     html! {
         section.gap {
-            h2 { (lang.pick("差距分析", "Gap analysis")) " " (month) }
+            h2 { (lang.pick("差距分析", "Gap analysis")) " " (month) (lang.pick("（全市，不受筛选影响）", " (whole city, filters do not apply)")) }
             p {
                 (lang.pick("网办率", "Online rate")) " " strong { (rate_text(gap.total.rate())) } "；"
                 @if gap.needed > 0 {
