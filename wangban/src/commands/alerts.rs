@@ -231,4 +231,32 @@ mod tests {
         );
         assert_eq!(redact_webhook("http://hook.internal/x"), "http://hook.internal/x");
     }
+
+    /// A kept report is announced with its headline: as wangban's JSON, or as
+    /// a robot's text message in Chinese.
+    #[test]
+    fn a_report_is_announced_with_its_headline() {
+        let kept = dashboards::report::Kept {
+            month: "2026-10".into(),
+            file: "wangban-月报-2026-10.xlsx".into(),
+            snapshot_id: "20261101T010000Z".into(),
+            made_at: "2026-11-01T01:00:00+00:00".into(),
+            sha256: "00".into(),
+            bytes: 1,
+            online_rate: Some(0.884263),
+            numerator: Some(6563),
+            denominator: Some(7422),
+            needed_for_target: 117,
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-01T01:00:05Z").map(|t| t.with_timezone(&Utc));
+        let now = now.unwrap_or_default();
+        let json = report_payload(&kept, WebhookFormat::Json, now);
+        assert_eq!(json["report"]["month"], "2026-10");
+        assert_eq!(json["report"]["needed_for_target"], 117);
+        assert_eq!(json["report"]["download"], "/reports/2026-10/xlsx");
+        let robot = report_payload(&kept, WebhookFormat::Robot, now);
+        assert_eq!(robot["msgtype"], "text");
+        let text = robot["text"]["content"].as_str().unwrap_or_default();
+        assert!(text.contains("【月报】2026-10 网办率 88.4%（6563/7422 件），距 90% 目标还需网办 117 件"), "{text}");
+    }
 }
