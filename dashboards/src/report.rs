@@ -591,6 +591,12 @@ impl MonthlyReport {
             sheet.write_string(r, 0, *label)?;
             number(sheet, r, 1, *value, format)?;
         }
+        // Conflicts: what reconciliation found against the register (transfers
+        // and mortgages filed on seized units among them), as on the seizures page.
+        let mut r = TABLE_ROW + 2 + row(lines.len());
+        sheet.write_string_with_format(r, 0, "冲突与对账异常（含查封期间办理转移、抵押）", &f.bold)?;
+        r += 1;
+        self.anomaly_rows(sheet, f, r)?;
         sheet.set_column_width(0, 30)?;
         sheet.set_column_width(1, 14)?;
         Ok(())
@@ -624,7 +630,16 @@ impl MonthlyReport {
         }
         r += 2;
         sheet.write_string_with_format(r, 0, "本月对账异常", &f.bold)?;
-        r += 1;
+        self.anomaly_rows(sheet, f, r + 1)?;
+        sheet.set_column_range_width(1, 6, 16)?;
+        sheet.set_column_width(7, 40)?;
+        Ok(())
+    }
+}
+
+impl MonthlyReport {
+    /// The month's reconciliation anomalies as a table with its header at row `r`.
+    fn anomaly_rows(&self, sheet: &mut Worksheet, f: &Formats, mut r: u32) -> Result<(), XlsxError> {
         write_header(sheet, f, r, &["类型", "合作方", "件数"])?;
         if let Rows::Anomalies(rows) = &self.anomalies.rows {
             for a in rows {
@@ -634,8 +649,6 @@ impl MonthlyReport {
                 sheet.write_number_with_format(r, 2, a.count as f64, &f.count)?;
             }
         }
-        sheet.set_column_range_width(1, 6, 16)?;
-        sheet.set_column_width(7, 40)?;
         Ok(())
     }
 }
