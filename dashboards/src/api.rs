@@ -123,8 +123,8 @@ async fn gap(State(kpis): State<KpiService>, Query(params): Query<GapParams>) ->
 /// A `YYYY-MM` parameter, or the message saying what is wrong with it.
 pub fn parse_month(value: Option<&str>) -> Result<NaiveDate, String> {
     let text = value.ok_or("month is required (YYYY-MM)")?;
-    NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
-        .map_err(|_| format!("month {text:?} is not a month like 2025-06"))
+    warehouse::export::first_day_of_month(text.trim())
+        .ok_or_else(|| format!("month {text:?} is not a month like 2025-06"))
 }
 
 /// The answer to a failed warehouse call: 400 for a bad request, 503 with no

@@ -155,23 +155,11 @@ impl Archive {
         let snapshot = kpis.snapshot().await?;
         let report = MonthlyReport::gather(&snapshot, month, made_at).await?;
         let bytes = report.xlsx()?;
-        let online = report.headlines.first().and_then(|h| h.current.as_ref());
-        let kept = Kept {
-            month: gap::month_key(report.month),
-            file: report.file_name(),
-            snapshot_id: report.snapshot_id.clone(),
-            made_at: made_at.to_rfc3339(),
-            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-            bytes: bytes.len(),
-            online_rate: online.and_then(|r| r.rate),
-            numerator: online.map(|r| r.numerator),
-            denominator: online.map(|r| r.denominator),
-            needed_for_target: report.gap.needed,
-        };
+        let kept = report.record(&bytes);
         warehouse::snapshot::Warehouse::open(kpis.root())?.pin(&pin_name(&kept.month), &kept.snapshot_id)?;
-        write_atomically(&self.dir.join(&kept.file), &bytes)?;
+        warehouse::snapshot::write_atomically(&self.dir.join(&kept.file), &bytes)?;
         let record = serde_json::to_vec_pretty(&kept).map_err(|e| ReportError::Record(e.to_string()))?;
-        write_atomically(&self.dir.join(record_name(&kept.month)), &record)?;
+        warehouse::snapshot::write_atomically(&self.dir.join(record_name(&kept.month)), &record)?;
         Ok(kept)
     }
 
@@ -211,8 +199,8 @@ impl Archive {
     /// time of making: the same bytes while that snapshot is kept.
     pub async fn remake(&self, kpis: &KpiService, kept: &Kept) -> Result<MonthlyReport, ReportError> {
         let snapshot = kpis.at(&kept.snapshot_id).await?;
-        let month = NaiveDate::parse_from_str(&format!("{}-01", kept.month), "%Y-%m-%d")
-            .map_err(|e| ReportError::Record(format!("month {:?}: {e}", kept.month)))?;
+        let month = warehouse::export::first_day_of_month(&kept.month)
+            .ok_or_else(|| ReportError::Record(format!("month {:?} is not YYYY-MM", kept.month)))?;
         let made_at = DateTime::parse_from_rfc3339(&kept.made_at)
             .map_err(|e| ReportError::Record(format!("made_at {:?}: {e}", kept.made_at)))?
             .with_timezone(&Utc);
@@ -228,28 +216,6 @@ fn record_name(month: &str) -> String {
     format!("wangban-月报-{month}.json")
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".partial");
-    let temporary = std::path::PathBuf::from(temporary);
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
-}
-
-/// The first and last day of `month`'s month.
-pub fn month_days(month: NaiveDate) -> (NaiveDate, NaiveDate) {
-    let first = gap::first_of(month);
-    let last = first.checked_add_months(Months::new(1)).and_then(|m| m.pred_opt()).unwrap_or(first);
-    (first, last)
-}
-
 impl MonthlyReport {
     /// The report of `month` from `snapshot`. A month after the snapshot's,
     /// or without cases in scope, is a bad request naming why.
@@ -259,7 +225,7 @@ impl MonthlyReport {
         made_at: DateTime<Utc>,
     ) -> Result<MonthlyReport, WarehouseError> {
         let as_of = snapshot.as_of();
-        let (first, last) = month_days(month);
+        let (first, last) = gap::month_days(month);
         if first > domain::time::local_date(as_of) {
             return Err(WarehouseError::BadRequest(format!(
                 "{} is after the snapshot's time {}: refresh the warehouse first",
@@ -274,7 +240,7 @@ impl MonthlyReport {
             let mut figures = [None, None, None];
             for (slot, back) in figures.iter_mut().zip([0, 1, 12]) {
                 let Some(start) = first.checked_sub_months(Months::new(back)) else { continue };
-                let (from, to) = month_days(start);
+                let (from, to) = gap::month_days(start);
                 let result = snapshot.kpi(kpi, &KpiRequest::new(from, to, &[])).await?;
                 *slot = result.total().cloned();
             }
@@ -305,6 +271,24 @@ impl MonthlyReport {
             anomalies: snapshot.kpi(Kpi::Anomalies, &in_month(&[])).await?,
             connectors: snapshot.manifest.connectors.clone(),
         })
+    }
+
+    /// What is kept of this report as the workbook `bytes`: its headline,
+    /// snapshot, time of making and checksum.
+    pub fn record(&self, bytes: &[u8]) -> Kept {
+        let online = self.headlines.first().and_then(|h| h.current.as_ref());
+        Kept {
+            month: gap::month_key(self.month),
+            file: self.file_name(),
+            snapshot_id: self.snapshot_id.clone(),
+            made_at: self.made_at.to_rfc3339(),
+            sha256: hex::encode(sha2::Sha256::digest(bytes)),
+            bytes: bytes.len(),
+            online_rate: online.and_then(|r| r.rate),
+            numerator: online.map(|r| r.numerator),
+            denominator: online.map(|r| r.denominator),
+            needed_for_target: self.gap.needed,
+        }
     }
 
     /// The workbook's file name: `wangban-月报-YYYY-MM.xlsx`.
@@ -344,11 +328,10 @@ impl MonthlyReport {
     ) -> Result<(), XlsxError> {
         sheet.set_name(name)?;
         sheet.write_string_with_format(0, 0, format!("{title}（{}）", gap::month_key(self.month)), &f.title)?;
-        let time = |t: DateTime<Utc>| domain::time::china_time(t).format("%Y-%m-%d %H:%M").to_string();
         sheet.write_string(
             1,
             0,
-            format!("数据快照 {}，数据截至 {}；生成于 {}", self.snapshot_id, time(self.as_of), time(self.made_at)),
+            format!("数据快照 {}，数据截至 {}；生成于 {}", self.snapshot_id, minute(self.as_of), minute(self.made_at)),
         )?;
         let definitions: Vec<String> = kpis
             .iter()
@@ -400,7 +383,7 @@ impl MonthlyReport {
             sheet.write_number_with_format(r, 1, m.numerator as f64, &f.count)?;
             sheet.write_number_with_format(r, 2, m.denominator as f64, &f.count)?;
             number(sheet, r, 3, m.rate, &f.percent)?;
-            sheet.write_number_with_format(r, 4, kpi_target(), &f.percent)?;
+            sheet.write_number_with_format(r, 4, warehouse::kpi::TARGET_ONLINE_RATE, &f.percent)?;
             if let Some((_, phase)) = go_lives.iter().find(|(month, _)| month == key) {
                 // A full-height column marks the go-live month; its label names the phase.
                 sheet.write_number_with_format(r, 5, 1.0, &f.percent)?;
@@ -510,9 +493,9 @@ impl MonthlyReport {
                 0,
                 format!(
                     "按{title}：环比 {:+.4} 个百分点 = 效率效应 {:+.4} + 结构效应 {:+.4}",
-                    pp(s.change),
-                    pp(s.rate_effect),
-                    pp(s.mix_effect)
+                    gap::micro_to_pp(s.change),
+                    gap::micro_to_pp(s.rate_effect),
+                    gap::micro_to_pp(s.mix_effect)
                 ),
                 &f.bold,
             )?;
@@ -533,8 +516,8 @@ impl MonthlyReport {
                 number(sheet, r, 9, seg.best.as_ref().map(|b| b.1), &f.percent)?;
                 sheet.write_number_with_format(r, 10, seg.gain_at_best as f64, &f.count)?;
                 sheet.write_string(r, 11, if closes { "是" } else { "" })?;
-                sheet.write_number_with_format(r, 12, pp(seg.rate_effect), &f.pp)?;
-                sheet.write_number_with_format(r, 13, pp(seg.mix_effect), &f.pp)?;
+                sheet.write_number_with_format(r, 12, gap::micro_to_pp(seg.rate_effect), &f.pp)?;
+                sheet.write_number_with_format(r, 13, gap::micro_to_pp(seg.mix_effect), &f.pp)?;
             }
             r += 2;
         }
@@ -604,12 +587,7 @@ impl MonthlyReport {
 
     fn connector_sheet(&self, sheet: &mut Worksheet, f: &Formats) -> Result<(), XlsxError> {
         self.heading(sheet, f, SHEETS[6], "数据接入", &[Kpi::Anomalies])?;
-        let time = |t: &Option<String>| {
-            t.as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| domain::time::china_time(t.with_timezone(&Utc)).format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_default()
-        };
+        let time = |t: &Option<String>| t.as_deref().map(minute_of).unwrap_or_default();
         write_header(
             sheet,
             f,
@@ -707,13 +685,14 @@ fn row(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-fn kpi_target() -> f64 {
-    warehouse::kpi::TARGET_ONLINE_RATE
+/// China time to the minute, as the report and its pages show times.
+pub(crate) fn minute(t: DateTime<Utc>) -> String {
+    domain::time::china_time(t).format("%Y-%m-%d %H:%M").to_string()
 }
 
-/// Millionths of a rate in percentage points.
-fn pp(micro: i64) -> f64 {
-    micro as f64 / 10_000.0
+/// [`minute`] of an RFC 3339 time (a kept record's); empty when it is not one.
+pub(crate) fn minute_of(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339).map(|t| minute(t.with_timezone(&Utc))).unwrap_or_default()
 }
 
 fn status_zh(status: &str) -> &str {

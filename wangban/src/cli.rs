@@ -688,10 +688,9 @@ pub struct MonthlyReportArgs {
     pub out: Option<std::path::PathBuf>,
 }
 
-/// A `YYYY-MM` argument as its first day.
+/// A `YYYY-MM` argument as its first day (as `?month=` is read).
 fn parse_month(text: &str) -> Result<chrono::NaiveDate, String> {
-    chrono::NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
-        .map_err(|_| format!("{text:?} is not a month like 2025-06"))
+    dashboards::api::parse_month(Some(text))
 }
 
 /// `sql` arguments.

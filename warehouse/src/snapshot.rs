@@ -196,14 +196,7 @@ impl Warehouse {
     /// (for example a report's) names it; pinning `name` again moves it.
     pub fn pin(&self, name: &str, id: &str) -> Result<(), WarehouseError> {
         self.manifest(id)?;
-        let pins = self.root.join("pins");
-        fs::create_dir_all(&pins)?;
-        let temporary = pins.join(format!(".{name}.tmp"));
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(id.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&temporary, pins.join(name))?;
-        Ok(())
+        Ok(write_atomically(&self.root.join("pins").join(name), id.as_bytes())?)
     }
 
     /// The snapshots pinned, by pin name.
@@ -236,11 +229,7 @@ impl Warehouse {
         }
         fs::rename(staging, &target)?;
         let previous = self.current()?.map(|m| m.snapshot_id);
-        let temporary = self.root.join("CURRENT.tmp");
-        let mut pointer = fs::File::create(&temporary)?;
-        pointer.write_all(manifest.snapshot_id.as_bytes())?;
-        pointer.sync_all()?;
-        fs::rename(&temporary, self.root.join("CURRENT"))?;
+        write_atomically(&self.root.join("CURRENT"), manifest.snapshot_id.as_bytes())?;
         // Keep the current, the previous and the pinned snapshots; remove the rest.
         let pinned: Vec<String> = self.pins()?.into_values().collect();
         for entry in fs::read_dir(self.root.join("snapshots"))? {
@@ -252,6 +241,20 @@ impl Warehouse {
         }
         Ok(())
     }
+}
+
+/// Writes `bytes` to a hidden temporary file beside `path` (`.NAME.partial`,
+/// which directory listings here skip), syncs it, then renames it over
+/// `path`: a reader sees the old content or the new, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.partial"));
+    let mut file = fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)
 }
 
 /// The warehouse's state in the Prometheus text format, for `/metrics`:

@@ -502,7 +502,6 @@ async fn alert_banner(d: &Dashboards, kinds: &[&str], lang: Lang) -> Result<Mark
 
 /// The first and last day of a `YYYY-MM` month.
 fn month_range(month: &str) -> Option<(String, String)> {
-    let first = warehouse::export::first_day_of_month(month)?;
-    let next = first.checked_add_months(chrono::Months::new(1))?;
-    Some((first.to_string(), next.pred_opt()?.to_string()))
+    let (first, last) = kpi::gap::month_days(warehouse::export::first_day_of_month(month)?);
+    Some((first.to_string(), last.to_string()))
 }

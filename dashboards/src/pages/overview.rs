@@ -31,8 +31,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let projection = series
             .keys()
             .next_back()
-            .and_then(|m| month_range(m))
-            .and_then(|(first, _)| NaiveDate::parse_from_str(&first, "%Y-%m-%d").ok())
+            .and_then(|m| warehouse::export::first_day_of_month(m))
             .map(|last| gap::projection(&series, last, target));
         let gap_month = gap_month(to);
         let gap = match dd.kpis.online_rate_gap(gap_month).await {
@@ -119,7 +118,7 @@ pub(crate) fn gap_month(to: NaiveDate) -> NaiveDate {
 
 /// Millionths of a rate as signed percentage points.
 pub(crate) fn pp_text(micro: i64) -> String {
-    format!("{:+.2} pp", micro as f64 / 10_000.0)
+    format!("{:+.2} pp", gap::micro_to_pp(micro))
 }
 
 /// The overview's 差距分析: what the month needed, why the rate moved, and

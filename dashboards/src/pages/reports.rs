@@ -22,11 +22,6 @@ pub async fn reports(State(d): State<Dashboards>, headers: HeaderMap, Query(filt
     d.serve_page(&headers, Page::Reports, &filters, |_, _| async move {
         let lang = f.lang();
         let kept = dd.reports.list()?;
-        let time = |t: &str| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| domain::time::china_time(t.with_timezone(&chrono::Utc)).format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_default()
-        };
         let body = html! {
             p { (lang.pick(
                 "每月 1 日自动生成上月月报（jobs.monthly_report）；也可运行 wangban report monthly --month YYYY-MM。每份月报保留其数据快照，可随时按原数据重新生成。",
@@ -44,7 +39,7 @@ pub async fn reports(State(d): State<Dashboards>, headers: HeaderMap, Query(filt
                         td { (k.month) } td { (rate_text(k.online_rate)) }
                         td { (k.numerator.map_or_else(String::new, |n| n.to_string())) }
                         td { (k.denominator.map_or_else(String::new, |n| n.to_string())) }
-                        td { (k.needed_for_target) } td { code { (k.snapshot_id) } } td { (time(&k.made_at)) }
+                        td { (k.needed_for_target) } td { code { (k.snapshot_id) } } td { (crate::report::minute_of(&k.made_at)) }
                         td {
                             a.download href=(format!("/reports/{}/xlsx", k.month)) { (lang.pick("Excel", "Excel")) } " "
                             a href=(f.link(&format!("/reports/{}", k.month), &[])) { (lang.pick("打印版", "Print view")) }
@@ -128,7 +123,6 @@ pub async fn report_print(
 
 fn print_body(r: &MonthlyReport, lang: Lang) -> Markup {
     let month = warehouse::kpi::gap::month_key(r.month);
-    let time = |t: chrono::DateTime<chrono::Utc>| domain::time::china_time(t).format("%Y-%m-%d %H:%M").to_string();
     let value = |kpi: Kpi, v: Option<f64>| match (kpi, v) {
         (Kpi::QcErrors, Some(v)) => format!("{v:.2}"),
         (_, v) => rate_text(v),
@@ -160,8 +154,8 @@ fn print_body(r: &MonthlyReport, lang: Lang) -> Markup {
             h2 { (lang.pick("不动产登记网办月报", "Online registration monthly report")) " " (month) }
             p.meta {
                 (lang.pick("数据快照 ", "Snapshot ")) code { (r.snapshot_id) }
-                (lang.pick("，数据截至 ", ", data as of ")) (time(r.as_of))
-                (lang.pick("；生成于 ", "; made ")) (time(r.made_at))
+                (lang.pick("，数据截至 ", ", data as of ")) (crate::report::minute(r.as_of))
+                (lang.pick("；生成于 ", "; made ")) (crate::report::minute(r.made_at))
                 br; (lang.pick("指标口径：", "Definitions: ")) (definitions.join("、"))
             }
             h3 { (lang.pick("总览", "Headline")) }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Months, NaiveDate, Utc};
-use dashboards::report::{Archive, MonthlyReport, ReportError, write_atomically};
+use dashboards::report::{Archive, MonthlyReport, ReportError};
 use warehouse::WarehouseError;
 use warehouse::kpi::KpiService;
 
@@ -105,15 +105,6 @@ async fn written_to(
     let snapshot = kpis.snapshot().await?;
     let report = MonthlyReport::gather(&snapshot, month, now).await?;
     let bytes = report.xlsx()?;
-    write_atomically(path, &bytes)?;
-    let online = report.headlines.first().and_then(|h| h.current.as_ref());
-    Ok(serde_json::json!({
-        "month": month.format("%Y-%m").to_string(),
-        "snapshot_id": report.snapshot_id,
-        "online_rate": online.and_then(|r| r.rate),
-        "numerator": online.map(|r| r.numerator),
-        "denominator": online.map(|r| r.denominator),
-        "needed_for_target": report.gap.needed,
-        "bytes": bytes.len(),
-    }))
+    warehouse::snapshot::write_atomically(path, &bytes)?;
+    Ok(serde_json::to_value(report.record(&bytes)).unwrap_or_default())
 }

@@ -196,7 +196,7 @@ pub async fn online_rate_gap(snapshot: &OpenSnapshot, month: NaiveDate) -> Resul
             history_start().format("%Y-%m")
         )));
     }
-    let end = month.checked_add_months(Months::new(1)).and_then(|m| m.pred_opt()).unwrap_or(month);
+    let (_, end) = month_days(month);
     let request = |by: &[Dim]| KpiRequest::new(history_start(), end, by);
     let months = snapshot.kpi(Kpi::OnlineRate, &request(&[Dim::Month])).await?;
     let mut per_dim = Vec::with_capacity(GAP_DIMS.len());
@@ -430,9 +430,21 @@ pub fn first_of(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
+/// The first and last day of `day`'s month.
+pub fn month_days(day: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let first = first_of(day);
+    let last = first.checked_add_months(Months::new(1)).and_then(|m| m.pred_opt()).unwrap_or(first);
+    (first, last)
+}
+
+/// Millionths of a rate (the shift-share parts) in percentage points.
+pub fn micro_to_pp(micro: i64) -> f64 {
+    micro as f64 / 10_000.0
+}
+
 /// Months from `key` (`YYYY-MM`) to `month`, negative before it.
 fn months_from(key: &str, month: NaiveDate) -> Option<f64> {
-    let start = NaiveDate::parse_from_str(&format!("{key}-01"), "%Y-%m-%d").ok()?;
+    let start = crate::export::first_day_of_month(key)?;
     let months = (start.year() - month.year()) * 12 + start.month() as i32 - month.month() as i32;
     Some(f64::from(months))
 }
@@ -443,7 +455,6 @@ impl GapAnalysis {
     pub fn to_json(&self) -> Value {
         let counts = |c: Counts| json!({ "numerator": c.online, "denominator": c.cases, "rate": round6(c.rate()) });
         let ymd = |d: Option<NaiveDate>| d.map(month_key);
-        let pp = |micro: i64| micro as f64 / 10_000.0;
         let projection = match &self.projection {
             Projection::Reached => json!({ "status": "reached" }),
             Projection::TooFewMonths { months } => json!({ "status": "too_few_months", "months": months }),
@@ -484,9 +495,9 @@ impl GapAnalysis {
                         "change_micro": d.shift_share.change,
                         "rate_effect_micro": d.shift_share.rate_effect,
                         "mix_effect_micro": d.shift_share.mix_effect,
-                        "change_pp": pp(d.shift_share.change),
-                        "rate_effect_pp": pp(d.shift_share.rate_effect),
-                        "mix_effect_pp": pp(d.shift_share.mix_effect),
+                        "change_pp": micro_to_pp(d.shift_share.change),
+                        "rate_effect_pp": micro_to_pp(d.shift_share.rate_effect),
+                        "mix_effect_pp": micro_to_pp(d.shift_share.mix_effect),
                     },
                     "segments": segments,
                 })
