@@ -638,7 +638,7 @@ async fn check_housing(probe: &mut Probe, options: &CheckOptions, checks: &mut V
         }
     };
     if let Err(e) = housing::parse_listing(&listing) {
-        checks.push(check("decode", false, "the listing is not as agreed".into(), vec![e]));
+        checks.push(check("decode", false, "the listing is not as agreed".into(), vec![e.to_string()]));
         return 0;
     }
     let entries: Vec<Value> =

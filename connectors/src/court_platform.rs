@@ -131,7 +131,7 @@ pub fn feedback_document(feedback: &store::outbox::Feedback) -> String {
 /// seen (the next cursor).
 pub fn decode_requests(body: &[u8], after: i64) -> Result<(Vec<Result<Record, BadRow>>, i64), PageError> {
     let text = std::str::from_utf8(body).map_err(|_| PageError::Unreadable("not UTF-8".into()))?;
-    let list = xmlrows::split(text, "KZQQList", "KZQQ").map_err(PageError::Unreadable)?;
+    let list = xmlrows::split(text, "KZQQList", "KZQQ")?;
     let mut last = after;
     let mut rows = Vec::with_capacity(list.rows.len());
     for (i, row) in list.rows.into_iter().enumerate() {
@@ -145,7 +145,7 @@ pub fn decode_requests(body: &[u8], after: i64) -> Result<(Vec<Result<Record, Ba
         let fields = match row.fields {
             Ok(fields) => fields,
             Err(e) => {
-                rows.push(Err(bad(("malformed", e))));
+                rows.push(Err(bad(("malformed", e.to_string()))));
                 continue;
             }
         };

@@ -56,17 +56,18 @@ struct Listed {
     sha256: String,
 }
 
-fn listing(body: &[u8]) -> Result<Vec<Listed>, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("export listing is not JSON: {e}"))?;
-    let entries = value.as_array().ok_or("export listing is not an array")?;
+fn listing(body: &[u8]) -> Result<Vec<Listed>, PageError> {
+    let unreadable = |why: &str| PageError::Unreadable(format!("export listing {why}"));
+    let value: Value = serde_json::from_slice(body).map_err(|e| unreadable(&format!("is not JSON: {e}")))?;
+    let entries = value.as_array().ok_or_else(|| unreadable("is not an array"))?;
     let mut listed = Vec::with_capacity(entries.len());
     for entry in entries {
-        let file = entry["file"].as_str().ok_or("export listing entry without file")?;
+        let file = entry["file"].as_str().ok_or_else(|| unreadable("entry without file"))?;
         if file.contains('/') || file.contains("..") {
-            return Err(format!("export listing names an unsafe file {file:?}"));
+            return Err(unreadable(&format!("names an unsafe file {file:?}")));
         }
-        let rows = entry["rows"].as_u64().ok_or("export listing entry without rows")?;
-        let sha256 = entry["sha256"].as_str().ok_or("export listing entry without sha256")?;
+        let rows = entry["rows"].as_u64().ok_or_else(|| unreadable("entry without rows"))?;
+        let sha256 = entry["sha256"].as_str().ok_or_else(|| unreadable("entry without sha256"))?;
         listed.push(Listed {
             file: file.to_owned(),
             rows: usize::try_from(rows).unwrap_or(usize::MAX),
@@ -217,7 +218,7 @@ impl Source for Housing {
     async fn fetch_page(&self, cursor: Option<&str>) -> Result<Page, PageError> {
         let base = self.base_url.trim_end_matches('/');
         let body = fetch::get(&self.client, &format!("{base}/exports"), None, &self.policy).await?;
-        let listed = listing(&body).map_err(PageError::Unreadable)?;
+        let listed = listing(&body)?;
         let after = cursor.unwrap_or_default();
         let mut pending = listed.into_iter().filter(|l| l.file.as_str() > after);
         let Some(next) = pending.next() else {
@@ -248,7 +249,7 @@ pub fn parse_export_file(file: &str, bytes: &[u8]) -> Result<Vec<Result<Record, 
 }
 
 /// Parses an export listing (JSON) as the connector does; the number of entries.
-pub fn parse_listing(body: &[u8]) -> Result<usize, String> {
+pub fn parse_listing(body: &[u8]) -> Result<usize, PageError> {
     listing(body).map(|l| l.len())
 }
 

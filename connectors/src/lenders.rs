@@ -284,7 +284,7 @@ pub fn decode_loans(body: &[u8], position: &str) -> Result<LoanPage, PageError> 
     let text = encoding_rs::GB18030
         .decode_without_bom_handling_and_without_replacement(body)
         .ok_or_else(|| PageError::Unreadable("the page is not valid GB18030".into()))?;
-    let list = xmlrows::split(&text, "LoanList", "Loan").map_err(PageError::Unreadable)?;
+    let list = xmlrows::split(&text, "LoanList", "Loan")?;
     let pages: u64 = list
         .attributes
         .get("pages")
@@ -302,7 +302,7 @@ pub fn decode_loans(body: &[u8], position: &str) -> Result<LoanPage, PageError> 
                 reason,
                 raw: raw.as_bytes().to_vec(),
             };
-            let fields = row.fields.map_err(|e| bad(("malformed", e), &row.raw))?;
+            let fields = row.fields.map_err(|e| bad(("malformed", e.to_string()), &row.raw))?;
             if let Some(g) = fields.get("GXSJ").filter(|g| g.len() == 14) {
                 newest = newest.clone().max(Some(g.clone()));
             }

@@ -121,6 +121,12 @@ pub enum PageError {
     Unreadable(String),
 }
 
+impl From<crate::xmlrows::XmlListError> for PageError {
+    fn from(error: crate::xmlrows::XmlListError) -> Self {
+        Self::Unreadable(error.to_string())
+    }
+}
+
 impl PageError {
     /// Names where an unreadable page came from (its URL or feed); a fetch error already does.
     pub fn from_where(self, place: &str) -> Self {

@@ -51,9 +51,9 @@ fn json(payload: &[u8]) -> Result<serde_json::Value, ReplayError> {
 fn xml_row(payload: &[u8], list: &str, row: &str) -> Result<xmlrows::Fields, ReplayError> {
     let text = std::str::from_utf8(payload).map_err(|_| still_bad(("undecodable", "not UTF-8".into())))?;
     let wrapped = format!("<{list}>{text}</{list}>");
-    let parsed = xmlrows::split(&wrapped, list, row).map_err(|e| still_bad(("malformed", e)))?;
+    let parsed = xmlrows::split(&wrapped, list, row).map_err(|e| still_bad(("malformed", e.to_string())))?;
     match parsed.rows.into_iter().next() {
-        Some(r) => r.fields.map_err(|e| still_bad(("malformed", e))),
+        Some(r) => r.fields.map_err(|e| still_bad(("malformed", e.to_string()))),
         None => Err(still_bad(("malformed", format!("no <{row}> element")))),
     }
 }

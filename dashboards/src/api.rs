@@ -14,12 +14,12 @@
 //! date is a 400 naming it (an unknown KPI a 404); no snapshot yet is a 503
 //! saying how to make one.
 
+use crate::params::{self, ParamError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use warehouse::WarehouseError;
@@ -55,30 +55,17 @@ impl KpiParams {
     }
 
     /// The request these parameters make of `kpi`, or the message saying what is wrong.
-    fn request(&self, kpi: Kpi) -> Result<KpiRequest, String> {
-        let from = date("from", self.from.as_deref())?;
-        let to = date("to", self.to.as_deref())?;
-        let as_of = match self.as_of.as_deref() {
-            None => None,
-            Some(text) => Some(
-                DateTime::parse_from_rfc3339(text)
-                    .map_err(|_| format!("as_of {text:?} is not an RFC 3339 time"))?
-                    .with_timezone(&Utc),
-            ),
-        };
-        let by = kpi.dims(self.by.as_deref().unwrap_or_default().split(',')).map_err(|e| e.to_string())?;
+    fn request(&self, kpi: Kpi) -> Result<KpiRequest, ParamError> {
+        let from = params::required_date("from", self.from.as_deref())?;
+        let to = params::required_date("to", self.to.as_deref())?;
+        let as_of = self.as_of.as_deref().map(|text| params::time("as_of", text)).transpose()?;
+        let by = kpi.dims(self.by.as_deref().unwrap_or_default().split(','))?;
         Ok(KpiRequest { from, to, by, filters: self.filters(), as_of })
     }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
-}
-
-/// A date parameter, or the message saying what is wrong with it.
-fn date(name: &str, value: Option<&str>) -> Result<NaiveDate, String> {
-    let text = value.ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("{name} {text:?} is not a date like 2025-01-31"))
 }
 
 async fn list() -> Json<serde_json::Value> {
@@ -93,7 +80,7 @@ async fn one(State(kpis): State<KpiService>, Path(name): Path<String>, Query(par
     };
     let request = match params.request(kpi) {
         Ok(request) => request,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match kpis.kpi(kpi, &request).await {
         Ok(answer) => Json(answer.to_json()).into_response(),
@@ -110,21 +97,14 @@ pub struct GapParams {
 /// `GET /api/kpi/online-rate/gap?month=YYYY-MM`: where the month's gap to 90%
 /// lies (`warehouse::kpi::gap`, `docs/kpi.md`).
 async fn gap(State(kpis): State<KpiService>, Query(params): Query<GapParams>) -> Response {
-    let month = match parse_month(params.month.as_deref()) {
+    let month = match params::month(params.month.as_deref()) {
         Ok(month) => month,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match kpis.online_rate_gap(month).await {
         Ok(answer) => Json(answer.to_json()).into_response(),
         Err(e) => warehouse_error("gap analysis", e),
     }
-}
-
-/// A `YYYY-MM` parameter, or the message saying what is wrong with it.
-pub fn parse_month(value: Option<&str>) -> Result<NaiveDate, String> {
-    let text = value.ok_or("month is required (YYYY-MM)")?;
-    warehouse::export::first_day_of_month(text.trim())
-        .ok_or_else(|| format!("month {text:?} is not a month like 2025-06"))
 }
 
 /// The answer to a failed warehouse call: 400 for a bad request, 503 with no

@@ -12,7 +12,9 @@
 //! - [`i18n`]: the two languages and the names shown for codes.
 //! - [`table`]: tables and their CSV and xlsx downloads.
 //! - [`svg`]: line and bar charts drawn on the server.
-//! - [`api`]: `GET /api/kpi`, `GET /api/kpi/{name}` and `POST /api/sql`.
+//! - [`api`]: `GET /api/kpi`, `GET /api/kpi/{name}`, `GET /api/kpi/online-rate/gap` and `POST /api/sql`.
+//! - [`params`]: dates, months and times in query strings, and what is wrong with them.
+//! - [`report`]: the monthly leadership report (xlsx and print page) and the kept reports.
 //!
 //! Every response gets a strict Content-Security-Policy (no script, no inline
 //! style, nothing from elsewhere) and is not cached.
@@ -21,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod i18n;
 pub mod pages;
+pub mod params;
 pub mod report;
 pub mod svg;
 pub mod table;

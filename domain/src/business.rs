@@ -422,8 +422,12 @@ impl Catalogue {
             let entry = &mut self.entries[index];
             for (key, value) in settings {
                 match key.as_str() {
-                    "committed_limit" => entry.committed_limit = parse_limit(value).map_err(|m| invalid(key, &m))?,
-                    "statutory_limit" => entry.statutory_limit = parse_limit(value).map_err(|m| invalid(key, &m))?,
+                    "committed_limit" => {
+                        entry.committed_limit = parse_limit(value).map_err(|e| invalid(key, &e.to_string()))?
+                    }
+                    "statutory_limit" => {
+                        entry.statutory_limit = parse_limit(value).map_err(|e| invalid(key, &e.to_string()))?
+                    }
                     "go_live" => {
                         entry.go_live = match value {
                             toml::Value::Datetime(dt) => dt
@@ -457,20 +461,33 @@ impl Catalogue {
     }
 }
 
-fn parse_limit(value: &toml::Value) -> Result<Limit, String> {
-    let table = value.as_table().ok_or("expected { amount = N, unit = \"working_days\" | \"working_hours\" }")?;
+/// Which part of a limit `{ amount, unit }` is wrong.
+#[derive(Debug, thiserror::Error)]
+enum LimitError {
+    #[error("expected {{ amount = N, unit = \"working_days\" | \"working_hours\" }}")]
+    NotTable,
+    #[error("amount must be a non-negative integer")]
+    Amount,
+    #[error("unit must be \"working_days\" or \"working_hours\"")]
+    Unit,
+    #[error("unknown key {0:?}; expected amount and unit")]
+    UnknownKey(String),
+}
+
+fn parse_limit(value: &toml::Value) -> Result<Limit, LimitError> {
+    let table = value.as_table().ok_or(LimitError::NotTable)?;
     let amount = table
         .get("amount")
         .and_then(toml::Value::as_integer)
         .and_then(|n| u32::try_from(n).ok())
-        .ok_or("amount must be a non-negative integer")?;
+        .ok_or(LimitError::Amount)?;
     let unit = match table.get("unit").and_then(toml::Value::as_str) {
         Some("working_days") => LimitUnit::WorkingDays,
         Some("working_hours") => LimitUnit::WorkingHours,
-        _ => return Err("unit must be \"working_days\" or \"working_hours\"".into()),
+        _ => return Err(LimitError::Unit),
     };
     if let Some(extra) = table.keys().find(|k| !matches!(k.as_str(), "amount" | "unit")) {
-        return Err(format!("unknown key {extra:?}; expected amount and unit"));
+        return Err(LimitError::UnknownKey(extra.clone()));
     }
     Ok(Limit { amount, unit })
 }

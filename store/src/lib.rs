@@ -115,6 +115,9 @@ pub struct Store {
     /// SQLite has one writer. Writers queue here, in order, instead of
     /// spinning in SQLite's busy handler (which sleeps up to 100 ms a try).
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Partners and their secrets as the gateway checks them, reused for a
+    /// few seconds (see [`partners::PartnerCache`]).
+    pub(crate) partner_cache: Arc<partners::PartnerCache>,
 }
 
 pub(crate) enum TxInner {
@@ -158,12 +161,12 @@ impl Store {
 
     /// Wraps an existing SQLite pool (migrations not applied).
     pub fn from_sqlite_pool(pool: SqlitePool) -> Self {
-        Self { backend: Backend::Sqlite(pool), write_lock: Arc::default() }
+        Self { backend: Backend::Sqlite(pool), write_lock: Arc::default(), partner_cache: Arc::default() }
     }
 
     /// Wraps an existing PostgreSQL pool (migrations not applied).
     pub fn from_postgres_pool(pool: PgPool) -> Self {
-        Self { backend: Backend::Postgres(pool), write_lock: Arc::default() }
+        Self { backend: Backend::Postgres(pool), write_lock: Arc::default(), partner_cache: Arc::default() }
     }
 
     /// The SQLite pool, when the store is SQLite (for tools such as online backup, and tests).

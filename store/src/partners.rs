@@ -4,6 +4,10 @@
 //! A partner may hold several valid secrets at once during key rotation: the
 //! old one keeps a `valid_until` for its grace period.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use domain::PartnerKind;
 
@@ -69,6 +73,87 @@ impl std::fmt::Debug for Credential {
             .field("created_at", &self.created_at)
             .field("valid_until", &self.valid_until)
             .finish()
+    }
+}
+
+/// A partner with every secret it holds, as the gateway checks a request
+/// against it ([`Store::signing_partner`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningPartner {
+    /// The partner.
+    pub partner: Partner,
+    /// All its secrets, newest first, whatever their validity.
+    credentials: Vec<Credential>,
+}
+
+impl SigningPartner {
+    /// The secrets valid at `now`, newest first (as [`Store::valid_credentials`]).
+    pub fn valid_at(&self, now: DateTime<Utc>) -> impl Iterator<Item = &Credential> {
+        self.credentials.iter().filter(move |c| c.valid_until.is_none_or(|until| until > now))
+    }
+}
+
+/// How long [`Store::signing_partner`] reuses what it read, by default.
+pub const PARTNER_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The gateway's partner lookups, kept for a few seconds so that a signed
+/// request costs no database round trip for who sent it. A change made
+/// through the same [`Store`] (any clone) takes effect at once: it clears the
+/// cache after its commit, and a lookup that raced with it is not kept (the
+/// generation moved). A change made by another process (`wangban partner
+/// disable`) takes effect within the time to live. Unknown partners are not
+/// kept, so a partner added elsewhere is served at once.
+#[derive(Debug)]
+pub(crate) struct PartnerCache {
+    ttl: Duration,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    generation: u64,
+    entries: HashMap<String, (Instant, Arc<SigningPartner>)>,
+}
+
+impl Default for PartnerCache {
+    fn default() -> Self {
+        Self::with_ttl(PARTNER_CACHE_TTL)
+    }
+}
+
+impl PartnerCache {
+    pub(crate) fn with_ttl(ttl: Duration) -> Self {
+        Self { ttl, state: Mutex::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh entry, or the generation a lookup must still see to keep its answer.
+    fn get(&self, id: &str) -> Result<Arc<SigningPartner>, u64> {
+        let state = self.lock();
+        match state.entries.get(id) {
+            Some((at, entry)) if at.elapsed() < self.ttl => Ok(entry.clone()),
+            _ => Err(state.generation),
+        }
+    }
+
+    fn put(&self, generation: u64, entry: Arc<SigningPartner>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.entries.insert(entry.partner.id.clone(), (Instant::now(), entry));
+        }
+    }
+
+    /// Forgets everything (after a partner or its secrets changed).
+    pub(crate) fn clear(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
     }
 }
 
@@ -266,7 +351,9 @@ impl Store {
             return Err(StoreError::NotFound { what: "partner", key: id.to_owned() });
         }
         tx.append_audit(now, "cli", &format!("partner.{}", status.code()), id, "{}").await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.partner_cache.clear();
+        Ok(())
     }
 
     /// Adds a new secret and limits every current one to `grace_until` (key rotation).
@@ -304,7 +391,39 @@ impl Store {
             &format!("{{\"grace_until\":\"{}\"}}", grace_until.to_rfc3339()),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.partner_cache.clear();
+        Ok(())
+    }
+
+    /// A partner and its secrets, for checking a signed request: reused for
+    /// [`PARTNER_CACHE_TTL`] (see `PartnerCache`), so the gateway's hot path
+    /// reads the database once per partner every few seconds, not twice per
+    /// request. `None` for an unknown partner (never kept).
+    pub async fn signing_partner(&self, id: &str) -> StoreResult<Option<Arc<SigningPartner>>> {
+        let generation = match self.partner_cache.get(id) {
+            Ok(entry) => return Ok(Some(entry)),
+            Err(generation) => generation,
+        };
+        let Some(partner) = self.get_partner(id).await? else { return Ok(None) };
+        let credentials: Vec<Credential> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, secret, created_at, valid_until FROM partner_credentials WHERE partner_id = $1 ORDER BY id DESC",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+        });
+        let entry = Arc::new(SigningPartner { partner, credentials });
+        self.partner_cache.put(generation, entry.clone());
+        Ok(Some(entry))
+    }
+
+    /// This store with partner lookups kept for `ttl` instead of
+    /// [`PARTNER_CACHE_TTL`]; zero reads the database on every request.
+    pub fn with_partner_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.partner_cache = Arc::new(PartnerCache::with_ttl(ttl));
+        self
     }
 
     /// The secrets of a partner that are valid at `now`, newest first.

@@ -689,8 +689,8 @@ pub struct MonthlyReportArgs {
 }
 
 /// A `YYYY-MM` argument as its first day (as `?month=` is read).
-fn parse_month(text: &str) -> Result<chrono::NaiveDate, String> {
-    dashboards::api::parse_month(Some(text))
+fn parse_month(text: &str) -> Result<chrono::NaiveDate, dashboards::params::ParamError> {
+    dashboards::params::month(Some(text))
 }
 
 /// `sql` arguments.

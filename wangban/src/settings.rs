@@ -391,6 +391,11 @@ pub struct ServerSettings {
     /// `[server.tls]`: serve HTTPS in the process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTlsSettings>,
+    /// Seconds the gateway reuses a court partner and its secrets once read:
+    /// a partner disabled or a key rotated by another process (`wangban
+    /// partner …`) takes effect within this time; 0 reads the database on
+    /// every request.
+    pub partner_cache_seconds: u64,
 }
 
 /// `[server.tls]`
@@ -475,7 +480,12 @@ impl Default for DatabaseSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), secure_cookies: false, tls: None }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            secure_cookies: false,
+            tls: None,
+            partner_cache_seconds: store::partners::PARTNER_CACHE_TTL.as_secs(),
+        }
     }
 }
 
@@ -679,9 +689,10 @@ impl Settings {
             sqlite_full_sync: self.database.sqlite_synchronous == SqliteSync::Full,
             ..Default::default()
         };
-        store::Store::connect_with(&url, &options)
+        let store = store::Store::connect_with(&url, &options)
             .await
-            .with_context(|| format!("cannot open the database {}", store::redact_url(&url)))
+            .with_context(|| format!("cannot open the database {}", store::redact_url(&url)))?;
+        Ok(store.with_partner_cache_ttl(std::time::Duration::from_secs(self.server.partner_cache_seconds)))
     }
 
     /// Opens the sandbox register's store (its own database, migrated like the

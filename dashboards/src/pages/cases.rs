@@ -19,7 +19,7 @@ pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
             });
         };
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now))?;
         let start = domain::time::local_day_end(from.pred_opt().unwrap_or(from));
         let end = domain::time::local_day_end(to);
         let cases = dd.store.cases_handled_by(&handler, start, end, MY_CASES_LIMIT).await?;
@@ -90,7 +90,7 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
             None
         };
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now))?;
         let filter = warehouse::case_lists::CaseFilter {
             from,
             to,

@@ -33,6 +33,7 @@ pub use types::types;
 use crate::Dashboards;
 use crate::auth::{self, Page, Role};
 pub(crate) use crate::i18n::*;
+use crate::params::ParamError;
 use crate::svg::{self, Marker, Point};
 pub(crate) use crate::table::*;
 use axum::Form;
@@ -72,17 +73,16 @@ impl Filters {
     }
 
     /// The period: `from`..`to`, by default 1 January of last year to today.
-    fn period(&self, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), String> {
-        let parse = |name: &str, v: &Option<String>, default: NaiveDate| match v.as_deref().filter(|s| !s.is_empty()) {
+    fn period(&self, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ParamError> {
+        let parse = |name, v: &Option<String>, default: NaiveDate| match v.as_deref().filter(|s| !s.is_empty()) {
             None => Ok(default),
-            Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map_err(|_| format!("{name} {text:?} is not a date like 2025-01-31")),
+            Some(text) => crate::params::date(name, text),
         };
         let default_from = NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).unwrap_or(today);
         let from = parse("from", &self.from, default_from)?;
         let to = parse("to", &self.to, today)?;
         if to < from {
-            return Err(format!("to {to} is before from {from}"));
+            return Err(ParamError::Reversed { from, to });
         }
         Ok((from, to))
     }
@@ -157,6 +157,12 @@ impl IntoResponse for DashError {
     /// The error page in Chinese (handlers that know the visitor's language call [`error_page`]).
     fn into_response(self) -> Response {
         error_page(self, Lang::Zh)
+    }
+}
+
+impl From<ParamError> for DashError {
+    fn from(error: ParamError) -> Self {
+        Self::BadRequest(error.to_string())
     }
 }
 
@@ -459,7 +465,7 @@ impl Dashboards {
     pub async fn warm(&self) -> Result<(String, usize), DashError> {
         let snap = self.kpis.snapshot().await?;
         let now = (self.clock)();
-        let (from, to) = Filters::default().period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = Filters::default().period(domain::time::local_date(now))?;
         for page in Page::ALL {
             self.figures(page, from, to, &[]).await?;
         }

@@ -12,7 +12,7 @@ pub async fn overview(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let drill_to = if Page::Cases.allows(role) { "/cases" } else { "" };
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now))?;
         let figures = dd.figures(Page::Overview, from, to, &f.kpi_filters()).await?;
         let total = figures.get(Kpi::OnlineRate, &[])?;
         let monthly = figures.get(Kpi::OnlineRate, &[Dim::Month])?;

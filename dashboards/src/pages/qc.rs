@@ -9,7 +9,7 @@ pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters):
     d.serve_page(&headers, Page::Qc, &filters, |role, _| async move {
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now))?;
         let figures = dd.figures(Page::Qc, from, to, &f.kpi_filters()).await?;
         let total = figures.get(Kpi::QcErrors, &[])?;
         let by_category = figures.get(Kpi::QcErrors, &[Dim::Category])?;
@@ -78,7 +78,7 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
     d.serve_page(&headers, Page::QcCases, &filters, |_, account| async move {
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now))?;
         let filter = warehouse::case_lists::FindingFilter {
             from,
             to,

@@ -9,7 +9,7 @@ pub async fn seizures(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
     d.serve_page(&headers, Page::Seizures, &filters, |_, _| async move {
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now))?;
         let figures = dd.figures(Page::Seizures, from, to, &[]).await?;
         let summary = match &figures.get(Kpi::Seizures, &[])?.rows {
             kpi::Rows::Seizures(rows) => rows.first().copied(),

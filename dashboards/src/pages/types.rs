@@ -11,7 +11,7 @@ pub async fn types(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let drill_to = if Page::Cases.allows(role) { "/cases" } else { "/" };
         let lang = f.lang();
         let now = (dd.clock)();
-        let (from, to) = f.period(domain::time::local_date(now)).map_err(DashError::BadRequest)?;
+        let (from, to) = f.period(domain::time::local_date(now))?;
         let figures = dd.figures(Page::Types, from, to, &f.kpi_filters()).await?;
         let by = [Dim::BusinessType];
         let online = figures.get(Kpi::OnlineRate, &by)?;

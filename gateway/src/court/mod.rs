@@ -201,7 +201,9 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| unauthorized("missing X-Partner-Id header"))?;
-    let partner = state.store.get_partner(partner_id).await.map_err(|e| {
+    // Who sent it and their secrets: one lookup, reused for a few seconds
+    // (`Store::signing_partner`), so a request costs no round trip for it.
+    let signing = state.store.signing_partner(partner_id).await.map_err(|e| {
         tracing::error!(message = "partner lookup failed", error = %e);
         error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -209,10 +211,11 @@ async fn authenticate(
             "the registry cannot check partners right now; retry later",
         )
     })?;
-    let partner = match partner {
-        Some(p) if p.status == PartnerStatus::Active && p.kind == domain::PartnerKind::Court => p,
+    let signing = match signing {
+        Some(s) if s.partner.status == PartnerStatus::Active && s.partner.kind == domain::PartnerKind::Court => s,
         _ => return Err(unauthorized("unknown or disabled partner").into()),
     };
+    let partner = &signing.partner;
     if partner.sandbox && state.sandbox.is_none() {
         return Err(unauthorized("sandbox partners are not served here: this gateway has no sandbox register").into());
     }
@@ -229,15 +232,7 @@ async fn authenticate(
         Ok(header) => header,
         Err(e) => return Err(refuse(e, None)),
     };
-    let credentials = state.store.valid_credentials(&partner.id, now).await.map_err(|e| {
-        tracing::error!(message = "credential lookup failed", error = %e);
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the registry cannot check signatures right now; retry later",
-        )
-    })?;
-    if let Err(e) = header.verify(signed, credentials.iter().map(|c| c.secret.as_str()), now) {
+    if let Err(e) = header.verify(signed, signing.valid_at(now).map(|c| c.secret.as_str()), now) {
         tracing::warn!(message = "signature refused", partner = %partner.id, reason = %e);
         return Err(refuse(e, Some(&header)));
     }
@@ -252,7 +247,7 @@ async fn authenticate(
         let problem = Problem { code: "rate_limited".into(), message, ..Problem::default() };
         return Err(Refusal { response, sandbox: partner.sandbox.then(|| (partner.id.clone(), problem)) });
     }
-    Ok(Caller { partner_id: partner.id, sandbox: partner.sandbox })
+    Ok(Caller { partner_id: partner.id.clone(), sandbox: partner.sandbox })
 }
 
 fn is_xml(headers: &HeaderMap) -> bool {
@@ -509,7 +504,7 @@ async fn apply_body(
             let order_nos: Vec<String> = orders.iter().map(|(o, _)| o.order_no.clone()).collect();
             let results =
                 register.writer.apply_all(&caller.partner_id, orders, writer::OwnedPayload::InInbox(inbox_id)).await;
-            let mut results: Vec<Option<Result<ApplyOutcome, String>>> = results.into_iter().map(Some).collect();
+            let mut results: Vec<Option<_>> = results.into_iter().map(Some).collect();
             let mut receipts = Vec::with_capacity(slots.len());
             for slot in slots {
                 let not_recorded = |order_no: String| {

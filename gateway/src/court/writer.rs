@@ -11,8 +11,8 @@ use domain::court_order::CourtOrder;
 use domain::seizure::SeizureRules;
 use domain::time::local_date;
 use std::sync::Arc;
-use store::Store;
 use store::court::{ApplyOutcome, OrderJob, Payload};
+use store::{Store, StoreError};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -34,12 +34,26 @@ pub enum OwnedPayload {
     New { content_type: String, bytes: Bytes },
 }
 
+/// Why an order got no outcome from the writer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The writer tasks have ended (the server is stopping).
+    #[error("the order writer has stopped")]
+    Stopped,
+    /// The writer ended before answering.
+    #[error("the order writer stopped before answering")]
+    NoAnswer,
+    /// The store failed: the whole group, when its commit failed, or this order.
+    #[error("{0}")]
+    Store(Arc<StoreError>),
+}
+
 /// One request's orders (one, or a batch's in document order) and where to answer.
 struct Job {
     partner_id: String,
     orders: Vec<(CourtOrder, String)>,
     payload: OwnedPayload,
-    reply: oneshot::Sender<Vec<Result<ApplyOutcome, String>>>,
+    reply: oneshot::Sender<Vec<Result<ApplyOutcome, WriteError>>>,
 }
 
 /// The handle requests use; cheap to clone.
@@ -78,9 +92,9 @@ impl CourtWriter {
         order: CourtOrder,
         content_sha256: String,
         payload: OwnedPayload,
-    ) -> Result<ApplyOutcome, String> {
+    ) -> Result<ApplyOutcome, WriteError> {
         let mut results = self.apply_all(partner_id, vec![(order, content_sha256)], payload).await;
-        results.pop().unwrap_or_else(|| Err("the order writer gave no answer".to_owned()))
+        results.pop().unwrap_or(Err(WriteError::NoAnswer))
     }
 
     /// Applies a batch's orders (with their content hashes) in document order,
@@ -90,15 +104,15 @@ impl CourtWriter {
         partner_id: &str,
         orders: Vec<(CourtOrder, String)>,
         payload: OwnedPayload,
-    ) -> Vec<Result<ApplyOutcome, String>> {
+    ) -> Vec<Result<ApplyOutcome, WriteError>> {
         let count = orders.len();
-        let failed = |message: &str| (0..count).map(|_| Err(message.to_owned())).collect();
+        let failed = |error: WriteError| (0..count).map(|_| Err(error.clone())).collect();
         let (reply, answer) = oneshot::channel();
         let job = Job { partner_id: partner_id.to_owned(), orders, payload, reply };
         if self.sender.send(job).await.is_err() {
-            return failed("the order writer has stopped");
+            return failed(WriteError::Stopped);
         }
-        answer.await.unwrap_or_else(|_| failed("the order writer stopped before answering"))
+        answer.await.unwrap_or_else(|_| failed(WriteError::NoAnswer))
     }
 }
 
@@ -146,15 +160,19 @@ async fn run(store: Store, rules: SeizureRules, clock: Clock, receiver: Arc<Mute
             Ok(results) => {
                 let mut results = results.into_iter();
                 for job in group {
-                    let answers =
-                        results.by_ref().take(job.orders.len()).map(|r| r.map_err(|e| e.to_string())).collect();
+                    let answers = results
+                        .by_ref()
+                        .take(job.orders.len())
+                        .map(|r| r.map_err(|e| WriteError::Store(Arc::new(e))))
+                        .collect();
                     let _ = job.reply.send(answers);
                 }
             }
             Err(error) => {
                 tracing::error!(message = "group commit failed; no order of the group was applied", size = group.len(), %error);
+                let error = WriteError::Store(Arc::new(error));
                 for job in group {
-                    let _ = job.reply.send(job.orders.iter().map(|_| Err(error.to_string())).collect());
+                    let _ = job.reply.send(job.orders.iter().map(|_| Err(error.clone())).collect());
                 }
             }
         }

@@ -14,6 +14,7 @@ use crate::support::at;
 
 both_backends!(
     partners_and_key_rotation,
+    the_gateways_partner_lookup_is_kept_and_cleared,
     inbox_keeps_payload_and_hash,
     quarantine_lists_and_replays,
     cursor_moves_only_with_its_batch,
@@ -45,6 +46,40 @@ async fn partners_and_key_rotation(store: Store) {
     ));
     assert!(matches!(store.rotate_partner_secret("nobody", "x", grace, now).await, Err(StoreError::NotFound { .. })));
     assert_eq!(store.list_partners().await.expect("list").len(), 1);
+}
+
+async fn the_gateways_partner_lookup_is_kept_and_cleared(store: Store) {
+    let now = at(2024, 10, 1, 9, 0);
+    store.create_partner("court-0405", PartnerKind::Court, "珠晖区人民法院", "s1", now).await.expect("create");
+    let secrets = |store: &Store, when| {
+        let store = store.clone();
+        async move {
+            let signing = store.signing_partner("court-0405").await.expect("lookup").expect("known");
+            let secrets: Vec<String> = signing.valid_at(when).map(|c| c.secret.clone()).collect();
+            (signing.partner.status, secrets)
+        }
+    };
+    assert_eq!(secrets(&store, now).await, (PartnerStatus::Active, vec!["s1".to_owned()]));
+    assert_eq!(store.signing_partner("nobody").await.expect("lookup"), None);
+
+    // A change through this store, or any clone of it, is seen at once.
+    let grace = now + TimeDelta::days(7);
+    store.clone().rotate_partner_secret("court-0405", "s2", grace, now).await.expect("rotate");
+    assert_eq!(secrets(&store, now).await.1, ["s2", "s1"]);
+    assert_eq!(secrets(&store, grace + TimeDelta::seconds(1)).await.1, ["s2"], "validity is judged at the time given");
+
+    // Another process's change (here: another store on the same database) is
+    // seen once the time to live is over; with none, at once.
+    let other = match (store.sqlite_pool(), store.postgres_pool()) {
+        (Some(pool), _) => Store::from_sqlite_pool(pool.clone()),
+        (_, Some(pool)) => Store::from_postgres_pool(pool.clone()),
+        _ => unreachable!("one backend"),
+    };
+    other.set_partner_status("court-0405", PartnerStatus::Disabled, now).await.expect("disable");
+    assert_eq!(secrets(&store, now).await.0, PartnerStatus::Active, "kept for its time to live");
+    let uncached = store.clone().with_partner_cache_ttl(std::time::Duration::ZERO);
+    assert_eq!(secrets(&uncached, now).await.0, PartnerStatus::Disabled);
+    assert_eq!(secrets(&other, now).await.0, PartnerStatus::Disabled);
 }
 
 async fn inbox_keeps_payload_and_hash(store: Store) {
