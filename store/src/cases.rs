@@ -16,66 +16,134 @@ macro_rules! const_format_where {
 
 use crate::{Store, StoreError, StoreResult, StoreTx, UpsertOutcome, on_pool};
 
-/// A case as the store keeps it. Built by connectors from validated feed rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseRecord {
+/// The case columns, listed once. Each entry is a field of [`CaseRecord`]
+/// (its doc and type), the type its `cases` column is read as, how the
+/// value is written from a record (`c`) and how a record's field is read
+/// back from the column's value (`v`, `?` refusing a corrupt value). From
+/// this one list come the struct, the row read from the database, the
+/// SELECT list and the row an upsert writes, so a new case column is one
+/// entry here plus its migration (a test holds the list equal to the table
+/// on both backends). Columns derived from others (`business_type`) are
+/// written only, listed first under `derived`.
+macro_rules! case_columns {
+    (
+        derived {
+            $( $derived:ident: |$dc:ident| $dwrite:expr; )*
+        }
+        $(
+            $(#[doc = $doc:literal])*
+            $field:ident: $ty:ty as $sql:ty, write |$c:ident| $write:expr, read |$v:ident| $read:expr;
+        )*
+    ) => {
+        /// A case as the store keeps it. Built by connectors from validated feed rows.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct CaseRecord {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        /// The columns of `cases` a record is written to and read from, in order.
+        pub const CASE_COLUMNS: &[&str] = &[$( stringify!($field), )* $( stringify!($derived), )*];
+
+        #[derive(sqlx::FromRow)]
+        struct CaseRow {
+            id: i64,
+            $( $field: $sql, )*
+            ingested_at: DateTime<Utc>,
+        }
+
+        const SELECT_CASE: &str = concat!("SELECT id, ", $( stringify!($field), ", ", )* "ingested_at FROM cases");
+
+        impl CaseRecord {
+            fn to_row(&self) -> crate::upsert::Row {
+                vec![
+                    $( (stringify!($field), { let $c = self; $write }.into()), )*
+                    $( (stringify!($derived), { let $dc = self; $dwrite }.into()), )*
+                ]
+            }
+        }
+
+        impl TryFrom<CaseRow> for StoredCase {
+            type Error = StoreError;
+
+            fn try_from(r: CaseRow) -> Result<Self, StoreError> {
+                Ok(StoredCase {
+                    id: r.id,
+                    ingested_at: r.ingested_at,
+                    record: CaseRecord { $( $field: { let $v = r.$field; $read }, )* },
+                })
+            }
+        }
+    };
+}
+
+case_columns! {
+    derived {
+        business_type: |c| c.business_type().code();
+    }
     /// Feed the case came from (e.g. `registry`).
-    pub source: String,
+    source: String as String, write |c| c.source.as_str(), read |v| v;
     /// The feed's own id for the case.
-    pub external_id: String,
+    external_id: String as String, write |c| c.external_id.as_str(), read |v| v;
     /// Registry business number (业务号).
-    pub case_no: String,
+    case_no: String as String, write |c| c.case_no.as_str(), read |v| v;
     /// Vendor code of the registration / application type.
-    pub vendor_code: VendorCode,
+    vendor_code: VendorCode as i64, write |c| i64::from(c.vendor_code.code()),
+        read |v| u16::try_from(v).ok().and_then(VendorCode::from_code).ok_or_else(|| corrupt("vendor_code", v))?;
     /// How it was applied for.
-    pub channel: Channel,
+    channel: Channel as i64, write |c| i64::from(c.channel.code()),
+        read |v| u8::try_from(v).ok().and_then(Channel::from_code).ok_or_else(|| corrupt("channel", v))?;
     /// How the certificate is delivered, once chosen.
-    pub delivery: Option<Delivery>,
+    delivery: Option<Delivery> as Option<i64>, write |c| c.delivery.map(|d| i64::from(d.code())),
+        read |v| v.map(|d| u8::try_from(d).ok().and_then(Delivery::from_code).ok_or_else(|| corrupt("delivery", d))).transpose()?;
     /// Who applies.
-    pub applicant_kind: ApplicantKind,
+    applicant_kind: ApplicantKind as String, write |c| c.applicant_kind.code(),
+        read |v| ApplicantKind::from_code(&v).ok_or_else(|| corrupt("applicant_kind", &v))?;
     /// Who applied on the applicant's behalf, through a partner platform.
-    pub agent_kind: Option<AgentKind>,
+    agent_kind: Option<AgentKind> as Option<String>, write |c| c.agent_kind.map(|a| a.code().to_owned()),
+        read |v| v.map(|a| AgentKind::from_code(&a).ok_or_else(|| corrupt("agent_kind", &a))).transpose()?;
     /// The agent's partner id or credit code.
-    pub agent_id: Option<String>,
+    agent_id: Option<String> as Option<String>, write |c| c.agent_id.clone(), read |v| v;
     /// Applicant's name.
-    pub applicant_name: String,
+    applicant_name: String as String, write |c| c.applicant_name.as_str(), read |v| v;
     /// Applicant's ID number or credit code: kept for matching, shown only masked.
-    pub applicant_id_no: String,
+    applicant_id_no: String as String, write |c| c.applicant_id_no.as_str(), read |v| v;
     /// Six-digit division code of the unit's district.
-    pub district: String,
+    district: String as String, write |c| c.district.as_str(), read |v| v;
     /// The real-estate unit, when the business concerns one.
-    pub unit_no: Option<UnitNo>,
+    unit_no: Option<UnitNo> as Option<String>, write |c| c.unit_no.as_ref().map(|u| u.as_str().to_owned()),
+        read |v| v.map(|u| UnitNo::parse(&u).map_err(|_| corrupt("unit_no", &u))).transpose()?;
     /// Where the case stands.
-    pub status: CaseStatus,
+    status: CaseStatus as String, write |c| c.status.code(),
+        read |v| CaseStatus::from_code(&v).ok_or_else(|| corrupt("status", &v))?;
     /// 申请
-    pub submitted_at: DateTime<Utc>,
+    submitted_at: DateTime<Utc> as DateTime<Utc>, write |c| c.submitted_at, read |v| v;
     /// 受理
-    pub accepted_at: Option<DateTime<Utc>>,
+    accepted_at: Option<DateTime<Utc>> as Option<DateTime<Utc>>, write |c| c.accepted_at, read |v| v;
     /// 核定
-    pub verified_at: Option<DateTime<Utc>>,
+    verified_at: Option<DateTime<Utc>> as Option<DateTime<Utc>>, write |c| c.verified_at, read |v| v;
     /// 登簿
-    pub recorded_at: Option<DateTime<Utc>>,
+    recorded_at: Option<DateTime<Utc>> as Option<DateTime<Utc>>, write |c| c.recorded_at, read |v| v;
     /// 缮证
-    pub cert_prepared_at: Option<DateTime<Utc>>,
+    cert_prepared_at: Option<DateTime<Utc>> as Option<DateTime<Utc>>, write |c| c.cert_prepared_at, read |v| v;
     /// 发证
-    pub issued_at: Option<DateTime<Utc>>,
+    issued_at: Option<DateTime<Utc>> as Option<DateTime<Utc>>, write |c| c.issued_at, read |v| v;
     /// 归档
-    pub archived_at: Option<DateTime<Utc>>,
+    archived_at: Option<DateTime<Utc>> as Option<DateTime<Utc>>, write |c| c.archived_at, read |v| v;
     /// When it was refused or withdrawn.
-    pub closed_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>> as Option<DateTime<Utc>>, write |c| c.closed_at, read |v| v;
     /// Number of correction requests (补正); `None` when undetermined (the
     /// registry sent something that is not a whole number: the case is kept
     /// and counted, its first-time-right left undetermined, never read as 0).
-    pub correction_count: Option<i64>,
+    correction_count: Option<i64> as Option<i64>, write |c| c.correction_count, read |v| v;
     /// Contract filing it cites (pre-sale notice cases).
-    pub filing_no: Option<String>,
+    filing_no: Option<String> as Option<String>, write |c| c.filing_no.clone(), read |v| v;
     /// Loan application it cites (mortgage cases).
-    pub loan_ref: Option<String>,
+    loan_ref: Option<String> as Option<String>, write |c| c.loan_ref.clone(), read |v| v;
     /// Who handled it at a counter window or a self-service terminal (the
     /// registry's 办理人 code, e.g. `ZZ03`); none for web and partner-platform cases.
-    pub handler: Option<String>,
+    handler: Option<String> as Option<String>, write |c| c.handler.clone(), read |v| v;
     /// The source's version of this record.
-    pub source_updated_at: DateTime<Utc>,
+    source_updated_at: DateTime<Utc> as DateTime<Utc>, write |c| c.source_updated_at, read |v| v;
 }
 
 impl CaseRecord {
@@ -87,39 +155,6 @@ impl CaseRecord {
     /// The applicant's ID number as it may be shown.
     pub fn applicant_id_masked(&self) -> String {
         mask_id_number(&self.applicant_id_no)
-    }
-
-    fn to_row(&self) -> crate::upsert::Row {
-        vec![
-            ("source", self.source.as_str().into()),
-            ("external_id", self.external_id.as_str().into()),
-            ("case_no", self.case_no.as_str().into()),
-            ("business_type", self.business_type().code().into()),
-            ("vendor_code", i64::from(self.vendor_code.code()).into()),
-            ("channel", i64::from(self.channel.code()).into()),
-            ("delivery", self.delivery.map(|d| i64::from(d.code())).into()),
-            ("applicant_kind", self.applicant_kind.code().into()),
-            ("agent_kind", self.agent_kind.map(|a| a.code().to_owned()).into()),
-            ("agent_id", self.agent_id.clone().into()),
-            ("applicant_name", self.applicant_name.as_str().into()),
-            ("applicant_id_no", self.applicant_id_no.as_str().into()),
-            ("district", self.district.as_str().into()),
-            ("unit_no", self.unit_no.as_ref().map(|u| u.as_str().to_owned()).into()),
-            ("status", self.status.code().into()),
-            ("submitted_at", self.submitted_at.into()),
-            ("accepted_at", self.accepted_at.into()),
-            ("verified_at", self.verified_at.into()),
-            ("recorded_at", self.recorded_at.into()),
-            ("cert_prepared_at", self.cert_prepared_at.into()),
-            ("issued_at", self.issued_at.into()),
-            ("archived_at", self.archived_at.into()),
-            ("closed_at", self.closed_at.into()),
-            ("correction_count", self.correction_count.into()),
-            ("filing_no", self.filing_no.clone().into()),
-            ("loan_ref", self.loan_ref.clone().into()),
-            ("handler", self.handler.clone().into()),
-            ("source_updated_at", self.source_updated_at.into()),
-        ]
     }
 }
 
@@ -134,108 +169,9 @@ pub struct StoredCase {
     pub ingested_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct CaseRow {
-    id: i64,
-    source: String,
-    external_id: String,
-    case_no: String,
-    vendor_code: i64,
-    channel: i64,
-    delivery: Option<i64>,
-    applicant_kind: String,
-    agent_kind: Option<String>,
-    agent_id: Option<String>,
-    applicant_name: String,
-    applicant_id_no: String,
-    district: String,
-    unit_no: Option<String>,
-    status: String,
-    submitted_at: DateTime<Utc>,
-    accepted_at: Option<DateTime<Utc>>,
-    verified_at: Option<DateTime<Utc>>,
-    recorded_at: Option<DateTime<Utc>>,
-    cert_prepared_at: Option<DateTime<Utc>>,
-    issued_at: Option<DateTime<Utc>>,
-    archived_at: Option<DateTime<Utc>>,
-    closed_at: Option<DateTime<Utc>>,
-    correction_count: Option<i64>,
-    filing_no: Option<String>,
-    loan_ref: Option<String>,
-    handler: Option<String>,
-    source_updated_at: DateTime<Utc>,
-    ingested_at: DateTime<Utc>,
-}
-
 fn corrupt(column: &'static str, value: impl ToString) -> StoreError {
     StoreError::Corrupt { table: "cases", column, value: value.to_string() }
 }
-
-impl TryFrom<CaseRow> for StoredCase {
-    type Error = StoreError;
-
-    fn try_from(r: CaseRow) -> Result<Self, StoreError> {
-        let vendor_code = u16::try_from(r.vendor_code)
-            .ok()
-            .and_then(VendorCode::from_code)
-            .ok_or_else(|| corrupt("vendor_code", r.vendor_code))?;
-        let channel =
-            u8::try_from(r.channel).ok().and_then(Channel::from_code).ok_or_else(|| corrupt("channel", r.channel))?;
-        let delivery = match r.delivery {
-            None => None,
-            Some(d) => Some(u8::try_from(d).ok().and_then(Delivery::from_code).ok_or_else(|| corrupt("delivery", d))?),
-        };
-        let applicant_kind =
-            ApplicantKind::from_code(&r.applicant_kind).ok_or_else(|| corrupt("applicant_kind", &r.applicant_kind))?;
-        let agent_kind = match r.agent_kind {
-            None => None,
-            Some(a) => Some(AgentKind::from_code(&a).ok_or_else(|| corrupt("agent_kind", &a))?),
-        };
-        let unit_no = match r.unit_no {
-            None => None,
-            Some(u) => Some(UnitNo::parse(&u).map_err(|_| corrupt("unit_no", &u))?),
-        };
-        let status = CaseStatus::from_code(&r.status).ok_or_else(|| corrupt("status", &r.status))?;
-        Ok(StoredCase {
-            id: r.id,
-            ingested_at: r.ingested_at,
-            record: CaseRecord {
-                source: r.source,
-                external_id: r.external_id,
-                case_no: r.case_no,
-                vendor_code,
-                channel,
-                delivery,
-                applicant_kind,
-                agent_kind,
-                agent_id: r.agent_id,
-                applicant_name: r.applicant_name,
-                applicant_id_no: r.applicant_id_no,
-                district: r.district,
-                unit_no,
-                status,
-                submitted_at: r.submitted_at,
-                accepted_at: r.accepted_at,
-                verified_at: r.verified_at,
-                recorded_at: r.recorded_at,
-                cert_prepared_at: r.cert_prepared_at,
-                issued_at: r.issued_at,
-                archived_at: r.archived_at,
-                closed_at: r.closed_at,
-                correction_count: r.correction_count,
-                filing_no: r.filing_no,
-                loan_ref: r.loan_ref,
-                handler: r.handler,
-                source_updated_at: r.source_updated_at,
-            },
-        })
-    }
-}
-
-const SELECT_CASE: &str = "SELECT id, source, external_id, case_no, vendor_code, channel, delivery, applicant_kind, \
-     agent_kind, agent_id, applicant_name, applicant_id_no, district, unit_no, status, submitted_at, accepted_at, \
-     verified_at, recorded_at, cert_prepared_at, issued_at, archived_at, closed_at, correction_count, filing_no, \
-     loan_ref, handler, source_updated_at, ingested_at FROM cases";
 
 impl StoreTx {
     /// Upserts a case by (source, external_id), only if its version is newer than the stored one.
