@@ -1,7 +1,7 @@
 //! The courts' control platform, pull side (`docs/partners.md` §5). Requests
 //! (`<KZQQ>`) are read in sequence order and become [`CourtOrder`]s that go
 //! through the same seizure processing as pushed orders
-//! ([`store::StoreTx::apply_court_orders`], in the poll loop), with their
+//! ([`court_orders::apply_in`], in the poll loop), with their
 //! feedback queued in the same transaction. After the pages,
 //! [`Source::after_run`] sends the outbox, at least once per request, and
 //! records each acknowledgement; what the platform does not acknowledge is

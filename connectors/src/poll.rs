@@ -13,7 +13,7 @@
 //! - the run's upper bound is fixed when it starts: it ends after the page
 //!   that reaches records changed after its start, so a busy feed cannot keep
 //!   one run going for ever;
-//! - court requests go through [`store::StoreTx::apply_court_orders`], the one
+//! - court requests go through [`court_orders::apply_in`], the one
 //!   path every court order takes, and their feedback is queued in the same
 //!   transaction for [`Source::after_run`] to send.
 
@@ -21,12 +21,12 @@ use std::future::Future;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use court_orders::{Apply, ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus};
 use domain::court_order::CourtOrder;
 use domain::seizure::SeizureRules;
 use domain::time::local_date;
 use store::cases::CaseRecord;
 use store::connector_state::ConnectorState;
-use store::court::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus};
 use store::findings::Flaw;
 use store::quarantine::NewQuarantine;
 use store::records::{ContractFiling, Evaluation, LoanApplication, QcFinding, SourceFile};
@@ -491,7 +491,8 @@ async fn apply_court_requests(
             payload: Payload::New { channel: "court_platform_pull", content_type: "application/xml", bytes: &r.raw },
         })
         .collect();
-    let results = tx.apply_court_orders(&jobs, rules, now, local_date(now), &render_feedback).await?;
+    let with = Apply { rules, now, today: local_date(now), render: &render_feedback };
+    let results = court_orders::apply_in(tx, &jobs, with).await?;
     let mut outcomes = Vec::with_capacity(requests.len());
     for (request, result) in requests.iter().zip(results) {
         let (outcome, (jg, yy, recorded_at)) = match result? {

@@ -18,7 +18,7 @@
 //! - [`cases`], [`records`]: cases and the other partner records (QC findings,
 //!   evaluations, contract filings, loan applications), upserted by version.
 //! - [`partners`]: partners and their credentials.
-//! - [`court`]: court orders and the seizure register: the one path every court order takes.
+//! - [`court`]: the court tables and the seizure register as transaction primitives (locks, savepoints, a group read and written in few round trips); the `court-orders` crate applies orders with them.
 //! - [`export`]: reads for the warehouse (record tables whole, the seizure register, change times).
 //! - [`inbox`]: every payload received, kept raw with its hash.
 //! - [`quarantine`]: bad records kept for inspection and replay.

@@ -341,7 +341,7 @@ pub(crate) async fn monthly_report(dashboards: &dashboards::Dashboards, alerts: 
 /// what expires within 30 days.
 async fn seizure_lapse(store: Store, now: DateTime<Utc>) {
     let today = domain::time::local_date(now);
-    match store.lapse_expired_seizures(domain::seizure::SeizureRules::default(), today, now).await {
+    match court_orders::lapse_expired(&store, domain::seizure::SeizureRules::default(), today, now).await {
         Ok(report) => tracing::info!(
             message = "seizure lapse job",
             units = report.units,

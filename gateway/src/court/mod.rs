@@ -1,7 +1,7 @@
 //! The court push API (`/api/court/v1`): signed XML seizure, renewal and
 //! release orders in, receipts out. See `docs/court-api.md` for the contract.
 //!
-//! A receipt is sent only after `store::Store::apply_court_order` has
+//! A receipt is sent only after `court_orders::apply` has
 //! committed the raw payload, the register change and the audit entry
 //! together. Anything that is not applied is kept too: malformed payloads go
 //! to the inbox and quarantine before the 400 is sent.
@@ -17,9 +17,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use court_orders::{ApplyOutcome, Receipt, ReceiptStatus};
 use domain::court_order::CourtOrder;
 use domain::time::local_date;
-use store::court::{ApplyOutcome, Receipt, ReceiptStatus};
 use store::partners::PartnerStatus;
 use store::sandbox::{NewSandboxRequest, Problem};
 
@@ -570,7 +570,7 @@ pub async fn get_order(
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no sandbox register; retry later");
     };
     let (response, problems) =
-        match register.store.court_order_status(&caller.partner_id, &order_no, local_date(now)).await {
+        match court_orders::status(register.store, &caller.partner_id, &order_no, local_date(now)).await {
             Ok(Some(receipt)) => {
                 (xml_response(StatusCode::OK, xml::receipts_document(&[xml::receipt_element(&receipt)], false)), vec![])
             }

@@ -1,17 +1,17 @@
 //! Group commit for court orders. Requests hand their validated orders to one
 //! writer task; it takes whatever has queued up (up to [`MAX_GROUP`]) and
-//! applies it with `store::Store::apply_court_orders`: the group's rows in
-//! multi-row statements (one savepoint per order only if that fails), one
-//! commit for the group. Under load, the orders that arrive while a commit
+//! applies it with `court_orders::apply`: the group's rows in multi-row
+//! statements (one savepoint per order only if that fails), one commit for
+//! the group. Under load, the orders that arrive while a commit
 //! is on disk share the next one; alone, an order is committed at once. Each
 //! request still gets its receipt only after its order's commit.
 
 use axum::body::Bytes;
+use court_orders::{Apply, ApplyOutcome, OrderJob, Payload};
 use domain::court_order::CourtOrder;
 use domain::seizure::SeizureRules;
 use domain::time::local_date;
 use std::sync::Arc;
-use store::court::{ApplyOutcome, OrderJob, Payload};
 use store::{Store, StoreError};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -154,7 +154,7 @@ async fn run(store: Store, rules: SeizureRules, clock: Clock, receiver: Arc<Mute
                 })
             })
             .collect();
-        let results = store.apply_court_orders(&jobs, rules, now, today, &render).await;
+        let results = court_orders::apply(&store, &jobs, Apply { rules, now, today, render: &render }).await;
         drop(jobs);
         match results {
             Ok(results) => {

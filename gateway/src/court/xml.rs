@@ -3,10 +3,10 @@
 //! predefined ones and character references is refused, never expanded
 //! (`xmlguard`, the one guard every partner XML reader goes through).
 
+use court_orders::Receipt;
 use quick_xml::Reader;
 use quick_xml::escape::escape;
 use quick_xml::events::Event;
-use store::court::Receipt;
 
 /// Deepest nesting accepted (`CourtOrders/CourtOrder/Respondent/Name` is 4).
 const MAX_DEPTH: usize = 6;

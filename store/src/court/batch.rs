@@ -1,25 +1,17 @@
-//! The one way orders are applied, with few round trips: the orders of a commit group are
-//! applied with one read of every order number and unit they touch, the
-//! seizure rules run in memory in the same order the per-order path uses,
-//! and the group's rows are written with multi-row statements (inbox
-//! payloads, new seizures, court orders). The receipts, refusals and audit
-//! entries of a group equal those of applying its orders one at a time,
-//! which is the fallback: any database error here (a concurrent writer
-//! taking an order number first, above all) rolls the group back to its
-//! savepoint, and the caller applies the same orders one at a time, each a
-//! group of one under its own savepoint. The daily lapse job loads and saves
-//! registers through the same functions. Statements are written with `$N`
-//! and bound on SQLite as anonymous `?` (`StoreTx::dialect`), as the
-//! upserts are: SQLite binds thousands of numbered parameters quadratically.
+//! A group of orders read and written in few round trips: one read of every
+//! order number and of every unit register the group touches, and its rows
+//! written with multi-row statements (inbox payloads, new seizures, court
+//! orders). The daily lapse job loads and saves registers through the same
+//! functions. Statements are written with `$N` and bound on SQLite as
+//! anonymous `?` (`StoreTx::dialect`), as the upserts are: SQLite binds
+//! thousands of numbered parameters quadratically.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use domain::court_order::{CourtAction, CourtOrder};
-use domain::seizure::{SeizeRequest, Seizure, SeizureRules, Transition, UnitSeizures};
+use chrono::{DateTime, Utc};
+use domain::seizure::{Seizure, SeizureRules, UnitSeizures};
 
-use super::{ApplyOutcome, OrderJob, Payload, Receipt, ReceiptStatus, SeizureRow, refusal_code};
-use crate::audit::Recorded;
+use super::{OrderJob, Payload, SeizureRow};
 use crate::inbox::sha256_hex;
 use crate::upsert::value_tuples;
 use crate::{StoreError, StoreResult, StoreTx, on_tx};
@@ -36,166 +28,46 @@ struct UnitSeizureRow {
 }
 
 /// A unit's register as loaded, and as the group leaves it.
-pub(super) struct Unit {
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// The register as loaded.
     before: UnitSeizures,
-    /// The register now.
-    pub(super) now: UnitSeizures,
-    /// The partner of each seizure (by order number).
-    partners: HashMap<String, String>,
+    /// The register now: what [`StoreTx::save_units`] writes.
+    pub now: UnitSeizures,
+    /// The partner of each seizure (by order number); a new seizure's
+    /// partner is added here before it is saved.
+    pub partners: HashMap<String, String>,
 }
 
-/// A `court_orders` row to insert.
-struct OrderRow<'a> {
-    job: &'a OrderJob<'a>,
-    inbox_id: i64,
-    status: ReceiptStatus,
-    queue_position: Option<i64>,
-    receipt_text: String,
+/// An order applied under a number before: its content hash and the receipt text kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownOrder {
+    /// Hash of its content.
+    pub content_sha256: String,
+    /// The receipt text kept with it.
+    pub receipt_text: String,
 }
 
-/// A receipt for `order`, with a refusal's code and reason when refused.
-fn receipt(
-    order: &CourtOrder,
-    status: ReceiptStatus,
-    queue_position: Option<i64>,
-    reason: Option<(&str, String)>,
-    now: DateTime<Utc>,
-) -> Receipt {
-    let (reason_code, reason) = reason.map_or((None, None), |(code, text)| (Some(code.to_owned()), Some(text)));
-    Receipt { order_no: order.order_no.clone(), status, queue_position, reason_code, reason, recorded_at: now }
-}
-
-/// What every order of a group is applied with.
-#[derive(Clone, Copy)]
-pub(super) struct Apply<'a> {
-    pub(super) rules: SeizureRules,
-    pub(super) now: DateTime<Utc>,
-    pub(super) today: NaiveDate,
-    pub(super) render: &'a (dyn Fn(&Receipt) -> String + Sync),
+/// A `court_orders` row to insert: the order, its payload, and its receipt.
+#[derive(Debug, Clone)]
+pub struct NewOrderRow<'a> {
+    /// The order.
+    pub job: &'a OrderJob<'a>,
+    /// Its payload in the inbox.
+    pub inbox_id: i64,
+    /// The status code its receipt gives.
+    pub receipt_status: &'static str,
+    /// The queue position its receipt gives.
+    pub queue_position: Option<i64>,
+    /// The receipt text, kept and sent again for a repeat.
+    pub receipt_text: String,
 }
 
 impl StoreTx {
-    /// Applies `jobs` (already locked, in `order`) as described in the module
-    /// documentation; one result per job, in the jobs' order. An `Err` means
-    /// nothing may be kept: the caller rolls back to its savepoint.
-    pub(super) async fn apply_group(
-        &mut self,
-        jobs: &[OrderJob<'_>],
-        order: &[usize],
-        with: Apply<'_>,
-    ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
-        let Apply { rules, now, today, render } = with;
-        let inbox_ids = self.insert_payloads(jobs, order, now).await?;
-        let mut known = self.known_orders(jobs).await?;
-        let numbers: Vec<&str> = jobs.iter().map(|j| j.order.unit_no.as_str()).collect();
-        let mut units = self.load_units(&numbers, rules).await?;
-
-        let mut results: Vec<Option<StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
-        let mut rows: Vec<OrderRow<'_>> = Vec::new();
-        for &index in order {
-            let job = &jobs[index];
-            let OrderJob { partner_id, order, content_sha256, .. } = *job;
-            let inbox_id = inbox_ids[index];
-            let key = (partner_id.to_owned(), order.order_no.clone());
-            if let Some((sha, receipt_text)) = known.get(&key) {
-                let same = sha == content_sha256;
-                let outcome = if same {
-                    ApplyOutcome::Duplicate { receipt_text: receipt_text.clone() }
-                } else {
-                    ApplyOutcome::Conflict { order_no: order.order_no.clone() }
-                };
-                let outcome_code = if same { "duplicate" } else { "conflict" };
-                let entry = Recorded::CourtOrderRepeat { inbox_id, outcome: outcome_code };
-                self.record(now, partner_id, &order.order_no, &entry).await?;
-                results[index] = Some(Ok(outcome));
-                continue;
-            }
-            let unit = units
-                .get_mut(order.unit_no.as_str())
-                .ok_or_else(|| StoreError::NotFound { what: "loaded unit", key: order.unit_no.as_str().to_owned() })?;
-            let mut next = unit.now.clone();
-            next.lapse_expired(today);
-            let result = match &order.action {
-                CourtAction::Seize { start, end } => next.seize(
-                    SeizeRequest {
-                        order_no: order.order_no.clone(),
-                        case_no: order.case_no.as_str().to_owned(),
-                        served_at: order.served_at.naive_utc(),
-                        start: *start,
-                        end: *end,
-                    },
-                    today,
-                ),
-                CourtAction::Renew { original_order_no, start, end } => {
-                    next.renew(original_order_no, *start, *end, today)
-                }
-                CourtAction::Release { original_order_no } => next.release(original_order_no, today),
-            };
-            let transitions = match result {
-                Ok(transitions) => transitions,
-                Err(error) => {
-                    // Expiries found on the way are real: keep them, refuse the order.
-                    unit.now.lapse_expired(today);
-                    let reason = Some((refusal_code(&error), error.to_string()));
-                    let receipt = receipt(order, ReceiptStatus::Rejected, None, reason, now);
-                    let receipt_text = render(&receipt);
-                    let entry = Recorded::CourtOrderRefused {
-                        inbox_id,
-                        action: order.action.code(),
-                        unit_no: order.unit_no.as_str(),
-                        refused: refusal_code(&error),
-                    };
-                    self.record(now, partner_id, &order.order_no, &entry).await?;
-                    results[index] = Some(Ok(ApplyOutcome::Refused { receipt, receipt_text, error }));
-                    continue;
-                }
-            };
-            for seizure in next.seizures() {
-                unit.partners.entry(seizure.order_no.clone()).or_insert_with(|| partner_id.to_owned());
-            }
-            unit.now = next;
-            let (status, queue_position) = transitions
-                .iter()
-                .rev()
-                .find_map(|t| match t {
-                    Transition::Seized { order_no } if *order_no == order.order_no => {
-                        Some((ReceiptStatus::Seized, None))
-                    }
-                    Transition::Queued { order_no, position } if *order_no == order.order_no => {
-                        Some((ReceiptStatus::Queued, i64::try_from(*position).ok()))
-                    }
-                    Transition::Renewed { .. } => Some((ReceiptStatus::Renewed, None)),
-                    Transition::Released { .. } => Some((ReceiptStatus::Released, None)),
-                    _ => None,
-                })
-                .unwrap_or((ReceiptStatus::Seized, None));
-            let receipt = receipt(order, status, queue_position, None, now);
-            let receipt_text = render(&receipt);
-            let entry = Recorded::CourtOrder {
-                inbox_id,
-                action: order.action.code(),
-                unit_no: order.unit_no.as_str(),
-                status: status.code(),
-                transitions: transitions.len(),
-            };
-            self.record(now, partner_id, &order.order_no, &entry).await?;
-            known.insert(key, (content_sha256.to_owned(), receipt_text.clone()));
-            rows.push(OrderRow { job, inbox_id, status, queue_position, receipt_text: receipt_text.clone() });
-            results[index] = Some(Ok(ApplyOutcome::Applied { receipt, receipt_text }));
-        }
-
-        self.save_units(&units, now).await?;
-        self.insert_order_rows(&rows, now).await?;
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(StoreError::NotFound { what: "order result", key: String::new() })))
-            .collect())
-    }
-
     /// Records the payloads that are not in the inbox yet (multi-row, in the
     /// order the orders are applied, as the per-order path records them); the
     /// inbox id of every job, by job index.
-    async fn insert_payloads(
+    pub async fn insert_payloads(
         &mut self,
         jobs: &[OrderJob<'_>],
         order: &[usize],
@@ -250,12 +122,9 @@ impl StoreTx {
         Ok(ids)
     }
 
-    /// The orders already applied under the group's numbers: (partner, number) → (content hash, receipt).
+    /// The orders already applied under the group's numbers, by (partner, number).
     /// One query per partner of the group (usually one), on the (partner, number) index.
-    async fn known_orders(
-        &mut self,
-        jobs: &[OrderJob<'_>],
-    ) -> StoreResult<HashMap<(String, String), (String, String)>> {
+    pub async fn known_orders(&mut self, jobs: &[OrderJob<'_>]) -> StoreResult<HashMap<(String, String), KnownOrder>> {
         let mut by_partner: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for job in jobs {
             by_partner.entry(job.partner_id).or_default().push(job.order.order_no.as_str());
@@ -279,8 +148,8 @@ impl StoreTx {
                     }
                     query.fetch_all(conn).await?
                 });
-                for (number, sha, receipt) in rows {
-                    known.insert((partner.to_owned(), number), (sha, receipt));
+                for (number, content_sha256, receipt_text) in rows {
+                    known.insert((partner.to_owned(), number), KnownOrder { content_sha256, receipt_text });
                 }
             }
         }
@@ -288,11 +157,7 @@ impl StoreTx {
     }
 
     /// The registers of the units `numbers` (in any order, repeats allowed).
-    pub(super) async fn load_units(
-        &mut self,
-        numbers: &[&str],
-        rules: SeizureRules,
-    ) -> StoreResult<HashMap<String, Unit>> {
+    pub async fn load_units(&mut self, numbers: &[&str], rules: SeizureRules) -> StoreResult<HashMap<String, Unit>> {
         let mut numbers = numbers.to_vec();
         numbers.sort_unstable();
         numbers.dedup();
@@ -330,7 +195,7 @@ impl StoreTx {
 
     /// Writes what the group changed in each register: new seizures in
     /// multi-row statements, changed ones one by one.
-    pub(super) async fn save_units(&mut self, units: &HashMap<String, Unit>, now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn save_units(&mut self, units: &HashMap<String, Unit>, now: DateTime<Utc>) -> StoreResult<()> {
         let mut numbers: Vec<&String> = units.keys().collect();
         numbers.sort();
         let mut inserts: Vec<(&str, &str, &Seizure)> = Vec::new();
@@ -393,7 +258,7 @@ impl StoreTx {
     }
 
     /// The applied orders with their receipts, in multi-row statements.
-    async fn insert_order_rows(&mut self, rows: &[OrderRow<'_>], now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn insert_order_rows(&mut self, rows: &[NewOrderRow<'_>], now: DateTime<Utc>) -> StoreResult<()> {
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO court_orders (partner_id, order_no, content_sha256, inbox_id, action, court_code, court_name, case_no, \
@@ -427,7 +292,7 @@ impl StoreTx {
                         .bind(&order.judge)
                         .bind(order.served_at)
                         .bind(now)
-                        .bind(row.status.code())
+                        .bind(row.receipt_status)
                         .bind(row.queue_position)
                         .bind(&row.receipt_text);
                 }

@@ -2,7 +2,6 @@
 //! database (the latter when `WANGBAN_TEST_POSTGRES_URL` is set, as `.ci/run` does).
 
 mod alerts;
-mod court;
 mod records;
 mod support;
 mod system;

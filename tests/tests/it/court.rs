@@ -46,7 +46,9 @@ async fn seize_then_repeat_returns_the_original_receipt_and_reuse_conflicts(app:
     assert_eq!(status, 404);
 
     // Payload, register change and audit entry were all committed.
-    let seizures = app.store.unit_seizures("430405001002GB00001F00010001", Default::default()).await.expect("unit");
+    let seizures = court_orders::unit_register(&app.store, "430405001002GB00001F00010001", Default::default())
+        .await
+        .expect("unit");
     assert_eq!(seizures.active().map(|s| s.order_no.as_str()), Some("Q2024-0001"));
     assert_eq!(app.store.verify_audit_chain().await.expect("audit"), Ok(4), "partner, order, repeat, conflict");
 }
@@ -71,7 +73,9 @@ async fn second_seizure_queues_and_is_promoted_when_the_first_is_released(app: &
     assert_eq!(tag(&promoted, "Status"), Some("SEIZED"), "{promoted}");
     let (_, released) = app.get_order("Q2024-0001").await;
     assert_eq!(tag(&released, "Status"), Some("RELEASED"));
-    let unit = app.store.unit_seizures("430405001002GB00001F00010001", Default::default()).await.expect("unit");
+    let unit = court_orders::unit_register(&app.store, "430405001002GB00001F00010001", Default::default())
+        .await
+        .expect("unit");
     let active = unit.active().expect("promoted");
     assert_eq!(active.start.to_string(), "2024-11-07", "the promoted period starts on the day of promotion");
 }
@@ -285,7 +289,9 @@ async fn concurrent_seizures_of_one_unit_queue_in_a_consistent_order(app: &TestA
         }
     }
     assert_eq!(seized, 1, "exactly one seizure is active");
-    let unit = app.store.unit_seizures("430405001002GB00001F00010001", Default::default()).await.expect("unit");
+    let unit = court_orders::unit_register(&app.store, "430405001002GB00001F00010001", Default::default())
+        .await
+        .expect("unit");
     assert_eq!(unit.seizures().len(), 16);
     let queue: Vec<&str> = unit.queue().iter().map(|s| s.order_no.as_str()).collect();
     let mut sorted = queue.clone();
@@ -317,11 +323,12 @@ async fn expired_seizures_read_lapsed_and_the_daily_job_promotes_the_queue(app: 
     assert_eq!(expiring.iter().map(|s| s.order_no.as_str()).collect::<Vec<_>>(), ["Q2024-0001"]);
 
     let today = domain::time::local_date(app.now());
-    let report = app.store.lapse_expired_seizures(Default::default(), today, app.now()).await.expect("lapse");
+    let report = court_orders::lapse_expired(&app.store, Default::default(), today, app.now()).await.expect("lapse");
     assert_eq!(report.lapsed, ["Q2024-0001"]);
     assert_eq!(report.promoted, ["L-2"]);
     let (_, body) = app.get_order("L-2").await;
     assert_eq!(tag(&body, "Status"), Some("SEIZED"), "{body}");
-    let again = app.store.lapse_expired_seizures(Default::default(), today, app.now()).await.expect("lapse again");
+    let again =
+        court_orders::lapse_expired(&app.store, Default::default(), today, app.now()).await.expect("lapse again");
     assert_eq!(again.units, 0, "the job is idempotent");
 }

@@ -64,7 +64,10 @@ async fn a_full_sqlite_store_answers_503_and_keeps_what_it_acknowledged() {
     let roomy = Store::connect_unmigrated(&url, &store::ConnectOptions::default()).await.expect("reopen");
     for order_no in &acknowledged {
         assert!(
-            roomy.court_order_status("court-0405", order_no, chrono::NaiveDate::MIN).await.expect("status").is_some()
+            court_orders::status(&roomy, "court-0405", order_no, chrono::NaiveDate::MIN)
+                .await
+                .expect("status")
+                .is_some()
         );
     }
     roomy.append_audit(chrono::Utc::now(), "test", "disk.freed", "store", "{}").await.expect("writes work again");

@@ -1,6 +1,7 @@
 //! End-to-end: the service started on port 0 over real HTTP, on both backends.
 
 mod app;
+mod apply;
 mod arbitrary_input;
 mod contracts;
 mod court;

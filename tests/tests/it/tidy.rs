@@ -95,6 +95,16 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "the store persists; it knows no transport and no analytics",
     ),
     (
+        "court-orders",
+        &["gateway", "connectors", "warehouse", "dashboards", "simulator", "sqlx", "axum", "reqwest", "datafusion"],
+        "applying court orders is the domain's rules over the store's primitives: no SQL, no transport",
+    ),
+    (
+        "xmlguard",
+        &["domain", "store", "gateway", "connectors", "simulator", "tokio"],
+        "the XML guard is a pure function every reader shares",
+    ),
+    (
         "connectors",
         &["gateway", "warehouse", "dashboards", "simulator", "axum", "datafusion"],
         "connectors pull into the store only",

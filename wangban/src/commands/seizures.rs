@@ -16,7 +16,7 @@ pub(crate) async fn run(args: &SeizuresArgs, settings: &Settings) -> anyhow::Res
     let today = local_date(now);
     match args.command {
         SeizuresCommand::Lapse => {
-            let report = store.lapse_expired_seizures(SeizureRules::default(), today, now).await?;
+            let report = court_orders::lapse_expired(&store, SeizureRules::default(), today, now).await?;
             println!(
                 "{}",
                 json!({ "today": today.to_string(), "units": report.units, "lapsed": report.lapsed, "promoted": report.promoted })

@@ -1,4 +1,4 @@
-//! Court orders: a whole group (multi-row statements, `court/batch.rs`)
+//! Court orders (`court_orders`): a whole group (multi-row statements, `store::court`)
 //! gives exactly what applying the same orders one at a time (each a group of
 //! one, the fallback) gives: the same
 //! outcomes and receipts, the same register, the same audit entries; and on
@@ -6,15 +6,15 @@
 //! order at a time and answers a conflict, losing nothing else.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use court_orders::{Apply, ApplyOutcome, OrderJob, Payload, Receipt};
 use domain::PartnerKind;
 use domain::court_order::{CourtAction, CourtOrder};
 use domain::ident::{CaseNo, UnitNo};
 use domain::seizure::SeizureRules;
-use store::court::{ApplyOutcome, OrderJob, Payload, Receipt};
+use store::Store;
 use store::testing::TestDatabase;
-use store::{Store, both_backends};
 
-both_backends!(the_group_path_equals_one_order_at_a_time);
+store::both_backends!(the_group_path_equals_one_order_at_a_time);
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 10, 8, 2, 0, 0).single().expect("time")
@@ -58,6 +58,10 @@ fn render(receipt: &Receipt) -> String {
     format!("{receipt:?}")
 }
 
+fn with(rules: SeizureRules) -> Apply<'static> {
+    Apply { rules, now: now(), today: today(), render: &render }
+}
+
 /// (partner, order, content hash): seizures, queues, a release that promotes,
 /// a refused release, a repeat, a reused number, and two partners.
 fn scenario() -> Vec<(&'static str, CourtOrder, String)> {
@@ -88,7 +92,7 @@ fn outcome_text(result: &store::StoreResult<ApplyOutcome>) -> String {
 async fn register(store: &Store) -> Vec<String> {
     let mut out = Vec::new();
     for unit in UNITS {
-        let unit = store.unit_seizures(unit, SeizureRules::default()).await.expect("unit");
+        let unit = court_orders::unit_register(store, unit, SeizureRules::default()).await.expect("unit");
         out.push(format!("{unit:?}"));
     }
     out
@@ -130,14 +134,14 @@ async fn the_group_path_equals_one_order_at_a_time(group: Store) {
         .collect();
     let rules = SeizureRules::default();
 
-    let grouped = group.apply_court_orders(&jobs, rules, now(), today(), &render).await.expect("group");
+    let grouped = court_orders::apply(&group, &jobs, with(rules)).await.expect("group");
     // One at a time, in the order a group applies them (by unit, then as sent), in one transaction.
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|i| jobs[*i].order.unit_no.as_str());
     let mut tx = each.begin().await.expect("begin");
     let mut one_by_one: Vec<Option<store::StoreResult<ApplyOutcome>>> = (0..jobs.len()).map(|_| None).collect();
     for i in order {
-        let mut result = tx.apply_court_orders(&jobs[i..=i], rules, now(), today(), &render).await.expect("one");
+        let mut result = court_orders::apply_in(&mut tx, &jobs[i..=i], with(rules)).await.expect("one");
         one_by_one[i] = result.pop();
     }
     tx.commit().await.expect("commit");
@@ -168,7 +172,7 @@ async fn the_group_path_equals_one_order_at_a_time(group: Store) {
     assert_eq!(register(&group).await, register(&each).await, "the same register");
     assert_eq!(audit(&group).await, audit(&each).await, "the same audit entries, in the same order");
     // Applied again, everything is a repeat, on either path.
-    let again = group.apply_court_orders(&jobs[..4], rules, now(), today(), &render).await.expect("again");
+    let again = court_orders::apply(&group, &jobs[..4], with(rules)).await.expect("again");
     assert!(again.iter().all(|r| matches!(r, Ok(ApplyOutcome::Duplicate { .. }))), "{again:?}");
     each_db.drop_database().await.expect("drop");
 
@@ -189,15 +193,14 @@ async fn the_group_path_equals_one_order_at_a_time(group: Store) {
                 payload: Payload::New { channel: "court_push", content_type: "application/xml", bytes: body },
             }
         }
-        let taken =
-            first.apply_court_orders(&[job(&raced, "h-r1")], rules, now(), today(), &render).await.expect("first");
+        let taken = court_orders::apply_in(&mut first, &[job(&raced, "h-r1")], with(rules)).await.expect("first");
         assert!(matches!(taken[0], Ok(ApplyOutcome::Applied { .. })));
         let second = {
             let group = group.clone();
             let (other, mine) = (other.clone(), mine.clone());
             tokio::spawn(async move {
                 let jobs = [job(&other, "h-r1-other"), job(&mine, "h-r2")];
-                let results = group.apply_court_orders(&jobs, rules, now(), today(), &render).await.expect("second");
+                let results = court_orders::apply(&group, &jobs, with(rules)).await.expect("second");
                 results.iter().map(outcome_text).collect::<Vec<_>>()
             })
         };
