@@ -167,10 +167,43 @@ pub async fn apply(
     jobs: &[OrderJob<'_>],
     with: Apply<'_>,
 ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
+    let order = unit_order(jobs);
+    // The group at once, in its own transaction: no savepoint needed, a
+    // failure rolls the whole transaction back (two round trips fewer).
     let mut tx = store.begin().await?;
-    let results = apply_in(&mut tx, jobs, with).await?;
+    lock_units(&mut tx, jobs, &order).await?;
+    match apply_group(&mut tx, jobs, &order, with).await {
+        Ok(results) => {
+            tx.commit().await?;
+            return Ok(results);
+        }
+        Err(error) => {
+            tracing::debug!(message = "group apply fell back to one order at a time", %error, orders = jobs.len());
+            tx.rollback().await?;
+        }
+    }
+    let mut tx = store.begin().await?;
+    lock_units(&mut tx, jobs, &order).await?;
+    let results = apply_each(&mut tx, jobs, &order, with).await?;
     tx.commit().await?;
     Ok(results)
+}
+
+/// The jobs' indices in the order they are applied: by unit, ascending
+/// (the lock order), and as given within a unit.
+fn unit_order(jobs: &[OrderJob<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
+    order
+}
+
+/// One lock order everywhere: every unit of the group in ascending order
+/// first, the audit chain last (at commit). Several writers, or several
+/// gateways on one PostgreSQL, then cannot deadlock.
+async fn lock_units(tx: &mut StoreTx, jobs: &[OrderJob<'_>], order: &[usize]) -> StoreResult<()> {
+    let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
+    units.dedup();
+    tx.lock_units(&units).await
 }
 
 /// Applies one order in its own transaction.
@@ -186,15 +219,8 @@ pub async fn apply_in(
     jobs: &[OrderJob<'_>],
     with: Apply<'_>,
 ) -> StoreResult<Vec<StoreResult<ApplyOutcome>>> {
-    // One lock order everywhere: every unit of the group in ascending order
-    // first, the audit chain last (at commit). Several writers, or several
-    // gateways on one PostgreSQL, then cannot deadlock.
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by(|a, b| jobs[*a].order.unit_no.as_str().cmp(jobs[*b].order.unit_no.as_str()));
-    let mut units: Vec<&str> = order.iter().map(|i| jobs[*i].order.unit_no.as_str()).collect();
-    units.dedup();
-    tx.lock_units(&units).await?;
-
+    let order = unit_order(jobs);
+    lock_units(tx, jobs, &order).await?;
     let savepoint = tx.savepoint("court_group").await?;
     match apply_group(tx, jobs, &order, with).await {
         Ok(results) => {

@@ -186,27 +186,40 @@ impl StoreTx {
         });
         let mut prev = prev.unwrap_or_else(|| GENESIS_HASH.to_owned());
         let entries = std::mem::take(&mut self.audit_buffer);
+        // Chained in memory, written in multi-row statements: the chain's lock
+        // is held for a few round trips whatever the number of entries.
+        let mut chained = Vec::with_capacity(entries.len());
         for e in &entries {
             let hash = entry_hash(&prev, e.at, &e.actor, &e.action, &e.subject, &e.detail);
+            chained.push((e, std::mem::replace(&mut prev, hash.clone()), hash));
+        }
+        for chunk in chained.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash) VALUES {}",
+                crate::upsert::value_tuples(chunk.len(), 7)
+            );
+            let sql = self.dialect(sql);
             on_tx!(self, conn => {
-                sqlx::query(
-                    "INSERT INTO audit_log (at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(e.at)
-                .bind(&e.actor)
-                .bind(&e.action)
-                .bind(&e.subject)
-                .bind(&e.detail)
-                .bind(&prev)
-                .bind(&hash)
-                .execute(conn)
-                .await?;
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for (e, prev_hash, hash) in chunk {
+                    query = query
+                        .bind(e.at)
+                        .bind(&e.actor)
+                        .bind(&e.action)
+                        .bind(&e.subject)
+                        .bind(&e.detail)
+                        .bind(prev_hash)
+                        .bind(hash);
+                }
+                query.execute(conn).await?;
             });
-            prev = hash;
         }
         Ok(())
     }
 }
+
+/// Audit rows per INSERT (7 parameters each).
+const AUDIT_ROWS_PER_STATEMENT: usize = 200;
 
 type AuditRow = (i64, DateTime<Utc>, String, String, String, String, String, String);
 
