@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::audit::Recorded;
 use crate::{Store, StoreError, StoreResult, on_pool};
 
 /// A dashboard account.
@@ -89,8 +90,7 @@ impl Store {
             .execute(conn)
             .await?;
         });
-        let detail = serde_json::json!({ "role": role, "section": section }).to_string();
-        tx.append_audit(now, "cli", "account.create", name, &detail).await?;
+        tx.record(now, "cli", name, &Recorded::AccountCreate { role, section }).await?;
         tx.commit().await?;
         self.account_by_name(name).await?.ok_or_else(|| StoreError::NotFound { what: "account", key: name.to_owned() })
     }
@@ -123,8 +123,7 @@ impl Store {
                 sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(conn).await?;
             });
         }
-        let action = if disabled { "account.disable" } else { "account.enable" };
-        tx.append_audit(now, "cli", action, name, "{}").await?;
+        tx.record(now, "cli", name, &Recorded::AccountStatus { disabled }).await?;
         tx.commit().await
     }
 
@@ -146,7 +145,7 @@ impl Store {
         crate::on_tx!(tx, conn => {
             sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(id).execute(conn).await?;
         });
-        tx.append_audit(now, "cli", "account.reset", name, "{}").await?;
+        tx.record(now, "cli", name, &Recorded::AccountReset {}).await?;
         tx.commit().await
     }
 
@@ -204,8 +203,7 @@ impl Store {
             .execute(conn)
             .await?;
         });
-        let detail = serde_json::json!({ "client": client }).to_string();
-        tx.append_audit(now, &account.name, "session.login", &account.name, &detail).await?;
+        tx.record(now, &account.name, &account.name, &Recorded::Login { client }).await?;
         tx.commit().await
     }
 

@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 
 use crate::{Store, StoreResult, StoreTx, TxInner, on_pool, on_tx};
 
-/// What the court-order path records, as typed values: the action, and the
-/// detail serialised here, in one place ([`Recorded::detail`]), as JSON with
-/// its fields in declaration order.
+/// What is recorded, as typed values: the action, and the detail serialised
+/// here, in one place ([`Recorded::detail`]), as JSON with its fields in
+/// declaration order (alphabetical where the entry was once written with
+/// `json!`, whose keys are sorted, so the text is what it always was).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(untagged)]
 pub enum Recorded<'a> {
@@ -55,6 +56,97 @@ pub enum Recorded<'a> {
         /// How many seizures lapsed or were promoted.
         transitions: usize,
     },
+    /// `partner.create`: a partner registered.
+    PartnerCreate {
+        /// Its kind's code.
+        kind: &'a str,
+        /// A sandbox court partner.
+        sandbox: bool,
+    },
+    /// `partner.active` or `partner.disabled`: a partner enabled or disabled.
+    PartnerStatus {
+        /// Enabled (`partner.active`) or disabled.
+        #[serde(skip)]
+        active: bool,
+    },
+    /// `partner.rotate`: a new secret, the old ones valid until `grace_until`.
+    PartnerRotate {
+        /// RFC 3339.
+        grace_until: String,
+    },
+    /// `account.create`: a dashboard account.
+    AccountCreate {
+        /// Its role.
+        role: &'a str,
+        /// Its section, if bound to one.
+        section: Option<&'a str>,
+    },
+    /// `account.enable` or `account.disable`.
+    AccountStatus {
+        /// Disabled (`account.disable`) or enabled.
+        #[serde(skip)]
+        disabled: bool,
+    },
+    /// `account.reset`: a password reset.
+    AccountReset {},
+    /// `session.login`: a dashboard login.
+    Login {
+        /// The client's address.
+        client: &'a str,
+    },
+    /// `session.login_failed`: a refused login.
+    LoginFailed {
+        /// `unknown account` or `wrong password or disabled`.
+        reason: &'a str,
+    },
+    /// `dashboard.report_download`: a kept monthly report downloaded.
+    ReportDownload {
+        /// Its month.
+        month: &'a str,
+        /// The workbook's SHA-256.
+        sha256: &'a str,
+        /// The snapshot it was made from.
+        snapshot_id: &'a str,
+    },
+    /// `dashboard.case_list` on `/my/cases`: a staff member's own cases.
+    OwnCaseList {
+        /// First day.
+        from: String,
+        /// The staff member's window or terminal code.
+        handler: &'a str,
+        /// Rows shown.
+        rows: usize,
+        /// Last day.
+        to: String,
+    },
+    /// `dashboard.case_list` on `/cases` or `/qc/cases`: a drill-down list.
+    CaseList {
+        /// The list's conditions, as shown.
+        filters: &'a [String],
+        /// Rows shown.
+        rows: usize,
+        /// The viewer's section (`/cases` only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        section: Option<Option<&'a str>>,
+    },
+    /// `quarantine.replay`: a quarantined record replayed.
+    QuarantineReplay {
+        /// The quarantine entry.
+        id: i64,
+        /// What the replay said.
+        result: &'a str,
+        /// The HTTP status answered.
+        status: u16,
+    },
+    /// `warehouse.sql`: an analyst's query (console, API or CLI).
+    WarehouseSql {
+        /// Why it failed, if it did.
+        error: Option<String>,
+        /// Rows returned, if it succeeded.
+        rows: Option<usize>,
+        /// The query.
+        sql: &'a str,
+    },
 }
 
 impl Recorded<'_> {
@@ -66,6 +158,20 @@ impl Recorded<'_> {
             Recorded::CourtOrderRepeat { .. } => "court.order.repeat",
             Recorded::PayloadRejected { .. } => "court.payload.rejected",
             Recorded::SeizureLapse { .. } => "seizure.lapse",
+            Recorded::PartnerCreate { .. } => "partner.create",
+            Recorded::PartnerStatus { active: true } => "partner.active",
+            Recorded::PartnerStatus { active: false } => "partner.disabled",
+            Recorded::PartnerRotate { .. } => "partner.rotate",
+            Recorded::AccountCreate { .. } => "account.create",
+            Recorded::AccountStatus { disabled: true } => "account.disable",
+            Recorded::AccountStatus { disabled: false } => "account.enable",
+            Recorded::AccountReset {} => "account.reset",
+            Recorded::Login { .. } => "session.login",
+            Recorded::LoginFailed { .. } => "session.login_failed",
+            Recorded::ReportDownload { .. } => "dashboard.report_download",
+            Recorded::OwnCaseList { .. } | Recorded::CaseList { .. } => "dashboard.case_list",
+            Recorded::QuarantineReplay { .. } => "quarantine.replay",
+            Recorded::WarehouseSql { .. } => "warehouse.sql",
         }
     }
 
@@ -224,6 +330,13 @@ const AUDIT_ROWS_PER_STATEMENT: usize = 200;
 type AuditRow = (i64, DateTime<Utc>, String, String, String, String, String, String);
 
 impl Store {
+    /// Records a typed entry in its own transaction.
+    pub async fn record(&self, at: DateTime<Utc>, actor: &str, subject: &str, entry: &Recorded<'_>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.record(at, actor, subject, entry).await?;
+        tx.commit().await
+    }
+
     /// Appends an entry in its own transaction.
     pub async fn append_audit(
         &self,
@@ -324,5 +437,76 @@ mod recorded_tests {
         let odd = Recorded::PayloadRejected { reason_code: "a\"b" };
         assert_eq!(odd.detail(), r#"{"reason_code":"a\"b"}"#);
         assert_eq!(Recorded::SeizureLapse { transitions: 2 }.detail(), r#"{"transitions":2}"#);
+    }
+
+    /// The entries once written with `json!` (sorted keys) or by hand keep their text.
+    #[test]
+    fn the_other_entries_keep_the_text_they_were_written_with() {
+        let filters = vec!["district = 430405".to_owned()];
+        let cases: [(Recorded<'_>, &str, &str); 16] = [
+            (
+                Recorded::PartnerCreate { kind: "court", sandbox: false },
+                "partner.create",
+                r#"{"kind":"court","sandbox":false}"#,
+            ),
+            (Recorded::PartnerStatus { active: false }, "partner.disabled", "{}"),
+            (Recorded::PartnerStatus { active: true }, "partner.active", "{}"),
+            (
+                Recorded::PartnerRotate { grace_until: "2024-10-08T00:00:00+00:00".into() },
+                "partner.rotate",
+                r#"{"grace_until":"2024-10-08T00:00:00+00:00"}"#,
+            ),
+            (
+                Recorded::AccountCreate { role: "qc", section: None },
+                "account.create",
+                r#"{"role":"qc","section":null}"#,
+            ),
+            (Recorded::AccountStatus { disabled: true }, "account.disable", "{}"),
+            (Recorded::AccountReset {}, "account.reset", "{}"),
+            (Recorded::Login { client: "127.0.0.1" }, "session.login", r#"{"client":"127.0.0.1"}"#),
+            (
+                Recorded::LoginFailed { reason: "unknown account" },
+                "session.login_failed",
+                r#"{"reason":"unknown account"}"#,
+            ),
+            (
+                Recorded::ReportDownload { month: "2026-10", sha256: "ab", snapshot_id: "s1" },
+                "dashboard.report_download",
+                r#"{"month":"2026-10","sha256":"ab","snapshot_id":"s1"}"#,
+            ),
+            (
+                Recorded::OwnCaseList { from: "2026-01-01".into(), handler: "ZZ03", rows: 3, to: "2026-01-31".into() },
+                "dashboard.case_list",
+                r#"{"from":"2026-01-01","handler":"ZZ03","rows":3,"to":"2026-01-31"}"#,
+            ),
+            (
+                Recorded::CaseList { filters: &filters, rows: 2, section: Some(None) },
+                "dashboard.case_list",
+                r#"{"filters":["district = 430405"],"rows":2,"section":null}"#,
+            ),
+            (
+                Recorded::CaseList { filters: &filters, rows: 2, section: None },
+                "dashboard.case_list",
+                r#"{"filters":["district = 430405"],"rows":2}"#,
+            ),
+            (
+                Recorded::QuarantineReplay { id: 4, result: "ok", status: 200 },
+                "quarantine.replay",
+                r#"{"id":4,"result":"ok","status":200}"#,
+            ),
+            (
+                Recorded::WarehouseSql { error: None, rows: Some(5), sql: "SELECT 1" },
+                "warehouse.sql",
+                r#"{"error":null,"rows":5,"sql":"SELECT 1"}"#,
+            ),
+            (
+                Recorded::WarehouseSql { error: Some("bad".into()), rows: None, sql: "x" },
+                "warehouse.sql",
+                r#"{"error":"bad","rows":null,"sql":"x"}"#,
+            ),
+        ];
+        for (entry, action, detail) in cases {
+            assert_eq!((entry.action(), entry.detail().as_str()), (action, detail), "{entry:?}");
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use domain::PartnerKind;
 
+use crate::audit::Recorded;
 use crate::{Store, StoreError, StoreResult, on_pool, on_tx};
 
 /// Whether a partner may call in.
@@ -300,8 +301,7 @@ impl Store {
                 .execute(conn)
                 .await?;
         });
-        let detail = serde_json::json!({ "kind": kind.code(), "sandbox": sandbox }).to_string();
-        tx.append_audit(now, "cli", "partner.create", id, &detail).await?;
+        tx.record(now, "cli", id, &Recorded::PartnerCreate { kind: kind.code(), sandbox }).await?;
         tx.commit().await?;
         Ok(Partner {
             id: id.to_owned(),
@@ -350,7 +350,7 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::NotFound { what: "partner", key: id.to_owned() });
         }
-        tx.append_audit(now, "cli", &format!("partner.{}", status.code()), id, "{}").await?;
+        tx.record(now, "cli", id, &Recorded::PartnerStatus { active: status == PartnerStatus::Active }).await?;
         tx.commit().await?;
         self.partner_cache.clear();
         Ok(())
@@ -383,14 +383,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
         });
-        tx.append_audit(
-            now,
-            "cli",
-            "partner.rotate",
-            id,
-            &format!("{{\"grace_until\":\"{}\"}}", grace_until.to_rfc3339()),
-        )
-        .await?;
+        tx.record(now, "cli", id, &Recorded::PartnerRotate { grace_until: grace_until.to_rfc3339() }).await?;
         tx.commit().await?;
         self.partner_cache.clear();
         Ok(())

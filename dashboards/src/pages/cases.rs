@@ -1,6 +1,7 @@
 //! The `cases` page.
 
 use super::*;
+use store::audit::Recorded;
 
 /// `GET /my/cases`: the cases the operator handled at their terminal, read from the
 /// store (current, not the nightly snapshot), identities masked, every view audited.
@@ -23,8 +24,9 @@ pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let start = domain::time::local_day_end(from.pred_opt().unwrap_or(from));
         let end = domain::time::local_day_end(to);
         let cases = dd.store.cases_handled_by(&handler, start, end, MY_CASES_LIMIT).await?;
-        let detail = serde_json::json!({ "handler": handler, "from": from.to_string(), "to": to.to_string(), "rows": cases.len() }).to_string();
-        dd.store.append_audit(now, &account.name, "dashboard.case_list", "/my/cases", &detail).await?;
+        let entry =
+            Recorded::OwnCaseList { from: from.to_string(), handler: &handler, rows: cases.len(), to: to.to_string() };
+        dd.store.record(now, &account.name, "/my/cases", &entry).await?;
         let local = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map(|t| domain::time::china_time(t).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
         };
@@ -103,8 +105,12 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
         let snap = dd.snapshot().await?;
         let listed = warehouse::case_lists::cases(&snap, &filter, CASES_LIMIT).await?;
         let rows = &listed.rows;
-        let detail = serde_json::json!({ "filters": listed.conditions, "rows": rows.len(), "section": account.section }).to_string();
-        dd.store.append_audit(now, &account.name, "dashboard.case_list", "/cases", &detail).await?;
+        let entry = Recorded::CaseList {
+            filters: &listed.conditions,
+            rows: rows.len(),
+            section: Some(account.section.as_deref()),
+        };
+        dd.store.record(now, &account.name, "/cases", &entry).await?;
         let status_label = |code: &str| {
             domain::CaseStatus::from_code(code).map_or_else(|| code.to_owned(), |s| status_name(s, lang).to_owned())
         };

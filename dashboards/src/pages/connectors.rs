@@ -1,6 +1,7 @@
 //! The `connectors` page.
 
 use super::*;
+use store::audit::Recorded;
 
 /// `GET /connectors`: the health of every connector and the quarantine.
 pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
@@ -176,8 +177,8 @@ pub async fn quarantine_replay(
         }
         Err(other) => (StatusCode::UNPROCESSABLE_ENTITY, other.to_string()),
     };
-    let detail = serde_json::json!({ "id": form.id, "status": status.as_u16(), "result": message }).to_string();
-    if let Err(e) = d.store.append_audit(now, &account.name, "quarantine.replay", &form.id.to_string(), &detail).await {
+    let entry = Recorded::QuarantineReplay { id: form.id, result: &message, status: status.as_u16() };
+    if let Err(e) = d.store.record(now, &account.name, &form.id.to_string(), &entry).await {
         tracing::error!(message = "could not audit a replay", error = %e);
     }
     let body = html! {

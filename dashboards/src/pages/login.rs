@@ -1,6 +1,7 @@
 //! The `login` page.
 
 use super::*;
+use store::audit::Recorded;
 
 /// The login form's fields.
 #[derive(Debug, Deserialize)]
@@ -87,13 +88,7 @@ pub async fn login(
         auth::verify_dummy(&form.password);
         let _ = d
             .store
-            .append_audit(
-                now,
-                &client.0,
-                "session.login_failed",
-                form.username.trim(),
-                "{\"reason\":\"unknown account\"}",
-            )
+            .record(now, &client.0, form.username.trim(), &Recorded::LoginFailed { reason: "unknown account" })
             .await;
         return fail(StatusCode::UNAUTHORIZED, wrong);
     };
@@ -113,13 +108,7 @@ pub async fn login(
         }
         let _ = d
             .store
-            .append_audit(
-                now,
-                &client.0,
-                "session.login_failed",
-                &account.name,
-                "{\"reason\":\"wrong password or disabled\"}",
-            )
+            .record(now, &client.0, &account.name, &Recorded::LoginFailed { reason: "wrong password or disabled" })
             .await;
         return fail(StatusCode::UNAUTHORIZED, wrong);
     }

@@ -1,6 +1,7 @@
 //! The `qc` page.
 
 use super::*;
+use store::audit::Recorded;
 
 /// `GET /qc`: QC errors by category, section, type and month.
 pub async fn qc(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
@@ -91,8 +92,8 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
         let snap = dd.snapshot().await?;
         let listed = warehouse::case_lists::qc_findings(&snap, &filter, 500).await?;
         let rows = &listed.rows;
-        let detail = serde_json::json!({ "filters": listed.conditions, "rows": rows.len() }).to_string();
-        dd.store.append_audit(now, &account.name, "dashboard.case_list", "/qc/cases", &detail).await?;
+        let entry = Recorded::CaseList { filters: &listed.conditions, rows: rows.len(), section: None };
+        dd.store.record(now, &account.name, "/qc/cases", &entry).await?;
         let columns = [
             "case_no",
             "business_type",

@@ -5,6 +5,7 @@
 use super::*;
 use crate::report::{HEADLINE_KPIS, Kept, MonthlyReport, ReportError};
 use axum::extract::Path;
+use store::audit::Recorded;
 
 impl From<ReportError> for DashError {
     fn from(e: ReportError) -> DashError {
@@ -75,10 +76,9 @@ pub async fn report_file(State(d): State<Dashboards>, headers: HeaderMap, Path(m
     let answer = async {
         let kept = kept_report(&d, &month)?;
         let bytes = d.reports.read(&kept)?;
-        let detail = serde_json::json!({ "month": kept.month, "snapshot_id": kept.snapshot_id, "sha256": kept.sha256 });
-        d.store
-            .append_audit((d.clock)(), &account.name, "dashboard.report_download", &kept.file, &detail.to_string())
-            .await?;
+        let entry =
+            Recorded::ReportDownload { month: &kept.month, sha256: &kept.sha256, snapshot_id: &kept.snapshot_id };
+        d.store.record((d.clock)(), &account.name, &kept.file, &entry).await?;
         Ok::<_, DashError>((kept, bytes))
     }
     .await;

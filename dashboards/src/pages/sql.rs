@@ -1,6 +1,7 @@
 //! The `sql` page.
 
 use super::*;
+use store::audit::Recorded;
 
 /// `GET /sql`: the console's empty form.
 pub async fn sql_form(State(d): State<Dashboards>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
@@ -90,12 +91,12 @@ pub(crate) async fn run_console(
         }
     };
     let answer = console::query(&ctx, sql, d.sql_limits).await;
-    let detail = serde_json::json!({
-        "sql": sql,
-        "rows": answer.as_ref().map(|a| a.rows).ok(),
-        "error": answer.as_ref().err().map(ToString::to_string),
-    });
-    if let Err(e) = d.store.append_audit(now, &account.name, "warehouse.sql", "console", &detail.to_string()).await {
+    let entry = Recorded::WarehouseSql {
+        error: answer.as_ref().err().map(ToString::to_string),
+        rows: answer.as_ref().map(|a| a.rows).ok(),
+        sql,
+    };
+    if let Err(e) = d.store.record(now, &account.name, "console", &entry).await {
         return Err((
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the query could not be audited, so it is not answered: {e}"),

@@ -349,12 +349,12 @@ pub(crate) async fn sql(args: SqlArgs, settings: &Settings) -> anyhow::Result<Ex
     // Every analyst query is audited: who (the OS user on the command line), what, how many rows.
     let store = settings.open_store().await?;
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let detail = json!({
-        "sql": args.query,
-        "rows": answer.as_ref().map(|a| a.rows).ok(),
-        "error": answer.as_ref().err().map(ToString::to_string),
-    });
-    store.append_audit(Utc::now(), &format!("cli:{who}"), "warehouse.sql", "console", &detail.to_string()).await?;
+    let entry = store::audit::Recorded::WarehouseSql {
+        error: answer.as_ref().err().map(ToString::to_string),
+        rows: answer.as_ref().map(|a| a.rows).ok(),
+        sql: &args.query,
+    };
+    store.record(Utc::now(), &format!("cli:{who}"), "console", &entry).await?;
     store.close().await;
     match answer {
         Ok(answer) => {
