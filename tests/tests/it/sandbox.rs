@@ -42,7 +42,7 @@ async fn footprint(store: &Store, partner: &str, order_no: &str, app: &TestApp) 
     let seizures = store.seizure_counts().await.expect("counts");
     let audit = store.recent_audit(10_000).await.expect("audit").len();
     let today = domain::time::local_date(app.now());
-    let known = court_orders::status(&store, partner, order_no, today).await.expect("status").is_some();
+    let known = court_orders::status(store, partner, order_no, today).await.expect("status").is_some();
     (seizures, audit, known)
 }
 
@@ -68,7 +68,7 @@ async fn sandbox_orders_get_real_receipts_and_never_touch_the_real_register(app:
 
     // The sandbox register has them; the real one has nothing of them.
     let today = domain::time::local_date(app.now());
-    let receipt = court_orders::status(&sandbox, SANDBOX_PARTNER, "SANDBOX-0001", today).await.expect("status");
+    let receipt = court_orders::status(sandbox, SANDBOX_PARTNER, "SANDBOX-0001", today).await.expect("status");
     assert_eq!(receipt.map(|r| r.status.code()), Some("SEIZED"));
     assert!(sandbox.seizure_counts().await.expect("counts").iter().map(|(_, n)| n).sum::<i64>() >= 2);
     assert_eq!(
@@ -83,7 +83,7 @@ async fn sandbox_orders_get_real_receipts_and_never_touch_the_real_register(app:
     // A real partner's order still goes to the real register, and it may not read the sandbox report.
     let (status, real) = app.post(&Order { order_no: "REAL-0001", ..Order::default() }.document()).await;
     assert_eq!((status, tag(&real, "Status")), (200, Some("SEIZED")), "{real}");
-    assert!(court_orders::status(&sandbox, &app.partner_id, "REAL-0001", today).await.expect("status").is_none());
+    assert!(court_orders::status(sandbox, &app.partner_id, "REAL-0001", today).await.expect("status").is_none());
     let (status, refused) = app.get_as(&app.partner_id, &app.secret, "/api/court/v1/sandbox/report").await;
     assert_eq!((status, tag(&refused, "Code")), (403, Some("not_sandbox")), "{refused}");
 }
