@@ -77,7 +77,15 @@ pub async fn query(ctx: &SessionContext, sql: &str, limits: Limits) -> Result<Co
     };
     let (batches, rows, truncated) = tokio::time::timeout(limits.timeout, work)
         .await
-        .map_err(|_| WarehouseError::Limit(format!("the query ran past its time limit of {:?}", limits.timeout)))??;
+        .map_err(|_| WarehouseError::Limit(format!("the query ran past its time limit of {:?}", limits.timeout)))?
+        .map_err(|e| match e {
+            WarehouseError::Query(_) if e.is_limit() => WarehouseError::Limit(format!(
+                "resources exhausted: the query needs more memory than the {} MiB all analysts' queries share; \
+                 narrow it (a month, a district) or count from case_counts ({e})",
+                limits.memory_bytes >> 20
+            )),
+            other => other,
+        })?;
     Ok(ConsoleResult { batches, rows, truncated, elapsed: started.elapsed() })
 }
 

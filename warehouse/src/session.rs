@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig};
 
@@ -106,6 +108,28 @@ pub fn session_with_limit(
     }
     let runtime = Arc::new(runtime.build()?);
     Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// The memory every analyst query of a process shares: one pool of `bytes`,
+/// so that however many analysts run queries at once, their operators
+/// together hold at most that much (each query that needs more fails with
+/// "resources exhausted"; the pool names its largest consumers).
+pub fn console_pool(bytes: usize) -> Arc<dyn MemoryPool> {
+    let top = std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN);
+    Arc::new(TrackConsumersPool::new(GreedyMemoryPool::new(bytes), top))
+}
+
+/// A session for an analyst's query: memory from the shared `pool`
+/// ([`console_pool`]), and nothing spilled to disk, so that a query that
+/// outgrows the pool stops at once with "resources exhausted" rather than
+/// spilling until its time limit (an analyst's question that needs more is
+/// asked another way, or of the rollup).
+pub fn console_session(pool: Arc<dyn MemoryPool>) -> Result<SessionContext, WarehouseError> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(pool)
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+        .build()?;
+    Ok(SessionContext::new_with_config_rt(base_config(None), Arc::new(runtime)))
 }
 
 /// The rollup table's name in a session (see `export::ROLLUP_SQL`).

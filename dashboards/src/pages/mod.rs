@@ -49,7 +49,6 @@ use store::accounts::Account;
 use warehouse::WarehouseError;
 use warehouse::console::{self, Format};
 use warehouse::kpi::{self, Dim, Kpi, KpiRequest, KpiResult};
-use warehouse::session::{register_snapshot, session_with_limit};
 
 /// The filters every dashboard page takes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -220,11 +219,11 @@ impl Dashboards {
         Ok(self.kpis.snapshot().await?)
     }
 
-    /// A session of its own (the analyst console: a runaway query must not hold the pages' memory pool).
+    /// A session of its own (the analyst console: a runaway query must not
+    /// hold the pages' memory pool), its memory from the pool every analyst
+    /// query shares, nothing spilled.
     async fn session(&self) -> Result<datafusion_ctx::Ctx, DashError> {
-        let ctx = session_with_limit(None, Some(self.kpis.memory_bytes()))?;
-        register_snapshot(&ctx, self.kpis.root()).await?;
-        Ok(ctx)
+        Ok(self.kpis.console_session().await?)
     }
 
     /// Renders `page` for the request: authorization, content, layout or CSV.

@@ -336,7 +336,13 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
 
 pub(crate) async fn sql(args: SqlArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let limits = settings.sql_limits();
-    let ctx = match engine_session(&args.engine, Some(limits.memory_bytes)).await {
+    // Locally an analyst's query runs as in the console: its memory pool,
+    // nothing spilled (it stops with "resources exhausted" instead).
+    let session = match args.engine.as_str() {
+        "" | "local" => warehouse::session::console_session(warehouse::session::console_pool(limits.memory_bytes)),
+        engine => engine_session(engine, Some(limits.memory_bytes)).await,
+    };
+    let ctx = match session {
         Ok(ctx) => ctx,
         Err(warehouse::WarehouseError::BadRequest(message)) => {
             eprintln!("error: {message}");

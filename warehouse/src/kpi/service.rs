@@ -18,6 +18,8 @@ use chrono::NaiveDate;
 use super::{Dim, Kpi, KpiQuery, KpiResult};
 use crate::WarehouseError;
 use crate::cache::{OpenSnapshot, SnapshotCache};
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::memory_pool::MemoryPool;
 
 /// KPIs over the warehouse's current snapshot, computed once per snapshot
 /// and query. Cheap to clone: clones share the open snapshot and its results.
@@ -26,6 +28,8 @@ pub struct KpiService {
     root: PathBuf,
     memory_bytes: usize,
     cache: Arc<SnapshotCache>,
+    /// The pool every analyst query shares (`session::console_pool`).
+    console_pool: Arc<dyn MemoryPool>,
 }
 
 /// A KPI answer and the snapshot it was computed on.
@@ -52,7 +56,8 @@ impl KpiService {
     /// The service over the warehouse at `root`, each snapshot's session with
     /// a memory pool of `memory_bytes`.
     pub fn new(root: impl Into<PathBuf>, memory_bytes: usize) -> KpiService {
-        KpiService { root: root.into(), memory_bytes, cache: Arc::default() }
+        let console_pool = crate::session::console_pool(memory_bytes);
+        KpiService { root: root.into(), memory_bytes, cache: Arc::default(), console_pool }
     }
 
     /// The warehouse directory.
@@ -63,6 +68,16 @@ impl KpiService {
     /// The memory pool of a session, bytes.
     pub fn memory_bytes(&self) -> usize {
         self.memory_bytes
+    }
+
+    /// A session over the current snapshot for an analyst's query (the SQL
+    /// console and API): its memory from the one pool all analyst queries
+    /// share, nothing spilled (`session::console_session`); never the pages'
+    /// session, so a runaway query cannot take the pages' memory.
+    pub async fn console_session(&self) -> Result<SessionContext, WarehouseError> {
+        let ctx = crate::session::console_session(self.console_pool.clone())?;
+        crate::session::register_snapshot(&ctx, &self.root).await?;
+        Ok(ctx)
     }
 
     /// The current snapshot, opened once and shared.

@@ -571,6 +571,41 @@ async fn the_console_is_read_only_and_limited(store: Store) {
     let short = Limits { timeout: Duration::from_secs(2), ..limits };
     let err = console::query(&ctx, runaway, short).await.expect_err("stopped");
     assert!(err.is_limit(), "{err}");
+
+    // Analysts' sessions share one pool and never spill: a query that
+    // outgrows it stops at once with "resources exhausted", long before its
+    // time limit, and so does a second one run beside it.
+    let pool = warehouse::session::console_pool(4 * 1024 * 1024);
+    let limits = Limits { max_rows: 100, timeout: Duration::from_secs(60), memory_bytes: 4 * 1024 * 1024 };
+    let distinct = "SELECT COUNT(DISTINCT a.case_no || b.case_no) FROM cases a, cases b WHERE a.district = b.district";
+    let (one, two) = (
+        warehouse::session::console_session(pool.clone()).expect("session"),
+        warehouse::session::console_session(pool.clone()).expect("session"),
+    );
+    register_snapshot(&one, &root).await.expect("snapshot");
+    register_snapshot(&two, &root).await.expect("snapshot");
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(console::query(&one, distinct, limits), console::query(&two, distinct, limits));
+    for answer in [a, b] {
+        let err = answer.expect_err("exhausted");
+        assert!(matches!(err, warehouse::WarehouseError::Limit(_)), "{err}");
+        assert!(
+            err.to_string().starts_with("resources exhausted: the query needs more memory than the 4 MiB"),
+            "{err}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "stopped by memory, not by time: {:?}", started.elapsed());
+    // The failed plans' other tasks wind down on their own; the pool gets
+    // everything back (a leak would starve every later analyst).
+    for _ in 0..200 {
+        if pool.reserved() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pool.reserved(), 0, "everything given back");
+    let fine = console::query(&one, "SELECT COUNT(*) AS n FROM cases", limits).await.expect("a small query still runs");
+    assert_eq!(fine.rows, 1);
     let _ = std::fs::remove_dir_all(root);
 }
 
