@@ -15,6 +15,7 @@ use crate::support::at;
 both_backends!(
     partners_and_key_rotation,
     the_gateways_partner_lookup_is_kept_and_cleared,
+    a_savepoint_rolls_back_its_rows_and_its_audit_entries,
     inbox_keeps_payload_and_hash,
     quarantine_lists_and_replays,
     cursor_moves_only_with_its_batch,
@@ -80,6 +81,25 @@ async fn the_gateways_partner_lookup_is_kept_and_cleared(store: Store) {
     let uncached = store.clone().with_partner_cache_ttl(std::time::Duration::ZERO);
     assert_eq!(secrets(&uncached, now).await.0, PartnerStatus::Disabled);
     assert_eq!(secrets(&other, now).await.0, PartnerStatus::Disabled);
+}
+
+async fn a_savepoint_rolls_back_its_rows_and_its_audit_entries(store: Store) {
+    let now = at(2024, 10, 1, 9, 0);
+    let mut tx = store.begin().await.expect("begin");
+    tx.record(now, "test", "kept", &store::audit::Recorded::AccountReset {}).await.expect("record");
+    let savepoint = tx.savepoint("test_point").await.expect("savepoint");
+    tx.record(now, "test", "undone", &store::audit::Recorded::AccountReset {}).await.expect("record");
+    tx.insert_inbox(now, "court-x", "court_push", "application/xml", b"<A/>").await.expect("inbox");
+    tx.rollback_to(savepoint).await.expect("rollback to");
+    let kept = tx.savepoint("test_point").await.expect("again");
+    tx.insert_inbox(now, "court-x", "court_push", "application/xml", b"<B/>").await.expect("inbox");
+    tx.release(kept).await.expect("release");
+    tx.commit().await.expect("commit");
+    let subjects: Vec<String> = store.recent_audit(10).await.expect("audit").into_iter().map(|e| e.subject).collect();
+    assert_eq!(subjects, ["kept"], "the audit entry made after the savepoint went with it");
+    assert!(store.verify_audit_chain().await.expect("verify").is_ok());
+    let inbox = store::testing::count(&store, "SELECT COUNT(*) FROM inbox", &[]).await.expect("count");
+    assert_eq!(inbox, 1, "the payload inserted after the savepoint went with it");
 }
 
 async fn inbox_keeps_payload_and_hash(store: Store) {
