@@ -65,6 +65,13 @@ pub struct Credential {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
+impl Credential {
+    /// Whether it may sign at `now`: current, or rotated out but within its grace period.
+    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.valid_until.is_none_or(|until| until > now)
+    }
+}
+
 /// Never prints the secret.
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,7 +97,7 @@ pub struct SigningPartner {
 impl SigningPartner {
     /// The secrets valid at `now`, newest first (as [`Store::valid_credentials`]).
     pub fn valid_at(&self, now: DateTime<Utc>) -> impl Iterator<Item = &Credential> {
-        self.credentials.iter().filter(move |c| c.valid_until.is_none_or(|until| until > now))
+        self.credentials.iter().filter(move |c| c.valid_at(now))
     }
 }
 
@@ -399,14 +406,7 @@ impl Store {
             Err(generation) => generation,
         };
         let Some(partner) = self.get_partner(id).await? else { return Ok(None) };
-        let credentials: Vec<Credential> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, secret, created_at, valid_until FROM partner_credentials WHERE partner_id = $1 ORDER BY id DESC",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?
-        });
+        let credentials = self.credentials(id).await?;
         let entry = Arc::new(SigningPartner { partner, credentials });
         self.partner_cache.put(generation, entry.clone());
         Ok(Some(entry))
@@ -421,16 +421,18 @@ impl Store {
 
     /// The secrets of a partner that are valid at `now`, newest first.
     pub async fn valid_credentials(&self, partner_id: &str, now: DateTime<Utc>) -> StoreResult<Vec<Credential>> {
-        let rows: Vec<Credential> = on_pool!(self, pool => {
+        Ok(self.credentials(partner_id).await?.into_iter().filter(|c| c.valid_at(now)).collect())
+    }
+
+    /// Every secret of a partner, whatever its validity, newest first.
+    async fn credentials(&self, partner_id: &str) -> StoreResult<Vec<Credential>> {
+        Ok(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, secret, created_at, valid_until FROM partner_credentials \
-                 WHERE partner_id = $1 AND (valid_until IS NULL OR valid_until > $2) ORDER BY id DESC",
+                "SELECT id, secret, created_at, valid_until FROM partner_credentials WHERE partner_id = $1 ORDER BY id DESC",
             )
             .bind(partner_id)
-            .bind(now)
             .fetch_all(pool)
             .await?
-        });
-        Ok(rows)
+        }))
     }
 }
