@@ -209,15 +209,18 @@ pub enum PasswordError {
     Hash(argon2::password_hash::Error),
 }
 
-/// Hashes a password with argon2id and a random salt; refuses short ones.
-pub fn hash_password(password: &str) -> Result<String, PasswordError> {
+/// Hashes a password with argon2id and a random salt (the login page), and
+/// makes its SCRAM-SHA-256 verifier (the warehouse's PostgreSQL front end);
+/// refuses short ones.
+pub fn hash_password(password: &str) -> Result<store::accounts::PasswordHashes, PasswordError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(PasswordError::Hash)
+    let phc = Argon2::default().hash_password(password.as_bytes(), &salt).map_err(PasswordError::Hash)?.to_string();
+    Ok(store::accounts::PasswordHashes { phc, scram: crate::scram::Verifier::new(password).to_string() })
 }
 
 /// Whether `password` matches the PHC string.
@@ -228,7 +231,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 /// Spends the time of one verification, so an unknown name answers as slowly as a wrong password.
 pub fn verify_dummy(password: &str) {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let phc = DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default());
+    let phc = DUMMY.get_or_init(|| hash_password("not-a-real-password").map(|h| h.phc).unwrap_or_default());
     let _ = verify_password(password, phc);
 }
 
@@ -274,7 +277,7 @@ mod tests {
 
     #[test]
     fn passwords_verify_only_themselves() {
-        let phc = hash_password("correct horse battery").expect("hash");
+        let phc = hash_password("correct horse battery").expect("hash").phc;
         assert!(phc.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &phc));
         assert!(!verify_password("correct horse batterY", &phc));

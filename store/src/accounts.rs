@@ -23,6 +23,9 @@ pub struct Account {
     pub section: Option<String>,
     /// Argon2 PHC string.
     pub password_hash: String,
+    /// SCRAM-SHA-256 verifier (PostgreSQL's form) for the warehouse's
+    /// PostgreSQL front end; none for passwords set before it existed.
+    pub scram_verifier: Option<String>,
     /// A disabled account cannot log in and its sessions end.
     pub disabled: bool,
     /// Failed logins since the last success.
@@ -46,6 +49,22 @@ impl std::fmt::Debug for Account {
     }
 }
 
+/// What the store keeps of a password: never the password itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHashes {
+    /// Argon2 PHC string (the login page).
+    pub phc: String,
+    /// SCRAM-SHA-256 verifier (the PostgreSQL front end).
+    pub scram: String,
+}
+
+/// Never prints the hashes.
+impl std::fmt::Debug for PasswordHashes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHashes").finish_non_exhaustive()
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct SessionRow {
     last_seen_at: DateTime<Utc>,
@@ -56,7 +75,7 @@ struct SessionRow {
 /// The columns of [`Account`], as a literal for `concat!`.
 macro_rules! account_columns {
     () => {
-        "id, name, role, section, password_hash, disabled, failed_logins, locked_until, created_at"
+        "id, name, role, section, password_hash, scram_verifier, disabled, failed_logins, locked_until, created_at"
     };
 }
 
@@ -67,7 +86,7 @@ impl Store {
         name: &str,
         role: &str,
         section: Option<&str>,
-        password_hash: &str,
+        password: &PasswordHashes,
         now: DateTime<Utc>,
     ) -> StoreResult<Account> {
         let mut tx = self.begin().await?;
@@ -79,13 +98,14 @@ impl Store {
         }
         crate::on_tx!(tx, conn => {
             sqlx::query(
-                "INSERT INTO accounts (name, role, section, password_hash, created_at, password_changed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
+                "INSERT INTO accounts (name, role, section, password_hash, scram_verifier, created_at, password_changed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
             )
             .bind(name)
             .bind(role)
             .bind(section)
-            .bind(password_hash)
+            .bind(&password.phc)
+            .bind(&password.scram)
             .bind(now)
             .execute(conn)
             .await?;
@@ -127,15 +147,21 @@ impl Store {
         tx.commit().await
     }
 
-    /// Sets a new password hash, clears the lockout and ends the account's sessions.
-    pub async fn reset_account_password(&self, name: &str, password_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    /// Sets a new password's hashes, clears the lockout and ends the account's sessions.
+    pub async fn reset_account_password(
+        &self,
+        name: &str,
+        password: &PasswordHashes,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let id: Option<i64> = crate::on_tx!(tx, conn => {
             sqlx::query_scalar(
-                "UPDATE accounts SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL \
-                 WHERE name = $3 RETURNING id",
+                "UPDATE accounts SET password_hash = $1, scram_verifier = $2, password_changed_at = $3, failed_logins = 0, \
+                 locked_until = NULL WHERE name = $4 RETURNING id",
             )
-            .bind(password_hash)
+            .bind(&password.phc)
+            .bind(&password.scram)
             .bind(now)
             .bind(name)
             .fetch_optional(conn)
@@ -204,6 +230,20 @@ impl Store {
             .await?;
         });
         tx.record(now, &account.name, &account.name, &Recorded::Login { client }).await?;
+        tx.commit().await
+    }
+
+    /// A login to the warehouse's PostgreSQL front end: clears the failure
+    /// count and audits it (no web session is opened).
+    pub async fn record_pg_login(&self, account: &Account, client: &str, tls: bool, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        crate::on_tx!(tx, conn => {
+            sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(account.id)
+                .execute(conn)
+                .await?;
+        });
+        tx.record(now, &account.name, &account.name, &Recorded::PgLogin { client, tls }).await?;
         tx.commit().await
     }
 

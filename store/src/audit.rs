@@ -138,14 +138,24 @@ pub enum Recorded<'a> {
         /// The HTTP status answered.
         status: u16,
     },
-    /// `warehouse.sql`: an analyst's query (console, API or CLI).
+    /// `warehouse.sql`: an analyst's query (console, API, CLI or the PostgreSQL front end).
     WarehouseSql {
         /// Why it failed, if it did.
         error: Option<String>,
+        /// Milliseconds it took (the PostgreSQL front end says it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        millis: Option<u64>,
         /// Rows returned, if it succeeded.
         rows: Option<usize>,
         /// The query.
         sql: &'a str,
+    },
+    /// `warehouse.pg_login`: a login to the warehouse's PostgreSQL front end.
+    PgLogin {
+        /// The client's address.
+        client: &'a str,
+        /// Whether the connection is encrypted.
+        tls: bool,
     },
 }
 
@@ -172,6 +182,7 @@ impl Recorded<'_> {
             Recorded::OwnCaseList { .. } | Recorded::CaseList { .. } => "dashboard.case_list",
             Recorded::QuarantineReplay { .. } => "quarantine.replay",
             Recorded::WarehouseSql { .. } => "warehouse.sql",
+            Recorded::PgLogin { .. } => "warehouse.pg_login",
         }
     }
 
@@ -495,14 +506,24 @@ mod recorded_tests {
                 r#"{"id":4,"result":"ok","status":200}"#,
             ),
             (
-                Recorded::WarehouseSql { error: None, rows: Some(5), sql: "SELECT 1" },
+                Recorded::WarehouseSql { error: None, millis: None, rows: Some(5), sql: "SELECT 1" },
                 "warehouse.sql",
                 r#"{"error":null,"rows":5,"sql":"SELECT 1"}"#,
             ),
             (
-                Recorded::WarehouseSql { error: Some("bad".into()), rows: None, sql: "x" },
+                Recorded::WarehouseSql { error: Some("bad".into()), millis: None, rows: None, sql: "x" },
                 "warehouse.sql",
                 r#"{"error":"bad","rows":null,"sql":"x"}"#,
+            ),
+            (
+                Recorded::WarehouseSql { error: None, millis: Some(12), rows: Some(3), sql: "SELECT 3" },
+                "warehouse.sql",
+                r#"{"error":null,"millis":12,"rows":3,"sql":"SELECT 3"}"#,
+            ),
+            (
+                Recorded::PgLogin { client: "127.0.0.1:5000", tls: true },
+                "warehouse.pg_login",
+                r#"{"client":"127.0.0.1:5000","tls":true}"#,
             ),
         ];
         for (entry, action, detail) in cases {

@@ -23,6 +23,8 @@ use crate::settings::{AlertSettings, Settings};
 /// The whole service, bound and ready to serve.
 pub struct App {
     application: Application,
+    /// The warehouse's PostgreSQL front end (`[analytics] pg_listen`).
+    pg: Option<pgfront::PgFront>,
     store: Store,
     sandbox: Store,
     scheduler: Scheduler,
@@ -42,6 +44,8 @@ pub struct Running {
     pub url: String,
     /// The store it writes (shared: the tests read what it did).
     pub store: Store,
+    /// The PostgreSQL front end's address, when it was started.
+    pub pg_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -115,8 +119,23 @@ impl App {
             application = application.with_tls(gateway::tls::server_config(&tls.files()).context("[server.tls]")?);
         }
         let url = format!("{}://{}", application.scheme(), application.local_addr()?);
+        let pg = match settings.analytics.pg_listen {
+            None => None,
+            Some(addr) => {
+                let tls = match &settings.server.tls {
+                    Some(tls) => Some(gateway::tls::server_config(&tls.files()).context("[server.tls]")?),
+                    None => None,
+                };
+                let pg_settings = pgfront::PgSettings {
+                    tls,
+                    require_tls: settings.analytics.pg_require_tls,
+                    max_rows: settings.analytics.pg_max_rows,
+                };
+                Some(pgfront::PgFront::bind(addr, dashboards.clone(), pg_settings).await.context("[analytics]")?)
+            }
+        };
         let scheduler = Scheduler::for_service(settings, &store, calendar, dashboards, clock)?;
-        Ok(App { application, store, sandbox, scheduler, url })
+        Ok(App { application, pg, store, sandbox, scheduler, url })
     }
 
     /// The address it serves, `scheme://host:port`.
@@ -124,18 +143,34 @@ impl App {
         &self.url
     }
 
+    /// The PostgreSQL front end's address, when `[analytics] pg_listen` is set.
+    pub fn pg_addr(&self) -> Option<SocketAddr> {
+        self.pg.as_ref().and_then(|pg| pg.local_addr().ok())
+    }
+
     /// Serves and runs the scheduled jobs until `shutdown` completes; then
     /// finishes in-flight requests, lets each job finish its current run (a
     /// connector its current page: pages are transactions), and closes the stores.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let App { application, store, sandbox, scheduler, url } = self;
+        let App { application, pg, store, sandbox, scheduler, url } = self;
         let (stop_jobs, jobs_stopped) = watch::channel(false);
         let jobs = scheduler.len();
-        let scheduled = tokio::spawn(scheduler.run(jobs_stopped));
+        let scheduled = tokio::spawn(scheduler.run(jobs_stopped.clone()));
+        let pg = pg.map(|pg| {
+            let pg_addr = pg.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!(message = "serving PostgreSQL clients", addr = %pg_addr);
+            let mut stopped = jobs_stopped;
+            tokio::spawn(pg.run_until(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         tracing::info!(message = "serving", %url, jobs);
         let served = application.run_until(shutdown).await.context("server failed");
         let _ = stop_jobs.send(true);
         let _ = scheduled.await;
+        if let Some(pg) = pg {
+            let _ = pg.await;
+        }
         store.close().await;
         sandbox.close().await;
         served
@@ -145,11 +180,12 @@ impl App {
     pub fn spawn(self) -> Running {
         let url = self.url.clone();
         let store = self.store.clone();
+        let pg_addr = self.pg_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(self.run_until(async move {
             let _ = stopped.await;
         }));
-        Running { url, store, stop: Some(stop), served }
+        Running { url, store, pg_addr, stop: Some(stop), served }
     }
 }
 

@@ -238,6 +238,10 @@ pub struct DemoArgs {
     /// Where the service listens (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// Where PostgreSQL clients (psql, DBeaver, Python) reach the warehouse
+    /// [default: [analytics] pg_listen, or 127.0.0.1:5433].
+    #[arg(long, value_name = "ADDR")]
+    pub pg_listen: Option<SocketAddr>,
     /// Seed of the simulated case flow.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

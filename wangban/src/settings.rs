@@ -73,6 +73,27 @@ pub struct Settings {
     pub warehouse: WarehouseSettings,
     /// Alerts evaluated after each warehouse refresh, and where they are sent.
     pub alerts: AlertSettings,
+    /// Analysts' own tools: the warehouse over the PostgreSQL wire protocol.
+    pub analytics: AnalyticsSettings,
+}
+
+/// `[analytics]`: the warehouse's PostgreSQL front end (crate `pgfront`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsSettings {
+    /// Where `serve` listens for PostgreSQL clients (`127.0.0.1:5433`); none: not started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_listen: Option<SocketAddr>,
+    /// Refuse connections that do not start TLS (needs `[server.tls]`).
+    pub pg_require_tls: bool,
+    /// Rows one statement returns at most (streamed; larger than the console's, for exports).
+    pub pg_max_rows: usize,
+}
+
+impl Default for AnalyticsSettings {
+    fn default() -> Self {
+        Self { pg_listen: None, pg_require_tls: false, pg_max_rows: 2_000_000 }
+    }
 }
 
 /// `[alerts]`
@@ -468,6 +489,7 @@ impl Default for Settings {
             connectors: ConnectorsSettings::default(),
             warehouse: WarehouseSettings::default(),
             alerts: AlertSettings::default(),
+            analytics: AnalyticsSettings::default(),
         }
     }
 }

@@ -89,6 +89,11 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
     settings.warehouse.dir = None;
     settings.warehouse.key_file = None;
     settings.connectors = super::simulate::connectors_for(&servers, &flow);
+    let pg_listen = args
+        .pg_listen
+        .or(settings.analytics.pg_listen)
+        .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 5433)));
+    settings.analytics.pg_listen = Some(pg_listen);
     let config_path = dir.join("wangban.toml");
     #[derive(serde::Serialize)]
     struct Written<'a> {
@@ -130,6 +135,11 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
     for (name, role, password) in &accounts {
         eprintln!("  {name:<9} {role:<11} {password}");
     }
+    eprintln!(
+        "PostgreSQL clients (accounts qc and leader): psql \"host={} port={} dbname=wangban user=qc\" (password above)",
+        pg_listen.ip(),
+        pg_listen.port()
+    );
     eprintln!(
         "other commands on the demo: wangban --config {} kpi online-rate --from 2025-01-01 --to 2025-12-31 --by month",
         config_path.display()

@@ -10,6 +10,9 @@ use crate::settings::Settings;
 pub(crate) async fn run(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let app = App::build(settings, args.listen).await?;
     println!("wangban listening on {}", app.url());
+    if let Some(addr) = app.pg_addr() {
+        println!("PostgreSQL clients: psql \"host={} port={} dbname=wangban user=<account>\"", addr.ip(), addr.port());
+    }
     tracing::info!(message = "starting", database = %store::redact_url(&settings.database_url()));
     app.run_until(shutdown_signal()).await?;
     tracing::info!(message = "stopped");

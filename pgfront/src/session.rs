@@ -1,0 +1,1223 @@
+//! One logged-in connection: statements in the simple and the extended
+//! query protocol, portals and cursors streamed batch by batch under the
+//! analysts' limits, and every statement audited.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use store::audit::Recorded;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+use warehouse::datafusion::arrow::array::RecordBatch;
+use warehouse::datafusion::arrow::datatypes::DataType;
+use warehouse::datafusion::common::ScalarValue;
+use warehouse::datafusion::error::DataFusionError;
+use warehouse::datafusion::execution::SendableRecordBatchStream;
+use warehouse::datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use warehouse::datafusion::prelude::SessionContext;
+
+use crate::types::{Column, Kind};
+use crate::wire::{Body, FieldDescription, Out, WireError};
+use crate::{Inner, Login, PgError, catalog, send, types};
+
+/// Bytes of rows gathered before they are sent.
+const SEND_AT: usize = 64 << 10;
+
+/// A parsed statement.
+#[derive(Debug, Clone)]
+enum Statement {
+    /// Nothing but whitespace and comments.
+    Empty,
+    /// A query DataFusion planned (read-only checked), with its parameters' types.
+    Query { sql: String, plan: LogicalPlan, params: Vec<DataType>, fields: Vec<(String, Kind)> },
+    /// A statement answered by the front end itself.
+    Command { sql: String, command: Command },
+}
+
+/// What the front end answers itself.
+#[derive(Debug, Clone)]
+enum Command {
+    /// Acknowledged with a tag (`BEGIN`, `SET`, `DISCARD ALL`, …); `tx` changes the transaction state.
+    Tag { tag: &'static str, tx: Option<bool>, report: Option<(String, String)>, timeout: Option<Duration> },
+    /// `SHOW name`.
+    Show(String),
+    /// `DECLARE name CURSOR FOR query`.
+    Declare { name: String, query: Box<Statement> },
+    /// `FETCH [FORWARD] [n | ALL] FROM name`.
+    Fetch { name: String, count: Option<usize> },
+    /// `CLOSE name` or `CLOSE ALL`.
+    Close(Option<String>),
+    /// Refused, with why.
+    Refuse(PgError),
+}
+
+/// A query's rows on their way out. (The stream sits in a mutex only so
+/// that a session is `Sync`; it is reached through `get_mut`, never locked.)
+struct Running {
+    stream: Option<std::sync::Mutex<SendableRecordBatchStream>>,
+    pending: Option<(Vec<Column>, usize, usize)>,
+    fields: Vec<(String, Kind)>,
+    rows: usize,
+    busy: Duration,
+    started: Instant,
+    sql: String,
+    audited: bool,
+}
+
+/// A bound statement.
+struct Portal {
+    statement: Statement,
+    formats: Vec<i16>,
+    running: Option<Running>,
+}
+
+/// How a round of sending rows ended.
+enum Pumped {
+    /// The rows asked for were sent; more remain.
+    Suspended,
+    /// The result is complete (`capped`: cut at the row limit).
+    Done { capped: bool },
+}
+
+pub(crate) struct Session<'a> {
+    inner: &'a Inner,
+    login: Login,
+    pid: i32,
+    cancel: Arc<Notify>,
+    ctx: Option<(String, SessionContext)>,
+    statements: HashMap<String, Statement>,
+    portals: HashMap<String, Portal>,
+    cursors: HashMap<String, Running>,
+    in_tx: bool,
+    failed_tx: bool,
+    settings: HashMap<String, String>,
+    timeout: Duration,
+}
+
+fn formats_for(formats: &[i16], n: usize) -> Vec<i16> {
+    match formats {
+        [] => vec![0; n],
+        [one] => vec![*one; n],
+        many => many.to_vec(),
+    }
+}
+
+fn describe(fields: &[(String, Kind)], formats: &[i16]) -> Vec<FieldDescription> {
+    let formats = formats_for(formats, fields.len());
+    fields
+        .iter()
+        .zip(formats)
+        .map(|((name, kind), format)| FieldDescription {
+            name: name.clone(),
+            type_oid: kind.oid(),
+            type_len: kind.len(),
+            format,
+        })
+        .collect()
+}
+
+/// The SQLSTATE and message of a DataFusion error.
+pub(crate) fn df_error(e: &DataFusionError, memory_mb: usize) -> PgError {
+    let text = e.to_string();
+    match e.find_root() {
+        DataFusionError::ResourcesExhausted(_) => PgError::error(
+            "53200",
+            format!(
+                "resources exhausted: the query needs more memory than the {memory_mb} MiB all analysts' queries share ({text})"
+            ),
+        )
+        .hint("narrow it (a month, a district) or count from case_counts"),
+        DataFusionError::SQL(..) => PgError::error("42601", text),
+        DataFusionError::NotImplemented(_) => PgError::error("0A000", text),
+        DataFusionError::SchemaError(..) => PgError::error("42703", text),
+        DataFusionError::Plan(_) if text.contains("table") && text.contains("not found") => {
+            PgError::error("42P01", text)
+        }
+        DataFusionError::Plan(_) if text.contains("function") => PgError::error("42883", text),
+        DataFusionError::Plan(_) => PgError::error("42000", text),
+        _ => PgError::error("XX000", text),
+    }
+}
+
+fn read_only_error(e: &DataFusionError) -> PgError {
+    PgError::error("25006", format!("the warehouse is read-only: {}", e.find_root()))
+        .hint("only queries (SELECT, WITH, EXPLAIN) are allowed")
+}
+
+/// Splits a simple query into its statements at `;` outside quotes,
+/// comments and dollar quotes.
+pub(crate) fn split_statements(sql: &str) -> Vec<&str> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                let quote = bytes[i];
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == quote {
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                if let Some(len) = bytes[i + 1..].iter().position(|b| *b == b'$')
+                    && bytes[i + 1..i + 1 + len].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                {
+                    let tag = &sql[i..i + len + 2];
+                    match sql[i + len + 2..].find(tag) {
+                        Some(end) => i += len + 2 + end + tag.len() - 1,
+                        None => i = bytes.len(),
+                    }
+                }
+            }
+            b';' => {
+                out.push(&sql[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(&sql[start.min(sql.len())..]);
+    let nonblank: Vec<&str> = out.into_iter().filter(|s| !strip_comments(s).is_empty()).collect();
+    if nonblank.is_empty() { vec![""] } else { nonblank }
+}
+
+/// The statement without leading whitespace and comments.
+fn strip_comments(sql: &str) -> &str {
+    let mut s = sql.trim_start();
+    loop {
+        if let Some(rest) = s.strip_prefix("--") {
+            s = rest.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+        } else if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
+        } else {
+            return s.trim_end().trim_end_matches(';').trim_end();
+        }
+    }
+}
+
+fn unquote(value: &str) -> String {
+    let v = value.trim();
+    let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
+    let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+    v.to_owned()
+}
+
+/// A `statement_timeout` value in milliseconds (`5000`, `'30s'`, `'2min'`).
+fn timeout_ms(value: &str) -> Option<u64> {
+    let v = unquote(value).to_ascii_lowercase();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (number, unit) = v.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    Some(match unit.trim() {
+        "" | "ms" => n,
+        "s" => n * 1000,
+        "min" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return None,
+    })
+}
+
+/// Settings clients set that change nothing here.
+const HARMLESS: &[&str] = &[
+    "application_name",
+    "extra_float_digits",
+    "datestyle",
+    "intervalstyle",
+    "client_min_messages",
+    "bytea_output",
+    "search_path",
+    "lc_messages",
+    "lc_monetary",
+    "lc_numeric",
+    "lc_time",
+    "jit",
+    "default_transaction_isolation",
+    "transaction_isolation",
+    "idle_in_transaction_session_timeout",
+    "lock_timeout",
+    "plan_cache_mode",
+    "timezone",
+    "time zone",
+    "session characteristics",
+];
+
+/// `SET …`: acknowledged when harmless, refused when it would loosen a limit.
+fn set_command(rest: &str, limit: Duration) -> Command {
+    let ok = |report: Option<(String, String)>, timeout: Option<Duration>| Command::Tag { tag: "SET", tx: None, report, timeout };
+    let lower = rest.to_ascii_lowercase();
+    let lower = lower.trim_start_matches("session ").trim_start_matches("local ").trim();
+    if lower.starts_with("transaction") || lower.starts_with("session characteristics") {
+        if lower.contains("read write") {
+            return Command::Refuse(PgError::error("25006", "the warehouse is read-only: READ WRITE is not available"));
+        }
+        return ok(None, None);
+    }
+    let (name, value) = match lower.split_once(" to ").or_else(|| lower.split_once('=')) {
+        Some((n, v)) => (n.trim().to_owned(), v.trim().to_owned()),
+        None if lower.starts_with("time zone") => ("timezone".to_owned(), lower["time zone".len()..].trim().to_owned()),
+        None => (lower.to_owned(), String::new()),
+    };
+    let name = name.trim_matches('"').to_owned();
+    let refuse = |why: String| {
+        Command::Refuse(
+            PgError::error("42501", format!("SET {name} is not allowed: {why}"))
+                .hint("the engine's settings and the analysts' limits are fixed by the server"),
+        )
+    };
+    match name.as_str() {
+        "client_encoding" | "names" => {
+            let v = unquote(&value).replace(['-', '_'], "");
+            if v == "utf8" || v == "unicode" {
+                ok(None, None)
+            } else {
+                Command::Refuse(PgError::error("22023", format!("client_encoding {value} is not available: only UTF8")))
+            }
+        }
+        "standard_conforming_strings" if matches!(unquote(&value).as_str(), "on" | "true") => ok(None, None),
+        "default_transaction_read_only" | "transaction_read_only"
+            if matches!(unquote(&value).as_str(), "on" | "true" | "1") =>
+        {
+            ok(None, None)
+        }
+        "statement_timeout" => match timeout_ms(&value) {
+            Some(0) => refuse("the time limit cannot be lifted".into()),
+            Some(ms) if Duration::from_millis(ms) > limit => {
+                refuse(format!("the time limit is at most {} s", limit.as_secs()))
+            }
+            Some(ms) => ok(None, Some(Duration::from_millis(ms))),
+            None => Command::Refuse(PgError::error("22023", format!("invalid statement_timeout {value}"))),
+        },
+        n if HARMLESS.contains(&n) => {
+            let report = (n == "application_name").then(|| ("application_name".to_owned(), unquote(&value)));
+            ok(report, None)
+        }
+        _ => refuse("only session settings clients send (application_name, DateStyle, statement_timeout …) are accepted".into()),
+    }
+}
+
+/// What a statement is, by its first words; `None`: a query for DataFusion.
+fn command(sql: &str, limit: Duration) -> Option<Command> {
+    let lower = sql.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    let tag = |tag: &'static str, tx: Option<bool>| Some(Command::Tag { tag, tx, report: None, timeout: None });
+    match words.as_slice() {
+        ["begin", ..] | ["start", "transaction", ..] => tag("BEGIN", Some(true)),
+        ["commit", ..] | ["end", ..] => tag("COMMIT", Some(false)),
+        ["rollback", ..] | ["abort", ..] => tag("ROLLBACK", Some(false)),
+        ["set", ..] => Some(set_command(sql.trim_start()[3..].trim(), limit)),
+        ["reset", ..] => tag("RESET", None),
+        ["discard", ..] => tag("DISCARD ALL", None),
+        ["deallocate", ..] => tag("DEALLOCATE", None),
+        ["unlisten", ..] => tag("UNLISTEN", None),
+        ["show", "all"] => Some(Command::Refuse(PgError::error("0A000", "SHOW ALL is not available: SHOW one setting"))),
+        ["show", name, ..] => Some(Command::Show(name.trim_matches('"').to_owned())),
+        ["close", "all"] => Some(Command::Close(None)),
+        ["close", name] => Some(Command::Close(Some(name.trim_matches('"').to_owned()))),
+        ["fetch" | "move", ..] => Some(fetch_command(sql)),
+        ["copy", ..] => Some(Command::Refuse(
+            PgError::error("0A000", "COPY is not available in the read-only warehouse")
+                .hint("export with a SELECT: results are streamed, up to the front end's row limit"),
+        )),
+        ["listen" | "notify" | "vacuum" | "analyze" | "lock" | "grant" | "revoke" | "prepare" | "execute", ..] => {
+            Some(Command::Refuse(PgError::error(
+                "25006",
+                format!("the warehouse is read-only: {} is not available", words[0].to_uppercase()),
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn fetch_command(sql: &str) -> Command {
+    // FETCH [FORWARD | NEXT] [count | ALL] { FROM | IN } name
+    let words: Vec<String> = sql.split_whitespace().map(str::to_owned).collect();
+    let Some(at) = words.iter().rposition(|w| w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("in")) else {
+        return Command::Refuse(PgError::error("42601", "FETCH needs FROM cursor_name"));
+    };
+    let Some(name) = words.get(at + 1) else {
+        return Command::Refuse(PgError::error("42601", "FETCH needs a cursor name"));
+    };
+    let mut count = Some(1);
+    for w in &words[1..at] {
+        let w = w.to_ascii_lowercase();
+        match w.as_str() {
+            "forward" | "next" => {}
+            "all" => count = None,
+            n => match n.parse::<usize>() {
+                Ok(n) => count = Some(n),
+                Err(_) => {
+                    return Command::Refuse(PgError::error("0A000", format!("FETCH {w} is not available: only FORWARD")));
+                }
+            },
+        }
+    }
+    Command::Fetch { name: name.trim_matches('"').to_owned(), count }
+}
+
+/// `DECLARE name [BINARY] [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query` → name and query.
+fn declare(sql: &str) -> Option<(String, &str)> {
+    let lower = sql.to_ascii_lowercase();
+    let rest = lower.trim_start().strip_prefix("declare")?;
+    let cursor_at = rest.find(" cursor ")?;
+    let name = rest[..cursor_at].split_whitespace().next()?.trim_matches('"').to_owned();
+    let for_at = rest[cursor_at..].find(" for ")? + cursor_at;
+    let offset = sql.len() - sql.trim_start().len() + "declare".len() + for_at + " for ".len();
+    Some((name, &sql[offset..]))
+}
+
+impl<'a> Session<'a> {
+    pub(crate) fn new(inner: &'a Inner, login: Login, pid: i32, cancel: Arc<Notify>) -> Self {
+        let mut settings = HashMap::new();
+        if let Some(name) = login.params.get("application_name") {
+            settings.insert("application_name".to_owned(), name.clone());
+        }
+        Session {
+            inner,
+            timeout: inner.dashboards.sql_limits.timeout,
+            login,
+            pid,
+            cancel,
+            ctx: None,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            cursors: HashMap::new(),
+            in_tx: false,
+            failed_tx: false,
+            settings,
+        }
+    }
+
+    fn memory_mb(&self) -> usize {
+        self.inner.dashboards.sql_limits.memory_bytes >> 20
+    }
+
+    /// The session over the current snapshot (a new one when the snapshot changed).
+    async fn context(&mut self) -> Result<SessionContext, PgError> {
+        let root = self.inner.dashboards.kpis.root().to_owned();
+        let current = warehouse::snapshot::Warehouse::open(&root)
+            .and_then(|w| w.current())
+            .map_err(|e| PgError::error("58030", format!("the warehouse cannot be read: {e}")))?
+            .ok_or_else(|| {
+                PgError::error("55000", "the warehouse has no snapshot yet").hint("run `wangban warehouse refresh`")
+            })?;
+        if let Some((id, ctx)) = &self.ctx
+            && *id == current.snapshot_id
+        {
+            return Ok(ctx.clone());
+        }
+        let ctx = self.inner.dashboards.kpis.console_session().await.map_err(|e| match e {
+            warehouse::WarehouseError::NoSnapshot(m) => PgError::error("55000", m),
+            other => PgError::error("58030", other.to_string()),
+        })?;
+        let setup = async {
+            ctx.sql("SET datafusion.sql_parser.dialect = 'PostgreSQL'").await?;
+            catalog::install(&ctx, &self.login.account.name, self.pid).await?;
+            catalog::install_user(&ctx, &self.login.account.name);
+            Ok::<_, DataFusionError>(())
+        };
+        setup.await.map_err(|e| PgError::error("XX000", format!("the session could not be set up: {e}")))?;
+        self.ctx = Some((current.snapshot_id, ctx.clone()));
+        Ok(ctx)
+    }
+
+    /// Parses and plans one statement; `declared` are the parameter types the client gave.
+    async fn prepare(&mut self, sql: &str, declared: &[u32]) -> Result<Statement, PgError> {
+        let body = strip_comments(sql);
+        if body.is_empty() {
+            return Ok(Statement::Empty);
+        }
+        if let Some((name, query)) = declare(body) {
+            let query = Box::pin(self.prepare(query, declared)).await?;
+            if !matches!(query, Statement::Query { .. }) {
+                return Err(PgError::error("42601", "DECLARE … CURSOR FOR needs a query"));
+            }
+            return Ok(Statement::Command {
+                sql: sql.to_owned(),
+                command: Command::Declare { name, query: Box::new(query) },
+            });
+        }
+        if let Some(command) = command(body, self.inner.dashboards.sql_limits.timeout) {
+            return Ok(Statement::Command { sql: sql.to_owned(), command });
+        }
+        let ctx = self.context().await?;
+        let state = ctx.state();
+        let plan = match state.create_logical_plan(body).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                // PostgreSQL-only syntax of clients' catalog queries (and `current_user`): rewritten and tried again.
+                let rewritten = catalog::rewrite(body);
+                let again = if rewritten == body { None } else { state.create_logical_plan(&rewritten).await.ok() };
+                match again {
+                    Some(plan) => plan,
+                    // A metadata query this catalog cannot answer: no rows, as for an object that is not there.
+                    None if catalog::asks_catalog(body) => {
+                        tracing::debug!(message = "catalog query answered empty", error = %e);
+                        LogicalPlanBuilder::empty(false).build().map_err(|e| df_error(&e, self.memory_mb()))?
+                    }
+                    None => return Err(df_error(&e, self.memory_mb())),
+                }
+            }
+        };
+        warehouse::console::read_only().verify_plan(&plan).map_err(|e| read_only_error(&e))?;
+        let types = plan.get_parameter_types().map_err(|e| df_error(&e, self.memory_mb()))?;
+        let count = types
+            .keys()
+            .filter_map(|k| k.trim_start_matches('$').parse::<usize>().ok())
+            .max()
+            .unwrap_or(0)
+            .max(declared.len());
+        let params = (1..=count)
+            .map(|i| {
+                declared
+                    .get(i - 1)
+                    .and_then(|o| types::param_type(*o))
+                    .or_else(|| types.get(&format!("${i}")).cloned().flatten())
+                    .unwrap_or(DataType::Utf8)
+            })
+            .collect();
+        let fields = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), Kind::of(f.data_type())))
+            .collect();
+        Ok(Statement::Query { sql: sql.to_owned(), plan, params, fields })
+    }
+
+    /// Starts running a planned query.
+    async fn start(&mut self, sql: &str, plan: LogicalPlan, fields: Vec<(String, Kind)>) -> Result<Running, PgError> {
+        let ctx = self.context().await?;
+        let memory_mb = self.memory_mb();
+        let started = Instant::now();
+        let stream = async { ctx.execute_logical_plan(plan).await?.execute_stream().await };
+        let stream = tokio::select! {
+            s = tokio::time::timeout(self.timeout, stream) => s
+                .map_err(|_| self.timed_out())?
+                .map_err(|e| df_error(&e, memory_mb))?,
+            () = self.cancel.notified() => return Err(cancelled()),
+        };
+        Ok(Running {
+            stream: Some(std::sync::Mutex::new(stream)),
+            pending: None,
+            fields,
+            rows: 0,
+            busy: started.elapsed(),
+            started,
+            sql: sql.to_owned(),
+            audited: false,
+        })
+    }
+
+    fn timed_out(&self) -> PgError {
+        PgError::error("57014", format!("canceling statement due to statement timeout ({} s)", self.timeout.as_secs()))
+            .hint("narrow the query (a month, a district) or count from case_counts")
+    }
+
+    /// Sends up to `limit` rows (all when `None`) of `running`, in `formats`.
+    async fn pump<S: AsyncWrite + Unpin>(
+        &self,
+        running: &mut Running,
+        formats: &[i16],
+        limit: Option<usize>,
+        stream: &mut S,
+        out: &mut Out,
+    ) -> Result<Pumped, PumpError> {
+        let formats = formats_for(formats, running.fields.len());
+        let kinds: Vec<Kind> = running.fields.iter().map(|(_, k)| *k).collect();
+        let mut sent = 0usize;
+        loop {
+            if running.rows >= self.inner.max_rows {
+                let capped = running.pending.is_some() || self.next_batch(running, &kinds).await?;
+                running.stream = None;
+                running.pending = None;
+                return Ok(Pumped::Done { capped });
+            }
+            if limit.is_some_and(|l| sent >= l) {
+                let more = running.pending.is_some() || self.next_batch(running, &kinds).await?;
+                return Ok(if more { Pumped::Suspended } else { Pumped::Done { capped: false } });
+            }
+            if running.pending.is_none() && !self.next_batch(running, &kinds).await? {
+                return Ok(Pumped::Done { capped: false });
+            }
+            let Some((columns, next, len)) = running.pending.as_mut() else { continue };
+            while *next < *len
+                && limit.is_none_or(|l| sent < l)
+                && running.rows < self.inner.max_rows
+            {
+                let row = out.begin_row(columns.len());
+                for (c, column) in columns.iter().enumerate() {
+                    if column.is_null(*next) {
+                        out.null();
+                    } else {
+                        out.value(|buf| column.write(*next, formats[c] == 1, buf));
+                    }
+                }
+                out.end_row(row);
+                *next += 1;
+                sent += 1;
+                running.rows += 1;
+                if out.buf.len() >= SEND_AT {
+                    send(stream, out).await.map_err(PumpError::Io)?;
+                }
+            }
+            if *next >= *len {
+                running.pending = None;
+            }
+        }
+    }
+
+    /// Reads the next non-empty batch into `running.pending`; false at the end.
+    async fn next_batch(&self, running: &mut Running, kinds: &[Kind]) -> Result<bool, PumpError> {
+        loop {
+            let Some(stream) = running.stream.as_mut() else { return Ok(false) };
+            let stream = stream.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let left = self.timeout.saturating_sub(running.busy);
+            let polled = Instant::now();
+            let next: Option<Result<RecordBatch, DataFusionError>> = tokio::select! {
+                n = tokio::time::timeout(left, stream.next()) => n.map_err(|_| PumpError::Pg(self.timed_out()))?,
+                () = self.cancel.notified() => return Err(PumpError::Pg(cancelled())),
+            };
+            running.busy += polled.elapsed();
+            let Some(batch) = next else {
+                running.stream = None;
+                return Ok(false);
+            };
+            let batch = batch.map_err(|e| PumpError::Pg(df_error(&e, self.memory_mb())))?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(kinds)
+                .map(|(a, k)| Column::new(a, *k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| PumpError::Pg(PgError::error("XX000", format!("a value could not be sent: {e}"))))?;
+            running.pending = Some((columns, 0, batch.num_rows()));
+            return Ok(true);
+        }
+    }
+
+    /// Records a statement in the audit log.
+    async fn audit(&self, sql: &str, rows: Option<usize>, error: Option<&PgError>, elapsed: Duration) -> Result<(), PgError> {
+        let now = (self.inner.dashboards.clock)();
+        let entry = Recorded::WarehouseSql {
+            error: error.map(|e| format!("{}: {}", e.code, e.message)),
+            millis: Some(elapsed.as_millis() as u64),
+            rows,
+            sql,
+        };
+        self.inner
+            .dashboards
+            .store
+            .record(now, &self.login.account.name, "pgwire", &entry)
+            .await
+            .map_err(|e| PgError::error("XX000", format!("the statement could not be audited, so it is not answered: {e}")))
+    }
+
+    /// Audits a running query that ended, whether or not all of it was sent.
+    async fn finish(&self, running: &mut Running, error: Option<&PgError>) -> Result<(), PgError> {
+        if running.audited {
+            return Ok(());
+        }
+        running.audited = true;
+        self.audit(&running.sql, Some(running.rows), error, running.started.elapsed()).await
+    }
+
+    /// Runs a command; writes its answer (not `ReadyForQuery`).
+    async fn run_command<S: AsyncWrite + Unpin>(
+        &mut self,
+        sql: &str,
+        command: &Command,
+        formats: &[i16],
+        stream: &mut S,
+        out: &mut Out,
+        described: bool,
+    ) -> Result<(), PgError> {
+        let started = Instant::now();
+        match command {
+            Command::Refuse(e) => {
+                self.audit(sql, None, Some(e), started.elapsed()).await?;
+                return Err(e.clone());
+            }
+            Command::Tag { tag, tx, report, timeout } => {
+                if let Some(tx) = tx {
+                    self.in_tx = *tx;
+                    self.failed_tx = false;
+                    if !*tx {
+                        self.close_all_portals().await;
+                    }
+                }
+                if let Some((name, value)) = report {
+                    self.settings.insert(name.clone(), value.clone());
+                    out.parameter_status(name, value);
+                }
+                if let Some(t) = timeout {
+                    self.timeout = *t;
+                }
+                self.audit(sql, Some(0), None, started.elapsed()).await?;
+                out.command_complete(tag);
+            }
+            Command::Show(name) => {
+                let value = self.show(name)?;
+                if !described {
+                    out.row_description(&describe(&[(name.clone(), Kind::Text)], formats));
+                }
+                let row = out.begin_row(1);
+                out.value(|b| b.extend_from_slice(value.as_bytes()));
+                out.end_row(row);
+                self.audit(sql, Some(1), None, started.elapsed()).await?;
+                out.command_complete("SHOW");
+            }
+            Command::Declare { name, query } => {
+                let Statement::Query { sql: query_sql, plan, fields, .. } = query.as_ref() else {
+                    return Err(PgError::error("42601", "DECLARE … CURSOR FOR needs a query"));
+                };
+                if self.cursors.contains_key(name) {
+                    return Err(PgError::error("42P03", format!("cursor \"{name}\" already exists")));
+                }
+                let running = self.start(query_sql, plan.clone(), fields.clone()).await?;
+                self.cursors.insert(name.clone(), running);
+                out.command_complete("DECLARE CURSOR");
+            }
+            Command::Fetch { name, count } => {
+                let Some(mut running) = self.cursors.remove(name) else {
+                    return Err(PgError::error("34000", format!("cursor \"{name}\" does not exist")));
+                };
+                if !described {
+                    out.row_description(&describe(&running.fields, formats));
+                }
+                let limit = count.unwrap_or(usize::MAX);
+                let before = running.rows;
+                let pumped = self.pump(&mut running, formats, Some(limit), stream, out).await;
+                match pumped {
+                    Ok(Pumped::Done { .. }) => {
+                        let sent = running.rows - before;
+                        self.finish(&mut running, None).await?;
+                        out.command_complete(&format!("FETCH {sent}"));
+                    }
+                    Ok(Pumped::Suspended) => out.command_complete(&format!("FETCH {}", running.rows - before)),
+                    Err(PumpError::Pg(e)) => {
+                        self.finish(&mut running, Some(&e)).await?;
+                        return Err(e);
+                    }
+                    Err(PumpError::Io(e)) => return Err(PgError::fatal("08006", e.to_string())),
+                }
+                self.cursors.insert(name.clone(), running);
+            }
+            Command::Close(name) => {
+                let names: Vec<String> = match name {
+                    Some(n) => vec![n.clone()],
+                    None => self.cursors.keys().cloned().collect(),
+                };
+                for n in names {
+                    match self.cursors.remove(&n) {
+                        Some(mut running) => self.finish(&mut running, None).await?,
+                        None if name.is_some() => {
+                            return Err(PgError::error("34000", format!("cursor \"{n}\" does not exist")));
+                        }
+                        None => {}
+                    }
+                }
+                out.command_complete("CLOSE CURSOR");
+            }
+        }
+        Ok(())
+    }
+
+    fn show(&self, name: &str) -> Result<String, PgError> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(v) = self.settings.get(&lower) {
+            return Ok(v.clone());
+        }
+        Ok(match lower.as_str() {
+            "server_version" => catalog::SERVER_VERSION.to_owned(),
+            "server_version_num" => "150000".to_owned(),
+            "server_encoding" | "client_encoding" => "UTF8".to_owned(),
+            "datestyle" => "ISO, MDY".to_owned(),
+            "timezone" => "UTC".to_owned(),
+            "intervalstyle" => "postgres".to_owned(),
+            "transaction_isolation" | "default_transaction_isolation" => "read committed".to_owned(),
+            "transaction_read_only" | "default_transaction_read_only" | "standard_conforming_strings"
+            | "integer_datetimes" => "on".to_owned(),
+            "is_superuser" => "off".to_owned(),
+            "search_path" => "\"$user\", public".to_owned(),
+            "max_identifier_length" => "63".to_owned(),
+            "lc_collate" | "lc_ctype" => "C.UTF-8".to_owned(),
+            "application_name" => String::new(),
+            "extra_float_digits" => "1".to_owned(),
+            "statement_timeout" => format!("{}ms", self.timeout.as_millis()),
+            _ => return Err(PgError::error("42704", format!("unrecognized configuration parameter \"{name}\""))),
+        })
+    }
+
+    async fn close_all_portals(&mut self) {
+        let portals: Vec<Portal> = self.portals.drain().map(|(_, p)| p).collect();
+        for mut portal in portals {
+            if let Some(running) = portal.running.as_mut() {
+                let _ = self.finish(running, None).await;
+            }
+        }
+        let cursors: Vec<Running> = self.cursors.drain().map(|(_, c)| c).collect();
+        for mut running in cursors {
+            let _ = self.finish(&mut running, None).await;
+        }
+    }
+
+    /// Runs the statements of a simple `Query` message.
+    async fn simple_query<S: AsyncWrite + Unpin>(&mut self, sql: &str, stream: &mut S, out: &mut Out) -> Result<(), WireError> {
+        for text in split_statements(sql) {
+            let started = Instant::now();
+            let result = match self.prepare(text, &[]).await {
+                Err(e) => {
+                    let audited = self.audit(text, None, Some(&e), started.elapsed()).await;
+                    Err(audited.err().unwrap_or(e))
+                }
+                Ok(Statement::Empty) => {
+                    out.empty(b'I');
+                    Ok(())
+                }
+                Ok(Statement::Command { sql, command }) => {
+                    self.run_command(&sql, &command, &[], stream, out, false).await
+                }
+                Ok(Statement::Query { sql, plan, fields, params }) => {
+                    if !params.is_empty() {
+                        Err(PgError::error("08P01", "a query with $1 parameters needs the extended protocol (Parse/Bind)"))
+                    } else {
+                        self.run_to_end(&sql, plan, fields, stream, out).await
+                    }
+                }
+            };
+            if let Err(e) = result {
+                e.write(out);
+                if e.severity == "FATAL" {
+                    send(stream, out).await?;
+                    return Err(WireError::Protocol(e.message));
+                }
+                if self.in_tx {
+                    self.failed_tx = true;
+                }
+                break;
+            }
+        }
+        self.ready(out);
+        send(stream, out).await?;
+        Ok(())
+    }
+
+    /// Runs a query and sends all of it (simple protocol).
+    async fn run_to_end<S: AsyncWrite + Unpin>(
+        &mut self,
+        sql: &str,
+        plan: LogicalPlan,
+        fields: Vec<(String, Kind)>,
+        stream: &mut S,
+        out: &mut Out,
+    ) -> Result<(), PgError> {
+        let started = Instant::now();
+        let mut running = match self.start(sql, plan, fields).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.audit(sql, None, Some(&e), started.elapsed()).await?;
+                return Err(e);
+            }
+        };
+        out.row_description(&describe(&running.fields, &[]));
+        self.complete(&mut running, &[], None, stream, out).await.map(|_| ())
+    }
+
+    /// Pumps `running` and ends it as the protocol asks: `CommandComplete`
+    /// (after the audit) or `PortalSuspended`. True when it is complete.
+    async fn complete<S: AsyncWrite + Unpin>(
+        &mut self,
+        running: &mut Running,
+        formats: &[i16],
+        limit: Option<usize>,
+        stream: &mut S,
+        out: &mut Out,
+    ) -> Result<bool, PgError> {
+        match self.pump(running, formats, limit, stream, out).await {
+            Ok(Pumped::Suspended) => {
+                out.empty(b's');
+                Ok(false)
+            }
+            Ok(Pumped::Done { capped }) => {
+                if capped {
+                    out.notice_or_error(
+                        b'N',
+                        "WARNING",
+                        "01000",
+                        &format!(
+                            "the result was cut at {} rows, the PostgreSQL front end's row limit ([analytics] pg_max_rows)",
+                            self.inner.max_rows
+                        ),
+                        None,
+                    );
+                }
+                self.finish(running, None).await?;
+                out.command_complete(&format!("SELECT {}", running.rows));
+                Ok(true)
+            }
+            Err(PumpError::Pg(e)) => {
+                self.finish(running, Some(&e)).await?;
+                Err(e)
+            }
+            Err(PumpError::Io(e)) => {
+                let gone = PgError::fatal("08006", format!("the client went away: {e}"));
+                let _ = self.finish(running, Some(&gone)).await;
+                Err(gone)
+            }
+        }
+    }
+
+    fn ready(&self, out: &mut Out) {
+        // ReadyForQuery with the transaction state: idle, in a block, or in a failed block.
+        let status = if !self.in_tx {
+            b'I'
+        } else if self.failed_tx {
+            b'E'
+        } else {
+            b'T'
+        };
+        let at = out.buf.len();
+        out.ready();
+        if let Some(last) = out.buf.get_mut(at + 5) {
+            *last = status;
+        }
+    }
+
+    /// Serves the connection until the client leaves.
+    pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, stream: &mut S, mut out: Out) -> Result<(), WireError> {
+        // After an error in the extended protocol, messages are skipped until Sync.
+        let mut skipping = false;
+        let result = loop {
+            let Some(message) = crate::wire::read_message(stream).await? else { break Ok(()) };
+            if skipping && !matches!(message.tag, b'S' | b'X') {
+                continue;
+            }
+            let result = match message.tag {
+                b'Q' => {
+                    let sql = Body::new(&message.body).cstr()?;
+                    self.simple_query(&sql, stream, &mut out).await?;
+                    Ok(())
+                }
+                b'P' => self.parse(&message.body, &mut out).await,
+                b'B' => self.bind(&message.body, &mut out),
+                b'D' => self.describe(&message.body, &mut out),
+                b'E' => self.execute(&message.body, stream, &mut out).await,
+                b'C' => self.close(&message.body, &mut out).await,
+                b'H' => {
+                    send(stream, &mut out).await?;
+                    Ok(())
+                }
+                b'S' => {
+                    skipping = false;
+                    if !self.in_tx {
+                        self.close_all_portals().await;
+                    }
+                    self.ready(&mut out);
+                    send(stream, &mut out).await?;
+                    Ok(())
+                }
+                b'X' => break Ok(()),
+                b'F' => Err(PgError::error("0A000", "the function call protocol is not available")),
+                b'd' | b'c' | b'f' => Err(PgError::error("08P01", "no COPY is in progress")),
+                other => {
+                    let e = PgError::fatal("08P01", format!("unknown message type {:?}", other as char));
+                    e.write(&mut out);
+                    send(stream, &mut out).await?;
+                    break Err(WireError::Protocol(e.message));
+                }
+            };
+            if let Err(e) = result {
+                e.write(&mut out);
+                if e.severity == "FATAL" {
+                    send(stream, &mut out).await?;
+                    break Err(WireError::Protocol(e.message));
+                }
+                if self.in_tx {
+                    self.failed_tx = true;
+                }
+                skipping = true;
+            }
+        };
+        self.close_all_portals().await;
+        result
+    }
+
+    async fn parse(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
+        let mut b = Body::new(body);
+        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
+        let name = b.cstr().map_err(protocol)?;
+        let sql = b.cstr().map_err(protocol)?;
+        let n = b.i16().map_err(protocol)?;
+        let declared = (0..n.max(0)).map(|_| b.i32().map(|o| o as u32)).collect::<Result<Vec<_>, _>>().map_err(protocol)?;
+        let started = Instant::now();
+        let statement = match self.prepare(&sql, &declared).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.audit(&sql, None, Some(&e), started.elapsed()).await?;
+                return Err(e);
+            }
+        };
+        if !name.is_empty() && self.statements.contains_key(&name) {
+            return Err(PgError::error("42P05", format!("prepared statement \"{name}\" already exists")));
+        }
+        self.statements.insert(name, statement);
+        out.empty(b'1');
+        Ok(())
+    }
+
+    fn bind(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
+        let mut b = Body::new(body);
+        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
+        let portal = b.cstr().map_err(protocol)?;
+        let name = b.cstr().map_err(protocol)?;
+        let n = b.i16().map_err(protocol)?.max(0) as usize;
+        let param_formats = (0..n).map(|_| b.i16()).collect::<Result<Vec<_>, _>>().map_err(protocol)?;
+        let count = b.i16().map_err(protocol)?.max(0) as usize;
+        let mut raw = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = b.i32().map_err(protocol)?;
+            raw.push(if len < 0 { None } else { Some(b.take(len as usize).map_err(protocol)?.to_vec()) });
+        }
+        let r = b.i16().map_err(protocol)?.max(0) as usize;
+        let formats = (0..r).map(|_| b.i16()).collect::<Result<Vec<_>, _>>().map_err(protocol)?;
+        let statement = self
+            .statements
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| PgError::error("26000", format!("prepared statement \"{name}\" does not exist")))?;
+        let statement = match statement {
+            Statement::Query { sql, plan, params, fields } => {
+                if raw.len() != params.len() {
+                    return Err(PgError::error(
+                        "08P01",
+                        format!("the statement has {} parameters, the Bind gave {}", params.len(), raw.len()),
+                    ));
+                }
+                let param_formats = formats_for(&param_formats, raw.len());
+                let values = raw
+                    .iter()
+                    .zip(&params)
+                    .enumerate()
+                    .map(|(i, (value, target))| {
+                        // The declared OID decides how a binary value is read.
+                        let declared = match target {
+                            DataType::Boolean => types::oid::BOOL,
+                            DataType::Int16 => types::oid::INT2,
+                            DataType::Int32 => types::oid::INT4,
+                            DataType::Int64 => types::oid::INT8,
+                            DataType::Float32 => types::oid::FLOAT4,
+                            DataType::Float64 => types::oid::FLOAT8,
+                            DataType::Date32 => types::oid::DATE,
+                            DataType::Timestamp(_, None) => types::oid::TIMESTAMP,
+                            DataType::Timestamp(_, Some(_)) => types::oid::TIMESTAMPTZ,
+                            _ => types::oid::TEXT,
+                        };
+                        types::read_param(i + 1, value.as_deref(), param_formats[i] == 1, declared, target)
+                    })
+                    .collect::<Result<Vec<ScalarValue>, _>>()
+                    .map_err(|e| PgError::error("22P02", e.to_string()))?;
+                let plan = if values.is_empty() {
+                    plan
+                } else {
+                    plan.with_param_values(values).map_err(|e| df_error(&e, self.memory_mb()))?
+                };
+                Statement::Query { sql, plan, params: Vec::new(), fields }
+            }
+            other => other,
+        };
+        self.portals.insert(portal, Portal { statement, formats, running: None });
+        out.empty(b'2');
+        Ok(())
+    }
+
+    fn describe(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
+        let mut b = Body::new(body);
+        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
+        let what = b.u8().map_err(protocol)?;
+        let name = b.cstr().map_err(protocol)?;
+        let (statement, formats) = match what {
+            b'S' => {
+                let s = self
+                    .statements
+                    .get(&name)
+                    .ok_or_else(|| PgError::error("26000", format!("prepared statement \"{name}\" does not exist")))?;
+                let oids: Vec<u32> = match s {
+                    Statement::Query { params, .. } => params.iter().map(|t| Kind::of(t).oid()).collect(),
+                    _ => Vec::new(),
+                };
+                out.parameter_description(&oids);
+                (s, Vec::new())
+            }
+            b'P' => {
+                let p = self
+                    .portals
+                    .get(&name)
+                    .ok_or_else(|| PgError::error("34000", format!("portal \"{name}\" does not exist")))?;
+                (&p.statement, p.formats.clone())
+            }
+            other => return Err(PgError::fatal("08P01", format!("Describe of {:?}", other as char))),
+        };
+        match statement {
+            Statement::Query { fields, .. } => out.row_description(&describe(fields, &formats)),
+            Statement::Command { command: Command::Show(name), .. } => {
+                out.row_description(&describe(&[(name.clone(), Kind::Text)], &formats));
+            }
+            Statement::Command { command: Command::Fetch { name, .. }, .. } => match self.cursors.get(name) {
+                Some(running) => out.row_description(&describe(&running.fields, &formats)),
+                None => return Err(PgError::error("34000", format!("cursor \"{name}\" does not exist"))),
+            },
+            _ => out.empty(b'n'),
+        }
+        Ok(())
+    }
+
+    async fn execute<S: AsyncWrite + Unpin>(&mut self, body: &[u8], stream: &mut S, out: &mut Out) -> Result<(), PgError> {
+        let mut b = Body::new(body);
+        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
+        let name = b.cstr().map_err(protocol)?;
+        let max = b.i32().map_err(protocol)?;
+        let limit = (max > 0).then_some(max as usize);
+        let Some(mut portal) = self.portals.remove(&name) else {
+            return Err(PgError::error("34000", format!("portal \"{name}\" does not exist")));
+        };
+        if self.failed_tx && !matches!(&portal.statement, Statement::Command { command: Command::Tag { tx: Some(false), .. }, .. }) {
+            self.portals.insert(name, portal);
+            return Err(PgError::error(
+                "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let result = match &portal.statement {
+            Statement::Empty => {
+                out.empty(b'I');
+                Ok(())
+            }
+            Statement::Command { sql, command } => {
+                let (sql, command) = (sql.clone(), command.clone());
+                self.run_command(&sql, &command, &portal.formats, stream, out, true).await
+            }
+            Statement::Query { sql, plan, fields, .. } => {
+                if portal.running.is_none() {
+                    let started = Instant::now();
+                    match self.start(sql, plan.clone(), fields.clone()).await {
+                        Ok(r) => portal.running = Some(r),
+                        Err(e) => {
+                            self.audit(sql, None, Some(&e), started.elapsed()).await?;
+                            return Err(e);
+                        }
+                    }
+                }
+                let formats = portal.formats.clone();
+                match portal.running.as_mut() {
+                    Some(running) => self.complete(running, &formats, limit, stream, out).await.map(|_| ()),
+                    None => Ok(()),
+                }
+            }
+        };
+        self.portals.insert(name, portal);
+        result
+    }
+
+    async fn close(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
+        let mut b = Body::new(body);
+        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
+        let what = b.u8().map_err(protocol)?;
+        let name = b.cstr().map_err(protocol)?;
+        match what {
+            b'S' => {
+                self.statements.remove(&name);
+            }
+            b'P' => {
+                if let Some(mut portal) = self.portals.remove(&name)
+                    && let Some(running) = portal.running.as_mut()
+                {
+                    self.finish(running, None).await?;
+                }
+            }
+            other => return Err(PgError::fatal("08P01", format!("Close of {:?}", other as char))),
+        }
+        out.empty(b'3');
+        Ok(())
+    }
+}
+
+fn cancelled() -> PgError {
+    PgError::error("57014", "canceling statement due to user request")
+}
+
+/// Why sending rows stopped.
+enum PumpError {
+    /// The query failed (sent to the client).
+    Pg(PgError),
+    /// The client went away.
+    Io(std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_queries_split_at_semicolons_outside_quotes_and_comments() {
+        assert_eq!(split_statements("SELECT 1; SELECT ';'"), ["SELECT 1", " SELECT ';'"]);
+        assert_eq!(split_statements("SELECT $$a;b$$; -- c;\n"), ["SELECT $$a;b$$"]);
+        assert_eq!(split_statements("/* ; */ SELECT 2"), ["/* ; */ SELECT 2"]);
+        assert_eq!(split_statements(""), [""]);
+        assert_eq!(split_statements(";;"), [""]);
+    }
+
+    #[test]
+    fn set_accepts_what_clients_send_and_refuses_what_loosens_a_limit() {
+        let limit = Duration::from_secs(30);
+        assert!(matches!(set_command("extra_float_digits = 3", limit), Command::Tag { tag: "SET", .. }));
+        assert!(matches!(set_command("application_name = 'DBeaver'", limit), Command::Tag { report: Some(_), .. }));
+        assert!(matches!(set_command("client_encoding to 'UTF8'", limit), Command::Tag { .. }));
+        assert!(matches!(set_command("statement_timeout = '5s'", limit), Command::Tag { timeout: Some(t), .. } if t == Duration::from_secs(5)));
+        for loosening in [
+            "statement_timeout = 0",
+            "statement_timeout = '10min'",
+            "datafusion.execution.memory_limit = '10G'",
+            "datafusion.runtime.memory_limit = '10G'",
+            "work_mem = '1GB'",
+            "client_encoding = 'GBK'",
+        ] {
+            assert!(matches!(set_command(loosening, limit), Command::Refuse(_)), "{loosening}");
+        }
+        assert!(matches!(set_command("SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", limit), Command::Refuse(_)));
+    }
+
+    #[test]
+    fn cursors_are_declared_and_fetched_by_name() {
+        let (name, query) = declare("DECLARE \"c1\" NO SCROLL CURSOR WITHOUT HOLD FOR SELECT * FROM cases").expect("declare");
+        assert_eq!((name.as_str(), query), ("c1", "SELECT * FROM cases"));
+        assert!(matches!(fetch_command("FETCH FORWARD 2000 FROM \"c1\""), Command::Fetch { count: Some(2000), .. }));
+        assert!(matches!(fetch_command("fetch all in c1"), Command::Fetch { count: None, .. }));
+        assert!(matches!(command("COPY cases TO '/tmp/x'", Duration::from_secs(1)), Some(Command::Refuse(_))));
+    }
+}
