@@ -402,6 +402,7 @@ static REWRITES: LazyLock<Vec<Rewrite>> = LazyLock::new(|| {
         // psql's \d: the column default and collation subqueries are correlated (there are neither).
         (r"(?is)\(\s*SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\s*\)", "NULL"),
         (r"(?is)\(\s*SELECT\s+c\.collname\s+FROM\s+pg_catalog\.pg_collation.*?t\.typcollation\s*\)", "NULL"),
+        (r"(?i)(pg_catalog\.)?pg_get_expr\([^()]*\)", "NULL"),
         (r"(?i)OPERATOR\(\s*pg_catalog\.([~!=<>*]+)\s*\)", "$1"),
         (r#"(?i)\s+COLLATE\s+(pg_catalog\.)?"?default"?"#, ""),
         (r"(?i)::\s*(pg_catalog\.)?(regclass|regtype|regnamespace|regproc|regprocedure|oid)\b", ""),

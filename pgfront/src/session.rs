@@ -88,8 +88,8 @@ pub(crate) struct Session<'a> {
     cancel: Arc<Notify>,
     ctx: Option<(String, SessionContext)>,
     statements: HashMap<String, Statement>,
+    /// Bound statements, and cursors (`DECLARE`: a portal by the cursor's name, as in PostgreSQL).
     portals: HashMap<String, Portal>,
-    cursors: HashMap<String, Running>,
     in_tx: bool,
     failed_tx: bool,
     settings: HashMap<String, String>,
@@ -403,7 +403,6 @@ impl<'a> Session<'a> {
             ctx: None,
             statements: HashMap::new(),
             portals: HashMap::new(),
-            cursors: HashMap::new(),
             in_tx: false,
             failed_tx: false,
             settings,
@@ -474,7 +473,7 @@ impl<'a> Session<'a> {
                     Some(plan) => plan,
                     // A metadata query this catalog cannot answer: no rows, as for an object that is not there.
                     None if catalog::asks_catalog(body) => {
-                        tracing::debug!(message = "catalog query answered empty", error = %e);
+                        tracing::debug!(message = "catalog query answered empty", error = %e, sql = %rewritten);
                         LogicalPlanBuilder::empty(false).build().map_err(|e| df_error(&e, self.memory_mb()))?
                     }
                     None => return Err(df_error(&e, self.memory_mb())),
@@ -696,46 +695,63 @@ impl<'a> Session<'a> {
                 let Statement::Query { sql: query_sql, plan, fields, .. } = query.as_ref() else {
                     return Err(PgError::error("42601", "DECLARE … CURSOR FOR needs a query"));
                 };
-                if self.cursors.contains_key(name) {
+                if self.portals.contains_key(name) {
                     return Err(PgError::error("42P03", format!("cursor \"{name}\" already exists")));
                 }
                 let running = self.start(query_sql, plan.clone(), fields.clone()).await?;
-                self.cursors.insert(name.clone(), running);
+                let binary = sql.to_ascii_lowercase().split_whitespace().take_while(|w| *w != "cursor").any(|w| w == "binary");
+                let portal = Portal { statement: query.as_ref().clone(), formats: vec![i16::from(binary)], running: Some(running) };
+                self.portals.insert(name.clone(), portal);
                 out.command_complete("DECLARE CURSOR");
             }
             Command::Fetch { name, count } => {
-                let Some(mut running) = self.cursors.remove(name) else {
+                let Some(mut portal) = self.portals.remove(name) else {
                     return Err(PgError::error("34000", format!("cursor \"{name}\" does not exist")));
                 };
+                let Some(running) = portal.running.as_mut() else {
+                    self.portals.insert(name.clone(), portal);
+                    return Err(PgError::error("34000", format!("\"{name}\" is not a cursor")));
+                };
+                // A FETCH answers in its own portal's formats when bound (extended protocol), else the cursor's.
+                let formats = if described { formats.to_vec() } else { portal.formats.clone() };
                 if !described {
-                    out.row_description(&describe(&running.fields, formats));
+                    out.row_description(&describe(&running.fields, &formats));
                 }
                 let limit = count.unwrap_or(usize::MAX);
                 let before = running.rows;
-                let pumped = self.pump(&mut running, formats, Some(limit), stream, out).await;
-                match pumped {
+                let pumped = self.pump(running, &formats, Some(limit), stream, out).await;
+                let result = match pumped {
                     Ok(Pumped::Done { .. }) => {
                         let sent = running.rows - before;
-                        self.finish(&mut running, None).await?;
+                        let audited = self.finish(running, None).await;
                         out.command_complete(&format!("FETCH {sent}"));
+                        audited
                     }
-                    Ok(Pumped::Suspended) => out.command_complete(&format!("FETCH {}", running.rows - before)),
+                    Ok(Pumped::Suspended) => {
+                        out.command_complete(&format!("FETCH {}", running.rows - before));
+                        Ok(())
+                    }
                     Err(PumpError::Pg(e)) => {
-                        self.finish(&mut running, Some(&e)).await?;
-                        return Err(e);
+                        let _ = self.finish(running, Some(&e)).await;
+                        Err(e)
                     }
-                    Err(PumpError::Io(e)) => return Err(PgError::fatal("08006", e.to_string())),
-                }
-                self.cursors.insert(name.clone(), running);
+                    Err(PumpError::Io(e)) => Err(PgError::fatal("08006", e.to_string())),
+                };
+                self.portals.insert(name.clone(), portal);
+                result?;
             }
             Command::Close(name) => {
                 let names: Vec<String> = match name {
                     Some(n) => vec![n.clone()],
-                    None => self.cursors.keys().cloned().collect(),
+                    None => self.portals.keys().cloned().collect(),
                 };
                 for n in names {
-                    match self.cursors.remove(&n) {
-                        Some(mut running) => self.finish(&mut running, None).await?,
+                    match self.portals.remove(&n) {
+                        Some(mut portal) => {
+                            if let Some(running) = portal.running.as_mut() {
+                                self.finish(running, None).await?;
+                            }
+                        }
                         None if name.is_some() => {
                             return Err(PgError::error("34000", format!("cursor \"{n}\" does not exist")));
                         }
@@ -780,10 +796,6 @@ impl<'a> Session<'a> {
             if let Some(running) = portal.running.as_mut() {
                 let _ = self.finish(running, None).await;
             }
-        }
-        let cursors: Vec<Running> = self.cursors.drain().map(|(_, c)| c).collect();
-        for mut running in cursors {
-            let _ = self.finish(&mut running, None).await;
         }
     }
 
@@ -1088,10 +1100,12 @@ impl<'a> Session<'a> {
             Statement::Command { command: Command::Show(name), .. } => {
                 out.row_description(&describe(&[(name.clone(), Kind::Text)], &formats));
             }
-            Statement::Command { command: Command::Fetch { name, .. }, .. } => match self.cursors.get(name) {
-                Some(running) => out.row_description(&describe(&running.fields, &formats)),
-                None => return Err(PgError::error("34000", format!("cursor \"{name}\" does not exist"))),
-            },
+            Statement::Command { command: Command::Fetch { name, .. }, .. } => {
+                match self.portals.get(name).and_then(|p| p.running.as_ref()) {
+                    Some(running) => out.row_description(&describe(&running.fields, &formats)),
+                    None => return Err(PgError::error("34000", format!("cursor \"{name}\" does not exist"))),
+                }
+            }
             _ => out.empty(b'n'),
         }
         Ok(())
