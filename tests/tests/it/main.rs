@@ -8,6 +8,7 @@ mod court;
 mod full_disk;
 mod health;
 mod pg_restart;
+mod pgwire;
 mod sandbox;
 mod simulator_contracts;
 mod support;
