@@ -177,7 +177,8 @@ impl Exchange {
         let (without_proof, proof) =
             client_final.rsplit_once(",p=").ok_or(ScramError::Malformed("no proof in client-final-message"))?;
         let mut attrs = without_proof.split(',');
-        let binding = attrs.next().and_then(|a| a.strip_prefix("c=")).ok_or(ScramError::Malformed("no channel binding"))?;
+        let binding =
+            attrs.next().and_then(|a| a.strip_prefix("c=")).ok_or(ScramError::Malformed("no channel binding"))?;
         if B64.decode(binding).ok().as_deref() != Some(self.gs2_header.as_bytes()) {
             return Err(ScramError::Malformed("channel binding differs from the GS2 header"));
         }

@@ -121,6 +121,9 @@ fn type_name(type_oid: i64) -> Option<&'static str> {
     })
 }
 
+/// The first OID of the types' functions in `pg_proc`.
+const PROC_BASE: i64 = 100_000;
+
 /// The OIDs of the catalog's own tables (`'pg_class'::regclass`).
 const CATALOG_OIDS: &[(&str, i64)] = &[
     ("pg_type", 1247),
@@ -161,7 +164,10 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
     let n = tables.len();
     let oids: Vec<i64> = (0..n as i64).map(|i| FIRST_TABLE_OID + i).collect();
     let register = |name: &str, (schema, batch): (SchemaRef, RecordBatch)| -> Result<(), DataFusionError> {
-        ctx.register_table(format!("pg_catalog.{name}").as_str(), Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+        ctx.register_table(
+            format!("pg_catalog.{name}").as_str(),
+            Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+        )?;
         Ok(())
     };
     register(
@@ -215,7 +221,7 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
             att.2.push(i64::from(kind.oid()));
             att.3.push(i as i16 + 1);
             att.4.push(!field.is_nullable());
-            att.5.push(kind.len());
+            att.5.push(kind.type_len());
         }
     }
     let m = att.0.len();
@@ -262,6 +268,30 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
             ("typndims", int4(vec![0; t])),
             ("typnotnull", boolean(t, false)),
             ("typcollation", int8(vec![0; t])),
+            // Each type's input, output, receive and send functions are rows of pg_proc (Npgsql joins them).
+            ("typinput", int8(TYPES.iter().map(|(o, ..)| PROC_BASE + 4 * i64::from(*o)))),
+            ("typoutput", int8(TYPES.iter().map(|(o, ..)| PROC_BASE + 4 * i64::from(*o) + 1))),
+            ("typreceive", int8(TYPES.iter().map(|(o, ..)| PROC_BASE + 4 * i64::from(*o) + 2))),
+            ("typsend", int8(TYPES.iter().map(|(o, ..)| PROC_BASE + 4 * i64::from(*o) + 3))),
+        ])?,
+    )?;
+    let mut procs = (Vec::new(), Vec::new(), Vec::new());
+    for (type_oid, name, ..) in TYPES {
+        for (i, suffix) in ["in", "out", "recv", "send"].into_iter().enumerate() {
+            procs.0.push(PROC_BASE + 4 * i64::from(*type_oid) + i as i64);
+            procs.1.push(format!("{name}{suffix}"));
+            procs.2.push(i64::from(*type_oid));
+        }
+    }
+    let p = procs.0.len();
+    register(
+        "pg_proc",
+        batch(vec![
+            ("oid", int8(procs.0)),
+            ("proname", text(procs.1)),
+            ("pronamespace", int8(vec![NS_CATALOG; p])),
+            ("prorettype", int8(procs.2)),
+            ("prokind", text(vec!["f"; p])),
         ])?,
     )?;
     register(
@@ -327,11 +357,29 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
     };
     use DataType::{Boolean as B, Int16 as I2, Int32 as I4, Int64 as I8, Utf8 as T};
     for (name, columns) in [
-        ("pg_index", vec![("indexrelid", I8), ("indrelid", I8), ("indisprimary", B), ("indisunique", B), ("indkey", T)]),
-        ("pg_constraint", vec![("oid", I8), ("conname", T), ("contype", T), ("conrelid", I8), ("confrelid", I8), ("conkey", T)]),
+        (
+            "pg_index",
+            vec![("indexrelid", I8), ("indrelid", I8), ("indisprimary", B), ("indisunique", B), ("indkey", T)],
+        ),
+        (
+            "pg_constraint",
+            vec![("oid", I8), ("conname", T), ("contype", T), ("conrelid", I8), ("confrelid", I8), ("conkey", T)],
+        ),
         ("pg_inherits", vec![("inhrelid", I8), ("inhparent", I8), ("inhseqno", I4), ("inhdetachpending", B)]),
         ("pg_attrdef", vec![("oid", I8), ("adrelid", I8), ("adnum", I2), ("adbin", T)]),
-        ("pg_proc", vec![("oid", I8), ("proname", T), ("pronamespace", I8), ("prorettype", I8), ("prokind", T)]),
+        ("pg_range", vec![("rngtypid", I8), ("rngsubtype", I8), ("rngmultitypid", I8)]),
+        (
+            "pg_depend",
+            vec![
+                ("classid", I8),
+                ("objid", I8),
+                ("objsubid", I4),
+                ("refclassid", I8),
+                ("refobjid", I8),
+                ("refobjsubid", I4),
+                ("deptype", T),
+            ],
+        ),
         ("pg_extension", vec![("oid", I8), ("extname", T), ("extversion", T), ("extnamespace", I8)]),
         ("pg_enum", vec![("oid", I8), ("enumtypid", I8), ("enumsortorder", DataType::Float32), ("enumlabel", T)]),
         ("pg_trigger", vec![("oid", I8), ("tgrelid", I8), ("tgname", T)]),
@@ -366,6 +414,8 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
     constant("has_table_privilege", vec![DataType::Utf8, DataType::Utf8], ScalarValue::Boolean(Some(true)));
     constant("has_schema_privilege", vec![DataType::Utf8, DataType::Utf8], ScalarValue::Boolean(Some(true)));
     constant("has_database_privilege", vec![DataType::Utf8, DataType::Utf8], ScalarValue::Boolean(Some(true)));
+    constant("pg_total_relation_size", vec![DataType::Int64], ScalarValue::Int64(Some(0)));
+    constant("pg_relation_size", vec![DataType::Int64], ScalarValue::Int64(Some(0)));
     ctx.register_udf(create_udf(
         "format_type",
         vec![DataType::Int64, DataType::Int64],
@@ -374,9 +424,10 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
         Arc::new(|args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let oids = warehouse::datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
-            let oids = oids.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
-                DataFusionError::Internal("format_type: OIDs are not integers".into())
-            })?;
+            let oids = oids
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| DataFusionError::Internal("format_type: OIDs are not integers".into()))?;
             let names: StringArray = oids.iter().map(|o| o.map(|o| type_name(o).unwrap_or("???"))).collect();
             Ok(ColumnarValue::Array(Arc::new(names)))
         }),
@@ -403,6 +454,8 @@ static REWRITES: LazyLock<Vec<Rewrite>> = LazyLock::new(|| {
         (r"(?is)\(\s*SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\s*\)", "NULL"),
         (r"(?is)\(\s*SELECT\s+c\.collname\s+FROM\s+pg_catalog\.pg_collation.*?t\.typcollation\s*\)", "NULL"),
         (r"(?i)(pg_catalog\.)?pg_get_expr\([^()]*\)", "NULL"),
+        // Npgsql's type loading: multiranges (there are none) by a correlated subquery.
+        (r"(?is)\(\s*SELECT\s+rngtypid\s+FROM\s+pg_range\s+WHERE\s+rngmultitypid\s*=\s*typ\.oid\s*\)", "NULL"),
         (r"(?i)OPERATOR\(\s*pg_catalog\.([~!=<>*]+)\s*\)", "$1"),
         (r#"(?i)\s+COLLATE\s+(pg_catalog\.)?"?default"?"#, ""),
         (r"(?i)::\s*(pg_catalog\.)?(regclass|regtype|regnamespace|regproc|regprocedure|oid)\b", ""),
@@ -421,6 +474,9 @@ static REGCLASS_LITERAL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)'(?:pg_catalog\.)?([A-Za-z_]+)'\s*::\s*(?:pg_catalog\.)?regclass").unwrap());
 
 #[allow(clippy::unwrap_used)] // fixed text
+static OID_AND_STAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\w+)\.oid\s*,\s*(\w+)\.\*").unwrap());
+
+#[allow(clippy::unwrap_used)] // fixed text
 static UNQUALIFIED_CATALOG_TABLE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(FROM|JOIN|,)(\s+)(pg_[a-z_]+)\b(\.?)").unwrap());
 
@@ -435,6 +491,10 @@ pub fn rewrite(sql: &str) -> String {
     for rewrite in REWRITES.iter() {
         sql = rewrite.pattern.replace_all(&sql, rewrite.with).into_owned();
     }
+    // DBeaver's `t.oid, t.*` names `oid` twice, which DataFusion refuses: `t.*` holds it.
+    sql = OID_AND_STAR
+        .replace_all(&sql, |c: &Captures| if c[1] == c[2] { format!("{}.*", &c[2]) } else { c[0].to_owned() })
+        .into_owned();
     UNQUALIFIED_CATALOG_TABLE
         .replace_all(&sql, |c: &Captures| {
             if &c[4] == "." || c[3].eq_ignore_ascii_case("pg_catalog") {
@@ -472,7 +532,10 @@ mod tests {
         );
         let q = "SELECT a.attname,\n  (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true)\n   FROM pg_catalog.pg_attrdef d\n   WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef),\n  a.attnotnull FROM pg_catalog.pg_attribute a";
         assert_eq!(rewrite(q), "SELECT a.attname,\n  NULL,\n  a.attnotnull FROM pg_catalog.pg_attribute a");
-        assert_eq!(rewrite("SELECT 'pg_class'::regclass, x::pg_catalog.text FROM pg_type"), "SELECT 1259, x::text FROM pg_catalog.pg_type");
+        assert_eq!(
+            rewrite("SELECT 'pg_class'::regclass, x::pg_catalog.text FROM pg_type"),
+            "SELECT 1259, x::text FROM pg_catalog.pg_type"
+        );
         assert_eq!(rewrite("select session_user, current_user"), "select current_user_name(), current_user_name()");
         assert!(asks_catalog("select * from pg_catalog.pg_class"));
         assert!(!asks_catalog("select * from cases"));

@@ -268,8 +268,11 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
         return Err(WireError::Protocol("a second SSLRequest or a CancelRequest after TLS".into()));
     };
     if version >> 16 != 3 {
-        PgError::fatal("0A000", format!("protocol version {}.{} is not supported: only 3.0", version >> 16, version & 0xffff))
-            .write(&mut out);
+        PgError::fatal(
+            "0A000",
+            format!("protocol version {}.{} is not supported: only 3.0", version >> 16, version & 0xffff),
+        )
+        .write(&mut out);
         return Ok(send(&mut stream, &mut out).await?);
     }
     if version & 0xffff != 0 {
@@ -282,7 +285,8 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
         debug_assert_eq!(out.buf.len() - at, 13);
     }
     let params: HashMap<String, String> = params.into_iter().collect();
-    let login = tokio::time::timeout(LOGIN_LIMIT, authenticate(&inner, &mut stream, &mut out, &params, peer, tls)).await;
+    let login =
+        tokio::time::timeout(LOGIN_LIMIT, authenticate(&inner, &mut stream, &mut out, &params, peer, tls)).await;
     let account = match login {
         Err(_) => return Err(WireError::Protocol("login timed out".into())),
         Ok(Err(LoginFailure::Io(e))) => return Err(e),
@@ -458,7 +462,12 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(server_final) if !account.disabled => {
             let Some(role) = Role::from_code(&account.role).filter(|r| matches!(r, Role::Qc | Role::Leadership)) else {
                 let _ = store
-                    .record(now, &client, &user, &Recorded::LoginFailed { reason: "role not allowed the SQL front end" })
+                    .record(
+                        now,
+                        &client,
+                        &user,
+                        &Recorded::LoginFailed { reason: "role not allowed the SQL front end" },
+                    )
                     .await;
                 return Err(LoginFailure::Refused(
                     PgError::fatal(
@@ -474,14 +483,18 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(account)
         }
         Ok(_) => {
-            let _ = store.record(now, &client, &user, &Recorded::LoginFailed { reason: "wrong password or disabled" }).await;
+            let _ = store
+                .record(now, &client, &user, &Recorded::LoginFailed { reason: "wrong password or disabled" })
+                .await;
             Err(wrong_password(&user))
         }
         Err(ScramError::WrongProof) => {
             if !account.disabled {
                 store.record_login_failure(account.id, MAX_FAILURES, LOCKOUT, now).await.map_err(internal)?;
             }
-            let _ = store.record(now, &client, &user, &Recorded::LoginFailed { reason: "wrong password or disabled" }).await;
+            let _ = store
+                .record(now, &client, &user, &Recorded::LoginFailed { reason: "wrong password or disabled" })
+                .await;
             Err(wrong_password(&user))
         }
         Err(e @ ScramError::Malformed(_)) => Err(refuse("08P01", e.to_string())),

@@ -112,7 +112,7 @@ fn describe(fields: &[(String, Kind)], formats: &[i16]) -> Vec<FieldDescription>
         .map(|((name, kind), format)| FieldDescription {
             name: name.clone(),
             type_oid: kind.oid(),
-            type_len: kind.len(),
+            type_len: kind.type_len(),
             format,
         })
         .collect()
@@ -266,7 +266,12 @@ const HARMLESS: &[&str] = &[
 
 /// `SET …`: acknowledged when harmless, refused when it would loosen a limit.
 fn set_command(rest: &str, limit: Duration) -> Command {
-    let ok = |report: Option<(String, String)>, timeout: Option<Duration>| Command::Tag { tag: "SET", tx: None, report, timeout };
+    let ok = |report: Option<(String, String)>, timeout: Option<Duration>| Command::Tag {
+        tag: "SET",
+        tx: None,
+        report,
+        timeout,
+    };
     let lower = rest.to_ascii_lowercase();
     let lower = lower.trim_start_matches("session ").trim_start_matches("local ").trim();
     if lower.starts_with("transaction") || lower.starts_with("session characteristics") {
@@ -314,7 +319,9 @@ fn set_command(rest: &str, limit: Duration) -> Command {
             let report = (n == "application_name").then(|| ("application_name".to_owned(), unquote(&value)));
             ok(report, None)
         }
-        _ => refuse("only session settings clients send (application_name, DateStyle, statement_timeout …) are accepted".into()),
+        _ => refuse(
+            "only session settings clients send (application_name, DateStyle, statement_timeout …) are accepted".into(),
+        ),
     }
 }
 
@@ -332,7 +339,9 @@ fn command(sql: &str, limit: Duration) -> Option<Command> {
         ["discard", ..] => tag("DISCARD ALL", None),
         ["deallocate", ..] => tag("DEALLOCATE", None),
         ["unlisten", ..] => tag("UNLISTEN", None),
-        ["show", "all"] => Some(Command::Refuse(PgError::error("0A000", "SHOW ALL is not available: SHOW one setting"))),
+        ["show", "all"] => {
+            Some(Command::Refuse(PgError::error("0A000", "SHOW ALL is not available: SHOW one setting")))
+        }
         ["show", name, ..] => Some(Command::Show(name.trim_matches('"').to_owned())),
         ["close", "all"] => Some(Command::Close(None)),
         ["close", name] => Some(Command::Close(Some(name.trim_matches('"').to_owned()))),
@@ -369,7 +378,10 @@ fn fetch_command(sql: &str) -> Command {
             n => match n.parse::<usize>() {
                 Ok(n) => count = Some(n),
                 Err(_) => {
-                    return Command::Refuse(PgError::error("0A000", format!("FETCH {w} is not available: only FORWARD")));
+                    return Command::Refuse(PgError::error(
+                        "0A000",
+                        format!("FETCH {w} is not available: only FORWARD"),
+                    ));
                 }
             },
         }
@@ -497,12 +509,7 @@ impl<'a> Session<'a> {
                     .unwrap_or(DataType::Utf8)
             })
             .collect();
-        let fields = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), Kind::of(f.data_type())))
-            .collect();
+        let fields = plan.schema().fields().iter().map(|f| (f.name().clone(), Kind::of(f.data_type()))).collect();
         Ok(Statement::Query { sql: sql.to_owned(), plan, params, fields })
     }
 
@@ -562,10 +569,7 @@ impl<'a> Session<'a> {
                 return Ok(Pumped::Done { capped: false });
             }
             let Some((columns, next, len)) = running.pending.as_mut() else { continue };
-            while *next < *len
-                && limit.is_none_or(|l| sent < l)
-                && running.rows < self.inner.max_rows
-            {
+            while *next < *len && limit.is_none_or(|l| sent < l) && running.rows < self.inner.max_rows {
                 let row = out.begin_row(columns.len());
                 for (c, column) in columns.iter().enumerate() {
                     if column.is_null(*next) {
@@ -621,7 +625,13 @@ impl<'a> Session<'a> {
     }
 
     /// Records a statement in the audit log.
-    async fn audit(&self, sql: &str, rows: Option<usize>, error: Option<&PgError>, elapsed: Duration) -> Result<(), PgError> {
+    async fn audit(
+        &self,
+        sql: &str,
+        rows: Option<usize>,
+        error: Option<&PgError>,
+        elapsed: Duration,
+    ) -> Result<(), PgError> {
         let now = (self.inner.dashboards.clock)();
         let entry = Recorded::WarehouseSql {
             error: error.map(|e| format!("{}: {}", e.code, e.message)),
@@ -629,12 +639,9 @@ impl<'a> Session<'a> {
             rows,
             sql,
         };
-        self.inner
-            .dashboards
-            .store
-            .record(now, &self.login.account.name, "pgwire", &entry)
-            .await
-            .map_err(|e| PgError::error("XX000", format!("the statement could not be audited, so it is not answered: {e}")))
+        self.inner.dashboards.store.record(now, &self.login.account.name, "pgwire", &entry).await.map_err(|e| {
+            PgError::error("XX000", format!("the statement could not be audited, so it is not answered: {e}"))
+        })
     }
 
     /// Audits a running query that ended, whether or not all of it was sent.
@@ -699,8 +706,13 @@ impl<'a> Session<'a> {
                     return Err(PgError::error("42P03", format!("cursor \"{name}\" already exists")));
                 }
                 let running = self.start(query_sql, plan.clone(), fields.clone()).await?;
-                let binary = sql.to_ascii_lowercase().split_whitespace().take_while(|w| *w != "cursor").any(|w| w == "binary");
-                let portal = Portal { statement: query.as_ref().clone(), formats: vec![i16::from(binary)], running: Some(running) };
+                let binary =
+                    sql.to_ascii_lowercase().split_whitespace().take_while(|w| *w != "cursor").any(|w| w == "binary");
+                let portal = Portal {
+                    statement: query.as_ref().clone(),
+                    formats: vec![i16::from(binary)],
+                    running: Some(running),
+                };
                 self.portals.insert(name.clone(), portal);
                 out.command_complete("DECLARE CURSOR");
             }
@@ -777,7 +789,9 @@ impl<'a> Session<'a> {
             "timezone" => "UTC".to_owned(),
             "intervalstyle" => "postgres".to_owned(),
             "transaction_isolation" | "default_transaction_isolation" => "read committed".to_owned(),
-            "transaction_read_only" | "default_transaction_read_only" | "standard_conforming_strings"
+            "transaction_read_only"
+            | "default_transaction_read_only"
+            | "standard_conforming_strings"
             | "integer_datetimes" => "on".to_owned(),
             "is_superuser" => "off".to_owned(),
             "search_path" => "\"$user\", public".to_owned(),
@@ -800,7 +814,12 @@ impl<'a> Session<'a> {
     }
 
     /// Runs the statements of a simple `Query` message.
-    async fn simple_query<S: AsyncWrite + Unpin>(&mut self, sql: &str, stream: &mut S, out: &mut Out) -> Result<(), WireError> {
+    async fn simple_query<S: AsyncWrite + Unpin>(
+        &mut self,
+        sql: &str,
+        stream: &mut S,
+        out: &mut Out,
+    ) -> Result<(), WireError> {
         for text in split_statements(sql) {
             let started = Instant::now();
             let result = match self.prepare(text, &[]).await {
@@ -817,7 +836,10 @@ impl<'a> Session<'a> {
                 }
                 Ok(Statement::Query { sql, plan, fields, params }) => {
                     if !params.is_empty() {
-                        Err(PgError::error("08P01", "a query with $1 parameters needs the extended protocol (Parse/Bind)"))
+                        Err(PgError::error(
+                            "08P01",
+                            "a query with $1 parameters needs the extended protocol (Parse/Bind)",
+                        ))
                     } else {
                         self.run_to_end(&sql, plan, fields, stream, out).await
                     }
@@ -922,7 +944,11 @@ impl<'a> Session<'a> {
     }
 
     /// Serves the connection until the client leaves.
-    pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(mut self, stream: &mut S, mut out: Out) -> Result<(), WireError> {
+    pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        mut self,
+        stream: &mut S,
+        mut out: Out,
+    ) -> Result<(), WireError> {
         // After an error in the extended protocol, messages are skipped until Sync.
         let mut skipping = false;
         let result = loop {
@@ -986,7 +1012,8 @@ impl<'a> Session<'a> {
         let name = b.cstr().map_err(protocol)?;
         let sql = b.cstr().map_err(protocol)?;
         let n = b.i16().map_err(protocol)?;
-        let declared = (0..n.max(0)).map(|_| b.i32().map(|o| o as u32)).collect::<Result<Vec<_>, _>>().map_err(protocol)?;
+        let declared =
+            (0..n.max(0)).map(|_| b.i32().map(|o| o as u32)).collect::<Result<Vec<_>, _>>().map_err(protocol)?;
         let started = Instant::now();
         let statement = match self.prepare(&sql, &declared).await {
             Ok(s) => s,
@@ -1111,7 +1138,12 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    async fn execute<S: AsyncWrite + Unpin>(&mut self, body: &[u8], stream: &mut S, out: &mut Out) -> Result<(), PgError> {
+    async fn execute<S: AsyncWrite + Unpin>(
+        &mut self,
+        body: &[u8],
+        stream: &mut S,
+        out: &mut Out,
+    ) -> Result<(), PgError> {
         let mut b = Body::new(body);
         let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
         let name = b.cstr().map_err(protocol)?;
@@ -1120,7 +1152,9 @@ impl<'a> Session<'a> {
         let Some(mut portal) = self.portals.remove(&name) else {
             return Err(PgError::error("34000", format!("portal \"{name}\" does not exist")));
         };
-        if self.failed_tx && !matches!(&portal.statement, Statement::Command { command: Command::Tag { tx: Some(false), .. }, .. }) {
+        if self.failed_tx
+            && !matches!(&portal.statement, Statement::Command { command: Command::Tag { tx: Some(false), .. }, .. })
+        {
             self.portals.insert(name, portal);
             return Err(PgError::error(
                 "25P02",
@@ -1212,7 +1246,9 @@ mod tests {
         assert!(matches!(set_command("extra_float_digits = 3", limit), Command::Tag { tag: "SET", .. }));
         assert!(matches!(set_command("application_name = 'DBeaver'", limit), Command::Tag { report: Some(_), .. }));
         assert!(matches!(set_command("client_encoding to 'UTF8'", limit), Command::Tag { .. }));
-        assert!(matches!(set_command("statement_timeout = '5s'", limit), Command::Tag { timeout: Some(t), .. } if t == Duration::from_secs(5)));
+        assert!(
+            matches!(set_command("statement_timeout = '5s'", limit), Command::Tag { timeout: Some(t), .. } if t == Duration::from_secs(5))
+        );
         for loosening in [
             "statement_timeout = 0",
             "statement_timeout = '10min'",
@@ -1228,7 +1264,8 @@ mod tests {
 
     #[test]
     fn cursors_are_declared_and_fetched_by_name() {
-        let (name, query) = declare("DECLARE \"c1\" NO SCROLL CURSOR WITHOUT HOLD FOR SELECT * FROM cases").expect("declare");
+        let (name, query) =
+            declare("DECLARE \"c1\" NO SCROLL CURSOR WITHOUT HOLD FOR SELECT * FROM cases").expect("declare");
         assert_eq!((name.as_str(), query), ("c1", "SELECT * FROM cases"));
         assert!(matches!(fetch_command("FETCH FORWARD 2000 FROM \"c1\""), Command::Fetch { count: Some(2000), .. }));
         assert!(matches!(fetch_command("fetch all in c1"), Command::Fetch { count: None, .. }));

@@ -8,8 +8,7 @@
 use chrono::{DateTime, NaiveDate};
 use warehouse::datafusion::arrow::array::{Array, ArrayRef, AsArray as _};
 use warehouse::datafusion::arrow::datatypes::{
-    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit,
-    TimestampMicrosecondType,
+    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
 use warehouse::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use warehouse::datafusion::common::ScalarValue;
@@ -127,7 +126,7 @@ impl Kind {
     }
 
     /// Its size (`typlen`; -1 variable).
-    pub fn len(self) -> i16 {
+    pub fn type_len(self) -> i16 {
         match self {
             Kind::Bool => 1,
             Kind::Int2 => 2,
@@ -321,9 +320,8 @@ impl Column {
             },
             (Kind::Numeric, binary) => {
                 let options = FormatOptions::default();
-                let text = ArrayFormatter::try_new(a.as_ref(), &options)
-                    .map(|f| f.value(i).to_string())
-                    .unwrap_or_default();
+                let text =
+                    ArrayFormatter::try_new(a.as_ref(), &options).map(|f| f.value(i).to_string()).unwrap_or_default();
                 if binary {
                     numeric_binary(&text, out);
                 } else {
@@ -380,8 +378,7 @@ pub fn numeric_binary(text: &str, out: &mut Vec<u8>) {
     // Pad the integer part on the left and the fraction on the right to groups of four.
     let int_pad = (4 - int_part.len() % 4) % 4;
     let frac_pad = (4 - frac_part.len() % 4) % 4;
-    let digits_text: String =
-        "0".repeat(int_pad) + int_part + frac_part + &"0".repeat(frac_pad);
+    let digits_text: String = "0".repeat(int_pad) + int_part + frac_part + &"0".repeat(frac_pad);
     let mut groups: Vec<i16> = digits_text
         .as_bytes()
         .chunks(4)
@@ -429,7 +426,8 @@ mod tests {
     fn values_print_as_postgresql_prints_them() {
         assert_eq!(text(Arc::new(BooleanArray::from(vec![true, false])), 1), "f");
         assert_eq!(text(Arc::new(Date32Array::from(vec![20_454])), 0), "2026-01-01");
-        let ts = TimestampMicrosecondArray::from(vec![1_767_225_600_000_000, 1_767_225_600_250_000]).with_timezone("UTC");
+        let ts =
+            TimestampMicrosecondArray::from(vec![1_767_225_600_000_000, 1_767_225_600_250_000]).with_timezone("UTC");
         assert_eq!(text(Arc::new(ts.clone()), 0), "2026-01-01 00:00:00+00");
         assert_eq!(text(Arc::new(ts), 1), "2026-01-01 00:00:00.25+00");
         assert_eq!(text(Arc::new(Float64Array::from(vec![0.1, f64::NAN])), 0), "0.1");

@@ -235,7 +235,13 @@ impl Store {
 
     /// A login to the warehouse's PostgreSQL front end: clears the failure
     /// count and audits it (no web session is opened).
-    pub async fn record_pg_login(&self, account: &Account, client: &str, tls: bool, now: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn record_pg_login(
+        &self,
+        account: &Account,
+        client: &str,
+        tls: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         crate::on_tx!(tx, conn => {
             sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")

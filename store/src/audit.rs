@@ -454,7 +454,7 @@ mod recorded_tests {
     #[test]
     fn the_other_entries_keep_the_text_they_were_written_with() {
         let filters = vec!["district = 430405".to_owned()];
-        let cases: [(Recorded<'_>, &str, &str); 16] = [
+        let cases: [(Recorded<'_>, &str, &str); 18] = [
             (
                 Recorded::PartnerCreate { kind: "court", sandbox: false },
                 "partner.create",

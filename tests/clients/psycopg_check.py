@@ -5,6 +5,8 @@ Prints one line per check; exits non-zero at the first that fails.
 """
 
 import sys
+import threading
+import time
 
 import psycopg
 
@@ -57,6 +59,22 @@ def main() -> None:
                 raise AssertionError("DELETE was not refused")
             cur.execute("SELECT COUNT(*) FROM cases")
             assert cur.fetchone()[0] == expected_cases
+    # A cancel request (another connection, the backend's key) stops a long query at once.
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        cancel = getattr(conn, "cancel_safe", conn.cancel)
+        timer = threading.Timer(1.0, cancel)
+        timer.start()
+        started = time.monotonic()
+        try:
+            conn.execute("SELECT COUNT(*) FROM generate_series(1, 100000000000)")
+        except psycopg.errors.QueryCanceled as e:
+            print(f"cancelled after {time.monotonic() - started:.1f} s: {e.sqlstate}")
+        else:
+            raise AssertionError("the query was not cancelled")
+        finally:
+            timer.cancel()
+        assert time.monotonic() - started < 10
+        assert conn.execute("SELECT 1").fetchone() == (1,)
     print("ok")
 
 

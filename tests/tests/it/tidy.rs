@@ -124,6 +124,11 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         &["sqlx", "gateway", "simulator", "reqwest"],
         "pages read through the store and the warehouse, never SQL of their own",
     ),
+    (
+        "pgfront",
+        &["sqlx", "gateway", "connectors", "court-orders", "simulator", "axum", "reqwest"],
+        "the PostgreSQL front end reads the warehouse and the accounts through their crates: no SQL to the store, no HTTP",
+    ),
 ];
 
 /// A crate gaining a forbidden direct dependency fails here, naming the rule.

@@ -89,10 +89,8 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
     settings.warehouse.dir = None;
     settings.warehouse.key_file = None;
     settings.connectors = super::simulate::connectors_for(&servers, &flow);
-    let pg_listen = args
-        .pg_listen
-        .or(settings.analytics.pg_listen)
-        .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 5433)));
+    let pg_listen =
+        args.pg_listen.or(settings.analytics.pg_listen).unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 5433)));
     settings.analytics.pg_listen = Some(pg_listen);
     let config_path = dir.join("wangban.toml");
     #[derive(serde::Serialize)]
