@@ -80,6 +80,19 @@ impl Verifier {
         Verifier::with_salt(password, salt, ITERATIONS)
     }
 
+    /// A verifier of no password (random keys), for a name that has no
+    /// account: the exchange runs as for a real one and fails at its end,
+    /// without the server spending a key derivation on it.
+    pub fn unknown() -> Verifier {
+        let mut salt = vec![0u8; 16];
+        let (mut stored_key, mut server_key) = ([0u8; 32], [0u8; 32]);
+        let mut rng = rand::rng();
+        rng.fill_bytes(&mut salt);
+        rng.fill_bytes(&mut stored_key);
+        rng.fill_bytes(&mut server_key);
+        Verifier { iterations: ITERATIONS, salt, stored_key, server_key }
+    }
+
     /// The verifier of `password` with `salt` and `iterations`.
     pub fn with_salt(password: &str, salt: Vec<u8>, iterations: u32) -> Verifier {
         let salted = salted_password(password, &salt, iterations);
@@ -244,6 +257,9 @@ mod tests {
         assert!(Exchange::start(rfc_verifier(), "p=tls-server-end-point,,n=,r=abc", "x").is_err());
         assert!(Exchange::start(rfc_verifier(), "n,a=admin,n=,r=abc", "x").is_err());
         assert!(Exchange::start(rfc_verifier(), "n,,n=,r=", "x").is_err());
+        // A name without an account: the exchange runs, and fails at its end.
+        let (exchange, _) = Exchange::start(Verifier::unknown(), CLIENT_FIRST, SERVER_NONCE).expect("start");
+        assert_eq!(exchange.finish(CLIENT_FINAL), Err(ScramError::WrongProof));
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub const TABLE_DESCRIPTIONS: &[(&str, &str)] = &[
     ("qc_findings", "质检问题：每条质检发现一行"),
     ("evaluations", "办件评价：好差评"),
     ("seizures", "查封：法院查封、轮候、续封、解封的当前状态"),
-    ("anomalies", "数据异常：接入时被标记的问题字段"),
+    ("anomalies", "对账异常：伙伴记录与办件对账时发现的问题"),
 ];
 
 fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<(SchemaRef, RecordBatch), DataFusionError> {

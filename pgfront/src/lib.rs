@@ -95,6 +95,28 @@ pub enum PgFrontError {
     },
 }
 
+/// Connections served at once; more are refused (`53300`) before login.
+pub const MAX_CONNECTIONS: usize = 200;
+
+impl Inner {
+    /// A cancel request: the backend's running statement stops, if the secret matches.
+    fn cancel(&self, pid: i32, secret: i32) {
+        let backends = self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(backend) = backends.get(&pid).filter(|b| b.secret == secret) {
+            backend.cancel.notify_waiters();
+        }
+    }
+}
+
+/// Counts a connection while it lives.
+struct Counted(Arc<Inner>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A logged-in connection that can be cancelled.
 #[derive(Debug)]
 struct Backend {
@@ -104,6 +126,7 @@ struct Backend {
 
 struct Inner {
     dashboards: Dashboards,
+    connections: std::sync::atomic::AtomicUsize,
     tls: Option<TlsAcceptor>,
     require_tls: bool,
     max_rows: usize,
@@ -131,6 +154,7 @@ impl PgFront {
         let listener = TcpListener::bind(addr).await.map_err(|source| PgFrontError::Bind { addr, source })?;
         let inner = Inner {
             dashboards,
+            connections: std::sync::atomic::AtomicUsize::new(0),
             tls: settings.tls.map(TlsAcceptor::from),
             require_tls: settings.require_tls,
             max_rows: settings.max_rows.max(1),
@@ -215,6 +239,8 @@ async fn send<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Out) -> std::io::
 }
 
 async fn connection(inner: Arc<Inner>, mut tcp: TcpStream, peer: SocketAddr) -> Result<(), WireError> {
+    let open = inner.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let _counted = Counted(inner.clone());
     let mut startup = tokio::time::timeout(LOGIN_LIMIT, wire::read_startup(&mut tcp))
         .await
         .map_err(|_| WireError::Protocol("no startup message in time".into()))??;
@@ -231,20 +257,17 @@ async fn connection(inner: Arc<Inner>, mut tcp: TcpStream, peer: SocketAddr) -> 
                     .await
                     .map_err(|_| WireError::Protocol("TLS handshake timed out".into()))??;
                 let startup = wire::read_startup(&mut tls).await?;
-                return start(inner, tls, peer, true, startup).await;
+                return start(inner, tls, peer, true, startup, open > MAX_CONNECTIONS).await;
             }
             Startup::GssEnc => {
                 tcp.write_all(b"N").await?;
                 startup = wire::read_startup(&mut tcp).await?;
             }
             Startup::Cancel { pid, secret } => {
-                let backends = inner.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Some(backend) = backends.get(&pid).filter(|b| b.secret == secret) {
-                    backend.cancel.notify_waiters();
-                }
+                inner.cancel(pid, secret);
                 return Ok(());
             }
-            Startup::Start { .. } => return start(inner, tcp, peer, false, startup).await,
+            Startup::Start { .. } => return start(inner, tcp, peer, false, startup, open > MAX_CONNECTIONS).await,
         }
     }
 }
@@ -262,10 +285,18 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
     peer: SocketAddr,
     tls: bool,
     startup: Startup,
+    too_many: bool,
 ) -> Result<(), WireError> {
     let mut out = Out::default();
-    let Startup::Start { version, params } = startup else {
-        return Err(WireError::Protocol("a second SSLRequest or a CancelRequest after TLS".into()));
+    let (version, params) = match startup {
+        Startup::Start { version, params } => (version, params),
+        Startup::Cancel { pid, secret } => {
+            inner.cancel(pid, secret);
+            return Ok(());
+        }
+        Startup::Ssl | Startup::GssEnc => {
+            return Err(WireError::Protocol("an encryption request inside an encrypted connection".into()));
+        }
     };
     if version >> 16 != 3 {
         PgError::fatal(
@@ -283,6 +314,11 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
         out.buf.extend_from_slice(&PROTOCOL_3_0.to_be_bytes());
         out.buf.extend_from_slice(&0i32.to_be_bytes());
         debug_assert_eq!(out.buf.len() - at, 13);
+    }
+    if too_many {
+        PgError::fatal("53300", format!("sorry, too many clients already ({MAX_CONNECTIONS} connections)"))
+            .write(&mut out);
+        return Ok(send(&mut stream, &mut out).await?);
     }
     let params: HashMap<String, String> = params.into_iter().collect();
     let login =
@@ -432,7 +468,7 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     }
     // An unknown account runs the exchange against a verifier nobody knows, and fails as a wrong password does.
     let known = verifier.is_some();
-    let verifier = verifier.unwrap_or_else(|| Verifier::new(&dashboards::auth::new_token()));
+    let verifier = verifier.unwrap_or_else(Verifier::unknown);
 
     let mut mechanisms = Vec::new();
     mechanisms.extend_from_slice(MECHANISM.as_bytes());

@@ -822,6 +822,18 @@ impl<'a> Session<'a> {
     ) -> Result<(), WireError> {
         for text in split_statements(sql) {
             let started = Instant::now();
+            let ends_block = {
+                let lower = strip_comments(text).to_ascii_lowercase();
+                ["commit", "end", "rollback", "abort"].iter().any(|w| lower.split_whitespace().next() == Some(w))
+            };
+            if self.failed_tx && !ends_block {
+                PgError::error(
+                    "25P02",
+                    "current transaction is aborted, commands ignored until end of transaction block",
+                )
+                .write(out);
+                break;
+            }
             let result = match self.prepare(text, &[]).await {
                 Err(e) => {
                     let audited = self.audit(text, None, Some(&e), started.elapsed()).await;

@@ -181,6 +181,29 @@ async fn psql_lists_describes_queries_and_is_refused_what_would_change_anything(
     let (out, _) = text(&env.psql("qc", QC_PASSWORD, "", &["SELECT COUNT(*) FROM cases"]));
     assert!(out.contains(&env.cases.to_string()), "nothing changed: {out}");
 
+    // statement_timeout may tighten the time limit; a query past it stops with 57014.
+    let output = env.psql(
+        "qc",
+        QC_PASSWORD,
+        "",
+        &["SET statement_timeout = '1s'", "SELECT COUNT(*) FROM generate_series(1, 100000000000)"],
+    );
+    assert!(
+        text(&output).1.contains("ERROR:  57014: canceling statement due to statement timeout"),
+        "{}",
+        text(&output).1
+    );
+    // The front end's row limit (1,500,000 here) cuts a longer result, saying so.
+    let output = Command::new("psql")
+        .arg(env.conninfo("qc", ""))
+        .args(["-X", "-At", "-c", "SELECT value FROM generate_series(1, 1600000)"])
+        .env("PGPASSWORD", QC_PASSWORD)
+        .output()
+        .expect("psql");
+    let (out, err) = text(&output);
+    assert_eq!(out.lines().count(), 1_500_000);
+    assert!(err.contains("WARNING:  the result was cut at 1500000 rows"), "{err}");
+
     // Every statement is audited with the account, the SQL, rows and milliseconds.
     let audit = env.store.recent_audit(500).await.expect("audit");
     let sql_entries: Vec<_> = audit.iter().filter(|e| e.action == "warehouse.sql" && e.subject == "pgwire").collect();
