@@ -1020,7 +1020,6 @@ impl<'a> Session<'a> {
 
     async fn parse(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
         let mut b = Body::new(body);
-        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
         let name = b.cstr().map_err(protocol)?;
         let sql = b.cstr().map_err(protocol)?;
         let n = b.i16().map_err(protocol)?;
@@ -1044,7 +1043,6 @@ impl<'a> Session<'a> {
 
     fn bind(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
         let mut b = Body::new(body);
-        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
         let portal = b.cstr().map_err(protocol)?;
         let name = b.cstr().map_err(protocol)?;
         let n = b.i16().map_err(protocol)?.max(0) as usize;
@@ -1109,7 +1107,6 @@ impl<'a> Session<'a> {
 
     fn describe(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
         let mut b = Body::new(body);
-        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
         let what = b.u8().map_err(protocol)?;
         let name = b.cstr().map_err(protocol)?;
         let (statement, formats) = match what {
@@ -1157,7 +1154,6 @@ impl<'a> Session<'a> {
         out: &mut Out,
     ) -> Result<(), PgError> {
         let mut b = Body::new(body);
-        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
         let name = b.cstr().map_err(protocol)?;
         let max = b.i32().map_err(protocol)?;
         let limit = (max > 0).then_some(max as usize);
@@ -1206,7 +1202,6 @@ impl<'a> Session<'a> {
 
     async fn close(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
         let mut b = Body::new(body);
-        let protocol = |e: WireError| PgError::fatal("08P01", e.to_string());
         let what = b.u8().map_err(protocol)?;
         let name = b.cstr().map_err(protocol)?;
         match what {
@@ -1225,6 +1220,11 @@ impl<'a> Session<'a> {
         out.empty(b'3');
         Ok(())
     }
+}
+
+/// A message that breaks the protocol: the connection ends.
+fn protocol(e: WireError) -> PgError {
+    PgError::fatal("08P01", e.to_string())
 }
 
 fn cancelled() -> PgError {

@@ -79,6 +79,9 @@ macro_rules! account_columns {
     };
 }
 
+/// A successful login clears the failure count and any lock.
+const CLEAR_FAILURES: &str = "UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1";
+
 impl Store {
     /// Creates an account; a name already taken is [`StoreError::AlreadyExists`].
     pub async fn create_account(
@@ -215,7 +218,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         crate::on_tx!(tx, conn => {
-            sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            sqlx::query(CLEAR_FAILURES)
                 .bind(account.id)
                 .execute(&mut *conn)
                 .await?;
@@ -244,7 +247,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         crate::on_tx!(tx, conn => {
-            sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            sqlx::query(CLEAR_FAILURES)
                 .bind(account.id)
                 .execute(conn)
                 .await?;
