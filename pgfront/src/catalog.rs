@@ -242,6 +242,8 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
             ("attidentity", text(vec![""; m])),
             ("attgenerated", text(vec![""; m])),
             ("attstorage", text(vec!["x"; m])),
+            ("attcompression", text(vec![""; m])),
+            ("attstattarget", int4(vec![-1; m])),
             ("attcollation", int8(vec![0; m])),
             ("attacl", null_text(m)),
         ])?,
@@ -408,14 +410,46 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
     constant("pg_type_is_visible", vec![DataType::Int64], ScalarValue::Boolean(Some(true)));
     constant("pg_get_userbyid", vec![DataType::Int64], text_value(&user));
     constant("pg_encoding_to_char", vec![DataType::Int64], text_value("UTF8"));
-    constant("obj_description", vec![DataType::Int64, DataType::Utf8], ScalarValue::Utf8(None));
+    let descriptions: std::collections::HashMap<i64, &'static str> = described.iter().copied().collect();
+    ctx.register_udf(create_udf(
+        "obj_description",
+        vec![DataType::Int64, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let oids = arrays[0]
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| DataFusionError::Internal("obj_description: OIDs are not integers".into()))?;
+            let text: StringArray = oids.iter().map(|o| o.and_then(|o| descriptions.get(&o).copied())).collect();
+            Ok(ColumnarValue::Array(Arc::new(text)))
+        }),
+    ));
     constant("col_description", vec![DataType::Int64, DataType::Int64], ScalarValue::Utf8(None));
     constant("shobj_description", vec![DataType::Int64, DataType::Utf8], ScalarValue::Utf8(None));
     constant("has_table_privilege", vec![DataType::Utf8, DataType::Utf8], ScalarValue::Boolean(Some(true)));
     constant("has_schema_privilege", vec![DataType::Utf8, DataType::Utf8], ScalarValue::Boolean(Some(true)));
     constant("has_database_privilege", vec![DataType::Utf8, DataType::Utf8], ScalarValue::Boolean(Some(true)));
-    constant("pg_total_relation_size", vec![DataType::Int64], ScalarValue::Int64(Some(0)));
-    constant("pg_relation_size", vec![DataType::Int64], ScalarValue::Int64(Some(0)));
+    // Sizes are not known here (the Parquet files are the warehouse's): NULL, shown blank.
+    for name in ["pg_total_relation_size", "pg_relation_size", "pg_table_size", "pg_indexes_size"] {
+        constant(name, vec![DataType::Int64], ScalarValue::Int64(None));
+    }
+    ctx.register_udf(create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let sizes = arrays[0]
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| DataFusionError::Internal("pg_size_pretty: sizes are not integers".into()))?;
+            let text: StringArray = sizes.iter().map(|s| s.map(size_pretty)).collect();
+            Ok(ColumnarValue::Array(Arc::new(text)))
+        }),
+    ));
     ctx.register_udf(create_udf(
         "format_type",
         vec![DataType::Int64, DataType::Int64],
@@ -433,6 +467,18 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
         }),
     ));
     Ok(())
+}
+
+/// PostgreSQL's `pg_size_pretty`: bytes, kB, MB, GB, TB (units of 1024, rounded).
+fn size_pretty(bytes: i64) -> String {
+    let mut size = bytes;
+    for unit in ["bytes", "kB", "MB", "GB"] {
+        if size.abs() < 10 * 1024 {
+            return format!("{size} {unit}");
+        }
+        size = (size + if size >= 0 { 512 } else { -512 }) / 1024;
+    }
+    format!("{size} TB")
 }
 
 /// Whether `sql` asks about the catalog (and may be rewritten, or answered
@@ -454,6 +500,8 @@ static REWRITES: LazyLock<Vec<Rewrite>> = LazyLock::new(|| {
         (r"(?is)\(\s*SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\s*\)", "NULL"),
         (r"(?is)\(\s*SELECT\s+c\.collname\s+FROM\s+pg_catalog\.pg_collation.*?t\.typcollation\s*\)", "NULL"),
         (r"(?i)(pg_catalog\.)?pg_get_expr\([^()]*\)", "NULL"),
+        // psql's \d+: table options (there are none), by an array subquery.
+        (r"(?is)pg_catalog\.array_to_string\(\s*c\.reloptions\s*\|\|\s*array\(select.*?tc\.reloptions\)\s*x\),\s*', '\)", "''"),
         // Npgsql's type loading: multiranges (there are none) by a correlated subquery.
         (r"(?is)\(\s*SELECT\s+rngtypid\s+FROM\s+pg_range\s+WHERE\s+rngmultitypid\s*=\s*typ\.oid\s*\)", "NULL"),
         (r"(?i)OPERATOR\(\s*pg_catalog\.([~!=<>*]+)\s*\)", "$1"),
@@ -538,6 +586,9 @@ mod tests {
         );
         assert_eq!(rewrite("select session_user, current_user"), "select current_user_name(), current_user_name()");
         assert!(asks_catalog("select * from pg_catalog.pg_class"));
+        assert_eq!(size_pretty(8192), "8192 bytes");
+        assert_eq!(size_pretty(10 * 1024), "10 kB");
+        assert_eq!(size_pretty(5 * 1024 * 1024 * 1024), "5120 MB");
         assert!(!asks_catalog("select * from cases"));
     }
 }

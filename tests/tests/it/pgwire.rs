@@ -146,8 +146,10 @@ async fn psql_lists_describes_queries_and_is_refused_what_would_change_anything(
     if !have("psql") {
         return env.stop().await;
     }
-    let (out, err) = text(&env.psql("qc", QC_PASSWORD, "", &["\\dt", "\\d cases"]));
+    let (out, err) = text(&env.psql("qc", QC_PASSWORD, "", &["\\dt", "\\d cases", "\\dt+", "\\d+ seizures"]));
     assert!(err.is_empty(), "{err}");
+    assert!(out.contains("| 办件：每件登记业务一行"), "\\dt+ shows the tables' descriptions:\n{out}");
+    assert!(out.contains("Table \"public.seizures\"") && out.contains(" served_at "), "{out}");
     for table in ["anomalies", "case_counts", "cases", "evaluations", "qc_findings", "seizures"] {
         assert!(out.contains(&format!(" public | {table} ")), "\\dt lists {table}:\n{out}");
     }
