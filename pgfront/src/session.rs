@@ -635,7 +635,7 @@ impl<'a> Session<'a> {
         let now = (self.inner.dashboards.clock)();
         let entry = Recorded::WarehouseSql {
             error: error.map(|e| format!("{}: {}", e.code, e.message)),
-            millis: Some(elapsed.as_millis() as u64),
+            millis: Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
             rows,
             sql,
         };

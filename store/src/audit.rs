@@ -142,7 +142,7 @@ pub enum Recorded<'a> {
     WarehouseSql {
         /// Why it failed, if it did.
         error: Option<String>,
-        /// Milliseconds it took (the PostgreSQL front end says it).
+        /// Milliseconds it took, when it ran.
         #[serde(skip_serializing_if = "Option::is_none")]
         millis: Option<u64>,
         /// Rows returned, if it succeeded.

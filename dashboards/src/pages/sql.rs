@@ -92,7 +92,7 @@ pub(crate) async fn run_console(
     };
     let answer = console::query(&ctx, sql, d.sql_limits).await;
     let entry = Recorded::WarehouseSql {
-        millis: None,
+        millis: answer.as_ref().ok().map(|a| u64::try_from(a.elapsed.as_millis()).unwrap_or(u64::MAX)),
         error: answer.as_ref().err().map(ToString::to_string),
         rows: answer.as_ref().map(|a| a.rows).ok(),
         sql,

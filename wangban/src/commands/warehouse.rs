@@ -356,7 +356,7 @@ pub(crate) async fn sql(args: SqlArgs, settings: &Settings) -> anyhow::Result<Ex
     let store = settings.open_store().await?;
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let entry = store::audit::Recorded::WarehouseSql {
-        millis: None,
+        millis: answer.as_ref().ok().map(|a| u64::try_from(a.elapsed.as_millis()).unwrap_or(u64::MAX)),
         error: answer.as_ref().err().map(ToString::to_string),
         rows: answer.as_ref().map(|a| a.rows).ok(),
         sql: &args.query,
