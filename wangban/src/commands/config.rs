@@ -237,6 +237,29 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
             Err(error) => push(Level::Error, "server", format!("[server.tls]: {error}")),
         }
     }
+    let analytics = &settings.analytics;
+    match analytics.pg_listen {
+        None => push(Level::Ok, "analytics", "no PostgreSQL front end (set [analytics] pg_listen)".into()),
+        Some(_) if analytics.pg_require_tls && settings.server.tls.is_none() => push(
+            Level::Error,
+            "analytics",
+            "pg_require_tls needs [server.tls] (the certificate the PostgreSQL front end serves)".into(),
+        ),
+        Some(addr) => {
+            let tls = match (settings.server.tls.is_some(), analytics.pg_require_tls) {
+                (true, true) => "TLS required",
+                (true, false) => "TLS offered",
+                (false, _) => "no TLS",
+            };
+            let level =
+                if addr.ip().is_loopback() || settings.server.tls.is_some() { Level::Ok } else { Level::Warning };
+            push(
+                level,
+                "analytics",
+                format!("PostgreSQL clients on {addr} ({tls}), at most {} rows a statement", analytics.pg_max_rows),
+            );
+        }
+    }
     let alerts = &settings.alerts;
     match alerts.webhook_url.as_deref() {
         None => push(Level::Warning, "alerts", "no webhook_url: alerts show on the dashboards only".into()),
