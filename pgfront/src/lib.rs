@@ -307,13 +307,10 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
         return Ok(send(&mut stream, &mut out).await?);
     }
     if version & 0xffff != 0 {
-        // NegotiateProtocolVersion: we speak 3.0 and know no protocol options.
-        let at = out.buf.len();
-        out.buf.push(b'v');
-        out.buf.extend_from_slice(&12i32.to_be_bytes());
-        out.buf.extend_from_slice(&PROTOCOL_3_0.to_be_bytes());
-        out.buf.extend_from_slice(&0i32.to_be_bytes());
-        debug_assert_eq!(out.buf.len() - at, 13);
+        // A later 3.x: we speak 3.0 and know none of its protocol options.
+        let options: Vec<&str> =
+            params.iter().map(|(name, _)| name.as_str()).filter(|name| name.starts_with("_pq_.")).collect();
+        out.negotiate_protocol_version(wire::PROTOCOL_3, &options);
     }
     if too_many {
         PgError::fatal("53300", format!("sorry, too many clients already ({MAX_CONNECTIONS} connections)"))
@@ -332,7 +329,7 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         Ok(Ok(account)) => account,
     };
-    let (pid, secret) = {
+    let (pid, secret, cancel) = {
         let mut backends = inner.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut rng = rand::rng();
         let mut pid: i32 = rng.random_range(1..i32::MAX);
@@ -340,16 +337,10 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
             pid = rng.random_range(1..i32::MAX);
         }
         let secret: i32 = rng.random();
-        backends.insert(pid, Backend { secret, cancel: Arc::new(Notify::new()) });
-        (pid, secret)
+        let cancel = Arc::new(Notify::new());
+        backends.insert(pid, Backend { secret, cancel: cancel.clone() });
+        (pid, secret, cancel)
     };
-    let cancel = inner
-        .backends
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&pid)
-        .map(|b| b.cancel.clone())
-        .unwrap_or_default();
     out.authentication(0, &[]);
     let application_name = params.get("application_name").cloned().unwrap_or_default();
     for (name, value) in [
@@ -377,8 +368,6 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
     inner.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&pid);
     result
 }
-
-const PROTOCOL_3_0: i32 = wire::PROTOCOL_3;
 
 enum LoginFailure {
     Io(WireError),
@@ -496,7 +485,7 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     };
     match outcome {
         Ok(server_final) if !account.disabled => {
-            let Some(role) = Role::from_code(&account.role).filter(|r| matches!(r, Role::Qc | Role::Leadership)) else {
+            if !matches!(Role::from_code(&account.role), Some(Role::Qc | Role::Leadership)) {
                 let _ = store
                     .record(
                         now,
@@ -512,8 +501,7 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                     )
                     .hint("only QC (qc) and leadership (leadership) accounts may"),
                 ));
-            };
-            let _ = role;
+            }
             store.record_pg_login(&account, &client, tls, now).await.map_err(internal)?;
             out.authentication(12, server_final.as_bytes());
             Ok(account)

@@ -209,6 +209,18 @@ impl Out {
         self.end(at);
     }
 
+    /// `NegotiateProtocolVersion`: the newest version spoken, and the
+    /// protocol options (`_pq_.…`) asked for that are not known.
+    pub fn negotiate_protocol_version(&mut self, version: i32, unknown_options: &[&str]) {
+        let at = self.begin(b'v');
+        self.buf.extend_from_slice(&version.to_be_bytes());
+        self.buf.extend_from_slice(&(unknown_options.len() as i32).to_be_bytes());
+        for option in unknown_options {
+            self.cstr(option);
+        }
+        self.end(at);
+    }
+
     /// `ParameterStatus`.
     pub fn parameter_status(&mut self, name: &str, value: &str) {
         let at = self.begin(b'S');
@@ -349,5 +361,8 @@ mod tests {
         out.null();
         out.end_row(row);
         assert_eq!(out.buf, b"D\x00\x00\x00\x10\x00\x02\x00\x00\x00\x0242\xff\xff\xff\xff");
+        let mut out = Out::default();
+        out.negotiate_protocol_version(PROTOCOL_3, &["_pq_.x"]);
+        assert_eq!(out.buf, b"v\x00\x00\x00\x13\x00\x03\x00\x00\x00\x00\x00\x01_pq_.x\0");
     }
 }
