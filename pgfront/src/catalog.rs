@@ -411,21 +411,9 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
     constant("pg_get_userbyid", vec![DataType::Int64], text_value(&user));
     constant("pg_encoding_to_char", vec![DataType::Int64], text_value("UTF8"));
     let descriptions: std::collections::HashMap<i64, &'static str> = described.iter().copied().collect();
-    ctx.register_udf(create_udf(
-        "obj_description",
-        vec![DataType::Int64, DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let oids = arrays[0]
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| DataFusionError::Internal("obj_description: OIDs are not integers".into()))?;
-            let text: StringArray = oids.iter().map(|o| o.and_then(|o| descriptions.get(&o).copied())).collect();
-            Ok(ColumnarValue::Array(Arc::new(text)))
-        }),
-    ));
+    of_first_integer(ctx, "obj_description", vec![DataType::Int64, DataType::Utf8], move |oid| {
+        descriptions.get(&oid).map(|d| (*d).to_owned())
+    });
     constant("col_description", vec![DataType::Int64, DataType::Int64], ScalarValue::Utf8(None));
     constant("shobj_description", vec![DataType::Int64, DataType::Utf8], ScalarValue::Utf8(None));
     constant("has_table_privilege", vec![DataType::Utf8, DataType::Utf8], ScalarValue::Boolean(Some(true)));
@@ -435,38 +423,37 @@ pub async fn install(ctx: &SessionContext, user: &str, pid: i32) -> Result<(), D
     for name in ["pg_total_relation_size", "pg_relation_size", "pg_table_size", "pg_indexes_size"] {
         constant(name, vec![DataType::Int64], ScalarValue::Int64(None));
     }
+    of_first_integer(ctx, "pg_size_pretty", vec![DataType::Int64], |size| Some(size_pretty(size)));
+    of_first_integer(ctx, "format_type", vec![DataType::Int64, DataType::Int64], |oid| {
+        Some(type_name(oid).unwrap_or("???").to_owned())
+    });
+    Ok(())
+}
+
+/// Registers `name(inputs…)`: text from its first argument, an integer
+/// (an OID or a size), by `f`; NULL in, NULL out.
+fn of_first_integer(
+    ctx: &SessionContext,
+    name: &'static str,
+    inputs: Vec<DataType>,
+    f: impl Fn(i64) -> Option<String> + Send + Sync + 'static,
+) {
     ctx.register_udf(create_udf(
-        "pg_size_pretty",
-        vec![DataType::Int64],
+        name,
+        inputs,
         DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let sizes = arrays[0]
+            let first = warehouse::datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+            let integers = first
                 .as_any()
                 .downcast_ref::<Int64Array>()
-                .ok_or_else(|| DataFusionError::Internal("pg_size_pretty: sizes are not integers".into()))?;
-            let text: StringArray = sizes.iter().map(|s| s.map(size_pretty)).collect();
+                .ok_or_else(|| DataFusionError::Internal(format!("{name}: its argument is not an integer")))?;
+            let text: StringArray = integers.iter().map(|i| i.and_then(&f)).collect();
             Ok(ColumnarValue::Array(Arc::new(text)))
         }),
     ));
-    ctx.register_udf(create_udf(
-        "format_type",
-        vec![DataType::Int64, DataType::Int64],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let oids = warehouse::datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
-            let oids = oids
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| DataFusionError::Internal("format_type: OIDs are not integers".into()))?;
-            let names: StringArray = oids.iter().map(|o| o.map(|o| type_name(o).unwrap_or("???"))).collect();
-            Ok(ColumnarValue::Array(Arc::new(names)))
-        }),
-    ));
-    Ok(())
 }
 
 /// PostgreSQL's `pg_size_pretty`: bytes, kB, MB, GB, TB (units of 1024, rounded).

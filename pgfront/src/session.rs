@@ -428,14 +428,14 @@ impl<'a> Session<'a> {
     /// The session over the current snapshot (a new one when the snapshot changed).
     async fn context(&mut self) -> Result<SessionContext, PgError> {
         let root = self.inner.dashboards.kpis.root().to_owned();
-        let current = warehouse::snapshot::Warehouse::open(&root)
-            .and_then(|w| w.current())
+        // One small read per statement: a new session only when the snapshot changed.
+        let current = warehouse::snapshot::current_id(&root)
             .map_err(|e| PgError::error("58030", format!("the warehouse cannot be read: {e}")))?
             .ok_or_else(|| {
                 PgError::error("55000", "the warehouse has no snapshot yet").hint("run `wangban warehouse refresh`")
             })?;
         if let Some((id, ctx)) = &self.ctx
-            && *id == current.snapshot_id
+            && *id == current
         {
             return Ok(ctx.clone());
         }
@@ -450,7 +450,7 @@ impl<'a> Session<'a> {
             Ok::<_, DataFusionError>(())
         };
         setup.await.map_err(|e| PgError::error("XX000", format!("the session could not be set up: {e}")))?;
-        self.ctx = Some((current.snapshot_id, ctx.clone()));
+        self.ctx = Some((current, ctx.clone()));
         Ok(ctx)
     }
 
@@ -1074,19 +1074,8 @@ impl<'a> Session<'a> {
                     .zip(&params)
                     .enumerate()
                     .map(|(i, (value, target))| {
-                        // The declared OID decides how a binary value is read.
-                        let declared = match target {
-                            DataType::Boolean => types::oid::BOOL,
-                            DataType::Int16 => types::oid::INT2,
-                            DataType::Int32 => types::oid::INT4,
-                            DataType::Int64 => types::oid::INT8,
-                            DataType::Float32 => types::oid::FLOAT4,
-                            DataType::Float64 => types::oid::FLOAT8,
-                            DataType::Date32 => types::oid::DATE,
-                            DataType::Timestamp(_, None) => types::oid::TIMESTAMP,
-                            DataType::Timestamp(_, Some(_)) => types::oid::TIMESTAMPTZ,
-                            _ => types::oid::TEXT,
-                        };
+                        // A binary value is read as the parameter's type (the client's declared one, when it gave one).
+                        let declared = Kind::of(target).oid();
                         types::read_param(i + 1, value.as_deref(), param_formats[i] == 1, declared, target)
                     })
                     .collect::<Result<Vec<ScalarValue>, _>>()

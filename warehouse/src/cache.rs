@@ -55,11 +55,7 @@ impl SnapshotCache {
     /// The current snapshot under `root`, opened with a memory pool of
     /// `memory_bytes` the first time it is asked for.
     pub async fn current(&self, root: &Path, memory_bytes: usize) -> Result<Arc<OpenSnapshot>, WarehouseError> {
-        let pointer = match std::fs::read_to_string(root.join("CURRENT")) {
-            Ok(id) => Some(id.trim().to_owned()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
+        let pointer = crate::snapshot::current_id(root)?;
         let mut current = self.current.lock().await;
         if let (Some(open), Some(id)) = (current.as_ref(), pointer.as_ref())
             && &open.manifest.snapshot_id == id

@@ -133,6 +133,16 @@ pub struct Warehouse {
     root: PathBuf,
 }
 
+/// The id the warehouse at `root` names current (its `CURRENT` file), if
+/// any: one small read, for callers that only ask whether it changed.
+pub fn current_id(root: &Path) -> Result<Option<String>, WarehouseError> {
+    match fs::read_to_string(root.join("CURRENT")) {
+        Ok(id) => Ok(Some(id.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Warehouse {
     /// Opens (creating) the directory.
     pub fn open(root: &Path) -> Result<Self, WarehouseError> {
@@ -163,13 +173,10 @@ impl Warehouse {
 
     /// The current snapshot's manifest, if there is one.
     pub fn current(&self) -> Result<Option<Manifest>, WarehouseError> {
-        let pointer = self.root.join("CURRENT");
-        let id = match fs::read_to_string(&pointer) {
-            Ok(id) => id.trim().to_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        self.manifest(&id).map(Some)
+        match current_id(&self.root)? {
+            Some(id) => self.manifest(&id).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The manifest of snapshot `id` (current, previous or pinned); a
