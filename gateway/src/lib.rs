@@ -14,12 +14,15 @@
 //! - [`health`]: `/healthz` (the process answers) and `/readyz` (the store answers).
 //! - [`metrics`]: `/metrics` for Prometheus: requests, latency, connectors, seizures.
 //! - [`error`]: [`error::AppError`], the one error type every handler returns.
-//! - [`tls`]: TLS in the server (rustls), partners' client certificates, handshakes beside the accept loop.
+//! - [`listen`]: the accept loop: connections counted per address and in total (with room
+//!   kept for court partners), deadlines for the TLS handshake, a request's header and its body.
+//! - [`tls`]: TLS in the server (rustls), partners' client certificates.
 
 pub mod contracts;
 pub mod court;
 pub mod error;
 pub mod health;
+pub mod listen;
 pub mod metrics;
 pub mod tls;
 
@@ -139,6 +142,7 @@ pub struct Application {
     router: Router,
     http_metrics: metrics::HttpMetrics,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    limits: listen::HttpLimits,
 }
 
 impl Application {
@@ -146,7 +150,14 @@ impl Application {
     pub async fn build(listen: SocketAddr, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let http_metrics = state.http_metrics.clone();
-        Ok(Self { listener, router: app(state), http_metrics, tls: None })
+        Ok(Self { listener, router: app(state), http_metrics, tls: None, limits: listen::HttpLimits::default() })
+    }
+
+    /// Serves under `limits` instead of [`listen::HttpLimits::default`].
+    #[must_use]
+    pub fn with_limits(mut self, limits: listen::HttpLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Serves HTTPS with `config` (see [`tls::server_config`]) instead of plain HTTP.
@@ -184,21 +195,6 @@ impl Application {
         let router = self
             .router
             .layer(axum::middleware::from_fn(move |request, next| metrics::track(metrics.clone(), request, next)));
-        match self.tls {
-            None => {
-                axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            Some(config) => {
-                let router = router.layer(axum::middleware::from_fn(tls::peer_address));
-                axum::serve(
-                    tls::TlsListener::new(self.listener, config)?,
-                    router.into_make_service_with_connect_info::<tls::Peer>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-            }
-        }
+        listen::serve(self.listener, router, self.tls, listen::Connections::new(self.limits), shutdown).await
     }
 }

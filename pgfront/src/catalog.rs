@@ -468,11 +468,78 @@ fn size_pretty(bytes: i64) -> String {
     format!("{size} TB")
 }
 
-/// Whether `sql` asks about the catalog (and may be rewritten, or answered
-/// with no rows, when it does not plan as written).
-pub fn asks_catalog(sql: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    lower.contains("pg_catalog") || lower.contains("information_schema") || lower.contains(" pg_")
+/// Whether `sql` reads only catalog relations: every table it names is in
+/// `pg_catalog` or `information_schema` (qualified, or an unqualified `pg_…`
+/// name), or is one of its own `WITH` names, and it names at least one.
+/// Only such a query may be rewritten ([`rewrite`]) when it does not plan as
+/// written, or answered with no rows when it still does not: a metadata query
+/// about objects this catalog lacks. Any other failing query is an error.
+pub fn reads_only_catalog(sql: &str) -> bool {
+    reads(sql) == Reads::CatalogOnly
+}
+
+/// What a query reads, by the tables it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Catalog relations only, at least one ([`reads_only_catalog`]).
+    CatalogOnly,
+    /// No table at all (`SELECT current_user`, `SELECT version()`): it may be
+    /// rewritten, never answered empty.
+    NoTable,
+    /// A warehouse table, or SQL that does not parse: a failure is an error.
+    Warehouse,
+}
+
+/// What `sql` reads (see [`Reads`]).
+pub fn reads(sql: &str) -> Reads {
+    use std::ops::ControlFlow;
+    use warehouse::datafusion::sql::sqlparser::ast::{ObjectName, Query, Visit, Visitor};
+    use warehouse::datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use warehouse::datafusion::sql::sqlparser::parser::Parser;
+
+    #[derive(Default)]
+    struct Relations {
+        ctes: Vec<String>,
+        named: Vec<Vec<String>>,
+    }
+    impl Visitor for Relations {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                self.ctes.extend(with.cte_tables.iter().map(|c| c.alias.name.value.to_ascii_lowercase()));
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+            let parts = relation
+                .0
+                .iter()
+                .map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()).unwrap_or_default())
+                .collect();
+            self.named.push(parts);
+            ControlFlow::Continue(())
+        }
+    }
+
+    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).or_else(|_| Parser::parse_sql(&PostgreSqlDialect {}, &rewrite(sql)));
+    let Ok(statements) = parsed else { return Reads::Warehouse };
+    let mut relations = Relations::default();
+    for statement in &statements {
+        let _ = statement.visit(&mut relations);
+    }
+    if statements.is_empty() {
+        return Reads::Warehouse;
+    }
+    let catalog = relations.named.iter().all(|parts| match parts.as_slice() {
+        [schema, _] | [_, schema, _] => schema == "pg_catalog" || schema == "information_schema",
+        [name] => name.starts_with("pg_") || relations.ctes.contains(name),
+        _ => false,
+    });
+    match (catalog, relations.named.is_empty()) {
+        (false, _) => Reads::Warehouse,
+        (true, true) => Reads::NoTable,
+        (true, false) => Reads::CatalogOnly,
+    }
 }
 
 struct Rewrite {
@@ -572,10 +639,36 @@ mod tests {
             "SELECT 1259, x::text FROM pg_catalog.pg_type"
         );
         assert_eq!(rewrite("select session_user, current_user"), "select current_user_name(), current_user_name()");
-        assert!(asks_catalog("select * from pg_catalog.pg_class"));
         assert_eq!(size_pretty(8192), "8192 bytes");
         assert_eq!(size_pretty(10 * 1024), "10 kB");
         assert_eq!(size_pretty(5 * 1024 * 1024 * 1024), "5120 MB");
-        assert!(!asks_catalog("select * from cases"));
+    }
+
+    #[test]
+    fn only_queries_of_catalog_relations_may_be_rewritten_or_answered_empty() {
+        for catalog in [
+            "select * from pg_catalog.pg_class",
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid",
+            "select table_name from information_schema.tables where table_schema = 'public'",
+            "WITH t AS (SELECT oid FROM pg_type) SELECT * FROM t",
+            "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(cases)$'",
+            "SELECT 1 FROM wangban.pg_catalog.pg_proc",
+        ] {
+            assert!(reads_only_catalog(catalog), "{catalog}");
+        }
+        for not_catalog in [
+            "select * from cases",
+            // Mentions the catalog, reads a warehouse table: a failure is an error.
+            "select count(*) from cases where ' pg_' <> district or 1 = (select 1 from pg_class limit 1)",
+            "SELECT * FROM cases JOIN information_schema.columns c ON true",
+            "SELECT pg_catalog.version_that_does_not_exist()",
+            "SELECT * FROM pg_class_copy_of_cases x JOIN cases USING (case_no)",
+            "not sql at all pg_catalog",
+            "",
+        ] {
+            assert!(!reads_only_catalog(not_catalog), "{not_catalog}");
+        }
+        assert_eq!(reads("SELECT current_user"), Reads::NoTable);
+        assert_eq!(reads("select count(*) from cases"), Reads::Warehouse);
     }
 }

@@ -33,12 +33,13 @@
 //! - `session`: one connection after login: statements, portals, limits, audit.
 
 pub mod catalog;
+mod params;
 mod session;
 pub mod types;
 pub mod wire;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,14 +50,23 @@ use rand::Rng as _;
 use store::audit::Recorded;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::wire::{Body, Out, Startup, WireError};
 
-/// How long a client may take from connecting to being logged in.
-const LOGIN_LIMIT: Duration = Duration::from_secs(30);
+/// How long a client may take from connecting to being logged in: one
+/// deadline over the whole pre-login phase (encryption requests, the TLS
+/// handshake, the startup packet and the SASL exchange).
+pub const PRELOGIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Connections that have not logged in yet, from all addresses; more are
+/// refused at accept.
+pub const MAX_PRELOGIN: usize = 100;
+
+/// Connections that have not logged in yet from one address; more from it
+/// are refused at accept, so one host cannot hold the pre-login slots.
+pub const MAX_PRELOGIN_PER_ADDRESS: usize = 32;
 
 /// The front end's settings.
 #[derive(Clone)]
@@ -67,7 +77,33 @@ pub struct PgSettings {
     pub require_tls: bool,
     /// Rows one statement returns at most (streamed).
     pub max_rows: usize,
+    /// Time limits after login.
+    pub limits: SessionLimits,
 }
+
+/// Time limits of a logged-in connection, beyond the analysts' statement timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// How long a connection may wait for its next message with a transaction
+    /// block, a portal or a cursor open (`idle_in_transaction_session_timeout`):
+    /// then its cursors close, their memory returns to the pool, and it ends (`25P03`).
+    pub idle_in_transaction: Duration,
+    /// How long one message may take to answer, counting the time spent
+    /// waiting for the client to read rows: a client that stops reading ends
+    /// (`57014`) rather than keep the query's memory.
+    pub statement_wall: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits { idle_in_transaction: Duration::from_secs(300), statement_wall: Duration::from_secs(600) }
+    }
+}
+
+/// Reader pins of the snapshots open cursors read start with this
+/// (`warehouse::snapshot::ReaderPin`); the front end removes those left by an
+/// earlier process when it binds.
+pub const READER_PIN_PREFIX: &str = "pgwire-";
 
 impl std::fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +111,7 @@ impl std::fmt::Debug for PgSettings {
             .field("tls", &self.tls.is_some())
             .field("require_tls", &self.require_tls)
             .field("max_rows", &self.max_rows)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -95,25 +132,111 @@ pub enum PgFrontError {
     },
 }
 
-/// Connections served at once; more are refused (`53300`) before login.
+/// Connections served at once, counted at accept (logged in or not); more
+/// are refused (`53300`) at once, before anything is read from them.
 pub const MAX_CONNECTIONS: usize = 200;
 
-impl Inner {
-    /// A cancel request: the backend's running statement stops, if the secret matches.
-    fn cancel(&self, pid: i32, secret: i32) {
-        let backends = self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(backend) = backends.get(&pid).filter(|b| b.secret == secret) {
-            backend.cancel.notify_waiters();
+/// Why a connection is refused at accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    TooMany,
+    TooManyWaiting,
+    TooManyFrom(IpAddr),
+}
+
+impl Refusal {
+    fn error(&self) -> PgError {
+        match self {
+            Refusal::TooMany => {
+                PgError::fatal("53300", format!("sorry, too many clients already ({MAX_CONNECTIONS} connections)"))
+            }
+            Refusal::TooManyWaiting => PgError::fatal(
+                "53300",
+                format!("sorry, too many clients are logging in at once ({MAX_PRELOGIN}); try again in a moment"),
+            ),
+            Refusal::TooManyFrom(ip) => PgError::fatal(
+                "53300",
+                format!(
+                    "sorry, too many connections from {ip} have not logged in yet ({MAX_PRELOGIN_PER_ADDRESS})"
+                ),
+            ),
         }
     }
 }
 
-/// Counts a connection while it lives.
-struct Counted(Arc<Inner>);
+/// Connections not yet logged in: in all and by address.
+#[derive(Debug, Default)]
+struct Waiting {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
 
-impl Drop for Counted {
+/// A connection admitted at accept: counted while it lives, and as waiting
+/// to log in until [`Admitted::logged_in`].
+struct Admitted {
+    inner: Arc<Inner>,
+    waiting: Option<IpAddr>,
+}
+
+impl Admitted {
+    /// The connection logged in: it no longer counts against the pre-login limits.
+    fn logged_in(&mut self) {
+        if let Some(ip) = self.waiting.take() {
+            self.inner.stop_waiting(ip);
+        }
+    }
+}
+
+impl Drop for Admitted {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.logged_in();
+        self.inner.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Inner {
+    /// Admits a connection from `ip` at accept, or says why not.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refusal> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = self.connections.load(std::sync::atomic::Ordering::Relaxed);
+        if open >= MAX_CONNECTIONS {
+            return Err(Refusal::TooMany);
+        }
+        if waiting.total >= MAX_PRELOGIN {
+            return Err(Refusal::TooManyWaiting);
+        }
+        let from = waiting.by_address.entry(ip).or_default();
+        if *from >= MAX_PRELOGIN_PER_ADDRESS {
+            return Err(Refusal::TooManyFrom(ip));
+        }
+        *from += 1;
+        waiting.total += 1;
+        self.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Admitted { inner: self.clone(), waiting: Some(ip) })
+    }
+
+    fn stop_waiting(&self, ip: IpAddr) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        waiting.total = waiting.total.saturating_sub(1);
+        if let std::collections::hash_map::Entry::Occupied(mut from) = waiting.by_address.entry(ip) {
+            *from.get_mut() -= 1;
+            if *from.get() == 0 {
+                from.remove();
+            }
+        }
+    }
+
+    /// Connections open now, logged in or not (for tests and metrics).
+    fn open(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A cancel request: the backend's running statement stops, if the secret matches.
+    fn cancel(&self, pid: i32, secret: i32) {
+        let backends = self.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(backend) = backends.get(&pid).filter(|b| b.secret == secret) {
+            backend.cancel.request();
+        }
     }
 }
 
@@ -121,15 +244,17 @@ impl Drop for Counted {
 #[derive(Debug)]
 struct Backend {
     secret: i32,
-    cancel: Arc<Notify>,
+    cancel: Arc<session::Cancel>,
 }
 
 struct Inner {
     dashboards: Dashboards,
     connections: std::sync::atomic::AtomicUsize,
+    waiting: Mutex<Waiting>,
     tls: Option<TlsAcceptor>,
     require_tls: bool,
     max_rows: usize,
+    limits: SessionLimits,
     backends: Mutex<HashMap<i32, Backend>>,
 }
 
@@ -155,17 +280,28 @@ impl PgFront {
         let inner = Inner {
             dashboards,
             connections: std::sync::atomic::AtomicUsize::new(0),
+            waiting: Mutex::default(),
             tls: settings.tls.map(TlsAcceptor::from),
             require_tls: settings.require_tls,
             max_rows: settings.max_rows.max(1),
+            limits: settings.limits,
             backends: Mutex::default(),
         };
+        // Pins of cursors of an earlier process that did not end cleanly.
+        if let Err(e) = warehouse::snapshot::ReaderPin::clear(inner.dashboards.kpis.root(), READER_PIN_PREFIX) {
+            tracing::warn!(message = "old reader pins could not be removed", error = %e);
+        }
         Ok(PgFront { inner: Arc::new(inner), listener })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// A handle that reads how many connections are open, for tests and metrics.
+    pub fn gauge(&self) -> Gauge {
+        Gauge(self.inner.clone())
     }
 
     /// Serves connections until `shutdown` completes; then closes every connection.
@@ -176,15 +312,24 @@ impl PgFront {
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let inner = self.inner.clone();
-                        connections.spawn(async move {
-                            let _ = tcp.set_nodelay(true);
-                            if let Err(e) = connection(inner, tcp, peer).await {
-                                tracing::debug!(message = "postgres connection ended", %peer, error = %e);
-                            }
-                        });
-                    }
+                    Ok((tcp, peer)) => match self.inner.admit(peer.ip()) {
+                        Ok(admitted) => {
+                            let inner = self.inner.clone();
+                            connections.spawn(async move {
+                                let _ = tcp.set_nodelay(true);
+                                if let Err(e) = connection(inner, tcp, peer, admitted).await {
+                                    tracing::debug!(message = "postgres connection ended", %peer, error = %e);
+                                }
+                            });
+                        }
+                        Err(refusal) => {
+                            // Said at once without waiting on the client, and closed: a refused socket costs nothing.
+                            tracing::info!(message = "postgres connection refused at accept", %peer, reason = ?refusal);
+                            let mut out = Out::default();
+                            refusal.error().write(&mut out);
+                            let _ = tcp.try_write(&out.buf);
+                        }
+                    },
                     Err(e) => {
                         tracing::warn!(message = "postgres accept failed", error = %e);
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -194,6 +339,28 @@ impl PgFront {
             }
         }
         connections.shutdown().await;
+    }
+}
+
+/// Reads how many connections a [`PgFront`] has open.
+#[derive(Clone)]
+pub struct Gauge(Arc<Inner>);
+
+impl std::fmt::Debug for Gauge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Gauge").field(&self.open()).finish()
+    }
+}
+
+impl Gauge {
+    /// Connections open now, logged in or not.
+    pub fn open(&self) -> usize {
+        self.0.open()
+    }
+
+    /// Connections open now that have not logged in.
+    pub fn waiting(&self) -> usize {
+        self.0.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).total
     }
 }
 
@@ -238,36 +405,51 @@ async fn send<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Out) -> std::io::
     stream.flush().await
 }
 
-async fn connection(inner: Arc<Inner>, mut tcp: TcpStream, peer: SocketAddr) -> Result<(), WireError> {
-    let open = inner.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    let _counted = Counted(inner.clone());
-    let mut startup = tokio::time::timeout(LOGIN_LIMIT, wire::read_startup(&mut tcp))
-        .await
-        .map_err(|_| WireError::Protocol("no startup message in time".into()))??;
+/// Runs `step` before the pre-login deadline, or fails saying what did not finish in time.
+async fn before<T, E: Into<WireError>>(
+    deadline: tokio::time::Instant,
+    what: &str,
+    step: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, WireError> {
+    match tokio::time::timeout_at(deadline, step).await {
+        Ok(done) => done.map_err(Into::into),
+        Err(_) => Err(WireError::Protocol(format!(
+            "{what}: not logged in within {} s of connecting",
+            PRELOGIN_LIMIT.as_secs()
+        ))),
+    }
+}
+
+async fn connection(
+    inner: Arc<Inner>,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+) -> Result<(), WireError> {
+    let deadline = tokio::time::Instant::now() + PRELOGIN_LIMIT;
+    let mut startup = before(deadline, "no startup message", wire::read_startup(&mut tcp)).await?;
     loop {
         match startup {
             Startup::Ssl => {
                 let Some(acceptor) = inner.tls.clone() else {
-                    tcp.write_all(b"N").await?;
-                    startup = wire::read_startup(&mut tcp).await?;
+                    before(deadline, "answering SSLRequest", tcp.write_all(b"N")).await?;
+                    startup = before(deadline, "no startup message", wire::read_startup(&mut tcp)).await?;
                     continue;
                 };
-                tcp.write_all(b"S").await?;
-                let mut tls = tokio::time::timeout(LOGIN_LIMIT, acceptor.accept(tcp))
-                    .await
-                    .map_err(|_| WireError::Protocol("TLS handshake timed out".into()))??;
-                let startup = wire::read_startup(&mut tls).await?;
-                return start(inner, tls, peer, true, startup, open > MAX_CONNECTIONS).await;
+                before(deadline, "answering SSLRequest", tcp.write_all(b"S")).await?;
+                let mut tls = before(deadline, "TLS handshake", acceptor.accept(tcp)).await?;
+                let startup = before(deadline, "no startup message", wire::read_startup(&mut tls)).await?;
+                return start(inner, tls, peer, true, startup, admitted, deadline).await;
             }
             Startup::GssEnc => {
-                tcp.write_all(b"N").await?;
-                startup = wire::read_startup(&mut tcp).await?;
+                before(deadline, "answering GSSENCRequest", tcp.write_all(b"N")).await?;
+                startup = before(deadline, "no startup message", wire::read_startup(&mut tcp)).await?;
             }
             Startup::Cancel { pid, secret } => {
                 inner.cancel(pid, secret);
                 return Ok(());
             }
-            Startup::Start { .. } => return start(inner, tcp, peer, false, startup, open > MAX_CONNECTIONS).await,
+            Startup::Start { .. } => return start(inner, tcp, peer, false, startup, admitted, deadline).await,
         }
     }
 }
@@ -285,7 +467,8 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
     peer: SocketAddr,
     tls: bool,
     startup: Startup,
-    too_many: bool,
+    mut admitted: Admitted,
+    deadline: tokio::time::Instant,
 ) -> Result<(), WireError> {
     let mut out = Out::default();
     let (version, params) = match startup {
@@ -304,7 +487,7 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
             format!("protocol version {}.{} is not supported: only 3.0", version >> 16, version & 0xffff),
         )
         .write(&mut out);
-        return Ok(send(&mut stream, &mut out).await?);
+        return before(deadline, "refusing the protocol version", send(&mut stream, &mut out)).await;
     }
     if version & 0xffff != 0 {
         // A later 3.x: we speak 3.0 and know none of its protocol options.
@@ -312,23 +495,23 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
             params.iter().map(|(name, _)| name.as_str()).filter(|name| name.starts_with("_pq_.")).collect();
         out.negotiate_protocol_version(wire::PROTOCOL_3, &options);
     }
-    if too_many {
-        PgError::fatal("53300", format!("sorry, too many clients already ({MAX_CONNECTIONS} connections)"))
-            .write(&mut out);
-        return Ok(send(&mut stream, &mut out).await?);
-    }
     let params: HashMap<String, String> = params.into_iter().collect();
-    let login =
-        tokio::time::timeout(LOGIN_LIMIT, authenticate(&inner, &mut stream, &mut out, &params, peer, tls)).await;
-    let account = match login {
-        Err(_) => return Err(WireError::Protocol("login timed out".into())),
+    let login = tokio::time::timeout_at(deadline, authenticate(&inner, &mut stream, &mut out, &params, peer, tls));
+    let account = match login.await {
+        Err(_) => {
+            return Err(WireError::Protocol(format!(
+                "login: not logged in within {} s of connecting",
+                PRELOGIN_LIMIT.as_secs()
+            )));
+        }
         Ok(Err(LoginFailure::Io(e))) => return Err(e),
         Ok(Err(LoginFailure::Refused(e))) => {
             e.write(&mut out);
-            return Ok(send(&mut stream, &mut out).await?);
+            return before(deadline, "refusing the login", send(&mut stream, &mut out)).await;
         }
         Ok(Ok(account)) => account,
     };
+    admitted.logged_in();
     let (pid, secret, cancel) = {
         let mut backends = inner.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut rng = rand::rng();
@@ -337,32 +520,24 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
             pid = rng.random_range(1..i32::MAX);
         }
         let secret: i32 = rng.random();
-        let cancel = Arc::new(Notify::new());
+        let cancel = Arc::new(session::Cancel::default());
         backends.insert(pid, Backend { secret, cancel: cancel.clone() });
         (pid, secret, cancel)
     };
     out.authentication(0, &[]);
     let application_name = params.get("application_name").cloned().unwrap_or_default();
-    for (name, value) in [
-        ("server_version", catalog::SERVER_VERSION),
-        ("server_encoding", "UTF8"),
-        ("client_encoding", "UTF8"),
-        ("DateStyle", "ISO, MDY"),
-        ("TimeZone", "UTC"),
-        ("IntervalStyle", "postgres"),
-        ("integer_datetimes", "on"),
-        ("standard_conforming_strings", "on"),
-        ("is_superuser", "off"),
-        ("default_transaction_read_only", "on"),
-        ("in_hot_standby", "off"),
-        ("session_authorization", account.name.as_str()),
-        ("application_name", application_name.as_str()),
-    ] {
+    for name in params::REPORTED {
+        let value = match *name {
+            "session_authorization" => account.name.as_str(),
+            "application_name" => application_name.as_str(),
+            other => params::fixed(other).unwrap_or_default(),
+        };
         out.parameter_status(name, value);
     }
     out.backend_key(pid, secret);
     out.ready();
     send(&mut stream, &mut out).await?;
+    let _admitted = admitted;
     let login = Login { account, params };
     let result = session::Session::new(&inner, login, pid, cancel).run(&mut stream, out).await;
     inner.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&pid);
@@ -396,7 +571,7 @@ fn internal(e: impl std::fmt::Display) -> LoginFailure {
 
 /// Reads one SASL message (`p`) and its bytes.
 async fn sasl_message<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, LoginFailure> {
-    match wire::read_message(stream).await? {
+    match wire::read_message_within(stream, wire::MAX_PRELOGIN_MESSAGE).await? {
         Some(m) if m.tag == b'p' => Ok(m.body),
         Some(m) => Err(LoginFailure::Refused(PgError::fatal(
             "08P01",

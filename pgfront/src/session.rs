@@ -25,15 +25,40 @@ use crate::{Inner, Login, PgError, catalog, send, types};
 /// Bytes of rows gathered before they are sent.
 const SEND_AT: usize = 64 << 10;
 
+/// How long a last message (a `FATAL`) may take to send before the connection is dropped anyway.
+const FAREWELL: Duration = Duration::from_secs(1);
+
 /// A parsed statement.
 #[derive(Debug, Clone)]
 enum Statement {
     /// Nothing but whitespace and comments.
     Empty,
-    /// A query DataFusion planned (read-only checked), with its parameters' types.
-    Query { sql: String, plan: LogicalPlan, params: Vec<DataType>, fields: Vec<(String, Kind)> },
+    /// A query DataFusion planned (read-only checked) against `snapshot`, with
+    /// its parameters' types (and the OIDs the client declared, to plan it again).
+    Query {
+        sql: String,
+        plan: LogicalPlan,
+        params: Vec<DataType>,
+        fields: Vec<(String, Kind)>,
+        snapshot: Planned,
+        declared: Vec<u32>,
+    },
     /// A statement answered by the front end itself.
     Command { sql: String, command: Command },
+}
+
+/// The snapshot a query was planned against, and the session that planned it
+/// (which runs it: a plan never mixes two snapshots' tables).
+#[derive(Clone)]
+struct Planned {
+    id: String,
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Planned").field(&self.id).finish()
+    }
 }
 
 /// What the front end answers itself.
@@ -49,6 +74,10 @@ enum Command {
     Fetch { name: String, count: Option<usize> },
     /// `CLOSE name` or `CLOSE ALL`.
     Close(Option<String>),
+    /// `DEALLOCATE [PREPARE] name` or `DEALLOCATE ALL`.
+    Deallocate(Option<String>),
+    /// `DISCARD ALL` (or `PLANS`, `TEMP`, `SEQUENCES`): statements and portals freed.
+    Discard,
     /// Refused, with why.
     Refuse(PgError),
 }
@@ -64,13 +93,63 @@ struct Running {
     started: Instant,
     sql: String,
     audited: bool,
+    /// Keeps the snapshot the rows come from through refreshes until the rows are done.
+    _pin: Option<warehouse::snapshot::ReaderPin>,
 }
 
 /// A bound statement.
 struct Portal {
     statement: Statement,
     formats: Vec<i16>,
+    /// The parameters' values, to bind again when the statement is planned again.
+    values: Vec<ScalarValue>,
     running: Option<Running>,
+}
+
+/// Prepared statements and portals one connection may hold; more are refused (`54000`).
+pub(crate) const MAX_STATEMENTS: usize = 1000;
+/// Portals and cursors one connection may hold open.
+pub(crate) const MAX_PORTALS: usize = 100;
+
+/// A backend's cancel requests: a count that a statement compares with the
+/// count when it began, so that a cancel that arrives while rows are being
+/// sent or the audit is written is not lost, and one that arrives between
+/// statements cancels nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Cancel {
+    requested: std::sync::atomic::AtomicU64,
+    notify: Notify,
+}
+
+impl Cancel {
+    /// A cancel request arrived.
+    pub(crate) fn request(&self) {
+        self.requested.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// The count now, for a statement that begins.
+    fn mark(&self) -> u64 {
+        self.requested.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether a cancel arrived since `mark`.
+    fn since(&self, mark: u64) -> bool {
+        self.mark() != mark
+    }
+
+    /// Completes when a cancel arrives after `mark` (at once if one has).
+    async fn after(&self, mark: u64) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.since(mark) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// How a round of sending rows ended.
@@ -85,7 +164,13 @@ pub(crate) struct Session<'a> {
     inner: &'a Inner,
     login: Login,
     pid: i32,
-    cancel: Arc<Notify>,
+    cancel: Arc<Cancel>,
+    /// The cancel count when the statement being run began.
+    mark: u64,
+    /// When the message being answered must have sent its rows (its wall-clock limit).
+    wall: Instant,
+    /// Reader pins made by this connection (their names' counter).
+    pins: u64,
     ctx: Option<(String, SessionContext)>,
     statements: HashMap<String, Statement>,
     /// Bound statements, and cursors (`DECLARE`: a portal by the cursor's name, as in PostgreSQL).
@@ -231,13 +316,16 @@ fn timeout_ms(value: &str) -> Option<u64> {
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (number, unit) = v.split_at(split);
     let n: u64 = number.parse().ok()?;
-    Some(match unit.trim() {
-        "" | "ms" => n,
-        "s" => n * 1000,
-        "min" => n * 60_000,
-        "h" => n * 3_600_000,
+    let per = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return None,
-    })
+    };
+    // A number too large for milliseconds is no valid timeout (and loosens nothing).
+    n.checked_mul(per)
 }
 
 /// Settings clients set that change nothing here.
@@ -336,13 +424,20 @@ fn command(sql: &str, limit: Duration) -> Option<Command> {
         ["rollback", ..] | ["abort", ..] => tag("ROLLBACK", Some(false)),
         ["set", ..] => Some(set_command(sql.trim_start()[3..].trim(), limit)),
         ["reset", ..] => tag("RESET", None),
-        ["discard", ..] => tag("DISCARD ALL", None),
-        ["deallocate", ..] => tag("DEALLOCATE", None),
+        ["discard", ..] => Some(Command::Discard),
+        ["deallocate", "all"] | ["deallocate", "prepare", "all"] => Some(Command::Deallocate(None)),
+        ["deallocate", "prepare", name] | ["deallocate", name] => {
+            Some(Command::Deallocate(Some(sql.split_whitespace().last().unwrap_or(name).trim_matches('"').to_owned())))
+        }
         ["unlisten", ..] => tag("UNLISTEN", None),
         ["show", "all"] => {
             Some(Command::Refuse(PgError::error("0A000", "SHOW ALL is not available: SHOW one setting")))
         }
-        ["show", name, ..] => Some(Command::Show(name.trim_matches('"').to_owned())),
+        // SQLAlchemy's first question, and PostgreSQL's other multi-word SHOWs.
+        ["show", "transaction", "isolation", "level"] => Some(Command::Show("transaction_isolation".to_owned())),
+        ["show", "time", "zone"] => Some(Command::Show("TimeZone".to_owned())),
+        ["show", "session", "authorization"] => Some(Command::Show("session_authorization".to_owned())),
+        ["show", name] => Some(Command::Show(name.trim_matches('"').to_owned())),
         ["close", "all"] => Some(Command::Close(None)),
         ["close", name] => Some(Command::Close(Some(name.trim_matches('"').to_owned()))),
         ["fetch" | "move", ..] => Some(fetch_command(sql)),
@@ -401,7 +496,7 @@ fn declare(sql: &str) -> Option<(String, &str)> {
 }
 
 impl<'a> Session<'a> {
-    pub(crate) fn new(inner: &'a Inner, login: Login, pid: i32, cancel: Arc<Notify>) -> Self {
+    pub(crate) fn new(inner: &'a Inner, login: Login, pid: i32, cancel: Arc<Cancel>) -> Self {
         let mut settings = HashMap::new();
         if let Some(name) = login.params.get("application_name") {
             settings.insert("application_name".to_owned(), name.clone());
@@ -412,6 +507,9 @@ impl<'a> Session<'a> {
             login,
             pid,
             cancel,
+            mark: 0,
+            wall: Instant::now(),
+            pins: 0,
             ctx: None,
             statements: HashMap::new(),
             portals: HashMap::new(),
@@ -425,21 +523,26 @@ impl<'a> Session<'a> {
         self.inner.dashboards.sql_limits.memory_bytes >> 20
     }
 
-    /// The session over the current snapshot (a new one when the snapshot changed).
-    async fn context(&mut self) -> Result<SessionContext, PgError> {
-        let root = self.inner.dashboards.kpis.root().to_owned();
-        // One small read per statement: a new session only when the snapshot changed.
-        let current = warehouse::snapshot::current_id(&root)
+    /// The id of the snapshot the warehouse names current.
+    fn current_snapshot(&self) -> Result<String, PgError> {
+        warehouse::snapshot::current_id(self.inner.dashboards.kpis.root())
             .map_err(|e| PgError::error("58030", format!("the warehouse cannot be read: {e}")))?
             .ok_or_else(|| {
                 PgError::error("55000", "the warehouse has no snapshot yet").hint("run `wangban warehouse refresh`")
-            })?;
+            })
+    }
+
+    /// The session over the current snapshot (a new one when the snapshot
+    /// changed), and that snapshot's id.
+    async fn context(&mut self) -> Result<(String, SessionContext), PgError> {
+        // One small read per statement: a new session only when the snapshot changed.
+        let current = self.current_snapshot()?;
         if let Some((id, ctx)) = &self.ctx
             && *id == current
         {
-            return Ok(ctx.clone());
+            return Ok((id.clone(), ctx.clone()));
         }
-        let ctx = self.inner.dashboards.kpis.console_session().await.map_err(|e| match e {
+        let (ctx, id) = self.inner.dashboards.kpis.console_session_of_snapshot().await.map_err(|e| match e {
             warehouse::WarehouseError::NoSnapshot(m) => PgError::error("55000", m),
             other => PgError::error("58030", other.to_string()),
         })?;
@@ -450,8 +553,35 @@ impl<'a> Session<'a> {
             Ok::<_, DataFusionError>(())
         };
         setup.await.map_err(|e| PgError::error("XX000", format!("the session could not be set up: {e}")))?;
-        self.ctx = Some((current, ctx.clone()));
-        Ok(ctx)
+        self.ctx = Some((id.clone(), ctx.clone()));
+        Ok((id, ctx))
+    }
+
+    /// `statement` planned again when the snapshot it was planned against is
+    /// no longer current, so that a prepared statement answers from the
+    /// current snapshot (and never from a removed one). Its columns must not
+    /// change, as PostgreSQL requires of a cached plan.
+    async fn replanned(&mut self, statement: Statement) -> Result<Statement, PgError> {
+        let (sql, snapshot, declared, fields) = match &statement {
+            Statement::Query { sql, snapshot, declared, fields, .. } => (sql, snapshot, declared, fields),
+            Statement::Command { command: Command::Declare { name, query }, sql } => {
+                let query = Box::pin(self.replanned(query.as_ref().clone())).await?;
+                let command = Command::Declare { name: name.clone(), query: Box::new(query) };
+                return Ok(Statement::Command { sql: sql.clone(), command });
+            }
+            _ => return Ok(statement),
+        };
+        if snapshot.id == self.current_snapshot()? {
+            return Ok(statement);
+        }
+        let fresh = self.prepare(&sql.clone(), &declared.clone()).await?;
+        match &fresh {
+            Statement::Query { fields: now, .. } if now != fields => {
+                Err(PgError::error("0A000", "cached plan must not change result type")
+                    .hint("the warehouse's tables changed since the statement was prepared: prepare it again"))
+            }
+            _ => Ok(fresh),
+        }
     }
 
     /// Parses and plans one statement; `declared` are the parameter types the client gave.
@@ -473,18 +603,23 @@ impl<'a> Session<'a> {
         if let Some(command) = command(body, self.inner.dashboards.sql_limits.timeout) {
             return Ok(Statement::Command { sql: sql.to_owned(), command });
         }
-        let ctx = self.context().await?;
+        let (snapshot, ctx) = self.context().await?;
         let state = ctx.state();
         let plan = match state.create_logical_plan(body).await {
             Ok(plan) => plan,
             Err(e) => {
-                // PostgreSQL-only syntax of clients' catalog queries (and `current_user`): rewritten and tried again.
+                // PostgreSQL-only syntax of clients' catalog queries (and `current_user`): rewritten and
+                // tried again, only for a query that reads no warehouse table.
+                let reads = catalog::reads(body);
+                if reads == catalog::Reads::Warehouse {
+                    return Err(df_error(&e, self.memory_mb()));
+                }
                 let rewritten = catalog::rewrite(body);
                 let again = if rewritten == body { None } else { state.create_logical_plan(&rewritten).await.ok() };
                 match again {
                     Some(plan) => plan,
-                    // A metadata query this catalog cannot answer: no rows, as for an object that is not there.
-                    None if catalog::asks_catalog(body) => {
+                    // A metadata query about objects this catalog lacks: no rows, as for an object that is not there.
+                    None if reads == catalog::Reads::CatalogOnly => {
                         tracing::debug!(message = "catalog query answered empty", error = %e, sql = %rewritten);
                         LogicalPlanBuilder::empty(false).build().map_err(|e| df_error(&e, self.memory_mb()))?
                     }
@@ -510,20 +645,52 @@ impl<'a> Session<'a> {
             })
             .collect();
         let fields = plan.schema().fields().iter().map(|f| (f.name().clone(), Kind::of(f.data_type()))).collect();
-        Ok(Statement::Query { sql: sql.to_owned(), plan, params, fields })
+        let snapshot = Planned { id: snapshot, ctx };
+        Ok(Statement::Query { sql: sql.to_owned(), plan, params, fields, snapshot, declared: declared.to_vec() })
     }
 
-    /// Starts running a planned query.
-    async fn start(&mut self, sql: &str, plan: LogicalPlan, fields: Vec<(String, Kind)>) -> Result<Running, PgError> {
-        let ctx = self.context().await?;
-        let memory_mb = self.memory_mb();
+    /// Starts running a query planned against `snapshot`: pins the snapshot
+    /// while its rows are read, and audits the statement before any row
+    /// leaves (a statement that cannot be audited is not answered).
+    async fn start(
+        &mut self,
+        sql: &str,
+        plan: LogicalPlan,
+        fields: Vec<(String, Kind)>,
+        snapshot: &Planned,
+    ) -> Result<Running, PgError> {
         let started = Instant::now();
+        let result = self.start_stream(sql, plan, fields, snapshot, started).await;
+        let audited = match &result {
+            Ok(_) => self.audit(sql, None, None, started.elapsed()).await,
+            Err(e) => self.audit(sql, None, Some(e), started.elapsed()).await,
+        };
+        match (result, audited) {
+            (Ok(running), Ok(())) => Ok(running),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    async fn start_stream(
+        &mut self,
+        sql: &str,
+        plan: LogicalPlan,
+        fields: Vec<(String, Kind)>,
+        snapshot: &Planned,
+        started: Instant,
+    ) -> Result<Running, PgError> {
+        let ctx = snapshot.ctx.clone();
+        self.pins += 1;
+        let pin_name = format!("{}{}-{}", crate::READER_PIN_PREFIX, self.pid, self.pins);
+        let pin = warehouse::snapshot::ReaderPin::hold(self.inner.dashboards.kpis.root(), &pin_name, &snapshot.id)
+            .map_err(|e| PgError::error("58030", format!("the snapshot could not be pinned: {e}")))?;
+        let memory_mb = self.memory_mb();
         let stream = async { ctx.execute_logical_plan(plan).await?.execute_stream().await };
         let stream = tokio::select! {
             s = tokio::time::timeout(self.timeout, stream) => s
                 .map_err(|_| self.timed_out())?
                 .map_err(|e| df_error(&e, memory_mb))?,
-            () = self.cancel.notified() => return Err(cancelled()),
+            () = self.cancel.after(self.mark) => return Err(cancelled()),
         };
         Ok(Running {
             stream: Some(std::sync::Mutex::new(stream)),
@@ -534,6 +701,7 @@ impl<'a> Session<'a> {
             started,
             sql: sql.to_owned(),
             audited: false,
+            _pin: Some(pin),
         })
     }
 
@@ -555,6 +723,9 @@ impl<'a> Session<'a> {
         let kinds: Vec<Kind> = running.fields.iter().map(|(_, k)| *k).collect();
         let mut sent = 0usize;
         loop {
+            if self.cancel.since(self.mark) {
+                return Err(PumpError::Pg(cancelled()));
+            }
             if running.rows >= self.inner.max_rows {
                 let capped = running.pending.is_some() || self.next_batch(running, &kinds).await?;
                 running.stream = None;
@@ -583,7 +754,7 @@ impl<'a> Session<'a> {
                 sent += 1;
                 running.rows += 1;
                 if out.buf.len() >= SEND_AT {
-                    send(stream, out).await.map_err(PumpError::Io)?;
+                    self.send_rows(stream, out).await?;
                 }
             }
             if *next >= *len {
@@ -592,16 +763,31 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Sends the rows gathered, within the round's wall-clock limit: a client
+    /// that stops reading does not keep the query's memory.
+    async fn send_rows<S: AsyncWrite + Unpin>(&self, stream: &mut S, out: &mut Out) -> Result<(), PumpError> {
+        match tokio::time::timeout_at(self.wall.into(), send(stream, out)).await {
+            Ok(sent) => sent.map_err(PumpError::Io),
+            Err(_) => Err(PumpError::Pg(PgError::fatal(
+                "57014",
+                format!(
+                    "terminating the statement: its rows were not read within {} s",
+                    self.inner.limits.statement_wall.as_secs()
+                ),
+            ))),
+        }
+    }
+
     /// Reads the next non-empty batch into `running.pending`; false at the end.
     async fn next_batch(&self, running: &mut Running, kinds: &[Kind]) -> Result<bool, PumpError> {
         loop {
             let Some(stream) = running.stream.as_mut() else { return Ok(false) };
             let stream = stream.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let left = self.timeout.saturating_sub(running.busy);
+            let left = self.timeout.saturating_sub(running.busy).min(self.wall.saturating_duration_since(Instant::now()));
             let polled = Instant::now();
             let next: Option<Result<RecordBatch, DataFusionError>> = tokio::select! {
                 n = tokio::time::timeout(left, stream.next()) => n.map_err(|_| PumpError::Pg(self.timed_out()))?,
-                () = self.cancel.notified() => return Err(PumpError::Pg(cancelled())),
+                () = self.cancel.after(self.mark) => return Err(PumpError::Pg(cancelled())),
             };
             running.busy += polled.elapsed();
             let Some(batch) = next else {
@@ -699,18 +885,29 @@ impl<'a> Session<'a> {
                 out.command_complete("SHOW");
             }
             Command::Declare { name, query } => {
-                let Statement::Query { sql: query_sql, plan, fields, .. } = query.as_ref() else {
+                let Statement::Query { sql: query_sql, plan, fields, snapshot, params, .. } = query.as_ref() else {
                     return Err(PgError::error("42601", "DECLARE … CURSOR FOR needs a query"));
                 };
+                if !params.is_empty() {
+                    return Err(PgError::error(
+                        "08P01",
+                        "a DECLARE whose query has $1 parameters needs the extended protocol (Parse/Bind)",
+                    ));
+                }
                 if self.portals.contains_key(name) {
                     return Err(PgError::error("42P03", format!("cursor \"{name}\" already exists")));
                 }
-                let running = self.start(query_sql, plan.clone(), fields.clone()).await?;
+                if self.portals.len() >= MAX_PORTALS {
+                    return Err(too_many_portals());
+                }
+                // Audited by start, whether it starts or fails.
+                let running = self.start(query_sql, plan.clone(), fields.clone(), snapshot).await?;
                 let binary =
                     sql.to_ascii_lowercase().split_whitespace().take_while(|w| *w != "cursor").any(|w| w == "binary");
                 let portal = Portal {
                     statement: query.as_ref().clone(),
                     formats: vec![i16::from(binary)],
+                    values: Vec::new(),
                     running: Some(running),
                 };
                 self.portals.insert(name.clone(), portal);
@@ -772,6 +969,23 @@ impl<'a> Session<'a> {
                 }
                 out.command_complete("CLOSE CURSOR");
             }
+            Command::Deallocate(name) => {
+                match name {
+                    Some(n) if self.statements.remove(n).is_none() => {
+                        return Err(PgError::error("26000", format!("prepared statement \"{n}\" does not exist")));
+                    }
+                    Some(_) => {}
+                    None => self.statements.retain(|name, _| name.is_empty()),
+                }
+                self.audit(sql, Some(0), None, started.elapsed()).await?;
+                out.command_complete(if name.is_some() { "DEALLOCATE" } else { "DEALLOCATE ALL" });
+            }
+            Command::Discard => {
+                self.close_all_portals().await;
+                self.statements.clear();
+                self.audit(sql, Some(0), None, started.elapsed()).await?;
+                out.command_complete("DISCARD ALL");
+            }
         }
         Ok(())
     }
@@ -781,27 +995,18 @@ impl<'a> Session<'a> {
         if let Some(v) = self.settings.get(&lower) {
             return Ok(v.clone());
         }
-        Ok(match lower.as_str() {
-            "server_version" => catalog::SERVER_VERSION.to_owned(),
-            "server_version_num" => "150000".to_owned(),
-            "server_encoding" | "client_encoding" => "UTF8".to_owned(),
-            "datestyle" => "ISO, MDY".to_owned(),
-            "timezone" => "UTC".to_owned(),
-            "intervalstyle" => "postgres".to_owned(),
-            "transaction_isolation" | "default_transaction_isolation" => "read committed".to_owned(),
-            "transaction_read_only"
-            | "default_transaction_read_only"
-            | "standard_conforming_strings"
-            | "integer_datetimes" => "on".to_owned(),
-            "is_superuser" => "off".to_owned(),
-            "search_path" => "\"$user\", public".to_owned(),
-            "max_identifier_length" => "63".to_owned(),
-            "lc_collate" | "lc_ctype" => "C.UTF-8".to_owned(),
-            "application_name" => String::new(),
-            "extra_float_digits" => "1".to_owned(),
-            "statement_timeout" => format!("{}ms", self.timeout.as_millis()),
-            _ => return Err(PgError::error("42704", format!("unrecognized configuration parameter \"{name}\""))),
-        })
+        match lower.as_str() {
+            "session_authorization" => return Ok(self.login.account.name.clone()),
+            "application_name" => return Ok(String::new()),
+            "statement_timeout" => return Ok(format!("{}ms", self.timeout.as_millis())),
+            "idle_in_transaction_session_timeout" => {
+                return Ok(format!("{}ms", self.inner.limits.idle_in_transaction.as_millis()));
+            }
+            _ => {}
+        }
+        crate::params::fixed(&lower)
+            .map(str::to_owned)
+            .ok_or_else(|| PgError::error("42704", format!("unrecognized configuration parameter \"{name}\"")))
     }
 
     async fn close_all_portals(&mut self) {
@@ -846,21 +1051,21 @@ impl<'a> Session<'a> {
                 Ok(Statement::Command { sql, command }) => {
                     self.run_command(&sql, &command, &[], stream, out, false).await
                 }
-                Ok(Statement::Query { sql, plan, fields, params }) => {
+                Ok(Statement::Query { sql, plan, fields, params, snapshot, .. }) => {
                     if !params.is_empty() {
                         Err(PgError::error(
                             "08P01",
                             "a query with $1 parameters needs the extended protocol (Parse/Bind)",
                         ))
                     } else {
-                        self.run_to_end(&sql, plan, fields, stream, out).await
+                        self.run_to_end(&sql, plan, fields, &snapshot, stream, out).await
                     }
                 }
             };
             if let Err(e) = result {
                 e.write(out);
                 if e.severity == "FATAL" {
-                    send(stream, out).await?;
+                    let _ = tokio::time::timeout(FAREWELL, send(stream, out)).await;
                     return Err(WireError::Protocol(e.message));
                 }
                 if self.in_tx {
@@ -880,17 +1085,11 @@ impl<'a> Session<'a> {
         sql: &str,
         plan: LogicalPlan,
         fields: Vec<(String, Kind)>,
+        snapshot: &Planned,
         stream: &mut S,
         out: &mut Out,
     ) -> Result<(), PgError> {
-        let started = Instant::now();
-        let mut running = match self.start(sql, plan, fields).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.audit(sql, None, Some(&e), started.elapsed()).await?;
-                return Err(e);
-            }
-        };
+        let mut running = self.start(sql, plan, fields, snapshot).await?;
         out.row_description(&describe(&running.fields, &[]));
         self.complete(&mut running, &[], None, stream, out).await.map(|_| ())
     }
@@ -964,10 +1163,35 @@ impl<'a> Session<'a> {
         // After an error in the extended protocol, messages are skipped until Sync.
         let mut skipping = false;
         let result = loop {
-            let Some(message) = crate::wire::read_message(stream).await? else { break Ok(()) };
+            // An open transaction block, portal or cursor holds the analysts' shared memory: it may idle only so long.
+            let holding = self.in_tx || !self.portals.is_empty();
+            let read = crate::wire::read_message(stream);
+            let message = if holding {
+                match tokio::time::timeout(self.inner.limits.idle_in_transaction, read).await {
+                    Ok(message) => message?,
+                    Err(_) => {
+                        self.close_all_portals().await;
+                        let e = PgError::fatal(
+                            "25P03",
+                            format!(
+                                "terminating connection due to idle-in-transaction timeout ({} s with a transaction or cursor open)",
+                                self.inner.limits.idle_in_transaction.as_secs()
+                            ),
+                        );
+                        e.write(&mut out);
+                        let _ = tokio::time::timeout(FAREWELL, send(stream, &mut out)).await;
+                        break Err(WireError::Protocol(e.message));
+                    }
+                }
+            } else {
+                read.await?
+            };
+            let Some(message) = message else { break Ok(()) };
             if skipping && !matches!(message.tag, b'S' | b'X') {
                 continue;
             }
+            self.mark = self.cancel.mark();
+            self.wall = Instant::now() + self.inner.limits.statement_wall;
             let result = match message.tag {
                 b'Q' => {
                     let sql = Body::new(&message.body).cstr()?;
@@ -975,7 +1199,7 @@ impl<'a> Session<'a> {
                     Ok(())
                 }
                 b'P' => self.parse(&message.body, &mut out).await,
-                b'B' => self.bind(&message.body, &mut out),
+                b'B' => self.bind(&message.body, &mut out).await,
                 b'D' => self.describe(&message.body, &mut out),
                 b'E' => self.execute(&message.body, stream, &mut out).await,
                 b'C' => self.close(&message.body, &mut out).await,
@@ -1005,7 +1229,7 @@ impl<'a> Session<'a> {
             if let Err(e) = result {
                 e.write(&mut out);
                 if e.severity == "FATAL" {
-                    send(stream, &mut out).await?;
+                    let _ = tokio::time::timeout(FAREWELL, send(stream, &mut out)).await;
                     break Err(WireError::Protocol(e.message));
                 }
                 if self.in_tx {
@@ -1036,12 +1260,19 @@ impl<'a> Session<'a> {
         if !name.is_empty() && self.statements.contains_key(&name) {
             return Err(PgError::error("42P05", format!("prepared statement \"{name}\" already exists")));
         }
+        if !self.statements.contains_key(&name) && self.statements.len() >= MAX_STATEMENTS {
+            return Err(PgError::error(
+                "54000",
+                format!("too many prepared statements (at most {MAX_STATEMENTS} a connection)"),
+            )
+            .hint("close statements you no longer use (Close, or DEALLOCATE name)"));
+        }
         self.statements.insert(name, statement);
         out.empty(b'1');
         Ok(())
     }
 
-    fn bind(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
+    async fn bind(&mut self, body: &[u8], out: &mut Out) -> Result<(), PgError> {
         let mut b = Body::new(body);
         let portal = b.cstr().map_err(protocol)?;
         let name = b.cstr().map_err(protocol)?;
@@ -1060,36 +1291,15 @@ impl<'a> Session<'a> {
             .get(&name)
             .cloned()
             .ok_or_else(|| PgError::error("26000", format!("prepared statement \"{name}\" does not exist")))?;
-        let statement = match statement {
-            Statement::Query { sql, plan, params, fields } => {
-                if raw.len() != params.len() {
-                    return Err(PgError::error(
-                        "08P01",
-                        format!("the statement has {} parameters, the Bind gave {}", params.len(), raw.len()),
-                    ));
-                }
-                let param_formats = formats_for(&param_formats, raw.len());
-                let values = raw
-                    .iter()
-                    .zip(&params)
-                    .enumerate()
-                    .map(|(i, (value, target))| {
-                        // A binary value is read as the parameter's type (the client's declared one, when it gave one).
-                        let declared = Kind::of(target).oid();
-                        types::read_param(i + 1, value.as_deref(), param_formats[i] == 1, declared, target)
-                    })
-                    .collect::<Result<Vec<ScalarValue>, _>>()
-                    .map_err(|e| PgError::error("22P02", e.to_string()))?;
-                let plan = if values.is_empty() {
-                    plan
-                } else {
-                    plan.with_param_values(values).map_err(|e| df_error(&e, self.memory_mb()))?
-                };
-                Statement::Query { sql, plan, params: Vec::new(), fields }
-            }
-            other => other,
-        };
-        self.portals.insert(portal, Portal { statement, formats, running: None });
+        // Planned again when the snapshot changed since the Parse (pooled clients keep statements for hours).
+        let statement = self.replanned(statement).await?;
+        self.statements.insert(name, statement.clone());
+        let values = read_values(&statement, &raw, &param_formats)?;
+        let statement = with_values(statement, &values, self.memory_mb())?;
+        if !self.portals.contains_key(&portal) && self.portals.len() >= MAX_PORTALS {
+            return Err(too_many_portals());
+        }
+        self.portals.insert(portal, Portal { statement, formats, values, running: None });
         out.empty(b'2');
         Ok(())
     }
@@ -1104,8 +1314,12 @@ impl<'a> Session<'a> {
                     .statements
                     .get(&name)
                     .ok_or_else(|| PgError::error("26000", format!("prepared statement \"{name}\" does not exist")))?;
-                let oids: Vec<u32> = match s {
-                    Statement::Query { params, .. } => params.iter().map(|t| Kind::of(t).oid()).collect(),
+                let oids: Vec<u32> = match query_of(s) {
+                    Some(Statement::Query { params, declared, .. }) => params
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| declared.get(i).copied().filter(|o| *o != 0).unwrap_or_else(|| Kind::of(t).oid()))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 out.parameter_description(&oids);
@@ -1167,15 +1381,25 @@ impl<'a> Session<'a> {
                 let (sql, command) = (sql.clone(), command.clone());
                 self.run_command(&sql, &command, &portal.formats, stream, out, true).await
             }
-            Statement::Query { sql, plan, fields, .. } => {
+            Statement::Query { .. } => {
                 if portal.running.is_none() {
+                    // Planned again, with the same values, when the snapshot changed since the Bind.
                     let started = Instant::now();
-                    match self.start(sql, plan.clone(), fields.clone()).await {
-                        Ok(r) => portal.running = Some(r),
+                    let fresh = match self.replanned(portal.statement.clone()).await {
+                        Ok(fresh) => with_values(fresh, &portal.values, self.memory_mb()),
+                        Err(e) => Err(e),
+                    };
+                    match fresh {
+                        Ok(fresh) => portal.statement = fresh,
                         Err(e) => {
-                            self.audit(sql, None, Some(&e), started.elapsed()).await?;
+                            if let Statement::Query { sql, .. } = &portal.statement {
+                                self.audit(sql, None, Some(&e), started.elapsed()).await?;
+                            }
                             return Err(e);
                         }
+                    }
+                    if let Statement::Query { sql, plan, fields, snapshot, .. } = &portal.statement {
+                        portal.running = Some(self.start(sql, plan.clone(), fields.clone(), snapshot).await?);
                     }
                 }
                 let formats = portal.formats.clone();
@@ -1209,6 +1433,60 @@ impl<'a> Session<'a> {
         out.empty(b'3');
         Ok(())
     }
+}
+
+/// The query a statement runs: its own, or a `DECLARE`'s.
+fn query_of(statement: &Statement) -> Option<&Statement> {
+    match statement {
+        Statement::Query { .. } => Some(statement),
+        Statement::Command { command: Command::Declare { query, .. }, .. } => Some(query.as_ref()),
+        _ => None,
+    }
+}
+
+/// A Bind's values, read as the statement's parameters (a `DECLARE`'s are its query's).
+fn read_values(statement: &Statement, raw: &[Option<Vec<u8>>], formats: &[i16]) -> Result<Vec<ScalarValue>, PgError> {
+    let (params, declared) = match query_of(statement) {
+        Some(Statement::Query { params, declared, .. }) => (params.as_slice(), declared.as_slice()),
+        _ => (&[][..], &[][..]),
+    };
+    if raw.len() != params.len() {
+        return Err(PgError::error(
+            "08P01",
+            format!("the statement has {} parameters, the Bind gave {}", params.len(), raw.len()),
+        ));
+    }
+    let formats = formats_for(formats, raw.len());
+    raw.iter()
+        .zip(params)
+        .enumerate()
+        .map(|(i, (value, target))| {
+            // A binary value is read in the type the client declared (NUMERIC, OID, …), else as the parameter's.
+            let oid = declared.get(i).copied().filter(|o| *o != 0).unwrap_or_else(|| Kind::of(target).oid());
+            types::read_param(i + 1, value.as_deref(), formats[i] == 1, oid, target)
+        })
+        .collect::<Result<Vec<ScalarValue>, _>>()
+        .map_err(|e| PgError::error("22P02", e.to_string()))
+}
+
+/// `statement` with its parameters replaced by `values` (a `DECLARE`'s query's).
+fn with_values(statement: Statement, values: &[ScalarValue], memory_mb: usize) -> Result<Statement, PgError> {
+    match statement {
+        Statement::Query { sql, plan, params, fields, snapshot, declared } if !params.is_empty() => {
+            let plan = plan.with_param_values(values.to_vec()).map_err(|e| df_error(&e, memory_mb))?;
+            Ok(Statement::Query { sql, plan, params: Vec::new(), fields, snapshot, declared })
+        }
+        Statement::Command { sql, command: Command::Declare { name, query } } => {
+            let query = with_values(*query, values, memory_mb)?;
+            Ok(Statement::Command { sql, command: Command::Declare { name, query: Box::new(query) } })
+        }
+        other => Ok(other),
+    }
+}
+
+fn too_many_portals() -> PgError {
+    PgError::error("54000", format!("too many open portals and cursors (at most {MAX_PORTALS} a connection)"))
+        .hint("close cursors you no longer read (CLOSE name)")
 }
 
 /// A message that breaks the protocol: the connection ends.

@@ -212,14 +212,20 @@ pub fn read_param(
             oid::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(be8(raw)?))),
             oid::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(be4(raw)?))),
             oid::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(be8(raw)?))),
-            oid::DATE => ScalarValue::Date32(Some(i32::from_be_bytes(be4(raw)?) + PG_EPOCH_DAYS)),
-            oid::TIMESTAMP => {
-                ScalarValue::TimestampMicrosecond(Some(i64::from_be_bytes(be8(raw)?) + PG_EPOCH_MICROS), None)
+            oid::OID => ScalarValue::Int64(Some(i64::from(u32::from_be_bytes(be4(raw)?)))),
+            oid::NUMERIC => ScalarValue::Utf8(Some(numeric_text(raw).map_err(fail)?)),
+            oid::DATE => ScalarValue::Date32(Some(
+                i32::from_be_bytes(be4(raw)?)
+                    .checked_add(PG_EPOCH_DAYS)
+                    .ok_or_else(|| fail("a date out of range".into()))?,
+            )),
+            oid::TIMESTAMP | oid::TIMESTAMPTZ => {
+                let micros = i64::from_be_bytes(be8(raw)?)
+                    .checked_add(PG_EPOCH_MICROS)
+                    .ok_or_else(|| fail("a timestamp out of range".into()))?;
+                let zone = (declared == oid::TIMESTAMPTZ).then(|| "+00:00".into());
+                ScalarValue::TimestampMicrosecond(Some(micros), zone)
             }
-            oid::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
-                Some(i64::from_be_bytes(be8(raw)?) + PG_EPOCH_MICROS),
-                Some("+00:00".into()),
-            ),
             oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | 0 => ScalarValue::Utf8(Some(
                 String::from_utf8(raw.to_vec()).map_err(|_| fail("text that is not UTF-8".into()))?,
             )),
@@ -243,6 +249,65 @@ pub fn read_param(
     } else {
         value.cast_to(target).map_err(|e| fail(format!("cannot be read as {target}: {e}")))
     }
+}
+
+/// A binary NUMERIC (sign, weight, scale and base-10000 digits, as PostgreSQL
+/// sends it) as decimal text, exactly.
+fn numeric_text(raw: &[u8]) -> Result<String, String> {
+    let short = || format!("a binary numeric of {} bytes is cut short", raw.len());
+    let word = |at: usize| -> Result<u16, String> {
+        raw.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or_else(short)
+    };
+    let ndigits = usize::from(word(0)?);
+    let weight = i64::from(word(2)? as i16);
+    let sign = word(4)?;
+    let dscale = usize::from(word(6)?);
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        other => return Err(format!("a binary numeric with sign word {other:#06x}")),
+    }
+    if ndigits > 1000 || dscale > 1000 || weight.abs() > 1000 {
+        return Err("a binary numeric larger than this server reads".into());
+    }
+    let digits = (0..ndigits).map(|i| word(8 + 2 * i)).collect::<Result<Vec<u16>, _>>()?;
+    if digits.iter().any(|d| *d > 9999) {
+        return Err("a binary numeric with a digit over 9999".into());
+    }
+    // Digit i stands for digits[i] * 10000^(weight - i).
+    let digit = |position: i64| -> u16 {
+        usize::try_from(weight - position).ok().and_then(|i| digits.get(i).copied()).unwrap_or(0)
+    };
+    let mut text = String::new();
+    if sign == 0x4000 {
+        text.push('-');
+    }
+    if weight < 0 {
+        text.push('0');
+    } else {
+        for position in (0..=weight).rev() {
+            let d = digit(position);
+            if text.trim_start_matches('-').is_empty() {
+                text.push_str(&d.to_string());
+            } else {
+                text.push_str(&format!("{d:04}"));
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut fraction = String::new();
+        let mut position = -1;
+        while fraction.len() < dscale {
+            fraction.push_str(&format!("{:04}", digit(position)));
+            position -= 1;
+        }
+        fraction.truncate(dscale);
+        text.push('.');
+        text.push_str(&fraction);
+    }
+    Ok(text)
 }
 
 /// A batch's column ready to be written: cast to its kind's Arrow type.
@@ -471,5 +536,23 @@ mod tests {
         assert_eq!(v, ScalarValue::Utf8(None));
         let e = read_param(3, Some(b"abc"), false, 0, &DataType::Int32).expect_err("not a number");
         assert!(e.to_string().starts_with("parameter $3"), "{e}");
+    }
+
+    #[test]
+    fn binary_numerics_oids_dates_and_timestamps_are_read_exactly_or_refused() {
+        // 12345.678: weight 1, digits 1 2345 6780, scale 3.
+        let numeric = |words: &[u16]| words.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
+        assert_eq!(numeric_text(&numeric(&[3, 1, 0, 3, 1, 2345, 6780])).as_deref(), Ok("12345.678"));
+        assert_eq!(numeric_text(&numeric(&[1, 0xFFFF, 0x4000, 2, 500])).as_deref(), Ok("-0.05"));
+        assert_eq!(numeric_text(&numeric(&[0, 0, 0, 0])).as_deref(), Ok("0"));
+        assert_eq!(numeric_text(&numeric(&[1, 2, 0, 0, 7])).as_deref(), Ok("700000000"));
+        assert!(numeric_text(&numeric(&[2, 0, 0, 0, 1])).is_err(), "cut short");
+        let value = read_param(1, Some(&numeric(&[2, 0, 0, 2, 12, 3400])), true, oid::NUMERIC, &DataType::Float64);
+        assert_eq!(value.expect("numeric"), ScalarValue::Float64(Some(12.34)));
+        let value = read_param(1, Some(&4_000_000_000u32.to_be_bytes()), true, oid::OID, &DataType::Int64);
+        assert_eq!(value.expect("oid"), ScalarValue::Int64(Some(4_000_000_000)));
+        assert!(read_param(1, Some(&i32::MAX.to_be_bytes()), true, oid::DATE, &DataType::Date32).is_err());
+        let timestamp = DataType::Timestamp(TimeUnit::Microsecond, None);
+        assert!(read_param(1, Some(&i64::MAX.to_be_bytes()), true, oid::TIMESTAMP, &timestamp).is_err());
     }
 }

@@ -4,8 +4,13 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 
-/// The largest message a client may send (a query text, a Bind's values).
+/// The largest message a client may send once logged in (a query text, a Bind's values).
 pub const MAX_MESSAGE: usize = 16 << 20;
+
+/// The largest message a client may send before it has logged in (a
+/// startup packet, a SASL message): a few KiB, so that a connection that
+/// claims a huge one costs nothing.
+pub const MAX_PRELOGIN_MESSAGE: usize = 8 << 10;
 
 /// Startup-phase request codes.
 pub const SSL_REQUEST: i32 = 80_877_103;
@@ -53,7 +58,7 @@ pub enum Startup {
 /// Reads the first message (no type byte).
 pub async fn read_startup<R: AsyncRead + Unpin>(r: &mut R) -> Result<Startup, WireError> {
     let len = r.read_i32().await?;
-    if !(8..=10_000).contains(&len) {
+    if !(8..=MAX_PRELOGIN_MESSAGE as i32).contains(&len) {
         return Err(WireError::Protocol(format!("startup packet of {len} bytes")));
     }
     let mut body = vec![0u8; len as usize - 4];
@@ -87,15 +92,21 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
-/// Reads one message; `None` at a clean end of the connection.
+/// Reads one message of at most [`MAX_MESSAGE`] bytes; `None` at a clean end of the connection.
 pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Message>, WireError> {
+    read_message_within(r, MAX_MESSAGE).await
+}
+
+/// Reads one message of at most `max` bytes; a longer one is refused before
+/// any of its body is read.
+pub async fn read_message_within<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Option<Message>, WireError> {
     let tag = match r.read_u8().await {
         Ok(tag) => tag,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let len = r.read_i32().await?;
-    if len < 4 || len as usize > MAX_MESSAGE {
+    if len < 4 || len as usize > max {
         return Err(WireError::Protocol(format!("message {:?} of {len} bytes", tag as char)));
     }
     let mut body = vec![0u8; len as usize - 4];

@@ -114,6 +114,7 @@ impl App {
         let mut application = Application::build(listen, state)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?
+            .with_limits(settings.server.http_limits())
             .with_routes(dashboards::router(dashboards.clone()));
         if let Some(tls) = &settings.server.tls {
             application = application.with_tls(gateway::tls::server_config(&tls.files()).context("[server.tls]")?);
@@ -130,6 +131,7 @@ impl App {
                     tls,
                     require_tls: settings.analytics.pg_require_tls,
                     max_rows: settings.analytics.pg_max_rows,
+                    limits: settings.analytics.pg_limits(),
                 };
                 Some(pgfront::PgFront::bind(addr, dashboards.clone(), pg_settings).await.context("[analytics]")?)
             }

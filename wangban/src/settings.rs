@@ -88,11 +88,35 @@ pub struct AnalyticsSettings {
     pub pg_require_tls: bool,
     /// Rows one statement returns at most (streamed; larger than the console's, for exports).
     pub pg_max_rows: usize,
+    /// Seconds a PostgreSQL connection may idle with a transaction block or a
+    /// cursor open (`idle_in_transaction_session_timeout`); then it ends and
+    /// its cursors' memory returns to the analysts' pool.
+    pub pg_idle_in_transaction_seconds: u64,
+    /// Seconds one statement may take to answer, counting time spent waiting
+    /// for the client to read its rows.
+    pub pg_statement_wall_seconds: u64,
 }
 
 impl Default for AnalyticsSettings {
     fn default() -> Self {
-        Self { pg_listen: None, pg_require_tls: false, pg_max_rows: 2_000_000 }
+        let limits = pgfront::SessionLimits::default();
+        Self {
+            pg_listen: None,
+            pg_require_tls: false,
+            pg_max_rows: 2_000_000,
+            pg_idle_in_transaction_seconds: limits.idle_in_transaction.as_secs(),
+            pg_statement_wall_seconds: limits.statement_wall.as_secs(),
+        }
+    }
+}
+
+impl AnalyticsSettings {
+    /// The PostgreSQL front end's time limits after login.
+    pub fn pg_limits(&self) -> pgfront::SessionLimits {
+        pgfront::SessionLimits {
+            idle_in_transaction: std::time::Duration::from_secs(self.pg_idle_in_transaction_seconds.max(1)),
+            statement_wall: std::time::Duration::from_secs(self.pg_statement_wall_seconds.max(1)),
+        }
     }
 }
 
@@ -417,6 +441,33 @@ pub struct ServerSettings {
     /// partner …`) takes effect within this time; 0 reads the database on
     /// every request.
     pub partner_cache_seconds: u64,
+    /// Seconds for a request's header to arrive; an idle keep-alive connection
+    /// is closed after the same time.
+    pub header_read_seconds: u64,
+    /// Seconds for a request's body to arrive once its header has.
+    pub body_read_seconds: u64,
+    /// HTTP connections open at once (court pushes, APIs and pages together);
+    /// more are closed at accept.
+    pub max_connections: usize,
+    /// HTTP connections open at once from one address.
+    pub max_connections_per_address: usize,
+    /// Of `max_connections`, the slots kept for addresses court partners pushed from.
+    pub reserved_for_partners: usize,
+}
+
+impl ServerSettings {
+    /// The HTTP listener's limits.
+    pub fn http_limits(&self) -> gateway::listen::HttpLimits {
+        let defaults = gateway::listen::HttpLimits::default();
+        gateway::listen::HttpLimits {
+            header_read: std::time::Duration::from_secs(self.header_read_seconds.max(1)),
+            body_read: std::time::Duration::from_secs(self.body_read_seconds.max(1)),
+            handshake: defaults.handshake,
+            max_connections: self.max_connections.max(1),
+            max_connections_per_address: self.max_connections_per_address.max(1),
+            reserved_for_partners: self.reserved_for_partners.min(self.max_connections.saturating_sub(1)),
+        }
+    }
 }
 
 /// `[server.tls]`
@@ -502,11 +553,17 @@ impl Default for DatabaseSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
+        let limits = gateway::listen::HttpLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             secure_cookies: false,
             tls: None,
             partner_cache_seconds: store::partners::PARTNER_CACHE_TTL.as_secs(),
+            header_read_seconds: limits.header_read.as_secs(),
+            body_read_seconds: limits.body_read.as_secs(),
+            max_connections: limits.max_connections,
+            max_connections_per_address: limits.max_connections_per_address,
+            reserved_for_partners: limits.reserved_for_partners,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`export`]: `refresh`: the store to Parquet, by month, incrementally, identities masked.
 //! - [`reconcile`]: what partners delivered against what the online rate counts, by month.
 //! - [`session`]: the DataFusion session (pruning, memory limit) and the snapshot's tables.
+//! - [`present`]: a snapshot table whose scan fails when its files are gone, never reads nothing.
 //! - [`kpi`]: the closed `Kpi` enum, its versioned definitions, queries, typed
 //!   answers and the `KpiService` every reader asks.
 //! - [`console`]: read-only analyst SQL with row, time and memory limits.
@@ -27,6 +28,7 @@ pub mod case_lists;
 pub mod console;
 pub mod export;
 pub mod kpi;
+pub mod present;
 pub mod reconcile;
 pub mod rollup;
 pub mod session;

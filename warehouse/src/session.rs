@@ -83,10 +83,13 @@ async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, War
     // (evaluations JOIN cases) with Parquet filter pushdown off: pushdown stays on there.
     config.options_mut().execution.parquet.pushdown_filters = true;
     let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
-    Ok(match scheduler {
+    let ctx = match scheduler {
         None => SessionContext::standalone_with_state(state).await?,
         Some(url) => SessionContext::remote_with_state(url, state).await?,
-    })
+    };
+    // Its plans go to the scheduler, whose codec knows Parquet tables and not the local wrapper.
+    ctx.state_ref().write().config_mut().set_extension(Arc::new(crate::present::Distributed));
+    Ok(ctx)
 }
 
 #[cfg(not(feature = "ballista"))]
@@ -190,11 +193,13 @@ async fn register_tables(
     } else {
         let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
         register_with_plain_case_no(ctx, "cases", &cases, options).await?;
+        must_be_present(ctx, "cases", &cases).await?;
     }
     if manifest.has_rollups() {
         let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
         let rollups = dir.join("rollups").join("case_counts");
         ctx.register_parquet(ROLLUP_TABLE, rollups.to_string_lossy().as_ref(), options).await?;
+        must_be_present(ctx, ROLLUP_TABLE, &rollups).await?;
         if rollup_rewrite {
             let provider = ctx.table_provider(ROLLUP_TABLE).await?;
             ctx.add_analyzer_rule(Arc::new(crate::rollup::RollupRewrite::new(provider)));
@@ -202,12 +207,26 @@ async fn register_tables(
     }
     for table in ["qc_findings", "evaluations"] {
         register_with_plain_case_no(ctx, table, &dir.join(table), ParquetReadOptions::default()).await?;
+        must_be_present(ctx, table, &dir.join(table)).await?;
     }
     for table in ["seizures", "anomalies"] {
         let path = dir.join(table);
         ctx.register_parquet(table, path.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
+        must_be_present(ctx, table, &path).await?;
     }
     Ok(manifest)
+}
+
+/// Wraps `table`, read from `dir`, so that a scan after its files are gone
+/// fails instead of reading nothing ([`crate::present`]); not in a Ballista session.
+async fn must_be_present(ctx: &SessionContext, table: &str, dir: &Path) -> Result<(), WarehouseError> {
+    if ctx.state().config().get_extension::<crate::present::Distributed>().is_some() {
+        return Ok(());
+    }
+    let provider = ctx.table_provider(table).await?;
+    ctx.deregister_table(table)?;
+    ctx.register_table(table, Arc::new(crate::present::Present::new(provider, dir.to_owned())))?;
+    Ok(())
 }
 
 /// Registers a Parquet table whose `case_no` is read as plain `Utf8` while its

@@ -250,6 +250,50 @@ impl Warehouse {
     }
 }
 
+/// A pin held while a reader streams from snapshot `id` (an open cursor of
+/// the PostgreSQL front end): refreshes keep the snapshot until it is dropped.
+/// Its file is written without a sync: after a crash the reader is gone, and
+/// [`ReaderPin::clear`] removes what such readers left.
+#[derive(Debug)]
+pub struct ReaderPin {
+    path: PathBuf,
+}
+
+impl ReaderPin {
+    /// Pins snapshot `id` of the warehouse at `root` as `name`.
+    pub fn hold(root: &Path, name: &str, id: &str) -> std::io::Result<ReaderPin> {
+        let dir = root.join("pins");
+        fs::create_dir_all(&dir)?;
+        let path = dir.join(name);
+        fs::write(&path, id.as_bytes())?;
+        Ok(ReaderPin { path })
+    }
+
+    /// Removes every reader pin whose name starts with `prefix` (a process's own, at its start).
+    pub fn clear(root: &Path, prefix: &str) -> std::io::Result<usize> {
+        let dir = match fs::read_dir(root.join("pins")) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in dir {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with(prefix) {
+                fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Drop for ReaderPin {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// Writes `bytes` to a hidden temporary file beside `path` (`.NAME.partial`,
 /// which directory listings here skip), syncs it, then renames it over
 /// `path`: a reader sees the old content or the new, never a part.

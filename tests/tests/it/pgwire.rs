@@ -129,7 +129,7 @@ async fn env(store: Store, name: &str, tls: Option<Arc<rustls::ServerConfig>>, r
         sandbox: None,
         reports: dashboards::report::Archive::new(dir.join("reports")),
     };
-    let settings = PgSettings { tls, require_tls, max_rows: 1_500_000 };
+    let settings = PgSettings { tls, require_tls, max_rows: 1_500_000, limits: pgfront::SessionLimits::default() };
     let front = PgFront::bind(SocketAddr::from(([127, 0, 0, 1], 0)), dashboards, settings).await.expect("bind");
     let addr = front.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

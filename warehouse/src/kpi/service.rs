@@ -75,9 +75,19 @@ impl KpiService {
     /// share, nothing spilled (`session::console_session`); never the pages'
     /// session, so a runaway query cannot take the pages' memory.
     pub async fn console_session(&self) -> Result<SessionContext, WarehouseError> {
+        Ok(self.console_session_of_snapshot().await?.0)
+    }
+
+    /// [`KpiService::console_session`] and the id of the snapshot its tables are.
+    pub async fn console_session_of_snapshot(&self) -> Result<(SessionContext, String), WarehouseError> {
         let ctx = crate::session::console_session(self.console_pool.clone())?;
-        crate::session::register_snapshot(&ctx, &self.root).await?;
-        Ok(ctx)
+        let manifest = crate::session::register_snapshot(&ctx, &self.root).await?;
+        Ok((ctx, manifest.snapshot_id))
+    }
+
+    /// Bytes analysts' queries hold in their shared pool now.
+    pub fn console_reserved(&self) -> usize {
+        self.console_pool.reserved()
     }
 
     /// The current snapshot, opened once and shared.
