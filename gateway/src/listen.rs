@@ -351,4 +351,87 @@ mod tests {
         assert_eq!(table.open(), 0);
         assert!(table.lock().by_address.is_empty());
     }
+
+    /// Serves a router that echoes a POST's body length, under `limits`, on a free port.
+    async fn echo(limits: HttpLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, Arc<Connections>) {
+        let router = Router::new().route(
+            "/echo",
+            axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = Connections::new(limits);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let counted = connections.clone();
+        tokio::spawn(serve(listener, router, None, connections, async move {
+            let _ = stopped.await;
+        }));
+        (addr, stop, counted)
+    }
+
+    /// Reads until the server closes the connection; the time it took.
+    async fn until_closed(socket: &mut TcpStream) -> Duration {
+        use tokio::io::AsyncReadExt as _;
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return started.elapsed(),
+                Ok(Ok(_)) => {}
+                Err(_) => return Duration::MAX,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_headers_slow_bodies_and_idle_keep_alives_are_closed_at_their_deadlines() {
+        use tokio::io::AsyncWriteExt as _;
+        let limits = HttpLimits {
+            header_read: Duration::from_millis(600),
+            body_read: Duration::from_millis(600),
+            ..HttpLimits::default()
+        };
+        let (addr, stop, connections) = echo(limits).await;
+        // Half a header.
+        let mut half = TcpStream::connect(addr).await.expect("connect");
+        half.write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 100000\r\n").await.expect("write");
+        // A whole header and part of its body.
+        let mut slow = TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789").await.expect("write");
+        // A request answered, then nothing: an idle keep-alive connection.
+        let mut idle = TcpStream::connect(addr).await.expect("connect");
+        idle.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").await.expect("write");
+        for (name, socket) in [("half header", &mut half), ("slow body", &mut slow), ("idle keep-alive", &mut idle)] {
+            let took = until_closed(socket).await;
+            assert!(took < Duration::from_secs(3), "{name}: closed after {took:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(connections.open(), 0, "every slot is given back");
+        // A client that sends at once is served.
+        let mut quick = TcpStream::connect(addr).await.expect("connect");
+        quick
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut quick, &mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n5"), "{answer}");
+        let _ = stop.send(());
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_every_slot() {
+        let limits = HttpLimits { max_connections_per_address: 5, ..HttpLimits::default() };
+        let (addr, stop, connections) = echo(limits).await;
+        let mut held = Vec::new();
+        for _ in 0..5 {
+            held.push(TcpStream::connect(addr).await.expect("connect"));
+        }
+        // The sixth from the same address is closed at once, without a byte read from it.
+        let mut sixth = TcpStream::connect(addr).await.expect("connect");
+        assert!(until_closed(&mut sixth).await < Duration::from_secs(1));
+        assert_eq!(connections.open(), 5);
+        drop(held);
+        let _ = stop.send(());
+    }
 }

@@ -5,6 +5,7 @@ mod apply;
 mod arbitrary_input;
 mod contracts;
 mod court;
+mod front_doors;
 mod full_disk;
 mod health;
 mod pg_restart;

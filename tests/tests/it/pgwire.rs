@@ -53,6 +53,8 @@ struct Env {
     addr: SocketAddr,
     store: Store,
     cases: i64,
+    gauge: pgfront::Gauge,
+    kpis: warehouse::kpi::KpiService,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
 }
@@ -95,13 +97,28 @@ fn text(output: &Output) -> (String, String) {
 /// A store with one simulated year, its warehouse, accounts `qc`, `leader`, `staff`,
 /// `gone` (disabled), and the front end serving them on a free port.
 async fn env(store: Store, name: &str, tls: Option<Arc<rustls::ServerConfig>>, require_tls: bool) -> Env {
+    env_with(store, name, tls, require_tls, pgfront::SessionLimits::default()).await
+}
+
+/// The one year of cases [`env`] loads, as records.
+fn year_of_cases() -> Vec<store::cases::CaseRecord> {
     let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 5);
     params.yearly_volume = 2000;
     let flow = generate(&params);
     use connectors::registry::parse_case;
     use simulator::servers::registry::case_json;
-    let cases: Vec<_> =
-        flow.cases.iter().map(|c| parse_case(&case_json(c, c.source_updated_at)).expect("a case decodes").0).collect();
+    flow.cases.iter().map(|c| parse_case(&case_json(c, c.source_updated_at)).expect("a case decodes").0).collect()
+}
+
+/// [`env`] with the front end's time limits after login.
+async fn env_with(
+    store: Store,
+    name: &str,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    require_tls: bool,
+    limits: pgfront::SessionLimits,
+) -> Env {
+    let cases = year_of_cases();
     let mut tx = store.begin().await.expect("begin");
     tx.upsert_cases(&cases, now()).await.expect("cases");
     tx.commit().await.expect("commit");
@@ -129,14 +146,16 @@ async fn env(store: Store, name: &str, tls: Option<Arc<rustls::ServerConfig>>, r
         sandbox: None,
         reports: dashboards::report::Archive::new(dir.join("reports")),
     };
-    let settings = PgSettings { tls, require_tls, max_rows: 1_500_000, limits: pgfront::SessionLimits::default() };
+    let kpis = dashboards.kpis.clone();
+    let settings = PgSettings { tls, require_tls, max_rows: 1_500_000, limits };
     let front = PgFront::bind(SocketAddr::from(([127, 0, 0, 1], 0)), dashboards, settings).await.expect("bind");
     let addr = front.local_addr().expect("addr");
+    let gauge = front.gauge();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(front.run_until(async move {
         let _ = stopped.await;
     }));
-    Env { dir, addr, store, cases: cases.len() as i64, stop: Some(stop), served: Some(served) }
+    Env { dir, addr, store, cases: cases.len() as i64, gauge, kpis, stop: Some(stop), served: Some(served) }
 }
 
 both_backends!(psql_lists_describes_queries_and_is_refused_what_would_change_anything, clients_log_in_only_as_they_may);
@@ -359,4 +378,199 @@ async fn tls_is_offered_and_can_be_required() {
     env.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     db.drop_database().await.expect("drop");
+}
+
+both_backends!(
+    silent_sockets_do_not_lock_analysts_out,
+    prepared_statements_follow_the_snapshot,
+    idle_cursors_are_closed_and_give_their_memory_back,
+    failures_are_errors_never_empty_answers
+);
+
+/// Reads from `socket` until the server closes it; how long that took, or
+/// `None` when it is still open after `limit`.
+async fn closed_within(socket: &mut tokio::net::TcpStream, limit: std::time::Duration) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt as _;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Sockets that connect from another loopback address (as another host would) and then say nothing
+/// more than `first` (which may be empty).
+async fn silent_sockets(addr: SocketAddr, count: usize, first: &[u8]) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::from(([127, 0, 0, 2], 0))).expect("bind 127.0.0.2");
+        let mut stream = socket.connect(addr).await.expect("connect");
+        if !first.is_empty() {
+            // A refused socket may be closed before this arrives.
+            let _ = stream.write_all(first).await;
+        }
+        sockets.push(stream);
+    }
+    sockets
+}
+
+async fn silent_sockets_do_not_lock_analysts_out(store: Store) {
+    use tokio::io::AsyncWriteExt as _;
+    let env = env(store, "silent", None, false).await;
+    if !have("psql") {
+        return env.stop().await;
+    }
+    let opened = std::time::Instant::now();
+    // 250 sockets from one other host: half send nothing, half an SSLRequest (answered N) and then nothing.
+    let ssl_request = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+    let mut silent = silent_sockets(env.addr, 125, &[]).await;
+    silent.extend(silent_sockets(env.addr, 125, &ssl_request).await);
+    // A startup packet that claims 2 GiB is refused before anything is read or allocated.
+    let mut huge = tokio::net::TcpStream::connect(env.addr).await.expect("connect");
+    huge.write_all(&[0x7f, 0xff, 0xff, 0xff]).await.expect("write");
+    let refused = closed_within(&mut huge, std::time::Duration::from_secs(2)).await;
+    assert!(refused.is_some(), "the 2 GiB startup packet is refused at once");
+    assert!(env.gauge.waiting() <= pgfront::MAX_PRELOGIN_PER_ADDRESS, "{:?}", env.gauge);
+
+    // An analyst logs in at once all the same.
+    let started = std::time::Instant::now();
+    let output = env.psql("qc", QC_PASSWORD, "", &["SELECT COUNT(*) FROM cases"]);
+    let (out, err) = text(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(out.contains(&env.cases.to_string()), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "psql took {:?}", started.elapsed());
+
+    // Every silent socket is closed within the pre-login deadline.
+    let deadline = pgfront::PRELOGIN_LIMIT + std::time::Duration::from_secs(3);
+    for (i, socket) in silent.iter_mut().enumerate() {
+        let left = deadline.saturating_sub(opened.elapsed());
+        assert!(closed_within(socket, left).await.is_some(), "silent socket {i} is still open after {deadline:?}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!((env.gauge.open(), env.gauge.waiting()), (0, 0), "every slot is given back");
+    env.stop().await;
+}
+
+/// The store's first 100 × `round` cases again under new numbers, then a refresh at `round` hours after [`now`].
+async fn more_cases_and_refresh(env: &Env, round: i64) -> i64 {
+    let mut cases = year_of_cases();
+    cases.truncate(100 * round as usize);
+    for case in &mut cases {
+        case.case_no = format!("{}-R{round}", case.case_no);
+        case.external_id = format!("{}-R{round}", case.external_id);
+    }
+    let mut tx = env.store.begin().await.expect("begin");
+    tx.upsert_cases(&cases, now()).await.expect("cases");
+    tx.commit().await.expect("commit");
+    let options = RefreshOptions {
+        now: now() + chrono::TimeDelta::hours(round),
+        key: b"test-key".to_vec(),
+        calendar: domain::Calendar::builtin(),
+        catalogue: domain::Catalogue::builtin(),
+        full: true,
+    };
+    refresh(&env.store, &env.dir, &options).await.expect("refresh");
+    cases.len() as i64
+}
+
+async fn prepared_statements_follow_the_snapshot(store: Store) {
+    use sqlx::Connection as _;
+    let env = env(store, "prepared", None, false).await;
+    let url = format!("postgres://qc:{QC_PASSWORD}@{}/wangban?sslmode=disable", env.addr);
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("sqlx logs in");
+    // A named, cached statement, as pooled clients keep them (sqlx always does; pgJDBC and psycopg after 5 runs).
+    let count = "SELECT COUNT(*) FROM cases WHERE case_no <> $1";
+    for _ in 0..6 {
+        let n: i64 = sqlx::query_scalar(count).bind("none").fetch_one(&mut conn).await.expect("count");
+        assert_eq!(n, env.cases);
+    }
+    // A cursor opened now reads the first snapshot to its end, whatever refreshes happen meanwhile.
+    let mut cursor = sqlx::PgConnection::connect(&url).await.expect("sqlx logs in");
+    sqlx::raw_sql("BEGIN; DECLARE old CURSOR FOR SELECT case_no FROM cases").execute(&mut cursor).await.expect("declare");
+    let first: Vec<sqlx::postgres::PgRow> =
+        sqlx::raw_sql("FETCH 10 FROM old").fetch_all(&mut cursor).await.expect("fetch");
+    assert_eq!(first.len(), 10);
+    let mut added = 0;
+    for round in 1..=2 {
+        added += more_cases_and_refresh(&env, round).await;
+    }
+    let n: i64 = sqlx::query_scalar(count).bind("none").fetch_one(&mut conn).await.expect("count after refreshes");
+    assert_eq!(n, env.cases + added, "the prepared statement answers from the current snapshot");
+    let rest: Vec<sqlx::postgres::PgRow> =
+        sqlx::raw_sql("FETCH ALL FROM old").fetch_all(&mut cursor).await.expect("the pinned snapshot is still there");
+    assert_eq!(first.len() + rest.len(), env.cases as usize, "the cursor read its own snapshot whole");
+    sqlx::raw_sql("CLOSE old; COMMIT").execute(&mut cursor).await.expect("close");
+    let pins = std::fs::read_dir(env.dir.join("pins")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(pins, 0, "a closed cursor leaves no pin");
+
+    // A table whose snapshot is gone fails; it never reads as empty.
+    let ctx = warehouse::session::console_session(warehouse::session::console_pool(64 << 20)).expect("session");
+    let manifest = warehouse::session::register_snapshot(&ctx, &env.dir).await.expect("snapshot");
+    std::fs::remove_dir_all(env.dir.join("snapshots").join(&manifest.snapshot_id)).expect("remove");
+    let error = ctx.sql("SELECT COUNT(*) FROM cases").await.expect("plan").collect().await.expect_err("no files");
+    assert!(error.to_string().contains("the snapshot's files are missing"), "{error}");
+    conn.close().await.expect("close");
+    env.stop().await;
+}
+
+async fn idle_cursors_are_closed_and_give_their_memory_back(store: Store) {
+    use sqlx::Connection as _;
+    let limits = pgfront::SessionLimits {
+        idle_in_transaction: std::time::Duration::from_secs(2),
+        ..pgfront::SessionLimits::default()
+    };
+    let env = env_with(store, "idle", None, false, limits).await;
+    let url = format!("postgres://qc:{QC_PASSWORD}@{}/wangban?sslmode=disable", env.addr);
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("sqlx logs in");
+    sqlx::raw_sql("BEGIN; DECLARE c CURSOR FOR SELECT case_no, district FROM cases ORDER BY case_no DESC")
+        .execute(&mut conn)
+        .await
+        .expect("declare");
+    let rows: Vec<sqlx::postgres::PgRow> = sqlx::raw_sql("FETCH 5 FROM c").fetch_all(&mut conn).await.expect("fetch");
+    assert_eq!(rows.len(), 5);
+    assert!(env.kpis.console_reserved() > 0, "the open cursor's sort holds memory of the analysts' pool");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(env.kpis.console_reserved(), 0, "the idle cursor was closed and its memory given back");
+    let after = sqlx::raw_sql("FETCH 5 FROM c").fetch_all(&mut conn).await;
+    let error = after.expect_err("the connection was ended");
+    assert!(
+        error.to_string().contains("idle-in-transaction timeout") || error.to_string().contains("closed"),
+        "{error}"
+    );
+    assert_eq!(env.gauge.open(), 0);
+    env.stop().await;
+}
+
+async fn failures_are_errors_never_empty_answers(store: Store) {
+    let env = env(store, "failures", None, false).await;
+    if !have("psql") {
+        return env.stop().await;
+    }
+    // Each mentions the catalog and reads a warehouse table: a failure is an error with its SQLSTATE.
+    for (sql, state) in [
+        ("SELECT no_such_column FROM cases WHERE district <> ' pg_'", "42703"),
+        ("SELECT c.nope FROM information_schema.tables t JOIN cases c ON true", "42703"),
+        ("SELECT * FROM cases_that_are_not_there", "42P01"),
+    ] {
+        let output = env.psql("qc", QC_PASSWORD, "", &[sql]);
+        let (out, err) = text(&output);
+        assert!(!output.status.success(), "{sql} answered: {out}");
+        assert!(err.contains(&format!("ERROR:  {state}:")), "{sql}: {err}");
+    }
+    // SQLAlchemy's first question, and the other multi-word SHOWs.
+    let output = env.psql("qc", QC_PASSWORD, "", &["SHOW TRANSACTION ISOLATION LEVEL", "SHOW TIME ZONE"]);
+    let (out, err) = text(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(out.contains("transaction_isolation") && out.contains("read committed") && out.contains("UTC"), "{out}");
+    // A statement that will never be run again is freed.
+    let output = env.psql("qc", QC_PASSWORD, "", &["DEALLOCATE nothing_prepared"]);
+    assert!(text(&output).1.contains("ERROR:  26000:"), "{}", text(&output).1);
+    env.stop().await;
 }
