@@ -323,6 +323,12 @@ async fn apply_group(
                 },
                 today,
             ),
+            // A court renews or releases only its own seizures: another court's reads as unknown to it.
+            CourtAction::Renew { original_order_no, .. } | CourtAction::Release { original_order_no }
+                if unit.partners.get(original_order_no).is_some_and(|owner| owner != partner_id) =>
+            {
+                Err(SeizureError::UnknownOrder { order_no: original_order_no.clone() })
+            }
             CourtAction::Renew { original_order_no, start, end } => next.renew(original_order_no, *start, *end, today),
             CourtAction::Release { original_order_no } => next.release(original_order_no, today),
         };

@@ -550,6 +550,17 @@ struct Rewrite {
 #[allow(clippy::unwrap_used)] // the patterns are fixed text, checked by the tests
 static REWRITES: LazyLock<Vec<Rewrite>> = LazyLock::new(|| {
     [
+        // SQLAlchemy's get_columns: the default, identity and collation subqueries are correlated
+        // (there are no defaults, identities, sequences or collations).
+        (
+            r"(?is)\(\s*SELECT\s+(pg_catalog\.)?pg_get_expr\([^()]*\)\s+AS\s+\w+\s+FROM\s+pg_catalog\.pg_attrdef\s+WHERE[^()]*\)",
+            "NULL",
+        ),
+        (r"(?is)CASE\s+WHEN\s+\(pg_catalog\.pg_attribute\.attidentity\b.*?ELSE\s+NULL\s+END\s+AS\s+identity_options", "NULL AS identity_options"),
+        (r"(?is)CASE\s+WHEN\s+\(pg_catalog\.pg_attribute\.attcollation\b.*?ELSE\s+NULL\s+END\s+AS\s+collation", "NULL AS collation"),
+        // `= ANY (ARRAY[…])` of a literal list (SQLAlchemy's relkind filters): DataFusion plans arrays only
+        // with its nested-expression feature, which the warehouse does not build.
+        (r"(?is)=\s*ANY\s*\(\s*ARRAY\s*\[([^\[\]]*)\]\s*\)", " IN ($1)"),
         // psql's \d: the column default and collation subqueries are correlated (there are neither).
         (r"(?is)\(\s*SELECT\s+pg_catalog\.pg_get_expr\(d\.adbin.*?a\.atthasdef\s*\)", "NULL"),
         (r"(?is)\(\s*SELECT\s+c\.collname\s+FROM\s+pg_catalog\.pg_collation.*?t\.typcollation\s*\)", "NULL"),
@@ -639,6 +650,10 @@ mod tests {
             "SELECT 1259, x::text FROM pg_catalog.pg_type"
         );
         assert_eq!(rewrite("select session_user, current_user"), "select current_user_name(), current_user_name()");
+        assert_eq!(
+            rewrite("WHERE c.relkind = ANY (ARRAY[$1::VARCHAR, $2::VARCHAR]) AND x"),
+            "WHERE c.relkind  IN ($1::VARCHAR, $2::VARCHAR) AND x"
+        );
         assert_eq!(size_pretty(8192), "8192 bytes");
         assert_eq!(size_pretty(10 * 1024), "10 kB");
         assert_eq!(size_pretty(5 * 1024 * 1024 * 1024), "5120 MB");

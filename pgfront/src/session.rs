@@ -78,6 +78,9 @@ enum Command {
     Deallocate(Option<String>),
     /// `DISCARD ALL` (or `PLANS`, `TEMP`, `SEQUENCES`): statements and portals freed.
     Discard,
+    /// `ROLLBACK TO [SAVEPOINT] name`: the block goes on, no longer failed
+    /// (nothing is written here, so a savepoint has nothing to undo).
+    RollbackTo,
     /// Refused, with why.
     Refuse(PgError),
 }
@@ -421,7 +424,11 @@ fn command(sql: &str, limit: Duration) -> Option<Command> {
     match words.as_slice() {
         ["begin", ..] | ["start", "transaction", ..] => tag("BEGIN", Some(true)),
         ["commit", ..] | ["end", ..] => tag("COMMIT", Some(false)),
+        ["rollback", "to", ..] => Some(Command::RollbackTo),
         ["rollback", ..] | ["abort", ..] => tag("ROLLBACK", Some(false)),
+        // Drivers wrap their own queries in savepoints (psycopg's TypeInfo.fetch, SQLAlchemy's begin_nested).
+        ["savepoint", ..] => tag("SAVEPOINT", None),
+        ["release", ..] => tag("RELEASE", None),
         ["set", ..] => Some(set_command(sql.trim_start()[3..].trim(), limit)),
         ["reset", ..] => tag("RESET", None),
         ["discard", ..] => Some(Command::Discard),
@@ -980,6 +987,11 @@ impl<'a> Session<'a> {
                 self.audit(sql, Some(0), None, started.elapsed()).await?;
                 out.command_complete(if name.is_some() { "DEALLOCATE" } else { "DEALLOCATE ALL" });
             }
+            Command::RollbackTo => {
+                self.failed_tx = false;
+                self.audit(sql, Some(0), None, started.elapsed()).await?;
+                out.command_complete("ROLLBACK");
+            }
             Command::Discard => {
                 self.close_all_portals().await;
                 self.statements.clear();
@@ -1364,7 +1376,10 @@ impl<'a> Session<'a> {
             return Err(PgError::error("34000", format!("portal \"{name}\" does not exist")));
         };
         if self.failed_tx
-            && !matches!(&portal.statement, Statement::Command { command: Command::Tag { tx: Some(false), .. }, .. })
+            && !matches!(
+                &portal.statement,
+                Statement::Command { command: Command::Tag { tx: Some(false), .. } | Command::RollbackTo, .. }
+            )
         {
             self.portals.insert(name, portal);
             return Err(PgError::error(

@@ -7,6 +7,7 @@ use store::partners::PartnerStatus;
 use crate::support::{Order, TestApp, both_backends, reason_code, tag};
 
 both_backends!(
+    a_court_releases_and_renews_only_its_own_seizures,
     seize_then_repeat_returns_the_original_receipt_and_reuse_conflicts,
     second_seizure_queues_and_is_promoted_when_the_first_is_released,
     business_refusals_are_422_with_a_reason_code,
@@ -78,6 +79,37 @@ async fn second_seizure_queues_and_is_promoted_when_the_first_is_released(app: &
         .expect("unit");
     let active = unit.active().expect("promoted");
     assert_eq!(active.start.to_string(), "2024-11-07", "the promoted period starts on the day of promotion");
+}
+
+async fn a_court_releases_and_renews_only_its_own_seizures(app: &TestApp) {
+    let (status, _) = app.post(&Order::default().document()).await;
+    assert_eq!(status, 200);
+    let other_secret = "another-court-secret-0123456789abc";
+    app.store
+        .create_partner(
+            "court-0406",
+            domain::PartnerKind::Court,
+            "另一法院",
+            other_secret,
+            crate::support::start_time() - TimeDelta::days(1),
+        )
+        .await
+        .expect("partner");
+    app.advance(TimeDelta::days(30));
+    // Another court names the first court's order: it is unknown to it, and nothing changes.
+    let release = Order { order_no: "O2024-0001", action: "RELEASE", original: "Q2024-0001", ..Order::default() };
+    let (status, body) = app.post_as("court-0406", other_secret, &release.document()).await;
+    assert_eq!((status, reason_code(&body)), (422, Some("unknown_original_order")), "{body}");
+    let renew =
+        Order { order_no: "O2024-0002", action: "RENEW", original: "Q2024-0001", end: "2027-12-31", ..Order::default() };
+    let (status, body) = app.post_as("court-0406", other_secret, &renew.document()).await;
+    assert_eq!((status, reason_code(&body)), (422, Some("unknown_original_order")), "{body}");
+    let (_, still) = app.get_order("Q2024-0001").await;
+    assert_eq!(tag(&still, "Status"), Some("SEIZED"), "{still}");
+    // Its own court releases it.
+    let release = Order { order_no: "Q2024-0003", action: "RELEASE", original: "Q2024-0001", ..Order::default() };
+    let (status, body) = app.post(&release.document()).await;
+    assert_eq!((status, tag(&body, "Status")), (200, Some("RELEASED")), "{body}");
 }
 
 async fn business_refusals_are_422_with_a_reason_code(app: &TestApp) {

@@ -319,6 +319,23 @@ async fn psycopg_and_pgjdbc_read_the_warehouse(store: Store) {
             .arg(env.conninfo("qc", &format!("password={QC_PASSWORD} sslmode=disable")));
         let out = tokio::task::spawn_blocking(move || run_client(python, "catalog_queries.py")).await.expect("join");
         assert!(out.contains("Npgsql 4 types: 17") && out.ends_with("ok\n"), "{out}");
+        let sqlalchemy = Command::new("python3")
+            .args(["-c", "import sqlalchemy, pandas"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(sqlalchemy || !clients_required(), "SQLAlchemy and pandas are required (WANGBAN_PG_CLIENTS=required)");
+        if sqlalchemy {
+            let mut python = Command::new("python3");
+            python
+                .arg(clients_dir().join("sqlalchemy_check.py"))
+                .arg(format!("postgresql+psycopg://qc:{QC_PASSWORD}@{}/wangban?sslmode=disable", env.addr))
+                .arg(env.cases.to_string());
+            let out =
+                tokio::task::spawn_blocking(move || run_client(python, "sqlalchemy_check.py")).await.expect("join");
+            assert!(out.contains("tables: [") && out.ends_with("ok\n"), "{out}");
+        } else {
+            eprintln!("skipped: SQLAlchemy or pandas is not installed");
+        }
     } else {
         eprintln!("skipped: psycopg is not installed");
     }
