@@ -80,22 +80,28 @@ impl Verifier {
         Verifier::with_salt(password, salt, ITERATIONS)
     }
 
-    /// A verifier of no password (random keys), for a name that has no
-    /// account: the exchange runs as for a real one and fails at its end,
-    /// without the server spending a key derivation on it.
-    pub fn unknown() -> Verifier {
-        let mut salt = vec![0u8; 16];
+    /// A verifier of no password (random keys) for `name`, a name with no
+    /// usable verifier (no account, or one that may not log in here): the
+    /// exchange runs as for a real one and fails at its end, without the
+    /// server spending a key derivation on it. Its salt is derived from the
+    /// server's `secret` and the name, so that it is the same on every
+    /// attempt, as a real account's is: two handshakes do not tell a real
+    /// name from a made-up one.
+    pub fn unknown(name: &str, secret: &[u8]) -> Verifier {
+        let salt = hmac(secret, &[b"wangban scram salt\0", name.as_bytes()])[..16].to_vec();
         let (mut stored_key, mut server_key) = ([0u8; 32], [0u8; 32]);
         let mut rng = rand::rng();
-        rng.fill_bytes(&mut salt);
         rng.fill_bytes(&mut stored_key);
         rng.fill_bytes(&mut server_key);
         Verifier { iterations: ITERATIONS, salt, stored_key, server_key }
     }
 
-    /// The verifier of `password` with `salt` and `iterations`.
+    /// The verifier of `password` with `salt` and `iterations`. The password
+    /// is normalised by SASLprep (RFC 4013) first, as PostgreSQL and its
+    /// clients do; one SASLprep refuses is used as it is, as PostgreSQL does.
     pub fn with_salt(password: &str, salt: Vec<u8>, iterations: u32) -> Verifier {
-        let salted = salted_password(password, &salt, iterations);
+        let prepared = stringprep::saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password));
+        let salted = salted_password(&prepared, &salt, iterations);
         let client_key = hmac(&salted, &[b"Client Key"]);
         let stored_key: [u8; 32] = Sha256::digest(client_key).into();
         let server_key = hmac(&salted, &[b"Server Key"]);
@@ -258,8 +264,35 @@ mod tests {
         assert!(Exchange::start(rfc_verifier(), "n,a=admin,n=,r=abc", "x").is_err());
         assert!(Exchange::start(rfc_verifier(), "n,,n=,r=", "x").is_err());
         // A name without an account: the exchange runs, and fails at its end.
-        let (exchange, _) = Exchange::start(Verifier::unknown(), CLIENT_FIRST, SERVER_NONCE).expect("start");
+        let (exchange, _) = Exchange::start(Verifier::unknown("user", b"secret"), CLIENT_FIRST, SERVER_NONCE).expect("start");
         assert_eq!(exchange.finish(CLIENT_FINAL), Err(ScramError::WrongProof));
+    }
+
+    #[test]
+    fn an_unknown_name_gets_the_same_salt_every_time_and_another_name_another() {
+        let salt_of = |v: &Verifier| v.to_string().split('$').nth(1).map(str::to_owned);
+        let first = Verifier::unknown("nobody", b"server secret");
+        let again = Verifier::unknown("nobody", b"server secret");
+        assert_eq!(salt_of(&first), salt_of(&again), "the same name shows the same salt, as a real account does");
+        assert_ne!(first, again, "its keys are random: no password opens it");
+        assert_ne!(salt_of(&first), salt_of(&Verifier::unknown("somebody", b"server secret")));
+        assert_ne!(salt_of(&first), salt_of(&Verifier::unknown("nobody", b"another server")));
+    }
+
+    #[test]
+    fn passwords_are_saslprepped_as_postgresql_does() {
+        let salt = B64.decode(SALT).expect("salt");
+        // RFC 4013: a non-ASCII space maps to a space, a soft hyphen maps to nothing.
+        assert_eq!(
+            Verifier::with_salt("pass\u{00A0}word", salt.clone(), 4096),
+            Verifier::with_salt("pass word", salt.clone(), 4096)
+        );
+        assert_eq!(
+            Verifier::with_salt("pass\u{00AD}word", salt.clone(), 4096),
+            Verifier::with_salt("password", salt.clone(), 4096)
+        );
+        // A password SASLprep refuses (a prohibited character) is used as it is.
+        assert_ne!(Verifier::with_salt("a\u{0007}b", salt.clone(), 4096), Verifier::with_salt("ab", salt, 4096));
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct PgSettings {
     pub max_rows: usize,
     /// Time limits after login.
     pub limits: SessionLimits,
+    /// The server's secret (the warehouse key): an unknown name's SCRAM salt
+    /// is derived from it, so that it is the same on every attempt.
+    pub secret: Vec<u8>,
 }
 
 /// Time limits of a logged-in connection, beyond the analysts' statement timeout.
@@ -112,7 +115,7 @@ impl std::fmt::Debug for PgSettings {
             .field("require_tls", &self.require_tls)
             .field("max_rows", &self.max_rows)
             .field("limits", &self.limits)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -255,6 +258,7 @@ struct Inner {
     require_tls: bool,
     max_rows: usize,
     limits: SessionLimits,
+    secret: Vec<u8>,
     backends: Mutex<HashMap<i32, Backend>>,
 }
 
@@ -285,6 +289,7 @@ impl PgFront {
             require_tls: settings.require_tls,
             max_rows: settings.max_rows.max(1),
             limits: settings.limits,
+            secret: settings.secret,
             backends: Mutex::default(),
         };
         // Pins of cursors of an earlier process that did not end cleanly.
@@ -611,28 +616,14 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let now = (inner.dashboards.clock)();
     let client = peer.to_string();
     let account = store.account_by_name(&user).await.map_err(internal)?;
-    if let Some(account) = &account
-        && let Some(until) = account.locked_until.filter(|u| *u > now)
-    {
-        let minutes = (until - now).num_minutes() + 1;
-        return Err(refuse(
-            "28000",
-            format!("too many wrong passwords: account \"{user}\" is locked; try again in {minutes} minutes"),
-        ));
-    }
+    // Only an account with a verifier can prove its password here. Every other
+    // name (none, or an account of a role that keeps none, or one whose password
+    // predates the front end) runs the exchange against a verifier nobody knows,
+    // whose salt is as stable as a real one's, and fails as a wrong password does:
+    // nothing about the account is said before a correct proof.
     let verifier = account.as_ref().and_then(|a| a.scram_verifier.as_deref()).and_then(Verifier::parse);
-    if let Some(a) = &account
-        && verifier.is_none()
-        && !a.disabled
-    {
-        return Err(LoginFailure::Refused(
-            PgError::fatal("28000", format!("account \"{user}\" has no password for PostgreSQL clients yet"))
-                .hint(format!("its password was set before the PostgreSQL front end existed: set it again (wangban user reset {user})")),
-        ));
-    }
-    // An unknown account runs the exchange against a verifier nobody knows, and fails as a wrong password does.
     let known = verifier.is_some();
-    let verifier = verifier.unwrap_or_else(Verifier::unknown);
+    let verifier = verifier.unwrap_or_else(|| Verifier::unknown(&user, &inner.secret));
 
     let mut mechanisms = Vec::new();
     mechanisms.extend_from_slice(MECHANISM.as_bytes());
@@ -654,48 +645,52 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let body = sasl_message(stream).await?;
     let client_final = String::from_utf8_lossy(&body).into_owned();
     let outcome = exchange.finish(&client_final);
-    let Some(account) = account.filter(|_| known) else {
-        let _ = store.record(now, &client, &user, &Recorded::LoginFailed { reason: "unknown account" }).await;
-        return Err(wrong_password(&user));
+    let (client, user) = (client.as_str(), user.as_str());
+    let failed = |reason: &'static str| async move {
+        let _ = store.record(now, client, user, &Recorded::LoginFailed { reason }).await;
+        Err(wrong_password(user))
     };
-    match outcome {
-        Ok(server_final) if !account.disabled => {
-            if !matches!(Role::from_code(&account.role), Some(Role::Qc | Role::Leadership)) {
-                let _ = store
-                    .record(
-                        now,
-                        &client,
-                        &user,
-                        &Recorded::LoginFailed { reason: "role not allowed the SQL front end" },
-                    )
-                    .await;
-                return Err(LoginFailure::Refused(
-                    PgError::fatal(
-                        "28000",
-                        format!("account \"{user}\" (role {}) may not use the warehouse's SQL front end", account.role),
-                    )
-                    .hint("only QC (qc) and leadership (leadership) accounts may"),
-                ));
-            }
-            store.record_pg_login(&account, &client, tls, now).await.map_err(internal)?;
-            out.authentication(12, server_final.as_bytes());
-            Ok(account)
-        }
-        Ok(_) => {
-            let _ = store
-                .record(now, &client, &user, &Recorded::LoginFailed { reason: "wrong password or disabled" })
-                .await;
-            Err(wrong_password(&user))
-        }
+    let account = match account {
+        Some(account) if known => account,
+        Some(_) => return failed("no PostgreSQL verifier (a role that may not log in, or set before: wangban user reset)").await,
+        None => return failed("unknown account").await,
+    };
+    let server_final = match outcome {
+        Ok(server_final) => server_final,
         Err(ScramError::WrongProof) => {
-            if !account.disabled {
+            let locked = account.locked_until.is_some_and(|until| until > now);
+            if !account.disabled && !locked {
                 store.record_login_failure(account.id, MAX_FAILURES, LOCKOUT, now).await.map_err(internal)?;
             }
-            let _ = store
-                .record(now, &client, &user, &Recorded::LoginFailed { reason: "wrong password or disabled" })
-                .await;
-            Err(wrong_password(&user))
+            return failed("wrong password or disabled").await;
         }
-        Err(e @ ScramError::Malformed(_)) => Err(refuse("08P01", e.to_string())),
+        Err(e @ ScramError::Malformed(_)) => return Err(refuse("08P01", e.to_string())),
+    };
+    // The proof was right: now the account's state may be said.
+    if account.disabled {
+        return failed("wrong password or disabled").await;
     }
+    if let Some(until) = account.locked_until.filter(|u| *u > now) {
+        let _ = store.record(now, client, user, &Recorded::LoginFailed { reason: "locked" }).await;
+        let minutes = (until - now).num_minutes() + 1;
+        return Err(refuse(
+            "28000",
+            format!("too many wrong passwords: account \"{user}\" is locked; try again in {minutes} minutes"),
+        ));
+    }
+    if !matches!(Role::from_code(&account.role), Some(Role::Qc | Role::Leadership)) {
+        let _ = store
+            .record(now, client, user, &Recorded::LoginFailed { reason: "role not allowed the SQL front end" })
+            .await;
+        return Err(LoginFailure::Refused(
+            PgError::fatal(
+                "28000",
+                format!("account \"{user}\" (role {}) may not use the warehouse's SQL front end", account.role),
+            )
+            .hint("only QC (qc) and leadership (leadership) accounts may"),
+        ));
+    }
+    store.record_pg_login(&account, client, tls, now).await.map_err(internal)?;
+    out.authentication(12, server_final.as_bytes());
+    Ok(account)
 }

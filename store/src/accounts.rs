@@ -49,12 +49,17 @@ impl std::fmt::Debug for Account {
     }
 }
 
+/// Roles whose accounts may log in to the warehouse's PostgreSQL front end;
+/// only theirs keep a SCRAM verifier (the store writes none for any other).
+pub const SQL_FRONT_END_ROLES: &[&str] = &["qc", "leadership"];
+
 /// What the store keeps of a password: never the password itself.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHashes {
     /// Argon2 PHC string (the login page).
     pub phc: String,
-    /// SCRAM-SHA-256 verifier (the PostgreSQL front end).
+    /// SCRAM-SHA-256 verifier (the PostgreSQL front end); kept only for
+    /// accounts of [`SQL_FRONT_END_ROLES`].
     pub scram: String,
 }
 
@@ -108,7 +113,7 @@ impl Store {
             .bind(role)
             .bind(section)
             .bind(&password.phc)
-            .bind(&password.scram)
+            .bind(SQL_FRONT_END_ROLES.contains(&role).then_some(&password.scram))
             .bind(now)
             .execute(conn)
             .await?;
@@ -160,8 +165,9 @@ impl Store {
         let mut tx = self.begin().await?;
         let id: Option<i64> = crate::on_tx!(tx, conn => {
             sqlx::query_scalar(
-                "UPDATE accounts SET password_hash = $1, scram_verifier = $2, password_changed_at = $3, failed_logins = 0, \
-                 locked_until = NULL WHERE name = $4 RETURNING id",
+                "UPDATE accounts SET password_hash = $1, \
+                 scram_verifier = CASE WHEN role IN ('qc', 'leadership') THEN $2 ELSE NULL END, \
+                 password_changed_at = $3, failed_logins = 0, locked_until = NULL WHERE name = $4 RETURNING id",
             )
             .bind(&password.phc)
             .bind(&password.scram)

@@ -132,6 +132,7 @@ impl App {
                     require_tls: settings.analytics.pg_require_tls,
                     max_rows: settings.analytics.pg_max_rows,
                     limits: settings.analytics.pg_limits(),
+                    secret: settings.warehouse_key().context("the warehouse key (an unknown name's SCRAM salt)")?,
                 };
                 Some(pgfront::PgFront::bind(addr, dashboards.clone(), pg_settings).await.context("[analytics]")?)
             }

@@ -147,7 +147,7 @@ async fn env_with(
         reports: dashboards::report::Archive::new(dir.join("reports")),
     };
     let kpis = dashboards.kpis.clone();
-    let settings = PgSettings { tls, require_tls, max_rows: 1_500_000, limits };
+    let settings = PgSettings { tls, require_tls, max_rows: 1_500_000, limits, secret: b"test-key".to_vec() };
     let front = PgFront::bind(SocketAddr::from(([127, 0, 0, 1], 0)), dashboards, settings).await.expect("bind");
     let addr = front.local_addr().expect("addr");
     let gauge = front.gauge();
@@ -264,7 +264,19 @@ async fn clients_log_in_only_as_they_may(store: Store) {
     refused("qc", "not-the-password", "password authentication failed for user \"qc\"");
     refused("nobody", "whatever-password", "password authentication failed for user \"nobody\"");
     refused("gone", "gone-password-for-pg", "password authentication failed for user \"gone\"");
-    refused("staff", "staff-password-for-pg", "may not use the warehouse's SQL front end");
+    // A staff account keeps no SCRAM verifier, so its right password cannot be told from a wrong one.
+    refused("staff", "staff-password-for-pg", "password authentication failed for user \"staff\"");
+    let staff = env.store.account_by_name("staff").await.expect("staff").expect("account");
+    assert!(staff.scram_verifier.is_none(), "only roles that may log in keep a verifier");
+    let qc = env.store.account_by_name("qc").await.expect("qc").expect("account");
+    assert!(qc.scram_verifier.is_some());
+    // A made-up name shows the same salt on every handshake, as a real one does.
+    let (nobody, again, real) =
+        (first_salt(env.addr, "nobody").await, first_salt(env.addr, "nobody").await, first_salt(env.addr, "qc").await);
+    assert_eq!(nobody, again, "an unknown name's salt does not change between handshakes");
+    assert_eq!(real, first_salt(env.addr, "qc").await);
+    assert!(qc.scram_verifier.as_deref().is_some_and(|v| v.contains(&format!(":{real}$"))), "{real}");
+    assert_ne!(nobody, real);
     let output = env.psql("leader", "leader-password-for-pg", "", &["SELECT COUNT(*) FROM case_counts"]);
     assert!(output.status.success(), "{}", text(&output).1);
     let wrong_db = Command::new("psql")
@@ -282,6 +294,53 @@ async fn clients_log_in_only_as_they_may(store: Store) {
     let audit = env.store.recent_audit(100).await.expect("audit");
     assert!(audit.iter().filter(|e| e.action == "session.login_failed").count() >= 8);
     env.stop().await;
+}
+
+/// The salt the server's first SCRAM message shows `user` (the exchange is then abandoned).
+async fn first_salt(addr: SocketAddr, user: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196_608i32.to_be_bytes());
+    for (name, value) in [("user", user), ("database", "wangban")] {
+        startup.extend_from_slice(name.as_bytes());
+        startup.push(0);
+        startup.extend_from_slice(value.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    stream.write_all(&packet).await.expect("startup");
+    let mut read_message = async || {
+        let tag = stream.read_u8().await.expect("tag");
+        let len = stream.read_i32().await.expect("len");
+        let mut body = vec![0u8; len as usize - 4];
+        stream.read_exact(&mut body).await.expect("body");
+        (tag, body)
+    };
+    let (tag, body) = read_message().await;
+    assert_eq!((tag, &body[..4]), (b'R', &10i32.to_be_bytes()[..]), "AuthenticationSASL");
+    let client_first = b"n,,n=,r=fyko+d2lbbFgONRv9qkxdawL";
+    let mut sasl = b"SCRAM-SHA-256\0".to_vec();
+    sasl.extend_from_slice(&(client_first.len() as i32).to_be_bytes());
+    sasl.extend_from_slice(client_first);
+    let mut message = vec![b'p'];
+    message.extend_from_slice(&((sasl.len() + 4) as i32).to_be_bytes());
+    message.extend_from_slice(&sasl);
+    let mut stream_again = stream;
+    stream_again.write_all(&message).await.expect("SASLInitialResponse");
+    let tag = stream_again.read_u8().await.expect("tag");
+    let len = stream_again.read_i32().await.expect("len");
+    let mut body = vec![0u8; len as usize - 4];
+    stream_again.read_exact(&mut body).await.expect("body");
+    assert_eq!((tag, &body[..4]), (b'R', &11i32.to_be_bytes()[..]), "AuthenticationSASLContinue");
+    let server_first = String::from_utf8_lossy(&body[4..]).into_owned();
+    server_first
+        .split(',')
+        .find_map(|part| part.strip_prefix("s="))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no salt in {server_first}"))
 }
 
 both_backends!(psycopg_and_pgjdbc_read_the_warehouse);
