@@ -17,10 +17,9 @@ use sha2::{Digest, Sha256};
 
 /// Idle time after which a session ends.
 pub const IDLE_TIMEOUT: TimeDelta = TimeDelta::minutes(15);
-/// Wrong passwords in a row that lock an account.
-pub const MAX_FAILURES: i32 = 5;
-/// How long a locked account stays locked.
-pub const LOCKOUT: TimeDelta = TimeDelta::minutes(15);
+/// Wrong passwords in a row that lock an account, and for how long: the
+/// store's one login policy ([`store::Store::decide_login`]).
+pub use store::accounts::{LOCKOUT, MAX_FAILURES};
 /// The session cookie's name.
 pub const COOKIE: &str = "wangban_session";
 /// Shortest password accepted.
@@ -220,7 +219,7 @@ pub fn hash_password(password: &str) -> Result<store::accounts::PasswordHashes, 
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
     let phc = Argon2::default().hash_password(password.as_bytes(), &salt).map_err(PasswordError::Hash)?.to_string();
-    Ok(store::accounts::PasswordHashes { phc, scram: crate::scram::Verifier::new(password).to_string() })
+    Ok(store::accounts::PasswordHashes { phc, scram: scram::Verifier::new(password).to_string() })
 }
 
 /// Whether `password` matches the PHC string.

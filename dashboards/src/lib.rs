@@ -15,8 +15,6 @@
 //! - [`api`]: `GET /api/kpi`, `GET /api/kpi/{name}`, `GET /api/kpi/online-rate/gap` and `POST /api/sql`.
 //! - [`params`]: dates, months and times in query strings, and what is wrong with them.
 //! - [`report`]: the monthly leadership report (xlsx and print page) and the kept reports.
-//! - [`scram`]: SCRAM-SHA-256 verifiers and the server's side of the exchange (the
-//!   warehouse's PostgreSQL front end, crate `pgfront`, logs analysts in with it).
 //!
 //! Every response gets a strict Content-Security-Policy (no script, no inline
 //! style, nothing from elsewhere) and is not cached.
@@ -27,7 +25,6 @@ pub mod i18n;
 pub mod pages;
 pub mod params;
 pub mod report;
-pub mod scram;
 pub mod svg;
 pub mod table;
 

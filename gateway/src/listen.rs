@@ -265,7 +265,8 @@ impl Connection {
         let _ = tcp.set_nodelay(true);
         match self.tls.clone() {
             None => self.http(tcp, peer).await,
-            Some(acceptor) => match tokio::time::timeout(self.connections.limits.handshake, acceptor.accept(tcp)).await {
+            Some(acceptor) => match tokio::time::timeout(self.connections.limits.handshake, acceptor.accept(tcp)).await
+            {
                 Ok(Ok(stream)) => self.http(stream, peer).await,
                 Ok(Err(error)) => tracing::info!(message = "TLS handshake refused", %peer, %error),
                 Err(_) => tracing::info!(message = "TLS handshake timed out", %peer),
@@ -354,10 +355,8 @@ mod tests {
 
     /// Serves a router that echoes a POST's body length, under `limits`, on a free port.
     async fn echo(limits: HttpLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, Arc<Connections>) {
-        let router = Router::new().route(
-            "/echo",
-            axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
-        );
+        let router =
+            Router::new().route("/echo", axum::routing::post(|body: Bytes| async move { body.len().to_string() }));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let connections = Connections::new(limits);
@@ -397,7 +396,9 @@ mod tests {
         half.write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 100000\r\n").await.expect("write");
         // A whole header and part of its body.
         let mut slow = TcpStream::connect(addr).await.expect("connect");
-        slow.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789").await.expect("write");
+        slow.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+            .await
+            .expect("write");
         // A request answered, then nothing: an idle keep-alive connection.
         let mut idle = TcpStream::connect(addr).await.expect("connect");
         idle.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").await.expect("write");

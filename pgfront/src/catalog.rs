@@ -521,7 +521,8 @@ pub fn reads(sql: &str) -> Reads {
         }
     }
 
-    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).or_else(|_| Parser::parse_sql(&PostgreSqlDialect {}, &rewrite(sql)));
+    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .or_else(|_| Parser::parse_sql(&PostgreSqlDialect {}, &rewrite(sql)));
     let Ok(statements) = parsed else { return Reads::Warehouse };
     let mut relations = Relations::default();
     for statement in &statements {

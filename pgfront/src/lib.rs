@@ -2,10 +2,15 @@
 //! analysts reach it from psql, DBeaver, Excel, Python and FineBI as they
 //! reach any PostgreSQL database, under the rules of the SQL console:
 //!
-//! - **Login** with a dashboard account of role `qc` or `leadership`
-//!   (others are refused, saying why), by SCRAM-SHA-256 against the verifier
-//!   kept with the account's password ([`dashboards::scram`]); wrong passwords
-//!   count toward the login page's lockout. TLS from the server's own rustls
+//! - **Before login**, nothing a client does holds the port: connections are
+//!   counted at accept (in all, and not yet logged in per address), one
+//!   deadline covers the whole pre-login phase, and pre-login messages are
+//!   a few KiB at most.
+//! - **Login** with a dashboard account of role `qc` or `leadership` by
+//!   SCRAM-SHA-256 against the verifier kept with the account's password
+//!   (crate `scram`), under the store's one login policy, the login page's:
+//!   nothing about an account is said before a right password, wrong ones
+//!   count toward the lockout. TLS from the server's own rustls
 //!   configuration (`SSLRequest`); with `require_tls` a connection without it
 //!   is refused. There is no fallback to plain text when TLS fails.
 //! - **Read-only** exactly as the console: every statement is planned with
@@ -16,8 +21,11 @@
 //! - **Limits**: the analysts' shared memory pool and time limit, and a row
 //!   limit of its own (`max_rows`, larger than the console's, for exports):
 //!   results are streamed batch by batch, never held whole.
+//! - **Snapshots**: a prepared statement is planned again when the
+//!   warehouse's snapshot changes; an open portal or cursor pins its own.
 //! - **Audit**: every statement is recorded (`warehouse.sql`, target
-//!   `pgwire`) with the account, the SQL, rows returned and milliseconds.
+//!   `pgwire`) before its first row leaves, and again when it ends with the
+//!   rows sent and milliseconds.
 //!
 //! Simple and extended query protocol (named statements and portals,
 //! parameters in text or binary, `Execute` with a row count and
@@ -27,13 +35,24 @@
 //!
 //! # Layout
 //!
+//! - this file: the listener, admission at accept and the pre-login deadline, startup.
 //! - [`wire`]: the protocol's messages.
+//! - `login`: the SASL exchange and the store's login policy.
+//! - `params`: the server's parameters (reported at login, answered by `SHOW`).
+//! - `session`: one connection after login: the protocol's state machine,
+//!   statements and portals by snapshot, the audit.
+//! - `commands`: the statements answered by the front end itself, read from their text.
+//! - `rows`: a query's rows streamed to the client under the limits.
+//! - `cancel`: cancel requests.
 //! - [`types`]: Arrow types as PostgreSQL types, values in text and binary.
 //! - [`catalog`]: `pg_catalog`, the functions clients call, catalog-query rewrites.
-//! - `session`: one connection after login: statements, portals, limits, audit.
 
+mod cancel;
 pub mod catalog;
+mod commands;
+mod login;
 mod params;
+mod rows;
 mod session;
 pub mod types;
 pub mod wire;
@@ -43,17 +62,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dashboards::Dashboards;
-use dashboards::auth::{LOCKOUT, MAX_FAILURES, Role};
-use dashboards::scram::{Exchange, MECHANISM, ScramError, Verifier};
 use rand::Rng as _;
-use store::audit::Recorded;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::wire::{Body, Out, Startup, WireError};
+use crate::wire::{Out, Startup, WireError};
 
 /// How long a client may take from connecting to being logged in: one
 /// deadline over the whole pre-login phase (encryption requests, the TLS
@@ -67,6 +82,27 @@ pub const MAX_PRELOGIN: usize = 100;
 /// Connections that have not logged in yet from one address; more from it
 /// are refused at accept, so one host cannot hold the pre-login slots.
 pub const MAX_PRELOGIN_PER_ADDRESS: usize = 32;
+
+/// What the front end reads: the accounts (in the store), the warehouse, the
+/// analysts' limits and the clock. (Not the dashboards' state: the front end
+/// knows nothing of HTTP.)
+#[derive(Clone)]
+pub struct Sources {
+    /// The store: accounts, the login policy, the audit log.
+    pub store: store::Store,
+    /// The warehouse's snapshots and the analysts' shared memory pool.
+    pub kpis: warehouse::kpi::KpiService,
+    /// The analysts' time limit and pool size (as the SQL console's).
+    pub sql_limits: warehouse::console::Limits,
+    /// The time of logins and audit entries.
+    pub clock: domain::Clock,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources").field("store", &self.store).field("kpis", &self.kpis).finish_non_exhaustive()
+    }
+}
 
 /// The front end's settings.
 #[derive(Clone)]
@@ -142,26 +178,27 @@ pub const MAX_CONNECTIONS: usize = 200;
 /// Why a connection is refused at accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Refusal {
-    TooMany,
-    TooManyWaiting,
-    TooManyFrom(IpAddr),
+    /// [`MAX_CONNECTIONS`] are open.
+    Full,
+    /// [`MAX_PRELOGIN`] are logging in.
+    LoginsFull,
+    /// [`MAX_PRELOGIN_PER_ADDRESS`] from this address are logging in.
+    AddressFull(IpAddr),
 }
 
 impl Refusal {
     fn error(&self) -> PgError {
         match self {
-            Refusal::TooMany => {
+            Refusal::Full => {
                 PgError::fatal("53300", format!("sorry, too many clients already ({MAX_CONNECTIONS} connections)"))
             }
-            Refusal::TooManyWaiting => PgError::fatal(
+            Refusal::LoginsFull => PgError::fatal(
                 "53300",
                 format!("sorry, too many clients are logging in at once ({MAX_PRELOGIN}); try again in a moment"),
             ),
-            Refusal::TooManyFrom(ip) => PgError::fatal(
+            Refusal::AddressFull(ip) => PgError::fatal(
                 "53300",
-                format!(
-                    "sorry, too many connections from {ip} have not logged in yet ({MAX_PRELOGIN_PER_ADDRESS})"
-                ),
+                format!("sorry, too many connections from {ip} have not logged in yet ({MAX_PRELOGIN_PER_ADDRESS})"),
             ),
         }
     }
@@ -203,14 +240,14 @@ impl Inner {
         let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let open = self.connections.load(std::sync::atomic::Ordering::Relaxed);
         if open >= MAX_CONNECTIONS {
-            return Err(Refusal::TooMany);
+            return Err(Refusal::Full);
         }
         if waiting.total >= MAX_PRELOGIN {
-            return Err(Refusal::TooManyWaiting);
+            return Err(Refusal::LoginsFull);
         }
         let from = waiting.by_address.entry(ip).or_default();
         if *from >= MAX_PRELOGIN_PER_ADDRESS {
-            return Err(Refusal::TooManyFrom(ip));
+            return Err(Refusal::AddressFull(ip));
         }
         *from += 1;
         waiting.total += 1;
@@ -247,11 +284,11 @@ impl Inner {
 #[derive(Debug)]
 struct Backend {
     secret: i32,
-    cancel: Arc<session::Cancel>,
+    cancel: Arc<cancel::Cancel>,
 }
 
 struct Inner {
-    dashboards: Dashboards,
+    sources: Sources,
     connections: std::sync::atomic::AtomicUsize,
     waiting: Mutex<Waiting>,
     tls: Option<TlsAcceptor>,
@@ -275,14 +312,14 @@ impl std::fmt::Debug for PgFront {
 }
 
 impl PgFront {
-    /// Binds `addr` for the warehouse `dashboards` reads, with `settings`.
-    pub async fn bind(addr: SocketAddr, dashboards: Dashboards, settings: PgSettings) -> Result<PgFront, PgFrontError> {
+    /// Binds `addr` for the accounts and warehouse of `sources`, with `settings`.
+    pub async fn bind(addr: SocketAddr, sources: Sources, settings: PgSettings) -> Result<PgFront, PgFrontError> {
         if settings.require_tls && settings.tls.is_none() {
             return Err(PgFrontError::TlsRequiredWithoutCertificate);
         }
         let listener = TcpListener::bind(addr).await.map_err(|source| PgFrontError::Bind { addr, source })?;
         let inner = Inner {
-            dashboards,
+            sources,
             connections: std::sync::atomic::AtomicUsize::new(0),
             waiting: Mutex::default(),
             tls: settings.tls.map(TlsAcceptor::from),
@@ -293,7 +330,7 @@ impl PgFront {
             backends: Mutex::default(),
         };
         // Pins of cursors of an earlier process that did not end cleanly.
-        if let Err(e) = warehouse::snapshot::ReaderPin::clear(inner.dashboards.kpis.root(), READER_PIN_PREFIX) {
+        if let Err(e) = warehouse::snapshot::ReaderPin::clear(inner.sources.kpis.root(), READER_PIN_PREFIX) {
             tracing::warn!(message = "old reader pins could not be removed", error = %e);
         }
         Ok(PgFront { inner: Arc::new(inner), listener })
@@ -501,7 +538,8 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
         out.negotiate_protocol_version(wire::PROTOCOL_3, &options);
     }
     let params: HashMap<String, String> = params.into_iter().collect();
-    let login = tokio::time::timeout_at(deadline, authenticate(&inner, &mut stream, &mut out, &params, peer, tls));
+    let login =
+        tokio::time::timeout_at(deadline, login::authenticate(&inner, &mut stream, &mut out, &params, peer, tls));
     let account = match login.await {
         Err(_) => {
             return Err(WireError::Protocol(format!(
@@ -509,8 +547,8 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 PRELOGIN_LIMIT.as_secs()
             )));
         }
-        Ok(Err(LoginFailure::Io(e))) => return Err(e),
-        Ok(Err(LoginFailure::Refused(e))) => {
+        Ok(Err(login::LoginFailure::Io(e))) => return Err(e),
+        Ok(Err(login::LoginFailure::Refused(e))) => {
             e.write(&mut out);
             return before(deadline, "refusing the login", send(&mut stream, &mut out)).await;
         }
@@ -525,7 +563,7 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
             pid = rng.random_range(1..i32::MAX);
         }
         let secret: i32 = rng.random();
-        let cancel = Arc::new(session::Cancel::default());
+        let cancel = Arc::new(cancel::Cancel::default());
         backends.insert(pid, Backend { secret, cancel: cancel.clone() });
         (pid, secret, cancel)
     };
@@ -547,150 +585,4 @@ async fn start<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let result = session::Session::new(&inner, login, pid, cancel).run(&mut stream, out).await;
     inner.backends.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&pid);
     result
-}
-
-enum LoginFailure {
-    Io(WireError),
-    Refused(PgError),
-}
-
-impl From<WireError> for LoginFailure {
-    fn from(e: WireError) -> Self {
-        LoginFailure::Io(e)
-    }
-}
-
-impl From<std::io::Error> for LoginFailure {
-    fn from(e: std::io::Error) -> Self {
-        LoginFailure::Io(e.into())
-    }
-}
-
-fn wrong_password(user: &str) -> LoginFailure {
-    LoginFailure::Refused(PgError::fatal("28P01", format!("password authentication failed for user \"{user}\"")))
-}
-
-fn internal(e: impl std::fmt::Display) -> LoginFailure {
-    LoginFailure::Refused(PgError::fatal("XX000", format!("the account store failed: {e}")))
-}
-
-/// Reads one SASL message (`p`) and its bytes.
-async fn sasl_message<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, LoginFailure> {
-    match wire::read_message_within(stream, wire::MAX_PRELOGIN_MESSAGE).await? {
-        Some(m) if m.tag == b'p' => Ok(m.body),
-        Some(m) => Err(LoginFailure::Refused(PgError::fatal(
-            "08P01",
-            format!("expected a SASL response, got message {:?}", m.tag as char),
-        ))),
-        None => Err(LoginFailure::Io(WireError::Protocol("closed during login".into()))),
-    }
-}
-
-async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
-    inner: &Inner,
-    stream: &mut S,
-    out: &mut Out,
-    params: &HashMap<String, String>,
-    peer: SocketAddr,
-    tls: bool,
-) -> Result<store::accounts::Account, LoginFailure> {
-    let refuse = |code: &'static str, message: String| LoginFailure::Refused(PgError::fatal(code, message));
-    if inner.require_tls && !tls {
-        return Err(LoginFailure::Refused(
-            PgError::fatal("28000", "this server accepts only encrypted connections")
-                .hint("connect with sslmode=require (psql: \"host=… sslmode=require\")"),
-        ));
-    }
-    let user = params.get("user").cloned().unwrap_or_default();
-    if user.is_empty() {
-        return Err(refuse("28000", "no user name was given".into()));
-    }
-    let database = params.get("database").map(String::as_str).unwrap_or(user.as_str());
-    if database != catalog::DATABASE {
-        return Err(LoginFailure::Refused(
-            PgError::fatal("3D000", format!("database \"{database}\" does not exist"))
-                .hint(format!("the warehouse is database \"{}\"", catalog::DATABASE)),
-        ));
-    }
-    let store = &inner.dashboards.store;
-    let now = (inner.dashboards.clock)();
-    let client = peer.to_string();
-    let account = store.account_by_name(&user).await.map_err(internal)?;
-    // Only an account with a verifier can prove its password here. Every other
-    // name (none, or an account of a role that keeps none, or one whose password
-    // predates the front end) runs the exchange against a verifier nobody knows,
-    // whose salt is as stable as a real one's, and fails as a wrong password does:
-    // nothing about the account is said before a correct proof.
-    let verifier = account.as_ref().and_then(|a| a.scram_verifier.as_deref()).and_then(Verifier::parse);
-    let known = verifier.is_some();
-    let verifier = verifier.unwrap_or_else(|| Verifier::unknown(&user, &inner.secret));
-
-    let mut mechanisms = Vec::new();
-    mechanisms.extend_from_slice(MECHANISM.as_bytes());
-    mechanisms.extend_from_slice(&[0, 0]);
-    out.authentication(10, &mechanisms);
-    send(stream, out).await?;
-    let body = sasl_message(stream).await?;
-    let mut b = Body::new(&body);
-    let mechanism = b.cstr()?;
-    if mechanism != MECHANISM {
-        return Err(refuse("28000", format!("SASL mechanism {mechanism} is not offered: use {MECHANISM}")));
-    }
-    let len = b.i32()?;
-    let client_first = String::from_utf8_lossy(if len < 0 { &[] } else { b.rest() }).into_owned();
-    let (exchange, server_first) = Exchange::start(verifier, &client_first, &dashboards::scram::new_nonce())
-        .map_err(|e| refuse("08P01", e.to_string()))?;
-    out.authentication(11, server_first.as_bytes());
-    send(stream, out).await?;
-    let body = sasl_message(stream).await?;
-    let client_final = String::from_utf8_lossy(&body).into_owned();
-    let outcome = exchange.finish(&client_final);
-    let (client, user) = (client.as_str(), user.as_str());
-    let failed = |reason: &'static str| async move {
-        let _ = store.record(now, client, user, &Recorded::LoginFailed { reason }).await;
-        Err(wrong_password(user))
-    };
-    let account = match account {
-        Some(account) if known => account,
-        Some(_) => return failed("no PostgreSQL verifier (a role that may not log in, or set before: wangban user reset)").await,
-        None => return failed("unknown account").await,
-    };
-    let server_final = match outcome {
-        Ok(server_final) => server_final,
-        Err(ScramError::WrongProof) => {
-            let locked = account.locked_until.is_some_and(|until| until > now);
-            if !account.disabled && !locked {
-                store.record_login_failure(account.id, MAX_FAILURES, LOCKOUT, now).await.map_err(internal)?;
-            }
-            return failed("wrong password or disabled").await;
-        }
-        Err(e @ ScramError::Malformed(_)) => return Err(refuse("08P01", e.to_string())),
-    };
-    // The proof was right: now the account's state may be said.
-    if account.disabled {
-        return failed("wrong password or disabled").await;
-    }
-    if let Some(until) = account.locked_until.filter(|u| *u > now) {
-        let _ = store.record(now, client, user, &Recorded::LoginFailed { reason: "locked" }).await;
-        let minutes = (until - now).num_minutes() + 1;
-        return Err(refuse(
-            "28000",
-            format!("too many wrong passwords: account \"{user}\" is locked; try again in {minutes} minutes"),
-        ));
-    }
-    if !matches!(Role::from_code(&account.role), Some(Role::Qc | Role::Leadership)) {
-        let _ = store
-            .record(now, client, user, &Recorded::LoginFailed { reason: "role not allowed the SQL front end" })
-            .await;
-        return Err(LoginFailure::Refused(
-            PgError::fatal(
-                "28000",
-                format!("account \"{user}\" (role {}) may not use the warehouse's SQL front end", account.role),
-            )
-            .hint("only QC (qc) and leadership (leadership) accounts may"),
-        ));
-    }
-    store.record_pg_login(&account, client, tls, now).await.map_err(internal)?;
-    out.authentication(12, server_final.as_bytes());
-    Ok(account)
 }

@@ -31,7 +31,9 @@ pub(crate) fn fixed(name: &str) -> Option<&'static str> {
         "timezone" => "UTC",
         "intervalstyle" => "postgres",
         "transaction_isolation" | "default_transaction_isolation" => "read committed",
-        "transaction_read_only" | "default_transaction_read_only" | "standard_conforming_strings"
+        "transaction_read_only"
+        | "default_transaction_read_only"
+        | "standard_conforming_strings"
         | "integer_datetimes" => "on",
         "is_superuser" | "in_hot_standby" => "off",
         "search_path" => "\"$user\", public",
@@ -49,10 +51,7 @@ mod tests {
     #[test]
     fn every_reported_parameter_has_a_value() {
         for name in REPORTED {
-            assert!(
-                fixed(name).is_some() || ["session_authorization", "application_name"].contains(name),
-                "{name}"
-            );
+            assert!(fixed(name).is_some() || ["session_authorization", "application_name"].contains(name), "{name}");
         }
     }
 }

@@ -1,36 +1,34 @@
-//! One logged-in connection: statements in the simple and the extended
-//! query protocol, portals and cursors streamed batch by batch under the
-//! analysts' limits, and every statement audited.
+//! One logged-in connection: the protocol's state machine (the simple and
+//! the extended query protocol, transaction states, statements and portals
+//! planned against a snapshot and planned again when it changes), the
+//! statements' audit, and `SHOW`. Statements the front end answers itself are
+//! read in [`crate::commands`]; rows are sent by [`crate::rows`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt as _;
 use store::audit::Recorded;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Notify;
-use warehouse::datafusion::arrow::array::RecordBatch;
 use warehouse::datafusion::arrow::datatypes::DataType;
 use warehouse::datafusion::common::ScalarValue;
 use warehouse::datafusion::error::DataFusionError;
-use warehouse::datafusion::execution::SendableRecordBatchStream;
 use warehouse::datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use warehouse::datafusion::prelude::SessionContext;
 
-use crate::types::{Column, Kind};
+use crate::cancel::Cancel;
+use crate::commands::{Command, command, declare, split_statements, strip_comments};
+use crate::rows::{PumpError, Pumped, Running};
+use crate::types::Kind;
 use crate::wire::{Body, FieldDescription, Out, WireError};
 use crate::{Inner, Login, PgError, catalog, send, types};
-
-/// Bytes of rows gathered before they are sent.
-const SEND_AT: usize = 64 << 10;
 
 /// How long a last message (a `FATAL`) may take to send before the connection is dropped anyway.
 const FAREWELL: Duration = Duration::from_secs(1);
 
 /// A parsed statement.
 #[derive(Debug, Clone)]
-enum Statement {
+pub(crate) enum Statement {
     /// Nothing but whitespace and comments.
     Empty,
     /// A query DataFusion planned (read-only checked) against `snapshot`, with
@@ -40,7 +38,7 @@ enum Statement {
         plan: LogicalPlan,
         params: Vec<DataType>,
         fields: Vec<(String, Kind)>,
-        snapshot: Planned,
+        snapshot: Box<Planned>,
         declared: Vec<u32>,
     },
     /// A statement answered by the front end itself.
@@ -50,7 +48,7 @@ enum Statement {
 /// The snapshot a query was planned against, and the session that planned it
 /// (which runs it: a plan never mixes two snapshots' tables).
 #[derive(Clone)]
-struct Planned {
+pub(crate) struct Planned {
     id: String,
     ctx: SessionContext,
 }
@@ -61,47 +59,8 @@ impl std::fmt::Debug for Planned {
     }
 }
 
-/// What the front end answers itself.
-#[derive(Debug, Clone)]
-enum Command {
-    /// Acknowledged with a tag (`BEGIN`, `SET`, `DISCARD ALL`, …); `tx` changes the transaction state.
-    Tag { tag: &'static str, tx: Option<bool>, report: Option<(String, String)>, timeout: Option<Duration> },
-    /// `SHOW name`.
-    Show(String),
-    /// `DECLARE name CURSOR FOR query`.
-    Declare { name: String, query: Box<Statement> },
-    /// `FETCH [FORWARD] [n | ALL] FROM name`.
-    Fetch { name: String, count: Option<usize> },
-    /// `CLOSE name` or `CLOSE ALL`.
-    Close(Option<String>),
-    /// `DEALLOCATE [PREPARE] name` or `DEALLOCATE ALL`.
-    Deallocate(Option<String>),
-    /// `DISCARD ALL` (or `PLANS`, `TEMP`, `SEQUENCES`): statements and portals freed.
-    Discard,
-    /// `ROLLBACK TO [SAVEPOINT] name`: the block goes on, no longer failed
-    /// (nothing is written here, so a savepoint has nothing to undo).
-    RollbackTo,
-    /// Refused, with why.
-    Refuse(PgError),
-}
-
-/// A query's rows on their way out. (The stream sits in a mutex only so
-/// that a session is `Sync`; it is reached through `get_mut`, never locked.)
-struct Running {
-    stream: Option<std::sync::Mutex<SendableRecordBatchStream>>,
-    pending: Option<(Vec<Column>, usize, usize)>,
-    fields: Vec<(String, Kind)>,
-    rows: usize,
-    busy: Duration,
-    started: Instant,
-    sql: String,
-    audited: bool,
-    /// Keeps the snapshot the rows come from through refreshes until the rows are done.
-    _pin: Option<warehouse::snapshot::ReaderPin>,
-}
-
 /// A bound statement.
-struct Portal {
+pub(crate) struct Portal {
     statement: Statement,
     formats: Vec<i16>,
     /// The parameters' values, to bind again when the statement is planned again.
@@ -114,77 +73,28 @@ pub(crate) const MAX_STATEMENTS: usize = 1000;
 /// Portals and cursors one connection may hold open.
 pub(crate) const MAX_PORTALS: usize = 100;
 
-/// A backend's cancel requests: a count that a statement compares with the
-/// count when it began, so that a cancel that arrives while rows are being
-/// sent or the audit is written is not lost, and one that arrives between
-/// statements cancels nothing.
-#[derive(Debug, Default)]
-pub(crate) struct Cancel {
-    requested: std::sync::atomic::AtomicU64,
-    notify: Notify,
-}
-
-impl Cancel {
-    /// A cancel request arrived.
-    pub(crate) fn request(&self) {
-        self.requested.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    /// The count now, for a statement that begins.
-    fn mark(&self) -> u64 {
-        self.requested.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Whether a cancel arrived since `mark`.
-    fn since(&self, mark: u64) -> bool {
-        self.mark() != mark
-    }
-
-    /// Completes when a cancel arrives after `mark` (at once if one has).
-    async fn after(&self, mark: u64) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.since(mark) {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-/// How a round of sending rows ended.
-enum Pumped {
-    /// The rows asked for were sent; more remain.
-    Suspended,
-    /// The result is complete (`capped`: cut at the row limit).
-    Done { capped: bool },
-}
-
 pub(crate) struct Session<'a> {
-    inner: &'a Inner,
-    login: Login,
-    pid: i32,
-    cancel: Arc<Cancel>,
+    pub(crate) inner: &'a Inner,
+    pub(crate) login: Login,
+    pub(crate) pid: i32,
+    pub(crate) cancel: Arc<Cancel>,
     /// The cancel count when the statement being run began.
-    mark: u64,
+    pub(crate) mark: u64,
     /// When the message being answered must have sent its rows (its wall-clock limit).
-    wall: Instant,
+    pub(crate) wall: Instant,
     /// Reader pins made by this connection (their names' counter).
-    pins: u64,
-    ctx: Option<(String, SessionContext)>,
-    statements: HashMap<String, Statement>,
+    pub(crate) pins: u64,
+    pub(crate) ctx: Option<(String, SessionContext)>,
+    pub(crate) statements: HashMap<String, Statement>,
     /// Bound statements, and cursors (`DECLARE`: a portal by the cursor's name, as in PostgreSQL).
-    portals: HashMap<String, Portal>,
-    in_tx: bool,
-    failed_tx: bool,
-    settings: HashMap<String, String>,
-    timeout: Duration,
+    pub(crate) portals: HashMap<String, Portal>,
+    pub(crate) in_tx: bool,
+    pub(crate) failed_tx: bool,
+    pub(crate) settings: HashMap<String, String>,
+    pub(crate) timeout: Duration,
 }
 
-fn formats_for(formats: &[i16], n: usize) -> Vec<i16> {
+pub(crate) fn formats_for(formats: &[i16], n: usize) -> Vec<i16> {
     match formats {
         [] => vec![0; n],
         [one] => vec![*one; n],
@@ -210,13 +120,10 @@ fn describe(fields: &[(String, Kind)], formats: &[i16]) -> Vec<FieldDescription>
 pub(crate) fn df_error(e: &DataFusionError, memory_mb: usize) -> PgError {
     let text = e.to_string();
     match e.find_root() {
-        DataFusionError::ResourcesExhausted(_) => PgError::error(
-            "53200",
-            format!(
-                "resources exhausted: the query needs more memory than the {memory_mb} MiB all analysts' queries share ({text})"
-            ),
-        )
-        .hint("narrow it (a month, a district) or count from case_counts"),
+        DataFusionError::ResourcesExhausted(_) => {
+            PgError::error("53200", warehouse::console::exhausted(memory_mb, &text))
+                .hint("narrow it (a month, a district) or count from case_counts")
+        }
         DataFusionError::SQL(..) => PgError::error("42601", text),
         DataFusionError::NotImplemented(_) => PgError::error("0A000", text),
         DataFusionError::SchemaError(..) => PgError::error("42703", text),
@@ -234,274 +141,6 @@ fn read_only_error(e: &DataFusionError) -> PgError {
         .hint("only queries (SELECT, WITH, EXPLAIN) are allowed")
 }
 
-/// Splits a simple query into its statements at `;` outside quotes,
-/// comments and dollar quotes.
-pub(crate) fn split_statements(sql: &str) -> Vec<&str> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\'' | b'"' => {
-                let quote = bytes[i];
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == quote {
-                        if bytes.get(i + 1) == Some(&quote) {
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'$' => {
-                if let Some(len) = bytes[i + 1..].iter().position(|b| *b == b'$')
-                    && bytes[i + 1..i + 1 + len].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                {
-                    let tag = &sql[i..i + len + 2];
-                    match sql[i + len + 2..].find(tag) {
-                        Some(end) => i += len + 2 + end + tag.len() - 1,
-                        None => i = bytes.len(),
-                    }
-                }
-            }
-            b';' => {
-                out.push(&sql[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out.push(&sql[start.min(sql.len())..]);
-    let nonblank: Vec<&str> = out.into_iter().filter(|s| !strip_comments(s).is_empty()).collect();
-    if nonblank.is_empty() { vec![""] } else { nonblank }
-}
-
-/// The statement without leading whitespace and comments.
-fn strip_comments(sql: &str) -> &str {
-    let mut s = sql.trim_start();
-    loop {
-        if let Some(rest) = s.strip_prefix("--") {
-            s = rest.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
-        } else if let Some(rest) = s.strip_prefix("/*") {
-            s = rest.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
-        } else {
-            return s.trim_end().trim_end_matches(';').trim_end();
-        }
-    }
-}
-
-fn unquote(value: &str) -> String {
-    let v = value.trim();
-    let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
-    let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
-    v.to_owned()
-}
-
-/// A `statement_timeout` value in milliseconds (`5000`, `'30s'`, `'2min'`).
-fn timeout_ms(value: &str) -> Option<u64> {
-    let v = unquote(value).to_ascii_lowercase();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (number, unit) = v.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let per = match unit.trim() {
-        "" | "ms" => 1,
-        "s" => 1000,
-        "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    // A number too large for milliseconds is no valid timeout (and loosens nothing).
-    n.checked_mul(per)
-}
-
-/// Settings clients set that change nothing here.
-const HARMLESS: &[&str] = &[
-    "application_name",
-    "extra_float_digits",
-    "datestyle",
-    "intervalstyle",
-    "client_min_messages",
-    "bytea_output",
-    "search_path",
-    "lc_messages",
-    "lc_monetary",
-    "lc_numeric",
-    "lc_time",
-    "jit",
-    "default_transaction_isolation",
-    "transaction_isolation",
-    "idle_in_transaction_session_timeout",
-    "lock_timeout",
-    "plan_cache_mode",
-    "timezone",
-    "time zone",
-    "session characteristics",
-];
-
-/// `SET …`: acknowledged when harmless, refused when it would loosen a limit.
-fn set_command(rest: &str, limit: Duration) -> Command {
-    let ok = |report: Option<(String, String)>, timeout: Option<Duration>| Command::Tag {
-        tag: "SET",
-        tx: None,
-        report,
-        timeout,
-    };
-    let lower = rest.to_ascii_lowercase();
-    let lower = lower.trim_start_matches("session ").trim_start_matches("local ").trim();
-    if lower.starts_with("transaction") || lower.starts_with("session characteristics") {
-        if lower.contains("read write") {
-            return Command::Refuse(PgError::error("25006", "the warehouse is read-only: READ WRITE is not available"));
-        }
-        return ok(None, None);
-    }
-    let (name, value) = match lower.split_once(" to ").or_else(|| lower.split_once('=')) {
-        Some((n, v)) => (n.trim().to_owned(), v.trim().to_owned()),
-        None if lower.starts_with("time zone") => ("timezone".to_owned(), lower["time zone".len()..].trim().to_owned()),
-        None => (lower.to_owned(), String::new()),
-    };
-    let name = name.trim_matches('"').to_owned();
-    let refuse = |why: String| {
-        Command::Refuse(
-            PgError::error("42501", format!("SET {name} is not allowed: {why}"))
-                .hint("the engine's settings and the analysts' limits are fixed by the server"),
-        )
-    };
-    match name.as_str() {
-        "client_encoding" | "names" => {
-            let v = unquote(&value).replace(['-', '_'], "");
-            if v == "utf8" || v == "unicode" {
-                ok(None, None)
-            } else {
-                Command::Refuse(PgError::error("22023", format!("client_encoding {value} is not available: only UTF8")))
-            }
-        }
-        "standard_conforming_strings" if matches!(unquote(&value).as_str(), "on" | "true") => ok(None, None),
-        "default_transaction_read_only" | "transaction_read_only"
-            if matches!(unquote(&value).as_str(), "on" | "true" | "1") =>
-        {
-            ok(None, None)
-        }
-        "statement_timeout" => match timeout_ms(&value) {
-            Some(0) => refuse("the time limit cannot be lifted".into()),
-            Some(ms) if Duration::from_millis(ms) > limit => {
-                refuse(format!("the time limit is at most {} s", limit.as_secs()))
-            }
-            Some(ms) => ok(None, Some(Duration::from_millis(ms))),
-            None => Command::Refuse(PgError::error("22023", format!("invalid statement_timeout {value}"))),
-        },
-        n if HARMLESS.contains(&n) => {
-            let report = (n == "application_name").then(|| ("application_name".to_owned(), unquote(&value)));
-            ok(report, None)
-        }
-        _ => refuse(
-            "only session settings clients send (application_name, DateStyle, statement_timeout …) are accepted".into(),
-        ),
-    }
-}
-
-/// What a statement is, by its first words; `None`: a query for DataFusion.
-fn command(sql: &str, limit: Duration) -> Option<Command> {
-    let lower = sql.to_ascii_lowercase();
-    let words: Vec<&str> = lower.split_whitespace().collect();
-    let tag = |tag: &'static str, tx: Option<bool>| Some(Command::Tag { tag, tx, report: None, timeout: None });
-    match words.as_slice() {
-        ["begin", ..] | ["start", "transaction", ..] => tag("BEGIN", Some(true)),
-        ["commit", ..] | ["end", ..] => tag("COMMIT", Some(false)),
-        ["rollback", "to", ..] => Some(Command::RollbackTo),
-        ["rollback", ..] | ["abort", ..] => tag("ROLLBACK", Some(false)),
-        // Drivers wrap their own queries in savepoints (psycopg's TypeInfo.fetch, SQLAlchemy's begin_nested).
-        ["savepoint", ..] => tag("SAVEPOINT", None),
-        ["release", ..] => tag("RELEASE", None),
-        ["set", ..] => Some(set_command(sql.trim_start()[3..].trim(), limit)),
-        ["reset", ..] => tag("RESET", None),
-        ["discard", ..] => Some(Command::Discard),
-        ["deallocate", "all"] | ["deallocate", "prepare", "all"] => Some(Command::Deallocate(None)),
-        ["deallocate", "prepare", name] | ["deallocate", name] => {
-            Some(Command::Deallocate(Some(sql.split_whitespace().last().unwrap_or(name).trim_matches('"').to_owned())))
-        }
-        ["unlisten", ..] => tag("UNLISTEN", None),
-        ["show", "all"] => {
-            Some(Command::Refuse(PgError::error("0A000", "SHOW ALL is not available: SHOW one setting")))
-        }
-        // SQLAlchemy's first question, and PostgreSQL's other multi-word SHOWs.
-        ["show", "transaction", "isolation", "level"] => Some(Command::Show("transaction_isolation".to_owned())),
-        ["show", "time", "zone"] => Some(Command::Show("TimeZone".to_owned())),
-        ["show", "session", "authorization"] => Some(Command::Show("session_authorization".to_owned())),
-        ["show", name] => Some(Command::Show(name.trim_matches('"').to_owned())),
-        ["close", "all"] => Some(Command::Close(None)),
-        ["close", name] => Some(Command::Close(Some(name.trim_matches('"').to_owned()))),
-        ["fetch" | "move", ..] => Some(fetch_command(sql)),
-        ["copy", ..] => Some(Command::Refuse(
-            PgError::error("0A000", "COPY is not available in the read-only warehouse")
-                .hint("export with a SELECT: results are streamed, up to the front end's row limit"),
-        )),
-        ["listen" | "notify" | "vacuum" | "analyze" | "lock" | "grant" | "revoke" | "prepare" | "execute", ..] => {
-            Some(Command::Refuse(PgError::error(
-                "25006",
-                format!("the warehouse is read-only: {} is not available", words[0].to_uppercase()),
-            )))
-        }
-        _ => None,
-    }
-}
-
-fn fetch_command(sql: &str) -> Command {
-    // FETCH [FORWARD | NEXT] [count | ALL] { FROM | IN } name
-    let words: Vec<String> = sql.split_whitespace().map(str::to_owned).collect();
-    let Some(at) = words.iter().rposition(|w| w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("in")) else {
-        return Command::Refuse(PgError::error("42601", "FETCH needs FROM cursor_name"));
-    };
-    let Some(name) = words.get(at + 1) else {
-        return Command::Refuse(PgError::error("42601", "FETCH needs a cursor name"));
-    };
-    let mut count = Some(1);
-    for w in &words[1..at] {
-        let w = w.to_ascii_lowercase();
-        match w.as_str() {
-            "forward" | "next" => {}
-            "all" => count = None,
-            n => match n.parse::<usize>() {
-                Ok(n) => count = Some(n),
-                Err(_) => {
-                    return Command::Refuse(PgError::error(
-                        "0A000",
-                        format!("FETCH {w} is not available: only FORWARD"),
-                    ));
-                }
-            },
-        }
-    }
-    Command::Fetch { name: name.trim_matches('"').to_owned(), count }
-}
-
-/// `DECLARE name [BINARY] [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query` → name and query.
-fn declare(sql: &str) -> Option<(String, &str)> {
-    let lower = sql.to_ascii_lowercase();
-    let rest = lower.trim_start().strip_prefix("declare")?;
-    let cursor_at = rest.find(" cursor ")?;
-    let name = rest[..cursor_at].split_whitespace().next()?.trim_matches('"').to_owned();
-    let for_at = rest[cursor_at..].find(" for ")? + cursor_at;
-    let offset = sql.len() - sql.trim_start().len() + "declare".len() + for_at + " for ".len();
-    Some((name, &sql[offset..]))
-}
-
 impl<'a> Session<'a> {
     pub(crate) fn new(inner: &'a Inner, login: Login, pid: i32, cancel: Arc<Cancel>) -> Self {
         let mut settings = HashMap::new();
@@ -510,7 +149,7 @@ impl<'a> Session<'a> {
         }
         Session {
             inner,
-            timeout: inner.dashboards.sql_limits.timeout,
+            timeout: inner.sources.sql_limits.timeout,
             login,
             pid,
             cancel,
@@ -526,13 +165,13 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn memory_mb(&self) -> usize {
-        self.inner.dashboards.sql_limits.memory_bytes >> 20
+    pub(crate) fn memory_mb(&self) -> usize {
+        self.inner.sources.sql_limits.memory_bytes >> 20
     }
 
     /// The id of the snapshot the warehouse names current.
     fn current_snapshot(&self) -> Result<String, PgError> {
-        warehouse::snapshot::current_id(self.inner.dashboards.kpis.root())
+        warehouse::snapshot::current_id(self.inner.sources.kpis.root())
             .map_err(|e| PgError::error("58030", format!("the warehouse cannot be read: {e}")))?
             .ok_or_else(|| {
                 PgError::error("55000", "the warehouse has no snapshot yet").hint("run `wangban warehouse refresh`")
@@ -549,7 +188,7 @@ impl<'a> Session<'a> {
         {
             return Ok((id.clone(), ctx.clone()));
         }
-        let (ctx, id) = self.inner.dashboards.kpis.console_session_of_snapshot().await.map_err(|e| match e {
+        let (ctx, id) = self.inner.sources.kpis.console_session_of_snapshot().await.map_err(|e| match e {
             warehouse::WarehouseError::NoSnapshot(m) => PgError::error("55000", m),
             other => PgError::error("58030", other.to_string()),
         })?;
@@ -607,7 +246,7 @@ impl<'a> Session<'a> {
                 command: Command::Declare { name, query: Box::new(query) },
             });
         }
-        if let Some(command) = command(body, self.inner.dashboards.sql_limits.timeout) {
+        if let Some(command) = command(body, self.inner.sources.sql_limits.timeout) {
             return Ok(Statement::Command { sql: sql.to_owned(), command });
         }
         let (snapshot, ctx) = self.context().await?;
@@ -652,7 +291,7 @@ impl<'a> Session<'a> {
             })
             .collect();
         let fields = plan.schema().fields().iter().map(|f| (f.name().clone(), Kind::of(f.data_type()))).collect();
-        let snapshot = Planned { id: snapshot, ctx };
+        let snapshot = Box::new(Planned { id: snapshot, ctx });
         Ok(Statement::Query { sql: sql.to_owned(), plan, params, fields, snapshot, declared: declared.to_vec() })
     }
 
@@ -689,7 +328,7 @@ impl<'a> Session<'a> {
         let ctx = snapshot.ctx.clone();
         self.pins += 1;
         let pin_name = format!("{}{}-{}", crate::READER_PIN_PREFIX, self.pid, self.pins);
-        let pin = warehouse::snapshot::ReaderPin::hold(self.inner.dashboards.kpis.root(), &pin_name, &snapshot.id)
+        let pin = warehouse::snapshot::ReaderPin::hold(self.inner.sources.kpis.root(), &pin_name, &snapshot.id)
             .map_err(|e| PgError::error("58030", format!("the snapshot could not be pinned: {e}")))?;
         let memory_mb = self.memory_mb();
         let stream = async { ctx.execute_logical_plan(plan).await?.execute_stream().await };
@@ -712,109 +351,9 @@ impl<'a> Session<'a> {
         })
     }
 
-    fn timed_out(&self) -> PgError {
+    pub(crate) fn timed_out(&self) -> PgError {
         PgError::error("57014", format!("canceling statement due to statement timeout ({} s)", self.timeout.as_secs()))
             .hint("narrow the query (a month, a district) or count from case_counts")
-    }
-
-    /// Sends up to `limit` rows (all when `None`) of `running`, in `formats`.
-    async fn pump<S: AsyncWrite + Unpin>(
-        &self,
-        running: &mut Running,
-        formats: &[i16],
-        limit: Option<usize>,
-        stream: &mut S,
-        out: &mut Out,
-    ) -> Result<Pumped, PumpError> {
-        let formats = formats_for(formats, running.fields.len());
-        let kinds: Vec<Kind> = running.fields.iter().map(|(_, k)| *k).collect();
-        let mut sent = 0usize;
-        loop {
-            if self.cancel.since(self.mark) {
-                return Err(PumpError::Pg(cancelled()));
-            }
-            if running.rows >= self.inner.max_rows {
-                let capped = running.pending.is_some() || self.next_batch(running, &kinds).await?;
-                running.stream = None;
-                running.pending = None;
-                return Ok(Pumped::Done { capped });
-            }
-            if limit.is_some_and(|l| sent >= l) {
-                let more = running.pending.is_some() || self.next_batch(running, &kinds).await?;
-                return Ok(if more { Pumped::Suspended } else { Pumped::Done { capped: false } });
-            }
-            if running.pending.is_none() && !self.next_batch(running, &kinds).await? {
-                return Ok(Pumped::Done { capped: false });
-            }
-            let Some((columns, next, len)) = running.pending.as_mut() else { continue };
-            while *next < *len && limit.is_none_or(|l| sent < l) && running.rows < self.inner.max_rows {
-                let row = out.begin_row(columns.len());
-                for (c, column) in columns.iter().enumerate() {
-                    if column.is_null(*next) {
-                        out.null();
-                    } else {
-                        out.value(|buf| column.write(*next, formats[c] == 1, buf));
-                    }
-                }
-                out.end_row(row);
-                *next += 1;
-                sent += 1;
-                running.rows += 1;
-                if out.buf.len() >= SEND_AT {
-                    self.send_rows(stream, out).await?;
-                }
-            }
-            if *next >= *len {
-                running.pending = None;
-            }
-        }
-    }
-
-    /// Sends the rows gathered, within the round's wall-clock limit: a client
-    /// that stops reading does not keep the query's memory.
-    async fn send_rows<S: AsyncWrite + Unpin>(&self, stream: &mut S, out: &mut Out) -> Result<(), PumpError> {
-        match tokio::time::timeout_at(self.wall.into(), send(stream, out)).await {
-            Ok(sent) => sent.map_err(PumpError::Io),
-            Err(_) => Err(PumpError::Pg(PgError::fatal(
-                "57014",
-                format!(
-                    "terminating the statement: its rows were not read within {} s",
-                    self.inner.limits.statement_wall.as_secs()
-                ),
-            ))),
-        }
-    }
-
-    /// Reads the next non-empty batch into `running.pending`; false at the end.
-    async fn next_batch(&self, running: &mut Running, kinds: &[Kind]) -> Result<bool, PumpError> {
-        loop {
-            let Some(stream) = running.stream.as_mut() else { return Ok(false) };
-            let stream = stream.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let left = self.timeout.saturating_sub(running.busy).min(self.wall.saturating_duration_since(Instant::now()));
-            let polled = Instant::now();
-            let next: Option<Result<RecordBatch, DataFusionError>> = tokio::select! {
-                n = tokio::time::timeout(left, stream.next()) => n.map_err(|_| PumpError::Pg(self.timed_out()))?,
-                () = self.cancel.after(self.mark) => return Err(PumpError::Pg(cancelled())),
-            };
-            running.busy += polled.elapsed();
-            let Some(batch) = next else {
-                running.stream = None;
-                return Ok(false);
-            };
-            let batch = batch.map_err(|e| PumpError::Pg(df_error(&e, self.memory_mb())))?;
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            let columns = batch
-                .columns()
-                .iter()
-                .zip(kinds)
-                .map(|(a, k)| Column::new(a, *k))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| PumpError::Pg(PgError::error("XX000", format!("a value could not be sent: {e}"))))?;
-            running.pending = Some((columns, 0, batch.num_rows()));
-            return Ok(true);
-        }
     }
 
     /// Records a statement in the audit log.
@@ -825,20 +364,20 @@ impl<'a> Session<'a> {
         error: Option<&PgError>,
         elapsed: Duration,
     ) -> Result<(), PgError> {
-        let now = (self.inner.dashboards.clock)();
+        let now = (self.inner.sources.clock)();
         let entry = Recorded::WarehouseSql {
             error: error.map(|e| format!("{}: {}", e.code, e.message)),
             millis: Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
             rows,
             sql,
         };
-        self.inner.dashboards.store.record(now, &self.login.account.name, "pgwire", &entry).await.map_err(|e| {
+        self.inner.sources.store.record(now, &self.login.account.name, "pgwire", &entry).await.map_err(|e| {
             PgError::error("XX000", format!("the statement could not be audited, so it is not answered: {e}"))
         })
     }
 
     /// Audits a running query that ended, whether or not all of it was sent.
-    async fn finish(&self, running: &mut Running, error: Option<&PgError>) -> Result<(), PgError> {
+    pub(crate) async fn finish(&self, running: &mut Running, error: Option<&PgError>) -> Result<(), PgError> {
         if running.audited {
             return Ok(());
         }
@@ -1104,50 +643,6 @@ impl<'a> Session<'a> {
         let mut running = self.start(sql, plan, fields, snapshot).await?;
         out.row_description(&describe(&running.fields, &[]));
         self.complete(&mut running, &[], None, stream, out).await.map(|_| ())
-    }
-
-    /// Pumps `running` and ends it as the protocol asks: `CommandComplete`
-    /// (after the audit) or `PortalSuspended`. True when it is complete.
-    async fn complete<S: AsyncWrite + Unpin>(
-        &mut self,
-        running: &mut Running,
-        formats: &[i16],
-        limit: Option<usize>,
-        stream: &mut S,
-        out: &mut Out,
-    ) -> Result<bool, PgError> {
-        match self.pump(running, formats, limit, stream, out).await {
-            Ok(Pumped::Suspended) => {
-                out.empty(b's');
-                Ok(false)
-            }
-            Ok(Pumped::Done { capped }) => {
-                if capped {
-                    out.notice_or_error(
-                        b'N',
-                        "WARNING",
-                        "01000",
-                        &format!(
-                            "the result was cut at {} rows, the PostgreSQL front end's row limit ([analytics] pg_max_rows)",
-                            self.inner.max_rows
-                        ),
-                        None,
-                    );
-                }
-                self.finish(running, None).await?;
-                out.command_complete(&format!("SELECT {}", running.rows));
-                Ok(true)
-            }
-            Err(PumpError::Pg(e)) => {
-                self.finish(running, Some(&e)).await?;
-                Err(e)
-            }
-            Err(PumpError::Io(e)) => {
-                let gone = PgError::fatal("08006", format!("the client went away: {e}"));
-                let _ = self.finish(running, Some(&gone)).await;
-                Err(gone)
-            }
-        }
     }
 
     fn ready(&self, out: &mut Out) {
@@ -1509,60 +1004,6 @@ fn protocol(e: WireError) -> PgError {
     PgError::fatal("08P01", e.to_string())
 }
 
-fn cancelled() -> PgError {
+pub(crate) fn cancelled() -> PgError {
     PgError::error("57014", "canceling statement due to user request")
-}
-
-/// Why sending rows stopped.
-enum PumpError {
-    /// The query failed (sent to the client).
-    Pg(PgError),
-    /// The client went away.
-    Io(std::io::Error),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn simple_queries_split_at_semicolons_outside_quotes_and_comments() {
-        assert_eq!(split_statements("SELECT 1; SELECT ';'"), ["SELECT 1", " SELECT ';'"]);
-        assert_eq!(split_statements("SELECT $$a;b$$; -- c;\n"), ["SELECT $$a;b$$"]);
-        assert_eq!(split_statements("/* ; */ SELECT 2"), ["/* ; */ SELECT 2"]);
-        assert_eq!(split_statements(""), [""]);
-        assert_eq!(split_statements(";;"), [""]);
-    }
-
-    #[test]
-    fn set_accepts_what_clients_send_and_refuses_what_loosens_a_limit() {
-        let limit = Duration::from_secs(30);
-        assert!(matches!(set_command("extra_float_digits = 3", limit), Command::Tag { tag: "SET", .. }));
-        assert!(matches!(set_command("application_name = 'DBeaver'", limit), Command::Tag { report: Some(_), .. }));
-        assert!(matches!(set_command("client_encoding to 'UTF8'", limit), Command::Tag { .. }));
-        assert!(
-            matches!(set_command("statement_timeout = '5s'", limit), Command::Tag { timeout: Some(t), .. } if t == Duration::from_secs(5))
-        );
-        for loosening in [
-            "statement_timeout = 0",
-            "statement_timeout = '10min'",
-            "datafusion.execution.memory_limit = '10G'",
-            "datafusion.runtime.memory_limit = '10G'",
-            "work_mem = '1GB'",
-            "client_encoding = 'GBK'",
-        ] {
-            assert!(matches!(set_command(loosening, limit), Command::Refuse(_)), "{loosening}");
-        }
-        assert!(matches!(set_command("SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", limit), Command::Refuse(_)));
-    }
-
-    #[test]
-    fn cursors_are_declared_and_fetched_by_name() {
-        let (name, query) =
-            declare("DECLARE \"c1\" NO SCROLL CURSOR WITHOUT HOLD FOR SELECT * FROM cases").expect("declare");
-        assert_eq!((name.as_str(), query), ("c1", "SELECT * FROM cases"));
-        assert!(matches!(fetch_command("FETCH FORWARD 2000 FROM \"c1\""), Command::Fetch { count: Some(2000), .. }));
-        assert!(matches!(fetch_command("fetch all in c1"), Command::Fetch { count: None, .. }));
-        assert!(matches!(command("COPY cases TO '/tmp/x'", Duration::from_secs(1)), Some(Command::Refuse(_))));
-    }
 }

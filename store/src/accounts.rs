@@ -49,6 +49,55 @@ impl std::fmt::Debug for Account {
     }
 }
 
+/// Wrong passwords in a row that lock an account, at every door (the login page, the PostgreSQL front end).
+pub const MAX_FAILURES: i32 = 5;
+/// How long a locked account stays locked.
+pub const LOCKOUT: TimeDelta = TimeDelta::minutes(15);
+
+/// What a login attempt proved about the password, as the door checked it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The password was right.
+    Right,
+    /// The password was wrong.
+    Wrong,
+    /// The account keeps nothing this door can check a password against (the
+    /// PostgreSQL front end and an account without a SCRAM verifier).
+    Unavailable,
+}
+
+/// A login attempt at one door, after the door checked the password.
+#[derive(Debug)]
+pub struct LoginAttempt<'a> {
+    /// The name given.
+    pub name: &'a str,
+    /// Its account, if there is one.
+    pub account: Option<Account>,
+    /// What the door's check proved.
+    pub proof: Proof,
+    /// Where it came from (an address), for the audit.
+    pub client: &'a str,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
+/// What a login attempt comes to under the one policy every door applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginOutcome {
+    /// The password was right and the account may log in (the door may still
+    /// refuse its role); the door records the login, which clears the failures.
+    Allowed(Account),
+    /// The password was right, but too many wrong ones before it locked the account until then.
+    Locked {
+        /// The lock's end.
+        until: DateTime<Utc>,
+    },
+    /// An unknown name, a wrong password, a disabled account, or nothing to
+    /// check the password against: said alike, so that nothing about the
+    /// account is told before a right password.
+    Refused,
+}
+
 /// Roles whose accounts may log in to the warehouse's PostgreSQL front end;
 /// only theirs keep a SCRAM verifier (the store writes none for any other).
 pub const SQL_FRONT_END_ROLES: &[&str] = &["qc", "leadership"];
@@ -182,6 +231,40 @@ impl Store {
         });
         tx.record(now, "cli", name, &Recorded::AccountReset {}).await?;
         tx.commit().await
+    }
+
+    /// The login policy, the same at every door: only a right password hears
+    /// that an account is locked; wrong passwords count toward the lockout
+    /// ([`MAX_FAILURES`] in a row lock it for [`LOCKOUT`]) unless the account
+    /// is disabled or already locked; a disabled account is refused as a wrong
+    /// password is; every refusal is audited with its real reason.
+    pub async fn decide_login(&self, attempt: LoginAttempt<'_>) -> StoreResult<LoginOutcome> {
+        let LoginAttempt { name, account, proof, client, now } = attempt;
+        let refuse = |reason: &'static str| async move {
+            self.record(now, client, name, &Recorded::LoginFailed { reason }).await?;
+            Ok(LoginOutcome::Refused)
+        };
+        let Some(account) = account else { return refuse("unknown account").await };
+        let locked_until = account.locked_until.filter(|until| *until > now);
+        match proof {
+            Proof::Unavailable => {
+                refuse("no password this door can check (a role that may not use it, or set before it existed)").await
+            }
+            Proof::Wrong => {
+                if !account.disabled && locked_until.is_none() {
+                    self.record_login_failure(account.id, MAX_FAILURES, LOCKOUT, now).await?;
+                }
+                refuse("wrong password or disabled").await
+            }
+            Proof::Right if account.disabled => refuse("wrong password or disabled").await,
+            Proof::Right => match locked_until {
+                Some(until) => {
+                    self.record(now, client, name, &Recorded::LoginFailed { reason: "locked" }).await?;
+                    Ok(LoginOutcome::Locked { until })
+                }
+                None => Ok(LoginOutcome::Allowed(account)),
+            },
+        }
     }
 
     /// Counts a failed login; at `max_failures` the account is locked for `lock_for`.

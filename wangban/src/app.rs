@@ -134,7 +134,13 @@ impl App {
                     limits: settings.analytics.pg_limits(),
                     secret: settings.warehouse_key().context("the warehouse key (an unknown name's SCRAM salt)")?,
                 };
-                Some(pgfront::PgFront::bind(addr, dashboards.clone(), pg_settings).await.context("[analytics]")?)
+                let sources = pgfront::Sources {
+                    store: dashboards.store.clone(),
+                    kpis: dashboards.kpis.clone(),
+                    sql_limits: dashboards.sql_limits,
+                    clock: dashboards.clock.clone(),
+                };
+                Some(pgfront::PgFront::bind(addr, sources, pg_settings).await.context("[analytics]")?)
             }
         };
         let scheduler = Scheduler::for_service(settings, &store, calendar, dashboards, clock)?;

@@ -79,14 +79,20 @@ pub async fn query(ctx: &SessionContext, sql: &str, limits: Limits) -> Result<Co
         .await
         .map_err(|_| WarehouseError::Limit(format!("the query ran past its time limit of {:?}", limits.timeout)))?
         .map_err(|e| match e {
-            WarehouseError::Query(_) if e.is_limit() => WarehouseError::Limit(format!(
-                "resources exhausted: the query needs more memory than the {} MiB all analysts' queries share; \
-                 narrow it (a month, a district) or count from case_counts ({e})",
-                limits.memory_bytes >> 20
-            )),
+            WarehouseError::Query(_) if e.is_limit() => WarehouseError::Limit(exhausted(limits.memory_bytes >> 20, &e)),
             other => other,
         })?;
     Ok(ConsoleResult { batches, rows, truncated, elapsed: started.elapsed() })
+}
+
+/// What every analysts' surface (the console, the API, `wangban sql`, the
+/// PostgreSQL front end) says when a query outgrows the shared pool of
+/// `memory_mb`: the pool, what to narrow, and the engine's own words last.
+pub fn exhausted(memory_mb: usize, detail: &dyn std::fmt::Display) -> String {
+    format!(
+        "resources exhausted: the query needs more memory than the {memory_mb} MiB all analysts' queries share; \
+         narrow it (a month, a district) or count from case_counts ({detail})"
+    )
 }
 
 /// Output formats of query answers.

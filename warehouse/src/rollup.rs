@@ -98,8 +98,13 @@ impl RollupRewrite {
                 _ => return Ok(None),
             }
         }
-        let eligible =
-            |e: &Expr| !has_subquery(e) && e.column_refs().iter().all(|c| ROLLUP_DIMENSIONS.contains(&c.name.as_str()));
+        // A volatile expression (`random() < 0.01`) names no column, yet is no dimension filter: it is
+        // evaluated once per case, and the rollup has one row for many.
+        let eligible = |e: &Expr| {
+            !has_subquery(e)
+                && !e.is_volatile()
+                && e.column_refs().iter().all(|c| ROLLUP_DIMENSIONS.contains(&c.name.as_str()))
+        };
         if !filters.iter().all(eligible) || !aggregate.group_expr.iter().all(eligible) {
             return Ok(None);
         }

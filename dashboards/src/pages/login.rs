@@ -1,7 +1,7 @@
 //! The `login` page.
 
 use super::*;
-use store::audit::Recorded;
+use store::accounts::{LoginAttempt, LoginOutcome, Proof};
 
 /// The login form's fields.
 #[derive(Debug, Deserialize)]
@@ -84,34 +84,29 @@ pub async fn login(
         Err(e) => return error_page(DashError::Internal(e.to_string()), lang),
     };
     let wrong = lang.pick("用户名或密码错误。", "Wrong user name or password.");
-    let Some(account) = account else {
-        auth::verify_dummy(&form.password);
-        let _ = d
-            .store
-            .record(now, &client.0, form.username.trim(), &Recorded::LoginFailed { reason: "unknown account" })
-            .await;
-        return fail(StatusCode::UNAUTHORIZED, wrong);
-    };
-    if let Some(until) = account.locked_until.filter(|u| *u > now) {
-        let minutes = (until - now).num_minutes() + 1;
-        let message = match lang {
-            Lang::Zh => format!("连续输错密码次数过多，账户已锁定，请 {minutes} 分钟后再试。"),
-            Lang::En => format!("Too many wrong passwords: the account is locked; try again in {minutes} minutes."),
-        };
-        return fail(StatusCode::TOO_MANY_REQUESTS, &message);
-    }
-    if account.disabled || !auth::verify_password(&form.password, &account.password_hash) {
-        if !account.disabled
-            && let Err(e) = d.store.record_login_failure(account.id, auth::MAX_FAILURES, auth::LOCKOUT, now).await
-        {
-            return error_page(DashError::Internal(e.to_string()), lang);
+    // The password is checked first, at the same cost for every name; the store's one login policy decides.
+    let proof = match &account {
+        Some(account) if auth::verify_password(&form.password, &account.password_hash) => Proof::Right,
+        Some(_) => Proof::Wrong,
+        None => {
+            auth::verify_dummy(&form.password);
+            Proof::Wrong
         }
-        let _ = d
-            .store
-            .record(now, &client.0, &account.name, &Recorded::LoginFailed { reason: "wrong password or disabled" })
-            .await;
-        return fail(StatusCode::UNAUTHORIZED, wrong);
-    }
+    };
+    let attempt = LoginAttempt { name: form.username.trim(), account, proof, client: &client.0, now };
+    let account = match d.store.decide_login(attempt).await {
+        Ok(LoginOutcome::Allowed(account)) => account,
+        Ok(LoginOutcome::Locked { until }) => {
+            let minutes = (until - now).num_minutes() + 1;
+            let message = match lang {
+                Lang::Zh => format!("连续输错密码次数过多，账户已锁定，请 {minutes} 分钟后再试。"),
+                Lang::En => format!("Too many wrong passwords: the account is locked; try again in {minutes} minutes."),
+            };
+            return fail(StatusCode::TOO_MANY_REQUESTS, &message);
+        }
+        Ok(LoginOutcome::Refused) => return fail(StatusCode::UNAUTHORIZED, wrong),
+        Err(e) => return error_page(DashError::Internal(e.to_string()), lang),
+    };
     let token = auth::new_token();
     if let Err(e) = d.store.open_session(&account, &auth::token_hash(&token), &client.0, now).await {
         return error_page(DashError::Internal(e.to_string()), lang);

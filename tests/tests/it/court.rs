@@ -100,8 +100,13 @@ async fn a_court_releases_and_renews_only_its_own_seizures(app: &TestApp) {
     let release = Order { order_no: "O2024-0001", action: "RELEASE", original: "Q2024-0001", ..Order::default() };
     let (status, body) = app.post_as("court-0406", other_secret, &release.document()).await;
     assert_eq!((status, reason_code(&body)), (422, Some("unknown_original_order")), "{body}");
-    let renew =
-        Order { order_no: "O2024-0002", action: "RENEW", original: "Q2024-0001", end: "2027-12-31", ..Order::default() };
+    let renew = Order {
+        order_no: "O2024-0002",
+        action: "RENEW",
+        original: "Q2024-0001",
+        end: "2027-12-31",
+        ..Order::default()
+    };
     let (status, body) = app.post_as("court-0406", other_secret, &renew.document()).await;
     assert_eq!((status, reason_code(&body)), (422, Some("unknown_original_order")), "{body}");
     let (_, still) = app.get_order("Q2024-0001").await;

@@ -19,7 +19,6 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use dashboards::Dashboards;
 use dashboards::auth::hash_password;
 use pgfront::{PgFront, PgSettings};
 use simulator::caseflow::{FlowParams, generate};
@@ -137,18 +136,15 @@ async fn env_with(
         store.create_account(account, role, None, &hash, now()).await.expect("account");
     }
     store.set_account_disabled("gone", true, now()).await.expect("disable");
-    let dashboards = Dashboards {
+    let sources = pgfront::Sources {
         store: store.clone(),
         kpis: warehouse::kpi::KpiService::new(dir.clone(), 256 << 20),
         sql_limits: Limits { max_rows: 1000, timeout: std::time::Duration::from_secs(30), memory_bytes: 256 << 20 },
-        secure_cookies: false,
         clock: Arc::new(now),
-        sandbox: None,
-        reports: dashboards::report::Archive::new(dir.join("reports")),
     };
-    let kpis = dashboards.kpis.clone();
+    let kpis = sources.kpis.clone();
     let settings = PgSettings { tls, require_tls, max_rows: 1_500_000, limits, secret: b"test-key".to_vec() };
-    let front = PgFront::bind(SocketAddr::from(([127, 0, 0, 1], 0)), dashboards, settings).await.expect("bind");
+    let front = PgFront::bind(SocketAddr::from(([127, 0, 0, 1], 0)), sources, settings).await.expect("bind");
     let addr = front.local_addr().expect("addr");
     let gauge = front.gauge();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -569,7 +565,10 @@ async fn prepared_statements_follow_the_snapshot(store: Store) {
     }
     // A cursor opened now reads the first snapshot to its end, whatever refreshes happen meanwhile.
     let mut cursor = sqlx::PgConnection::connect(&url).await.expect("sqlx logs in");
-    sqlx::raw_sql("BEGIN; DECLARE old CURSOR FOR SELECT case_no FROM cases").execute(&mut cursor).await.expect("declare");
+    sqlx::raw_sql("BEGIN; DECLARE old CURSOR FOR SELECT case_no FROM cases")
+        .execute(&mut cursor)
+        .await
+        .expect("declare");
     let first: Vec<sqlx::postgres::PgRow> =
         sqlx::raw_sql("FETCH 10 FROM old").fetch_all(&mut cursor).await.expect("fetch");
     assert_eq!(first.len(), 10);

@@ -4,10 +4,18 @@
 //!
 //! The verifier has PostgreSQL's own form,
 //! `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64), so it
-//! holds nothing a client could log in with. Passwords are used as their
-//! UTF-8 bytes: SASLprep is not applied, which is the same for every ASCII
-//! password and for any password whose characters NFKC leaves alone (libpq
-//! applies it; a password it would change does not log in here).
+//! holds nothing a client could log in with. Passwords are normalised by
+//! SASLprep (RFC 4013) first, as PostgreSQL and libpq do.
+//!
+//! Its own crate so that the login page (which makes a verifier whenever a
+//! password is set) and the PostgreSQL front end (which checks one) share it
+//! without the front end depending on the pages.
+//!
+//! # Layout
+//!
+//! - [`Verifier`]: what is kept of a password; [`Verifier::unknown`] for a
+//!   name that has none.
+//! - [`Exchange`]: the server's side of one SCRAM-SHA-256 exchange.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -264,7 +272,8 @@ mod tests {
         assert!(Exchange::start(rfc_verifier(), "n,a=admin,n=,r=abc", "x").is_err());
         assert!(Exchange::start(rfc_verifier(), "n,,n=,r=", "x").is_err());
         // A name without an account: the exchange runs, and fails at its end.
-        let (exchange, _) = Exchange::start(Verifier::unknown("user", b"secret"), CLIENT_FIRST, SERVER_NONCE).expect("start");
+        let (exchange, _) =
+            Exchange::start(Verifier::unknown("user", b"secret"), CLIENT_FIRST, SERVER_NONCE).expect("start");
         assert_eq!(exchange.finish(CLIENT_FINAL), Err(ScramError::WrongProof));
     }
 
