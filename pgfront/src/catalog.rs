@@ -653,7 +653,7 @@ mod tests {
         assert_eq!(rewrite("select session_user, current_user"), "select current_user_name(), current_user_name()");
         assert_eq!(
             rewrite("WHERE c.relkind = ANY (ARRAY[$1::VARCHAR, $2::VARCHAR]) AND x"),
-            "WHERE c.relkind  IN ($1::VARCHAR, $2::VARCHAR) AND x"
+            "WHERE c.relkind  IN ($1::text, $2::text) AND x"
         );
         assert_eq!(size_pretty(8192), "8192 bytes");
         assert_eq!(size_pretty(10 * 1024), "10 kB");

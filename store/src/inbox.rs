@@ -72,4 +72,15 @@ impl Store {
         });
         Ok(row)
     }
+
+    /// How many payloads the inbox holds from `partner_id`.
+    pub async fn inbox_count(&self, partner_id: &str) -> StoreResult<i64> {
+        let count: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE partner_id = $1")
+                .bind(partner_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
+    }
 }

@@ -1,7 +1,8 @@
 //! Court orders (`court_orders`): a whole group (multi-row statements, `store::court`)
-//! gives exactly what applying the same orders one at a time (each a group of
-//! one, the fallback) gives: the same
-//! outcomes and receipts, the same register, the same audit entries; and on
+//! gives the outcomes written out by hand from the seizure rules, and exactly
+//! what applying the same orders one at a time (each a group of one, the
+//! fallback) gives: the same outcomes and receipts, the same register, the
+//! same audit entries; and on
 //! PostgreSQL a number raced in by a concurrent writer falls back to one
 //! order at a time and answers a conflict, losing nothing else.
 
@@ -168,7 +169,29 @@ async fn the_group_path_equals_one_order_at_a_time(group: Store) {
         ],
         "{grouped:#?}"
     );
-    assert!(grouped[1].contains("Queued"), "A2 queued behind A1: {}", grouped[1]);
+    // What each order comes to, written out by hand from the seizure rules (not from either path).
+    let expected = [
+        "status: Seized",         // A1: unit 0 was free
+        "status: Queued",         // A2: behind A1 on unit 0
+        "status: Seized",         // A3: unit 1 was free
+        "status: Released",       // A4: releases A3
+        "unknown_original_order", // A5: releases an order that does not exist
+        "duplicate",              // A1 again, same content: its first receipt
+        "conflict A2",            // A2 again, other content
+        "status: Seized",         // B1: unit 2 was free
+        "status: Queued",         // court-b's own A1: behind B1 on unit 2
+        "status: Released",       // A6: releases A1, which promotes A2
+    ];
+    for (i, (text, want)) in grouped.iter().zip(expected).enumerate() {
+        assert!(text.contains(want), "order {i} ({}): want {want:?}, got {text}", scenario[i].1.order_no);
+    }
+    let active = |store: Store, unit: &'static str| async move {
+        let register = court_orders::unit_register(&store, unit, rules).await.expect("unit");
+        register.active().map(|s| s.order_no.clone())
+    };
+    assert_eq!(active(group.clone(), UNITS[0]).await.as_deref(), Some("A2"), "A2 promoted when A1 was released");
+    assert_eq!(active(group.clone(), UNITS[1]).await, None, "A3 released, none queued");
+    assert_eq!(active(group.clone(), UNITS[2]).await.as_deref(), Some("B1"));
     assert_eq!(register(&group).await, register(&each).await, "the same register");
     assert_eq!(audit(&group).await, audit(&each).await, "the same audit entries, in the same order");
     // Applied again, everything is a repeat, on either path.

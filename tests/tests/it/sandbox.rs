@@ -37,13 +37,19 @@ macro_rules! with_sandbox {
 
 with_sandbox!(sandbox_orders_get_real_receipts_and_never_touch_the_real_register, the_report_names_what_was_wrong);
 
-/// What the real register holds: seizures by state, audit entries, the order's status.
-async fn footprint(store: &Store, partner: &str, order_no: &str, app: &TestApp) -> (Vec<(String, i64)>, usize, bool) {
+/// What the real register holds: seizures by state, audit entries, the order's status, the partner's inbox payloads.
+async fn footprint(
+    store: &Store,
+    partner: &str,
+    order_no: &str,
+    app: &TestApp,
+) -> (Vec<(String, i64)>, usize, bool, i64) {
     let seizures = store.seizure_counts().await.expect("counts");
     let audit = store.recent_audit(10_000).await.expect("audit").len();
     let today = domain::time::local_date(app.now());
     let known = court_orders::status(store, partner, order_no, today).await.expect("status").is_some();
-    (seizures, audit, known)
+    let inbox = store.inbox_count(partner).await.expect("inbox");
+    (seizures, audit, known, inbox)
 }
 
 async fn sandbox_orders_get_real_receipts_and_never_touch_the_real_register(app: &TestApp) {
@@ -76,6 +82,9 @@ async fn sandbox_orders_get_real_receipts_and_never_touch_the_real_register(app:
         before,
         "the real register is untouched"
     );
+    // The payloads were kept, in the sandbox's inbox, never in the real one.
+    assert_eq!(before.3, 0);
+    assert!(sandbox.inbox_count(SANDBOX_PARTNER).await.expect("inbox") >= 3, "the sandbox keeps its payloads");
     // Its status is read from the sandbox.
     let (status, read) = app.get_as(SANDBOX_PARTNER, SANDBOX_SECRET, "/api/court/v1/orders/SANDBOX-0001").await;
     assert_eq!((status, tag(&read, "Status")), (200, Some("SEIZED")), "{read}");

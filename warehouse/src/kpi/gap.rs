@@ -658,6 +658,34 @@ mod tests {
                     }
                     let needed = gap.needed;
                     prop_assert!(gap.total.online + needed >= (0.9 * gap.total.cases as f64 - 1e-6).ceil() as i64);
+                    // Against an independent computation from the raw counts: each shown part within one
+                    // millionth of its exact value, and the exact parts adding up to the exact change.
+                    let (all0, all1): (i64, i64) = merged.values().fold((0, 0), |(a, b), v| (a + v.1, b + v.3));
+                    let (on0, on1): (i64, i64) = merged.values().fold((0, 0), |(a, b), v| (a + v.0, b + v.2));
+                    if all0 > 0 && all1 > 0 {
+                        let exact_change = (on1 as f64 / all1 as f64 - on0 as f64 / all0 as f64) * 1e6;
+                        let mut exact_sum = 0.0;
+                        for (segment, (o0, c0, o1, c1)) in &merged {
+                            let (s0, s1) = (*c0 as f64 / all0 as f64, *c1 as f64 / all1 as f64);
+                            let rate = |o: i64, c: i64| (c > 0).then(|| o as f64 / c as f64);
+                            let (q0, q1) = match (rate(*o0, *c0), rate(*o1, *c1)) {
+                                (Some(a), Some(b)) => (a, b),
+                                (Some(a), None) => (a, a),
+                                (None, Some(b)) => (b, b),
+                                (None, None) => continue,
+                            };
+                            let rate_part = (s0 + s1) / 2.0 * (q1 - q0) * 1e6;
+                            let mix_part = (q0 + q1) / 2.0 * (s1 - s0) * 1e6;
+                            exact_sum += rate_part + mix_part;
+                            let shown = d.segments.iter().find(|g| g.value.as_deref() == Some(names[*segment])).expect("the segment");
+                            prop_assert!((shown.rate_effect as f64 - rate_part).abs() <= 1.0 + 1e-6,
+                                "{}: rate effect {} vs exact {}", names[*segment], shown.rate_effect, rate_part);
+                            prop_assert!((shown.mix_effect as f64 - mix_part).abs() <= 1.0 + 1e-6,
+                                "{}: mix effect {} vs exact {}", names[*segment], shown.mix_effect, mix_part);
+                        }
+                        prop_assert!((exact_sum - exact_change).abs() <= 1e-6 * exact_change.abs().max(1.0),
+                            "exact parts {} vs exact change {}", exact_sum, exact_change);
+                    }
                 }
             }
         }
