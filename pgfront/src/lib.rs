@@ -77,11 +77,11 @@ pub const PRELOGIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Connections that have not logged in yet, from all addresses; more are
 /// refused at accept.
-pub const MAX_PRELOGIN: usize = 100;
+pub const MAX_PRELOGIN: usize = 128;
 
 /// Connections that have not logged in yet from one address; more from it
 /// are refused at accept, so one host cannot hold the pre-login slots.
-pub const MAX_PRELOGIN_PER_ADDRESS: usize = 32;
+pub const MAX_PRELOGIN_PER_ADDRESS: usize = 64;
 
 /// What the front end reads: the accounts (in the store), the warehouse, the
 /// analysts' limits and the clock. (Not the dashboards' state: the front end

@@ -519,6 +519,20 @@ async fn silent_sockets_do_not_lock_analysts_out(store: Store) {
     assert!(out.contains(&env.cases.to_string()), "{out}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "psql took {:?}", started.elapsed());
 
+    // A BI server opening a pool of 50 connections at once from one address gets all of them.
+    let url = format!("postgres://qc:{QC_PASSWORD}@{}/wangban?sslmode=disable", env.addr);
+    let mut pool = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let url = url.clone();
+        pool.spawn(async move { <sqlx::PgConnection as sqlx::Connection>::connect(&url).await });
+    }
+    let mut opened_pool = Vec::new();
+    while let Some(joined) = pool.join_next().await {
+        opened_pool.push(joined.expect("join").expect("every pooled connection logs in"));
+    }
+    assert_eq!(opened_pool.len(), 50);
+    drop(opened_pool);
+
     // Every silent socket is closed within the pre-login deadline.
     let deadline = pgfront::PRELOGIN_LIMIT + std::time::Duration::from_secs(3);
     for (i, socket) in silent.iter_mut().enumerate() {
