@@ -456,7 +456,8 @@ both_backends!(
     silent_sockets_do_not_lock_analysts_out,
     prepared_statements_follow_the_snapshot,
     idle_cursors_are_closed_and_give_their_memory_back,
-    failures_are_errors_never_empty_answers
+    failures_are_errors_never_empty_answers,
+    a_statement_that_cannot_be_audited_is_not_answered
 );
 
 /// Reads from `socket` until the server closes it; how long that took, or
@@ -661,5 +662,52 @@ async fn failures_are_errors_never_empty_answers(store: Store) {
     // A statement that will never be run again is freed.
     let output = env.psql("qc", QC_PASSWORD, "", &["DEALLOCATE nothing_prepared"]);
     assert!(text(&output).1.contains("ERROR:  26000:"), "{}", text(&output).1);
+    env.stop().await;
+}
+
+async fn a_statement_that_cannot_be_audited_is_not_answered(store: Store) {
+    let env = env(store, "unaudited", None, false).await;
+    if !have("psql") {
+        return env.stop().await;
+    }
+    // The audit log refuses entries that name a marker, as a full disk would refuse them all.
+    if let Some(pool) = env.store.sqlite_pool() {
+        sqlx::raw_sql(
+            "CREATE TRIGGER refuse_marked BEFORE INSERT ON audit_log WHEN NEW.detail LIKE '%UNAUDITABLE%' \
+             BEGIN SELECT RAISE(ABORT, 'the audit log is full'); END",
+        )
+        .execute(pool)
+        .await
+        .expect("trigger");
+    }
+    if let Some(pool) = env.store.postgres_pool() {
+        sqlx::raw_sql(
+            "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF NEW.detail LIKE '%UNAUDITABLE%' THEN RAISE EXCEPTION 'the audit log is full'; END IF; \
+               RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_marked BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_marked()",
+        )
+        .execute(pool)
+        .await
+        .expect("trigger");
+    }
+    let output = env.psql("qc", QC_PASSWORD, "", &["SELECT 'UNAUDITABLE' AS marker, case_no FROM cases LIMIT 5"]);
+    let (out, err) = text(&output);
+    assert!(!output.status.success(), "answered without an audit entry: {out}");
+    assert!(err.contains("could not be audited, so it is not answered"), "{err}");
+    assert!(!out.contains("UNAUDITABLE"), "no row left before the audit: {out}");
+    // Through a cursor too.
+    let output = env.psql(
+        "qc",
+        QC_PASSWORD,
+        "",
+        &["BEGIN", "DECLARE c CURSOR FOR SELECT 'UNAUDITABLE' AS marker FROM cases", "FETCH 5 FROM c"],
+    );
+    let (out, err) = text(&output);
+    assert!(!output.status.success() && err.contains("could not be audited"), "{out}\n{err}");
+    assert!(!out.contains("UNAUDITABLE"), "{out}");
+    // Other statements are answered and audited as ever.
+    let output = env.psql("qc", QC_PASSWORD, "", &["SELECT COUNT(*) FROM cases"]);
+    assert!(output.status.success(), "{}", text(&output).1);
     env.stop().await;
 }
