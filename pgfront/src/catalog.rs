@@ -468,20 +468,14 @@ fn size_pretty(bytes: i64) -> String {
     format!("{size} TB")
 }
 
-/// Whether `sql` reads only catalog relations: every table it names is in
-/// `pg_catalog` or `information_schema` (qualified, or an unqualified `pg_…`
-/// name), or is one of its own `WITH` names, and it names at least one.
-/// Only such a query may be rewritten ([`rewrite`]) when it does not plan as
-/// written, or answered with no rows when it still does not: a metadata query
-/// about objects this catalog lacks. Any other failing query is an error.
-pub fn reads_only_catalog(sql: &str) -> bool {
-    reads(sql) == Reads::CatalogOnly
-}
-
 /// What a query reads, by the tables it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reads {
-    /// Catalog relations only, at least one ([`reads_only_catalog`]).
+    /// Catalog relations only, at least one: every table it names is in
+    /// `pg_catalog` or `information_schema` (qualified, or an unqualified
+    /// `pg_…` name), or is one of its own `WITH` names. Only such a query may
+    /// be answered with no rows when it does not plan even rewritten ([`rewrite`]):
+    /// a metadata query about objects this catalog lacks.
     CatalogOnly,
     /// No table at all (`SELECT current_user`, `SELECT version()`): it may be
     /// rewritten, never answered empty.
@@ -670,7 +664,7 @@ mod tests {
             "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(cases)$'",
             "SELECT 1 FROM wangban.pg_catalog.pg_proc",
         ] {
-            assert!(reads_only_catalog(catalog), "{catalog}");
+            assert_eq!(reads(catalog), Reads::CatalogOnly, "{catalog}");
         }
         for not_catalog in [
             "select * from cases",
@@ -682,7 +676,7 @@ mod tests {
             "not sql at all pg_catalog",
             "",
         ] {
-            assert!(!reads_only_catalog(not_catalog), "{not_catalog}");
+            assert_ne!(reads(not_catalog), Reads::CatalogOnly, "{not_catalog}");
         }
         assert_eq!(reads("SELECT current_user"), Reads::NoTable);
         assert_eq!(reads("select count(*) from cases"), Reads::Warehouse);

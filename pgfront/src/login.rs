@@ -114,11 +114,10 @@ pub(crate) async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     let body = sasl_message(stream).await?;
     let client_final = String::from_utf8_lossy(&body).into_owned();
     let (proof, server_final) = match exchange.finish(&client_final) {
-        Ok(server_final) if known => (Proof::Right, Some(server_final)),
-        Ok(_) | Err(ScramError::WrongProof) if !known => (Proof::Unavailable, None),
-        Err(ScramError::WrongProof) => (Proof::Wrong, None),
-        Ok(_) => (Proof::Unavailable, None),
         Err(e @ ScramError::Malformed(_)) => return Err(refuse("08P01", e.to_string())),
+        _ if !known => (Proof::Unavailable, None),
+        Ok(server_final) => (Proof::Right, Some(server_final)),
+        Err(ScramError::WrongProof) => (Proof::Wrong, None),
     };
     let attempt = LoginAttempt { name: &user, account, proof, client: &client, now };
     let account = match store.decide_login(attempt).await.map_err(internal)? {
