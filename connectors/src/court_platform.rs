@@ -187,7 +187,7 @@ impl Source for CourtPlatform {
         let body = fetch::get(&self.client, &url, None, &self.policy).await?;
         let (rows, last) = decode_requests(&body, after).map_err(|e| e.from_where(&url))?;
         let has_more = rows.len() >= self.page_size;
-        Ok(Page { rows, next_cursor: last.to_string(), has_more, file: None })
+        Ok(Page::new(rows, last.to_string(), has_more))
     }
 
     async fn after_run(&self, store: &Store, now: DateTime<Utc>) -> Result<(), AfterRunError> {

@@ -142,6 +142,27 @@ async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Op
     Ok(Some(body))
 }
 
+/// How a request authenticates. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// Not at all.
+    None,
+    /// `Authorization: Bearer …`.
+    Bearer(String),
+    /// HTTP basic: user and password.
+    Basic(String, String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Bearer(_) => f.write_str("Bearer(***)"),
+            Self::Basic(user, _) => write!(f, "Basic({user:?}, ***)"),
+        }
+    }
+}
+
 /// GETs `url` (with a bearer token if given) and returns the whole body.
 pub async fn get(
     client: &reqwest::Client,
@@ -149,7 +170,18 @@ pub async fn get(
     bearer: Option<&str>,
     policy: &RetryPolicy,
 ) -> Result<Vec<u8>, FetchError> {
-    send(client, url, bearer, None, policy).await
+    let auth = bearer.map_or(Auth::None, |t| Auth::Bearer(t.to_owned()));
+    send(client, url, &auth, None, policy).await
+}
+
+/// GETs `url` authenticated by `auth` and returns the whole body.
+pub async fn get_with(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &Auth,
+    policy: &RetryPolicy,
+) -> Result<Vec<u8>, FetchError> {
+    send(client, url, auth, None, policy).await
 }
 
 /// POSTs `body` with its content type to `url` and returns the whole answer.
@@ -160,13 +192,13 @@ pub async fn post(
     body: Vec<u8>,
     policy: &RetryPolicy,
 ) -> Result<Vec<u8>, FetchError> {
-    send(client, url, None, Some((content_type, body)), policy).await
+    send(client, url, &Auth::None, Some((content_type, body)), policy).await
 }
 
 async fn send(
     client: &reqwest::Client,
     url: &str,
-    bearer: Option<&str>,
+    auth: &Auth,
     body: Option<(&str, Vec<u8>)>,
     policy: &RetryPolicy,
 ) -> Result<Vec<u8>, FetchError> {
@@ -179,8 +211,10 @@ async fn send(
             }
         }
         .timeout(policy.timeout);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(token) => request = request.bearer_auth(token),
+            Auth::Basic(user, password) => request = request.basic_auth(user, Some(password)),
         }
         let mut retry_after = None;
         match request.send().await {

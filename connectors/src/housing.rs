@@ -14,7 +14,8 @@ use store::records::{ContractFiling, SourceFile};
 
 use crate::fetch::{self, RetryPolicy};
 use crate::poll::{BadRow, Page, PageError, Record, Source};
-use crate::registry::{RowError, party_id};
+use crate::registry::{RowError, kept_party_id};
+use store::findings::Flaw;
 
 /// The source name filings carry.
 pub const SOURCE: &str = "housing";
@@ -122,7 +123,8 @@ pub(crate) fn china_time_field(text: &str, field: &str, format: &str) -> Result<
 }
 
 /// Validates one data line of an export.
-pub fn parse_filing(line: &str, file: &str) -> Result<ContractFiling, RowError> {
+/// A buyer's ID failing its check is a flaw: the filing is kept with the number masked.
+pub fn parse_filing(line: &str, file: &str) -> Result<(ContractFiling, Vec<Flaw>), RowError> {
     let fields = split_csv(line)?;
     if fields.len() != 11 {
         return Err(("malformed", format!("{} fields, expected 11", fields.len())));
@@ -140,14 +142,15 @@ pub fn parse_filing(line: &str, file: &str) -> Result<ContractFiling, RowError> 
     let unit = field(4, "不动产单元号")?;
     let unit_no = UnitNo::parse(unit).map_err(|e| ("bad_identifier", format!("不动产单元号 {unit:?}: {e}")))?;
     let buyer_id = field(6, "买受人证件号")?;
-    let buyer_id_no = party_id(buyer_id, "买受人证件号")?;
+    let mut flaws = Vec::new();
+    let buyer_id_no = kept_party_id(buyer_id, "买受人证件号", &mut flaws);
     let at = china_time_field(field(9, "备案时间")?, "备案时间", "%Y-%m-%d %H:%M:%S")?;
     let status = match field(10, "状态")? {
         "备案" => "filed",
         "注销" => "cancelled",
         other => return Err(("unknown_code", format!("状态 {other:?} is not 备案 or 注销"))),
     };
-    Ok(ContractFiling {
+    Ok((ContractFiling {
         source: SOURCE.into(),
         filing_no: filing_no.to_owned(),
         developer_name: field(2, "开发企业")?.to_owned(),
@@ -160,7 +163,7 @@ pub fn parse_filing(line: &str, file: &str) -> Result<ContractFiling, RowError> 
         status: status.into(),
         source_file: Some(file.to_owned()),
         source_updated_at: at,
-    })
+    }, flaws))
 }
 
 /// Checks a downloaded export against its listing and turns its lines into rows.
@@ -205,7 +208,7 @@ fn parse_export(listed: &Listed, bytes: &[u8]) -> Result<Vec<Result<Record, BadR
             let line = encoding_rs::GBK
                 .decode_without_bom_handling_and_without_replacement(raw)
                 .ok_or_else(|| bad(("undecodable", "the line is not valid GBK".to_owned())))?;
-            parse_filing(&line, &listed.file).map(Record::Filing).map_err(bad)
+            parse_filing(&line, &listed.file).map(|(f, flaws)| Record::Filing(f, flaws)).map_err(bad)
         })
         .collect())
 }
@@ -222,7 +225,7 @@ impl Source for Housing {
         let after = cursor.unwrap_or_default();
         let mut pending = listed.into_iter().filter(|l| l.file.as_str() > after);
         let Some(next) = pending.next() else {
-            return Ok(Page { rows: Vec::new(), next_cursor: after.to_owned(), has_more: false, file: None });
+            return Ok(Page::new(Vec::new(), after.to_owned(), false));
         };
         let has_more = pending.next().is_some();
         let bytes = fetch::get(&self.client, &format!("{base}/exports/{}", next.file), None, &self.policy).await?;
@@ -233,7 +236,7 @@ impl Source for Housing {
             sha256: next.sha256.clone(),
             row_count: i64::try_from(next.rows).unwrap_or(i64::MAX),
         };
-        Ok(Page { rows, next_cursor: next.file, has_more, file: Some(file) })
+        Ok(Page { file: Some(file), ..Page::new(rows, next.file, has_more) })
     }
 }
 

@@ -8,12 +8,13 @@
 use chrono::{DateTime, Utc};
 use domain::ident::UnitNo;
 use serde_json::{Value, json};
+use store::findings::Flaw;
 use store::records::LoanApplication;
 
 use crate::fetch::{self, RetryPolicy};
 use crate::housing::{china_time_field, yuan_to_cents};
 use crate::poll::{BadRow, Page, PageError, Record, Source};
-use crate::registry::{RowError, missing, party_id, text, time};
+use crate::registry::{RowError, kept_party_id, missing, text, time};
 use crate::xmlrows;
 
 /// Where a lender feed is: the bound its pages are for, the page within
@@ -52,8 +53,18 @@ impl LenderCursor {
     }
 }
 
-fn page_position(feed: &str, cursor: &LenderCursor) -> String {
-    format!("{feed} after {:?} page {:?}", cursor.after, cursor.page)
+/// Where a page is, in words: `第 60 页（自 2024-10-08T09:30:00+08:00 起的变更）`;
+/// a row's number is appended as `第 N 条`.
+fn page_position(cursor: &LenderCursor) -> String {
+    let page = match &cursor.page {
+        None => "第 1 页".to_owned(),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => format!("第 {p} 页"),
+        Some(token) => format!("页标记 {token} 处"),
+    };
+    match &cursor.after {
+        Some(after) => format!("{page}（{after} 之后的变更）"),
+        None => format!("{page}（自起始）"),
+    }
 }
 
 fn check_unit(unit: &str, field: &str) -> Result<String, RowError> {
@@ -104,7 +115,16 @@ impl Bank {
     }
 
     /// Validates one item.
-    pub fn parse_item(&self, item: &Value) -> Result<LoanApplication, RowError> {
+    pub fn parse_item(&self, item: &Value) -> Result<(LoanApplication, Vec<Flaw>), RowError> {
+        parse_bank_item(&self.name, item)
+    }
+}
+
+/// Validates one item of a bank's feed (`docs/partners.md` §3) as a loan of
+/// `source` (`bank:ID`). A borrower's ID failing its check is a flaw: the
+/// loan is kept with the number masked.
+pub fn parse_bank_item(source: &str, item: &Value) -> Result<(LoanApplication, Vec<Flaw>), RowError> {
+    {
         let borrower = item.get("borrower").ok_or_else(|| missing("borrower"))?;
         let status = match text(item, "status")? {
             "SUBMITTED" => "submitted_to_registry",
@@ -118,19 +138,23 @@ impl Bank {
         if !matches!(product, "PRESALE_NOTICE_MORTGAGE" | "MORTGAGE" | "RELEASE") {
             return Err(("unknown_code", format!("product {product:?} is not a known product")));
         }
-        Ok(LoanApplication {
-            source: self.name.clone(),
+        let mut flaws = Vec::new();
+        let borrower_id_no =
+            kept_party_id(text(borrower, "idNo").map_err(|_| missing("borrower.idNo"))?, "borrower.idNo", &mut flaws);
+        let loan = LoanApplication {
+            source: source.to_owned(),
             external_id: text(item, "applicationId")?.to_owned(),
             lender_kind: "bank".into(),
             borrower_name: text(borrower, "name").map_err(|_| missing("borrower.name"))?.to_owned(),
-            borrower_id_no: party_id(text(borrower, "idNo").map_err(|_| missing("borrower.idNo"))?, "borrower.idNo")?,
+            borrower_id_no,
             unit_no: check_unit(text(item, "propertyUnitNo")?, "propertyUnitNo")?,
             amount_cents: yuan_to_cents(text(item, "loanAmount")?, "loanAmount")?,
             applied_at: time(item, "submittedAt")?.ok_or_else(|| missing("submittedAt"))?,
             status: status.into(),
             registry_case_no: item.get("registryCaseNo").and_then(Value::as_str).map(str::to_owned),
             source_updated_at: time(item, "updatedAt")?.ok_or_else(|| missing("updatedAt"))?,
-        })
+        };
+        Ok((loan, flaws))
     }
 }
 
@@ -165,8 +189,8 @@ impl Bank {
                 if let Ok(Some(updated)) = time(item, "updatedAt") {
                     newest = newest.max(Some(updated));
                 }
-                self.parse_item(item).map(Record::Loan).map_err(|(reason_code, reason)| BadRow {
-                    position: format!("{position} item {i}"),
+                self.parse_item(item).map(|(l, f)| Record::Loan(l, f)).map_err(|(reason_code, reason)| BadRow {
+                    position: format!("{position}第 {} 条", i + 1),
                     reason_code,
                     reason,
                     raw: item.to_string().into_bytes(),
@@ -201,11 +225,11 @@ impl Source for Bank {
         }
         let body = fetch::get(&self.client, &url, Some(&self.token), &self.policy).await?;
         let decoded =
-            self.decode_items(&body, &page_position(&self.name, &at)).map_err(|e| e.from_where(&self.name))?;
+            self.decode_items(&body, &page_position(&at)).map_err(|e| e.from_where(&self.name))?;
         let (rows, next_page, newest) = (decoded.rows, decoded.next_page, decoded.newest);
         let has_more = next_page.is_some();
         let next = at.advance(newest.map(rfc3339), next_page);
-        Ok(Page { rows, next_cursor: next.render(), has_more, file: None })
+        Ok(Page::new(rows, next.render(), has_more))
     }
 }
 
@@ -237,8 +261,9 @@ impl ProvidentFund {
     }
 }
 
-/// Validates one `<Loan>` (its child elements by name).
-pub fn parse_gjj_loan(fields: &xmlrows::Fields) -> Result<LoanApplication, RowError> {
+/// Validates one `<Loan>` (its child elements by name). A borrower's ID
+/// failing its check is a flaw: the loan is kept with the number masked.
+pub fn parse_gjj_loan(fields: &xmlrows::Fields) -> Result<(LoanApplication, Vec<Flaw>), RowError> {
     let get = |name: &str| -> Result<&str, RowError> {
         fields.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| missing(name))
     };
@@ -252,19 +277,22 @@ pub fn parse_gjj_loan(fields: &xmlrows::Fields) -> Result<LoanApplication, RowEr
         "3" => "rejected",
         other => return Err(("unknown_code", format!("ZT {other:?} is not 1, 2 or 3"))),
     };
-    Ok(LoanApplication {
+    let mut flaws = Vec::new();
+    let borrower_id_no = kept_party_id(get("JKRZJH")?, "JKRZJH", &mut flaws);
+    let loan = LoanApplication {
         source: PROVIDENT_FUND_SOURCE.into(),
         external_id: get("DKBH")?.to_owned(),
         lender_kind: "provident_fund".into(),
         borrower_name: get("JKRXM")?.to_owned(),
-        borrower_id_no: party_id(get("JKRZJH")?, "JKRZJH")?,
+        borrower_id_no,
         unit_no: check_unit(get("BDCDYH")?, "BDCDYH")?,
         amount_cents: yuan_to_cents(get("DKJE")?, "DKJE")?,
         applied_at: china_time_field(get("SQSJ")?, "SQSJ", "%Y%m%d%H%M%S")?,
         status: status.into(),
         registry_case_no: fields.get("YWH").filter(|v| !v.is_empty()).cloned(),
         source_updated_at: china_time_field(get("GXSJ")?, "GXSJ", "%Y%m%d%H%M%S")?,
-    })
+    };
+    Ok((loan, flaws))
 }
 
 /// One `<LoanList>` page of the provident fund, decoded.
@@ -297,7 +325,7 @@ pub fn decode_loans(body: &[u8], position: &str) -> Result<LoanPage, PageError> 
         .enumerate()
         .map(|(i, row)| {
             let bad = |(reason_code, reason): RowError, raw: &str| BadRow {
-                position: format!("{position} item {i}"),
+                position: format!("{position}第 {} 条", i + 1),
                 reason_code,
                 reason,
                 raw: raw.as_bytes().to_vec(),
@@ -306,7 +334,7 @@ pub fn decode_loans(body: &[u8], position: &str) -> Result<LoanPage, PageError> 
             if let Some(g) = fields.get("GXSJ").filter(|g| g.len() == 14) {
                 newest = newest.clone().max(Some(g.clone()));
             }
-            parse_gjj_loan(&fields).map(Record::Loan).map_err(|e| bad(e, &row.raw))
+            parse_gjj_loan(&fields).map(|(l, f)| Record::Loan(l, f)).map_err(|e| bad(e, &row.raw))
         })
         .collect();
     Ok(LoanPage { rows, pages, newest })
@@ -328,16 +356,16 @@ impl Source for ProvidentFund {
             Ok(body) => body,
             // No loans at all since the bound: page 1 of 0 pages.
             Err(fetch::FetchError::Refused { status: 400, body }) if page == 1 && body.contains("page must be") => {
-                return Ok(Page { rows: Vec::new(), next_cursor: at.render(), has_more: false, file: None });
+                return Ok(Page::new(Vec::new(), at.render(), false));
             }
             Err(e) => return Err(e.into()),
         };
-        let decoded = decode_loans(&body, &page_position(&self.name, &at)).map_err(|e| e.from_where(&url))?;
+        let decoded = decode_loans(&body, &page_position(&at)).map_err(|e| e.from_where(&url))?;
         let (rows, pages, newest) = (decoded.rows, decoded.pages, decoded.newest);
         let next_page = (page < pages).then(|| (page + 1).to_string());
         let has_more = next_page.is_some();
         let next = at.advance(newest, next_page);
-        Ok(Page { rows, next_cursor: next.render(), has_more, file: None })
+        Ok(Page::new(rows, next.render(), has_more))
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`lenders`]: each bank's JSON feed and the provident fund's GB18030 XML feed.
 //! - [`court_platform`]: requests pulled from the courts' control platform, feedback from an outbox.
 //! - [`conformance`]: `wangban partner check`: a partner's test endpoint read twice and checked against its contract.
+//! - [`partner`]: partners by configuration: exchange tables and HTTP feeds mapped in TOML onto our record kinds.
 //! - [`replay`]: quarantined records validated again and written, fixed or as kept.
 //! - [`xmlrows`]: row-wise XML lists, so one broken row is one bad row.
 //! - [`runner`]: the configured connectors by name, run once or each on its cron schedule.
@@ -20,6 +21,7 @@ pub mod court_platform;
 pub mod fetch;
 pub mod housing;
 pub mod lenders;
+pub mod partner;
 pub mod poll;
 pub mod registry;
 pub mod replay;

@@ -60,10 +60,11 @@ pub enum Record {
     Qc(QcFinding, Vec<Flaw>),
     /// A satisfaction evaluation, with the flaws it was kept despite (an unknown channel).
     Evaluation(Evaluation, Vec<Flaw>),
-    /// A housing contract filing.
-    Filing(ContractFiling),
-    /// A bank or provident-fund loan application.
-    Loan(LoanApplication),
+    /// A housing contract filing, with the flaws it was kept despite (a buyer's ID failing its check).
+    Filing(ContractFiling, Vec<Flaw>),
+    /// A bank or provident-fund loan application, with the flaws it was kept
+    /// despite (a borrower's ID failing its check).
+    Loan(LoanApplication, Vec<Flaw>),
     /// A court request from the control platform.
     Court(Box<CourtRequest>),
 }
@@ -75,8 +76,8 @@ impl Record {
             Self::Case(c, _) => c.source_updated_at,
             Self::Qc(q, _) => q.source_updated_at,
             Self::Evaluation(e, _) => e.source_updated_at,
-            Self::Filing(f) => f.source_updated_at,
-            Self::Loan(l) => l.source_updated_at,
+            Self::Filing(f, _) => f.source_updated_at,
+            Self::Loan(l, _) => l.source_updated_at,
             Self::Court(r) => r.order.served_at,
         }
     }
@@ -107,6 +108,43 @@ pub struct Page {
     /// The file the page is, when a feed delivers whole files: recorded with
     /// the page, so a file is loaded exactly once.
     pub file: Option<SourceFile>,
+    /// Rows to mark as read at the partner once the page is committed (an
+    /// exchange table's sync flag): [`Source::after_page`] gets them.
+    pub marks: Vec<Mark>,
+    /// Records the partner deleted (an operation column's `D`): written as
+    /// ended (withdrawn, cancelled) with the page, and audited in its transaction.
+    pub ended: Vec<Ended>,
+}
+
+impl Page {
+    /// A page of `rows` with the cursor after it.
+    pub fn new(rows: Vec<Result<Record, BadRow>>, next_cursor: String, has_more: bool) -> Self {
+        Self { rows, next_cursor, has_more, file: None, marks: Vec::new(), ended: Vec::new() }
+    }
+}
+
+/// A partner row read on a page, to be marked as read (or as refused, with
+/// the reason) at the partner after the page is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The row's key, as text.
+    pub key: String,
+    /// Its version (update time) as read, as text: the mark names it, so a
+    /// row the partner re-wrote since is left pending and read again.
+    pub version: String,
+    /// Why it went to quarantine, if it did.
+    pub error: Option<String>,
+}
+
+/// A record the partner deleted, ended in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// `case`, `bank_loan` …
+    pub kind: &'static str,
+    /// The record's key.
+    pub key: String,
+    /// Where the delete was read (in words).
+    pub position: String,
 }
 
 /// Why a page could not be read at all (the cursor stays where it is).
@@ -148,6 +186,13 @@ pub trait Source: Send + Sync {
     /// Rules for court requests (only the court platform delivers any).
     fn seizure_rules(&self) -> SeizureRules {
         SeizureRules::default()
+    }
+
+    /// Work after a page is committed (an exchange table's rows marked as
+    /// read); an error degrades the connector and ends the run, and the rows
+    /// are read again next time, which the versioned upsert makes harmless.
+    fn after_page(&self, _marks: &[Mark]) -> impl Future<Output = Result<(), PageError>> + Send {
+        async { Ok(()) }
     }
 
     /// Work after the pages are written (the court platform sends its feedback
@@ -266,6 +311,14 @@ pub async fn poll_once(source: &impl Source, store: &Store, options: RunOptions<
             write.await?
         };
         progress(&outcome);
+        if written
+            && !page.marks.is_empty()
+            && let Err(error) = source.after_page(&page.marks).await
+        {
+            tracing::warn!(message = "connector degraded: rows not marked as read", connector = %name, %error);
+            outcome.error = Some(error.to_string());
+            fetched = None;
+        }
         if !written {
             fetched = None;
             outcome.error =
@@ -350,6 +403,11 @@ async fn write_page(
     if let Some(file) = &page.file {
         tx.record_source_file(file, now).await?;
     }
+    for ended in &page.ended {
+        let subject = format!("{}:{}", ended.kind, ended.key);
+        let detail = format!("the partner deleted it ({}); kept as ended", ended.position);
+        tx.append_audit(now, name, "record.ended_by_partner", &subject, &detail).await?;
+    }
     let mut next_state = state.clone();
     next_state.cursor = Some(page.next_cursor.clone());
     next_state.records_total += i64::try_from(counts.rows() - counts.quarantined).unwrap_or(0);
@@ -383,7 +441,9 @@ pub async fn write_records(
     let mut evaluations = Vec::new();
     let mut evaluation_flaws: Vec<&[Flaw]> = Vec::new();
     let mut filings = Vec::new();
+    let mut filing_flaws: Vec<&[Flaw]> = Vec::new();
     let mut loans = Vec::new();
+    let mut loan_flaws: Vec<&[Flaw]> = Vec::new();
     let mut court = Vec::new();
     for record in records {
         match record {
@@ -399,8 +459,14 @@ pub async fn write_records(
                 evaluations.push(e.clone());
                 evaluation_flaws.push(flaws.as_slice());
             }
-            Record::Filing(f) => filings.push(f.clone()),
-            Record::Loan(l) => loans.push(l.clone()),
+            Record::Filing(f, flaws) => {
+                filings.push(f.clone());
+                filing_flaws.push(flaws.as_slice());
+            }
+            Record::Loan(l, flaws) => {
+                loans.push(l.clone());
+                loan_flaws.push(flaws.as_slice());
+            }
             Record::Court(r) => court.push(r.as_ref()),
         }
     }
@@ -415,8 +481,14 @@ pub async fn write_records(
     let keys = evaluations.iter().map(|e| (e.source.as_str(), e.external_id.as_str()));
     record_findings(tx, keys.zip(evaluation_flaws).zip(&evaluation_outcomes), now).await?;
     outcomes.extend(evaluation_outcomes);
-    outcomes.extend(tx.upsert_contract_filings(&filings, now).await?);
-    outcomes.extend(tx.upsert_loan_applications(&loans, now).await?);
+    let filing_outcomes = tx.upsert_contract_filings(&filings, now).await?;
+    let keys = filings.iter().map(|f| (f.source.as_str(), f.filing_no.as_str()));
+    record_findings(tx, keys.zip(filing_flaws).zip(&filing_outcomes), now).await?;
+    outcomes.extend(filing_outcomes);
+    let loan_outcomes = tx.upsert_loan_applications(&loans, now).await?;
+    let keys = loans.iter().map(|l| (l.source.as_str(), l.external_id.as_str()));
+    record_findings(tx, keys.zip(loan_flaws).zip(&loan_outcomes), now).await?;
+    outcomes.extend(loan_outcomes);
     outcomes.extend(apply_court_requests(tx, &court, rules, now).await?);
     Ok(outcomes)
 }

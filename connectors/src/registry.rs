@@ -94,10 +94,20 @@ pub(crate) fn text<'a>(row: &'a Value, field: &str) -> Result<&'a str, RowError>
     row.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| missing(field))
 }
 
-/// A person's resident ID or an enterprise's credit code, normalized; a
-/// credit-code checksum failure is only a warning (as in `domain`).
-pub(crate) fn party_id(id: &str, field: &str) -> Result<String, RowError> {
-    either_id(id).map_err(|e| ("bad_identifier", format!("{field}: {e}")))
+/// A party's ID number as kept: normalized when it passes its check, else
+/// masked with a [`Flaw`] naming `field` (the record is real all the same:
+/// a loan or a filing is kept and flagged, like a case).
+pub(crate) fn kept_party_id(id: &str, field: &str, flaws: &mut Vec<Flaw>) -> String {
+    either_id(id).unwrap_or_else(|e| {
+        let masked = mask_id_number(id);
+        flaws.push(Flaw {
+            field: field.to_owned(),
+            rule: ident_rule(&e),
+            detail: format!("{field} {masked}: {e}"),
+            value_masked: masked.clone(),
+        });
+        masked
+    })
 }
 
 /// A resident ID or, failing that, a credit code. A number that is a resident
@@ -477,7 +487,7 @@ pub fn decode_page(feed: RegistryFeed, body: &[u8], cursor: Option<&str>) -> Res
             })
         })
         .collect();
-    Ok(Page { rows, next_cursor, has_more, file: None })
+    Ok(Page::new(rows, next_cursor, has_more))
 }
 
 impl Source for Registry {

@@ -73,9 +73,9 @@ pub fn revalidate(entry: &QuarantineEntry, payload: &[u8]) -> Result<Record, Rep
                 .or_else(|| std::str::from_utf8(payload).ok().map(std::borrow::Cow::Borrowed))
                 .ok_or_else(|| still_bad(("undecodable", "the line is neither GBK nor UTF-8".into())))?;
             let file = entry.position.split(" line ").next().unwrap_or_default();
-            housing::parse_filing(&line, file).map(Record::Filing).map_err(still_bad)
+            housing::parse_filing(&line, file).map(|(f, flaws)| Record::Filing(f, flaws)).map_err(still_bad)
         }
-        "provident_fund" => parse_gjj_loan(&xml_row(payload, "LoanList", "Loan")?).map(Record::Loan).map_err(still_bad),
+        "provident_fund" => parse_gjj_loan(&xml_row(payload, "LoanList", "Loan")?).map(|(l, f)| Record::Loan(l, f)).map_err(still_bad),
         "court_platform" => {
             let fields = xml_row(payload, "KZQQList", "KZQQ")?;
             let order = court_platform::parse_request(&fields).map_err(still_bad)?;
@@ -90,9 +90,13 @@ pub fn revalidate(entry: &QuarantineEntry, payload: &[u8]) -> Result<Record, Rep
         }
         bank if bank.starts_with("bank:") => {
             let id = &bank["bank:".len()..];
-            Bank::new(id, "", "").parse_item(&json(payload)?).map(Record::Loan).map_err(still_bad)
+            Bank::new(id, "", "").parse_item(&json(payload)?).map(|(l, f)| Record::Loan(l, f)).map_err(still_bad)
         }
-        other => Err(ReplayError::UnknownSource(other.to_owned())),
+        other => match crate::partner::mapping_of(other) {
+            // A configured partner's row (kept as the JSON of its columns or record).
+            Some(mapping) => mapping.record(&json(payload)?).map_err(still_bad),
+            None => Err(ReplayError::UnknownSource(other.to_owned())),
+        },
     }
 }
 

@@ -1,18 +1,28 @@
 //! The configured connectors, by name, run once (`wangban sync`) or each on
 //! its cron schedule (`wangban serve`). One configured registry gives three
 //! connectors (its case, QC and evaluation feeds), each with its own cursor.
+//!
+//! The registry's feeds and the banks run as configured partners
+//! ([`crate::partner`]) from the adapter files shipped in
+//! `connectors/adapters/`; `[partners.NAME]` sections add any other. The
+//! housing authority's file drops, the provident fund's XML feed and the
+//! courts' control platform keep hand-written connectors (ARCHITECTURE.md
+//! says why).
 
 use store::Store;
 
 use crate::court_platform::CourtPlatform;
 use crate::housing::Housing;
 use crate::lenders::{Bank, ProvidentFund};
+use crate::partner::config::{AuthConfig, PartnerConfig, SecretRef};
+use crate::partner::mapping::RecordKind;
+use crate::partner::{self, ConfigError, Partner};
 use crate::poll::{Outcome, RunOptions, poll_once};
-use crate::registry::{Registry, RegistryFeed};
+use crate::registry::Registry;
 use crate::schedule::{Schedule, ScheduleError};
 
 /// What a configured connector is, as the configuration names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     /// `[connectors.registry]`
     Registry,
@@ -24,10 +34,12 @@ pub enum Kind {
     CourtPlatform,
     /// `[[connectors.banks]]` with its id and token.
     Bank { id: String, token: String },
+    /// `[partners.NAME]`: a partner by configuration.
+    Configured { name: String, config: Box<PartnerConfig> },
 }
 
 /// One configured feed.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Spec {
     /// What it is.
     pub kind: Kind,
@@ -41,6 +53,7 @@ impl std::fmt::Debug for Spec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Bank { id, .. } => format!("Bank {{ id: {id:?}, token: *** }}"),
+            Kind::Configured { name, config } => format!("Configured {{ name: {name:?}, kind: {:?} }}", config.kind),
             other => format!("{other:?}"),
         };
         f.debug_struct("Spec").field("kind", &kind).field("base_url", &self.base_url).finish()
@@ -60,6 +73,8 @@ pub enum Connector {
     ProvidentFund(ProvidentFund),
     /// The courts' control platform.
     CourtPlatform(CourtPlatform),
+    /// A partner by configuration (the registry's feeds and the banks among them).
+    Partner(Partner),
 }
 
 impl Connector {
@@ -72,6 +87,7 @@ impl Connector {
             Self::Bank(s) => s.name(),
             Self::ProvidentFund(s) => s.name(),
             Self::CourtPlatform(s) => s.name(),
+            Self::Partner(s) => s.name(),
         }
     }
 
@@ -83,6 +99,7 @@ impl Connector {
             Self::Bank(s) => poll_once(s, store, options).await,
             Self::ProvidentFund(s) => poll_once(s, store, options).await,
             Self::CourtPlatform(s) => poll_once(s, store, options).await,
+            Self::Partner(s) => poll_once(s, store, options).await,
         }
     }
 }
@@ -96,10 +113,27 @@ pub struct Scheduled {
     pub schedule: Schedule,
 }
 
+/// Why the connectors cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A schedule does not parse.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// A partner's configuration (or a shipped adapter) is wrong.
+    #[error(transparent)]
+    Partner(#[from] ConfigError),
+}
+
+fn shipped(name: &str, adapter: &str, base_url: &str, schedule: &str) -> Result<Partner, ConfigError> {
+    let config = partner::shipped::config(adapter, base_url, schedule)
+        .map_err(|e| ConfigError { name: name.to_owned(), problems: vec![format!("shipped adapter: {e}")] })?;
+    Partner::new(name, config)
+}
+
 /// The connectors of a set of feeds, in a fixed order: the registry's feeds
-/// first (so cases are in before the records that cite them), the court
-/// platform last.
-pub fn build(specs: &[Spec]) -> Result<Vec<Scheduled>, ScheduleError> {
+/// first (so cases are in before the records that cite them), configured
+/// partners by their kind, the court platform last.
+pub fn build(specs: &[Spec]) -> Result<Vec<Scheduled>, BuildError> {
     let mut out = Vec::new();
     let mut ordered: Vec<&Spec> = specs.iter().collect();
     ordered.sort_by_key(|s| match s.kind {
@@ -107,6 +141,11 @@ pub fn build(specs: &[Spec]) -> Result<Vec<Scheduled>, ScheduleError> {
         Kind::Housing => 1,
         Kind::Bank { .. } => 2,
         Kind::ProvidentFund => 3,
+        Kind::Configured { ref config, .. } => match config.kind {
+            RecordKind::Case => 0,
+            RecordKind::QcFinding | RecordKind::Evaluation => 1,
+            RecordKind::BankLoan | RecordKind::ProvidentFundLoan => 3,
+        },
         Kind::CourtPlatform => 4,
     });
     for spec in ordered {
@@ -114,14 +153,30 @@ pub fn build(specs: &[Spec]) -> Result<Vec<Scheduled>, ScheduleError> {
         let url = spec.base_url.as_str();
         let connectors = match &spec.kind {
             Kind::Registry => vec![
-                Connector::Registry(Registry::new("registry", url, RegistryFeed::Cases)),
-                Connector::Registry(Registry::new("registry-qc", url, RegistryFeed::QcFindings)),
-                Connector::Registry(Registry::new("registry-evaluations", url, RegistryFeed::Evaluations)),
+                Connector::Partner(shipped("registry", partner::shipped::REGISTRY_CASES, url, &spec.schedule)?),
+                Connector::Partner(shipped("registry-qc", partner::shipped::REGISTRY_QC, url, &spec.schedule)?),
+                Connector::Partner(shipped(
+                    "registry-evaluations",
+                    partner::shipped::REGISTRY_EVALUATIONS,
+                    url,
+                    &spec.schedule,
+                )?),
             ],
             Kind::Housing => vec![Connector::Housing(Housing::new("housing", url))],
             Kind::ProvidentFund => vec![Connector::ProvidentFund(ProvidentFund::new("provident_fund", url))],
             Kind::CourtPlatform => vec![Connector::CourtPlatform(CourtPlatform::new("court_platform", url))],
-            Kind::Bank { id, token } => vec![Connector::Bank(Bank::new(id, url, token))],
+            Kind::Bank { id, token } => {
+                let name = format!("bank:{id}");
+                let mut config = partner::shipped::config(partner::shipped::BANK, url, &spec.schedule)
+                    .map_err(|e| ConfigError { name: name.clone(), problems: vec![format!("shipped adapter: {e}")] })?;
+                config.source = Some(name.clone());
+                if let Some(http) = config.http.as_mut() {
+                    let token = SecretRef { inline: Some(token.clone()), ..SecretRef::default() };
+                    http.auth = AuthConfig::Bearer { token };
+                }
+                vec![Connector::Partner(Partner::new(&name, config)?)]
+            }
+            Kind::Configured { name, config } => vec![Connector::Partner(Partner::new(name, config.as_ref().clone())?)],
         };
         out.extend(connectors.into_iter().map(|connector| Scheduled { connector, schedule: schedule.clone() }));
     }

@@ -236,7 +236,7 @@ impl Scheduler {
         let mut jobs = Vec::new();
         let rules = settings.alerts.rules(&calendar);
         let connectors =
-            connectors::runner::build(&settings.connectors.specs(false)).context("[connectors] schedule")?;
+            connectors::runner::build(&settings.connector_specs(false)).context("[connectors] schedule")?;
         for scheduled in connectors {
             let connector = Arc::new(scheduled.connector);
             let (store, clock) = (store.clone(), clock.clone());

@@ -505,14 +505,21 @@ pub enum PartnerCommand {
     /// endpoint (every record decodes, identifiers valid, paging loses and
     /// repeats nothing, the stream's order, encodings, file checksums and row
     /// counts, Retry-After). Prints a report; exit 0 only when every check passes.
+    /// With `--connector NAME`, checks a configured source instead: its
+    /// clock's offset, two reads agreeing, the cursor ordering rows and how
+    /// many share a value, the right to update the sync flag, code tables
+    /// covering the data, and the first rows mapping.
     Check {
         /// Kind: registry, housing, bank, provident_fund or court_platform.
-        #[arg(long)]
-        kind: String,
+        #[arg(long, required_unless_present = "connector")]
+        kind: Option<String>,
         /// The partner's base URL, as a connector is configured
         /// (e.g. http://host/registry/v1, http://host/banks/icbc).
-        #[arg(long)]
-        base_url: String,
+        #[arg(long, required_unless_present = "connector")]
+        base_url: Option<String>,
+        /// A configured connector (`[partners.NAME]`, `registry`, `bank:ID`) to check.
+        #[arg(long, conflicts_with_all = ["kind", "base_url", "token"])]
+        connector: Option<String>,
         /// Bearer token (banks).
         #[arg(long)]
         token: Option<String>,
@@ -522,6 +529,20 @@ pub enum PartnerCommand {
         /// Also write the report as JSON to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<std::path::PathBuf>,
+    },
+    /// Read a configured connector's first rows and show, side by side and in
+    /// Chinese, each source row, the record it maps to and its findings.
+    /// Writes nothing (neither the store nor the partner's sync flags).
+    Map {
+        /// The connector (`[partners.NAME]`, `registry`, `bank:ID`).
+        #[arg(long)]
+        connector: String,
+        /// Rows to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -75,6 +75,10 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Analysts' own tools: the warehouse over the PostgreSQL wire protocol.
     pub analytics: AnalyticsSettings,
+    /// `[partners.NAME]`: partners by configuration (exchange tables and HTTP
+    /// feeds mapped onto our record kinds; `docs/adapters.md`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub partners: std::collections::BTreeMap<String, connectors::partner::config::PartnerConfig>,
 }
 
 /// `[analytics]`: the warehouse's PostgreSQL front end (crate `pgfront`).
@@ -541,6 +545,7 @@ impl Default for Settings {
             warehouse: WarehouseSettings::default(),
             alerts: AlertSettings::default(),
             analytics: AnalyticsSettings::default(),
+            partners: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -575,6 +580,25 @@ impl Default for LogSettings {
 }
 
 impl Settings {
+    /// The enabled connectors (or every one, `all`): the `[connectors]` feeds
+    /// and the `[partners]` sections.
+    pub fn connector_specs(&self, all: bool) -> Vec<connectors::runner::Spec> {
+        let mut specs = self.connectors.specs(all);
+        for (name, partner) in &self.partners {
+            if all || partner.enabled {
+                specs.push(connectors::runner::Spec {
+                    kind: connectors::runner::Kind::Configured {
+                        name: name.clone(),
+                        config: Box::new(partner.clone()),
+                    },
+                    base_url: String::new(),
+                    schedule: partner.schedule.clone(),
+                });
+            }
+        }
+        specs
+    }
+
     /// Loads settings for a command line from the real environment.
     pub fn load(cli: &Cli) -> anyhow::Result<Self> {
         let file = match &cli.config {
@@ -633,6 +657,13 @@ impl Settings {
             if !(c.base_url.starts_with("http://") || c.base_url.starts_with("https://")) {
                 anyhow::bail!("{source}: {section}.base_url must be an http:// or https:// URL");
             }
+        }
+        let built_in: Vec<String> = settings.connectors.entries().into_iter().map(|e| e.name).collect();
+        for (name, partner) in &settings.partners {
+            if built_in.iter().any(|b| b == name || name.starts_with("registry") && b == "registry") {
+                anyhow::bail!("{source}: partners.{name}: the name is taken by a [connectors] feed");
+            }
+            connectors::partner::Partner::new(name, partner.clone()).with_context(|| source.clone())?;
         }
         for (key, cron) in [
             ("jobs.seizure_lapse", &settings.jobs.seizure_lapse),

@@ -14,13 +14,63 @@ use store::partners::PartnerStatus;
 use crate::cli::{PartnerArgs, PartnerCommand};
 use crate::settings::Settings;
 
+/// A configured connector that runs through the partner engine, by name.
+fn configured(settings: &Settings, name: &str) -> anyhow::Result<connectors::partner::Partner> {
+    let all = connectors::runner::build(&settings.connector_specs(true))?;
+    let mut names = Vec::new();
+    for scheduled in all {
+        let connector_name = scheduled.connector.name().to_owned();
+        if let connectors::runner::Connector::Partner(p) = scheduled.connector {
+            if connector_name == name {
+                return Ok(p);
+            }
+            names.push(connector_name);
+        }
+    }
+    bail!("no configured partner {name:?}; configured: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") })
+}
+
 /// Shortest secret accepted from the command line.
 const MIN_SECRET_LEN: usize = 32;
 
 pub(crate) async fn run(args: PartnerArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     match args.command {
-        PartnerCommand::Check { kind, base_url, token, lang, json } => {
+        PartnerCommand::Check { connector: Some(name), lang: _, json, .. } => {
+            let partner = configured(settings, &name)?;
+            let lines = connectors::partner::inspect::check(&partner, now).await;
+            for l in &lines {
+                let tag = match l.level {
+                    "pass" => "通过",
+                    "warn" => "注意",
+                    _ => "失败",
+                };
+                println!("{tag}  {:<10} {}", l.check, l.detail);
+            }
+            if let Some(path) = json {
+                let value: Vec<_> =
+                    lines.iter().map(|l| json!({"level": l.level, "check": l.check, "detail": l.detail})).collect();
+                std::fs::write(&path, serde_json::to_string_pretty(&value)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if lines.iter().any(|l| l.level == "fail") {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        PartnerCommand::Map { connector, limit, json } => {
+            let partner = configured(settings, &connector)?;
+            let previews = connectors::partner::inspect::preview(&partner, limit)
+                .await
+                .with_context(|| format!("cannot read {connector}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&connectors::partner::inspect::previews_json(&previews))?);
+            } else {
+                print!("{}", connectors::partner::inspect::render_previews(&partner, &previews));
+            }
+        }
+        PartnerCommand::Check { kind, base_url, token, lang, json, connector: None } => {
+            let kind = kind.unwrap_or_default();
+            let base_url = base_url.unwrap_or_default();
             let kind = conformance::PartnerKind::parse(&kind).with_context(|| {
                 format!(
                     "unknown partner kind {kind:?}; expected registry, housing, bank, provident_fund or court_platform"

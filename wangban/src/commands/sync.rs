@@ -50,7 +50,7 @@ fn matches(name: &str, wanted: &str) -> bool {
 
 pub(crate) async fn run(args: &SyncArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let calendar = settings.calendar()?;
-    let all = connectors::runner::build(&settings.connectors.specs(args.connector.is_some()))?;
+    let all = connectors::runner::build(&settings.connector_specs(args.connector.is_some()))?;
     let selected: Vec<_> = all
         .into_iter()
         .filter(|s| args.connector.as_deref().is_none_or(|wanted| matches(s.connector.name(), wanted)))
