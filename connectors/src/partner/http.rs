@@ -122,6 +122,15 @@ impl Http {
         }
     }
 
+    /// The same feed with other retries and extra query parameters (a page size).
+    pub fn tuned(&self, policy: RetryPolicy, query: &[(&str, &str)]) -> Self {
+        let mut config = self.config.clone();
+        for (k, v) in query {
+            config.query.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Self { config, auth: self.auth.clone(), policy, client: self.client.clone() }
+    }
+
     fn url(&self, at: &HttpPosition) -> String {
         if let (Pagination::NextLink { .. }, Some(link)) = (&self.config.pagination, &at.page) {
             return link.clone();

@@ -115,6 +115,16 @@ impl Partner {
         }
     }
 
+    /// The same partner with other retries and extra query parameters for an
+    /// HTTP feed (a page size); an exchange table is left as it is.
+    pub fn with_http(self, policy: crate::fetch::RetryPolicy, query: &[(&str, &str)]) -> Self {
+        let tuned = match self.access.as_ref() {
+            Access::Http(http) => http.tuned(policy, query),
+            Access::Table(_) => return self,
+        };
+        Self { access: Arc::new(Access::Http(tuned)), ..self }
+    }
+
     /// Its configuration.
     pub fn config(&self) -> &PartnerConfig {
         &self.config

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use connectors::fetch::RetryPolicy;
-use connectors::poll::{Outcome, RunOptions};
+use connectors::poll::{Outcome, RunOptions, Source as _};
 use connectors::runner::{Connector, Kind, Spec, build};
 use domain::ident::{CreditCode, ResidentId};
 use simulator::caseflow::{Anomaly, Flow, FlowParams, generate};
@@ -83,6 +83,11 @@ fn connectors(flow: &Flow, servers: &PartnerServers, attempts: u32) -> Vec<Conne
                 c.page_size = 40;
                 c.policy = policy.clone();
                 Connector::CourtPlatform(c)
+            }
+            // The registry's feeds and the banks run from their shipped adapters.
+            Connector::Partner(p) => {
+                let size = if p.name().starts_with("bank:") { ("page_size", "50") } else { ("limit", "400") };
+                Connector::Partner(p.with_http(policy.clone(), &[size]))
             }
         })
         .collect()

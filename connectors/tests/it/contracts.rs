@@ -164,7 +164,7 @@ fn record_json(record: &Record) -> (Value, Vec<Value>) {
             }),
             flaws(found),
         ),
-        Record::Filing(f) => (
+        Record::Filing(f, _) => (
             json!({
                 "source": f.source, "filing_no": f.filing_no, "developer_name": f.developer_name,
                 "developer_credit_code": f.developer_credit_code, "buyer_name": f.buyer_name,
@@ -174,7 +174,7 @@ fn record_json(record: &Record) -> (Value, Vec<Value>) {
             }),
             Vec::new(),
         ),
-        Record::Loan(l) => (
+        Record::Loan(l, _) => (
             json!({
                 "source": l.source, "external_id": l.external_id, "lender_kind": l.lender_kind,
                 "borrower_name": l.borrower_name, "borrower_id_no": l.borrower_id_no, "unit_no": l.unit_no,

@@ -3,4 +3,5 @@
 mod compliance;
 mod conformance;
 mod contracts;
+mod exchange;
 mod registry;
