@@ -150,20 +150,23 @@ pub fn parse_filing(line: &str, file: &str) -> Result<(ContractFiling, Vec<Flaw>
         "注销" => "cancelled",
         other => return Err(("unknown_code", format!("状态 {other:?} is not 备案 or 注销"))),
     };
-    Ok((ContractFiling {
-        source: SOURCE.into(),
-        filing_no: filing_no.to_owned(),
-        developer_name: field(2, "开发企业")?.to_owned(),
-        developer_credit_code,
-        buyer_name: field(5, "买受人")?.to_owned(),
-        buyer_id_no,
-        unit_no: unit_no.as_str().to_owned(),
-        price_cents: yuan_to_cents(field(7, "合同金额")?, "合同金额")?,
-        filed_at: at,
-        status: status.into(),
-        source_file: Some(file.to_owned()),
-        source_updated_at: at,
-    }, flaws))
+    Ok((
+        ContractFiling {
+            source: SOURCE.into(),
+            filing_no: filing_no.to_owned(),
+            developer_name: field(2, "开发企业")?.to_owned(),
+            developer_credit_code,
+            buyer_name: field(5, "买受人")?.to_owned(),
+            buyer_id_no,
+            unit_no: unit_no.as_str().to_owned(),
+            price_cents: yuan_to_cents(field(7, "合同金额")?, "合同金额")?,
+            filed_at: at,
+            status: status.into(),
+            source_file: Some(file.to_owned()),
+            source_updated_at: at,
+        },
+        flaws,
+    ))
 }
 
 /// Checks a downloaded export against its listing and turns its lines into rows.

@@ -224,8 +224,7 @@ impl Source for Bank {
             url.push_str(&format!("&page_token={page}"));
         }
         let body = fetch::get(&self.client, &url, Some(&self.token), &self.policy).await?;
-        let decoded =
-            self.decode_items(&body, &page_position(&at)).map_err(|e| e.from_where(&self.name))?;
+        let decoded = self.decode_items(&body, &page_position(&at)).map_err(|e| e.from_where(&self.name))?;
         let (rows, next_page, newest) = (decoded.rows, decoded.next_page, decoded.newest);
         let has_more = next_page.is_some();
         let next = at.advance(newest.map(rfc3339), next_page);

@@ -75,7 +75,9 @@ pub fn revalidate(entry: &QuarantineEntry, payload: &[u8]) -> Result<Record, Rep
             let file = entry.position.split(" line ").next().unwrap_or_default();
             housing::parse_filing(&line, file).map(|(f, flaws)| Record::Filing(f, flaws)).map_err(still_bad)
         }
-        "provident_fund" => parse_gjj_loan(&xml_row(payload, "LoanList", "Loan")?).map(|(l, f)| Record::Loan(l, f)).map_err(still_bad),
+        "provident_fund" => {
+            parse_gjj_loan(&xml_row(payload, "LoanList", "Loan")?).map(|(l, f)| Record::Loan(l, f)).map_err(still_bad)
+        }
         "court_platform" => {
             let fields = xml_row(payload, "KZQQList", "KZQQ")?;
             let order = court_platform::parse_request(&fields).map_err(still_bad)?;

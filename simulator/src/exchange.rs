@@ -21,14 +21,8 @@ use sqlx::Row as _;
 pub const CASES_TABLE: &str = "BDC_YW_SL";
 
 /// The partner's business-type codes (`DJLX`) and ours (the registry's `sqlx`).
-pub const DJLX_CODES: [(&str, &str); 6] = [
-    ("100", "2001"),
-    ("200", "2002"),
-    ("300", "3001"),
-    ("400", "4001"),
-    ("500", "1001"),
-    ("800", "8001"),
-];
+pub const DJLX_CODES: [(&str, &str); 6] =
+    [("100", "2001"), ("200", "2002"), ("300", "3001"), ("400", "4001"), ("500", "1001"), ("800", "8001")];
 
 /// One case as the partner writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +160,12 @@ impl Exchange {
 
     /// Writes (inserts or re-writes) `cases` with `CD_TIME` `at` and the
     /// operation (`I`, `U`, `D`), pending exchange, in one transaction.
-    pub async fn write_at(&self, cases: &[ExchangeCase], at: NaiveDateTime, operation: char) -> Result<(), sqlx::Error> {
+    pub async fn write_at(
+        &self,
+        cases: &[ExchangeCase],
+        at: NaiveDateTime,
+        operation: char,
+    ) -> Result<(), sqlx::Error> {
         let held = self.hold(cases, at, operation).await?;
         held.commit().await
     }
@@ -235,7 +234,8 @@ pub fn cases(n: usize, seed: u64, day: chrono::NaiveDate) -> Vec<ExchangeCase> {
     let ids = ["11010519491231002X", "430405198807150016", "430421199002280024"];
     (0..n)
         .map(|i| {
-            let submitted = day.pred_opt().unwrap_or(day).and_hms_opt(8 + (i % 9) as u32, (i % 60) as u32, 0).unwrap_or_default();
+            let submitted =
+                day.pred_opt().unwrap_or(day).and_hms_opt(8 + (i % 9) as u32, (i % 60) as u32, 0).unwrap_or_default();
             ExchangeCase {
                 ywh: format!("GT{:06}", i + 1),
                 djlx: DJLX_CODES[rng.random_range(0..DJLX_CODES.len())].0.to_owned(),

@@ -11,7 +11,7 @@
 //! - [`court_push`]: signed court orders pushed to the gateway at a rate, with latency percentiles.
 
 pub mod caseflow;
-pub mod exchange;
 pub mod court_push;
+pub mod exchange;
 pub mod servers;
 pub mod world;

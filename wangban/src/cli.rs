@@ -281,9 +281,20 @@ pub struct SimulateArgs {
     /// Fault: share of registry records followed later by an older snapshot (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub out_of_order_rate: f64,
-    /// Write a wangban config whose connectors point at the servers.
+    /// Write a wangban config whose connectors point at the servers (with
+    /// `--exchange-db`: a `[partners.gtmap]` section reading the exchange table).
     #[arg(long, value_name = "FILE")]
     pub write_config: Option<std::path::PathBuf>,
+    /// Instead of serving: write the registry's cases into a gtmap-style
+    /// exchange table (前置库, `BDC_YW_SL`) in this PostgreSQL or MariaDB
+    /// database (`postgres://…`, `mysql://…`), with its faults: a transaction
+    /// holding earlier timestamps open, hundreds of rows with one timestamp,
+    /// logical deletes, rows re-written.
+    #[arg(long, value_name = "URL")]
+    pub exchange_db: Option<String>,
+    /// Cases written with `--exchange-db` (each written twice: two versions).
+    #[arg(long, default_value_t = 1000)]
+    pub exchange_cases: usize,
 }
 
 /// Simulators.

@@ -39,8 +39,9 @@ impl HttpPosition {
     pub fn parse(cursor: Option<&str>) -> Self {
         match cursor.filter(|c| !c.is_empty()) {
             None => Self::default(),
-            Some(text) => serde_json::from_str(text)
-                .unwrap_or_else(|_| Self { page: Some(text.to_owned()), ..Self::default() }),
+            Some(text) => {
+                serde_json::from_str(text).unwrap_or_else(|_| Self { page: Some(text.to_owned()), ..Self::default() })
+            }
         }
     }
 
@@ -113,7 +114,10 @@ impl Http {
             problems.push(format!("encoding {encoding:?} is not utf-8, gbk or gb18030"));
         }
         if config.format == BodyFormat::Xml && !config.records.contains('/') {
-            problems.push(format!("records {:?}: for XML give List/Row (the list element and the row element)", config.records));
+            problems.push(format!(
+                "records {:?}: for XML give List/Row (the list element and the row element)",
+                config.records
+            ));
         }
         if problems.is_empty() {
             Ok(Self { config, auth, policy: RetryPolicy::default(), client: fetch::client() })
@@ -206,7 +210,9 @@ impl Http {
                     .into_iter()
                     .map(|r| {
                         let value = match r.fields {
-                            Ok(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect()),
+                            Ok(fields) => {
+                                Value::Object(fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+                            }
                             // Unreadable: mapped as an empty record, so it is quarantined with its raw text.
                             Err(e) => Value::String(format!("unreadable row: {e}")),
                         };
@@ -241,7 +247,9 @@ impl Http {
             Pagination::Page { total_pages, first, .. } => {
                 let page: u64 = at.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(*first);
                 let more = match total_pages {
-                    Some(path) => text_at(path).and_then(|t| t.parse::<u64>().ok()).is_some_and(|total| page < total + first - 1),
+                    Some(path) => {
+                        text_at(path).and_then(|t| t.parse::<u64>().ok()).is_some_and(|total| page < total + first - 1)
+                    }
                     None => !records.is_empty(),
                 };
                 more.then(|| (page + 1).to_string())
@@ -262,7 +270,13 @@ impl Http {
         }
     }
 
-    fn finish(&self, records: Vec<(Value, Vec<u8>)>, at: &HttpPosition, newest: Option<String>, keep: Option<String>) -> HttpPage {
+    fn finish(
+        &self,
+        records: Vec<(Value, Vec<u8>)>,
+        at: &HttpPosition,
+        newest: Option<String>,
+        keep: Option<String>,
+    ) -> HttpPage {
         let newest = max_opt(at.newest.clone(), newest);
         let next = match &self.config.since {
             Some(_) => HttpPosition { after: newest.clone().or_else(|| at.after.clone()), page: None, newest, n: 0 },
@@ -332,7 +346,9 @@ mod tests {
         );
         let start = HttpPosition::default();
         assert_eq!(http.url(&start), "http://partner/feed?size=2&token=");
-        let (body, _, _) = encoding_rs::GBK.encode(r#"{"result":{"items":[{"xm":"张三","gxsj":"2024-10-02"},{"xm":"李四","gxsj":"2024-10-01"}],"next":"t2"}}"#);
+        let (body, _, _) = encoding_rs::GBK.encode(
+            r#"{"result":{"items":[{"xm":"张三","gxsj":"2024-10-02"},{"xm":"李四","gxsj":"2024-10-01"}],"next":"t2"}}"#,
+        );
         let page = http.decode(&body, &start).expect("page");
         assert_eq!(page.records.len(), 2);
         assert_eq!(page.records[0].0["xm"], "张三");
@@ -351,7 +367,8 @@ mod tests {
 
     #[test]
     fn page_numbers_offsets_and_links() {
-        let pages = feed(Pagination::Page { param: "page".into(), first: 1, total_pages: Some("result.pages".into()) }, None);
+        let pages =
+            feed(Pagination::Page { param: "page".into(), first: 1, total_pages: Some("result.pages".into()) }, None);
         let body = br#"{"result":{"items":[{"a":1}],"pages":2}}"#;
         let first = pages.decode(body, &HttpPosition::default()).expect("page");
         assert_eq!(first.next.page.as_deref(), Some("2"));
@@ -360,7 +377,9 @@ mod tests {
         let next = offsets.decode(body, &HttpPosition::default()).expect("page").next;
         assert_eq!(offsets.url(&next), "http://partner/feed?size=2&offset=1&limit=1");
         let links = feed(Pagination::NextLink { next: "result.next".into() }, None);
-        let linked = links.decode(br#"{"result":{"items":[],"next":"http://partner/feed?p=9"}}"#, &HttpPosition::default()).expect("page");
+        let linked = links
+            .decode(br#"{"result":{"items":[],"next":"http://partner/feed?p=9"}}"#, &HttpPosition::default())
+            .expect("page");
         assert_eq!(links.url(&linked.next), "http://partner/feed?p=9");
         let err = links.decode(b"{\"result\":{}}", &HttpPosition::default()).expect_err("no items");
         assert!(err.to_string().contains("result.items"), "{err}");

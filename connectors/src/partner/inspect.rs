@@ -121,9 +121,11 @@ pub fn render_previews(partner: &Partner, previews: &[Preview]) -> String {
             let Some(value) = super::mapping::get_path(&p.canonical, target.name) else { continue };
             let from = match partner.config().fields.get(target.name) {
                 Some(super::mapping::FieldSpec::From(c)) => c.clone(),
-                Some(super::mapping::FieldSpec::Rule(r)) => {
-                    r.from.clone().or_else(|| r.expr.as_ref().map(|e| format!("表达式 {e}"))).unwrap_or_else(|| "常量".into())
-                }
+                Some(super::mapping::FieldSpec::Rule(r)) => r
+                    .from
+                    .clone()
+                    .or_else(|| r.expr.as_ref().map(|e| format!("表达式 {e}")))
+                    .unwrap_or_else(|| "常量".into()),
                 None => String::new(),
             };
             let source = super::mapping::get_path(&p.source, &from).map(value_text).unwrap_or_default();
@@ -224,11 +226,8 @@ pub async fn check(partner: &Partner, now: DateTime<Utc>) -> Vec<CheckLine> {
                     if cfg.mode == ReadMode::Increment
                         && let Some(cursor) = &cfg.cursor
                     {
-                        let values: Vec<String> = a
-                            .rows
-                            .iter()
-                            .map(|r| r.columns.get(cursor).map(value_text).unwrap_or_default())
-                            .collect();
+                        let values: Vec<String> =
+                            a.rows.iter().map(|r| r.columns.get(cursor).map(value_text).unwrap_or_default()).collect();
                         let unreadable = values
                             .iter()
                             .filter(|v| match cfg.cursor_type {
@@ -243,7 +242,11 @@ pub async fn check(partner: &Partner, now: DateTime<Utc>) -> Vec<CheckLine> {
                         if unreadable == 0 && ordered {
                             line("pass", "游标列排序", format!("{cursor} 按 {:?} 读取有序", cfg.cursor_type));
                         } else {
-                            line("fail", "游标列排序", format!("{cursor}：{unreadable} 个值无法按类型读取，或顺序不对"));
+                            line(
+                                "fail",
+                                "游标列排序",
+                                format!("{cursor}：{unreadable} 个值无法按类型读取，或顺序不对"),
+                            );
                         }
                     }
                 }
@@ -277,7 +280,11 @@ pub async fn check(partner: &Partner, now: DateTime<Utc>) -> Vec<CheckLine> {
                     Ok(values) => {
                         let missing: Vec<&String> = values.iter().filter(|v| !codes.contains_key(v.trim())).collect();
                         if missing.is_empty() {
-                            line("pass", "代码表覆盖", format!("{from} → {target}：数据中的 {} 个代码都在代码表中", values.len()));
+                            line(
+                                "pass",
+                                "代码表覆盖",
+                                format!("{from} → {target}：数据中的 {} 个代码都在代码表中", values.len()),
+                            );
                         } else {
                             let list: Vec<&str> = missing.iter().take(20).map(|s| s.as_str()).collect();
                             line("fail", "代码表覆盖", format!("{from} → {target}：代码表缺少 {}", list.join("、")));

@@ -271,7 +271,9 @@ pub struct FieldRule {
 impl FieldSpec {
     fn rule(&self) -> std::borrow::Cow<'_, FieldRule> {
         match self {
-            Self::From(column) => std::borrow::Cow::Owned(FieldRule { from: Some(column.clone()), ..FieldRule::default() }),
+            Self::From(column) => {
+                std::borrow::Cow::Owned(FieldRule { from: Some(column.clone()), ..FieldRule::default() })
+            }
             Self::Rule(rule) => std::borrow::Cow::Borrowed(rule),
         }
     }
@@ -441,7 +443,9 @@ impl Mapping {
         let mut flaws = Vec::new();
         let env = if self.fields.iter().any(|(_, rule, ..)| rule.expr.is_some()) { Some(expressions()) } else { None };
         for (target, rule, scale, zone) in &self.fields {
-            let raw = self.source_value(row, rule, env.as_ref()).map_err(|e| ("malformed", format!("{}: {e}", target.name)))?;
+            let raw = self
+                .source_value(row, rule, env.as_ref())
+                .map_err(|e| ("malformed", format!("{}: {e}", target.name)))?;
             let raw = match raw {
                 Some(v) => Some(v),
                 None => rule.default.clone().map(Value::String),
@@ -665,11 +669,7 @@ fn is_empty(value: &Value) -> bool {
 
 fn mask_if_identifying(field: &str, text: &str) -> String {
     let lower = field.to_ascii_lowercase();
-    if lower.contains("zjh") || lower.contains("idno") {
-        domain::ident::mask_id_number(text)
-    } else {
-        text.to_owned()
-    }
+    if lower.contains("zjh") || lower.contains("idno") { domain::ident::mask_id_number(text) } else { text.to_owned() }
 }
 
 fn toml_to_json(value: &toml::Value) -> Value {
@@ -902,7 +902,7 @@ mod tests {
             zt = { value = "SL" }
             lzfs = { from = "LZFS", codes = "delivery" }
             [codes.types]
-            "200" = "101"
+            "200" = "2002"
             [codes.delivery]
             "A" = "1"
         "#,
@@ -936,7 +936,15 @@ mod tests {
         let problems = Mapping::new(RecordKind::Case, "registry", &fields, &codes).expect_err("problems");
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let all = text.join("\n");
-        for expected in ["sqlxx: is not a field of case", "bzcs: the constant", "sjsj: time_zone", "gxsj: expression", "zt: code table", "sqlx: is required", "sqfs: is required"] {
+        for expected in [
+            "sqlxx: is not a field of case",
+            "bzcs: the constant",
+            "sjsj: time_zone",
+            "gxsj: expression",
+            "zt: code table",
+            "sqlx: is required",
+            "sqfs: is required",
+        ] {
             assert!(all.contains(expected), "{expected} missing from:\n{all}");
         }
     }

@@ -132,7 +132,10 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
 }
 
 fn check_literal(value: &str) -> Result<(), String> {
-    if !value.is_empty() && value.len() <= 32 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !value.is_empty()
+        && value.len() <= 32
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         Ok(())
     } else {
         Err(format!("{value:?} is not a plain flag value (letters, digits, _ and -)"))
@@ -190,12 +193,16 @@ impl Table {
                 match &config.sync {
                     None => problems.push("sync_flag mode needs a [sync] table (column, pending, done)".into()),
                     Some(sync) => {
-                        for name in [Some(&sync.column), sync.date_column.as_ref(), sync.error_column.as_ref()].into_iter().flatten() {
+                        for name in [Some(&sync.column), sync.date_column.as_ref(), sync.error_column.as_ref()]
+                            .into_iter()
+                            .flatten()
+                        {
                             if let Err(e) = check_identifier(name) {
                                 problems.push(format!("sync: {e}"));
                             }
                         }
-                        for value in [Some(&sync.pending), Some(&sync.done), sync.failed.as_ref()].into_iter().flatten() {
+                        for value in [Some(&sync.pending), Some(&sync.done), sync.failed.as_ref()].into_iter().flatten()
+                        {
                             if let Err(e) = check_literal(value) {
                                 problems.push(format!("sync: {e}"));
                             }
@@ -204,7 +211,8 @@ impl Table {
                 }
                 match config.version.as_ref().or(config.cursor.as_ref()) {
                     Some(version) => add(version, &mut problems),
-                    None => problems.push("sync_flag mode needs version = \"COLUMN\" (the update time the mark names)".into()),
+                    None => problems
+                        .push("sync_flag mode needs version = \"COLUMN\" (the update time the mark names)".into()),
                 }
             }
         }
@@ -244,7 +252,8 @@ impl Table {
     }
 
     async fn connect(&self) -> Result<Db, PageError> {
-        let url = self.config.url.resolve().map_err(|e| PageError::Unreadable(format!("{}: url: {e}", self.config.table)))?;
+        let url =
+            self.config.url.resolve().map_err(|e| PageError::Unreadable(format!("{}: url: {e}", self.config.table)))?;
         let fail = |e: sqlx::Error| {
             PageError::Unreadable(format!("{}: cannot connect: {}", self.config.table, redact(&e.to_string(), &url)))
         };
@@ -319,7 +328,12 @@ impl Table {
     }
 
     fn select_list(&self, db: &Db) -> String {
-        self.columns.iter().enumerate().map(|(i, c)| format!("{} AS c{i}", Self::as_text(db, c))).collect::<Vec<_>>().join(", ")
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS c{i}", Self::as_text(db, c)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Runs `sql` with text `binds` and returns its rows as text.
@@ -334,7 +348,9 @@ impl Table {
                 }
                 let rows = query.fetch_all($pool).await.map_err(fail)?;
                 rows.iter()
-                    .map(|row| (0..row.len()).map(|i| row.try_get::<Option<String>, _>(i)).collect::<Result<Vec<_>, _>>())
+                    .map(|row| {
+                        (0..row.len()).map(|i| row.try_get::<Option<String>, _>(i)).collect::<Result<Vec<_>, _>>()
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(fail)?
             }};
@@ -411,7 +427,8 @@ impl Table {
             match cfg.cursor_type {
                 ColumnType::Timestamp => {
                     let clock = self.clock().await?;
-                    let upper = clock - chrono::Duration::seconds(i64::try_from(cfg.settle_seconds).unwrap_or(i64::MAX / 2));
+                    let upper =
+                        clock - chrono::Duration::seconds(i64::try_from(cfg.settle_seconds).unwrap_or(i64::MAX / 2));
                     at.upper = Some(render_naive(upper));
                     at.lower = at.done.as_deref().and_then(parse_naive).map(|done| {
                         render_naive(done - chrono::Duration::seconds(i64::try_from(cfg.lookback).unwrap_or(0)))

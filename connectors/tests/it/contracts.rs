@@ -164,7 +164,7 @@ fn record_json(record: &Record) -> (Value, Vec<Value>) {
             }),
             flaws(found),
         ),
-        Record::Filing(f, _) => (
+        Record::Filing(f, found) => (
             json!({
                 "source": f.source, "filing_no": f.filing_no, "developer_name": f.developer_name,
                 "developer_credit_code": f.developer_credit_code, "buyer_name": f.buyer_name,
@@ -172,16 +172,16 @@ fn record_json(record: &Record) -> (Value, Vec<Value>) {
                 "filed_at": time(f.filed_at), "status": f.status, "source_file": f.source_file,
                 "source_updated_at": time(f.source_updated_at),
             }),
-            Vec::new(),
+            flaws(found),
         ),
-        Record::Loan(l, _) => (
+        Record::Loan(l, found) => (
             json!({
                 "source": l.source, "external_id": l.external_id, "lender_kind": l.lender_kind,
                 "borrower_name": l.borrower_name, "borrower_id_no": l.borrower_id_no, "unit_no": l.unit_no,
                 "amount_cents": l.amount_cents, "applied_at": time(l.applied_at), "status": l.status,
                 "registry_case_no": l.registry_case_no, "source_updated_at": time(l.source_updated_at),
             }),
-            Vec::new(),
+            flaws(found),
         ),
         Record::Court(r) => {
             let o = &r.order;

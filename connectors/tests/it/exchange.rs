@@ -55,9 +55,31 @@ async fn exchange_databases() -> Vec<(&'static str, String)> {
     out
 }
 
+/// Drops an exchange database made by [`exchange_databases`].
+async fn drop_exchange(label: &str, url: &str) {
+    let (base, name) = url.rsplit_once('/').expect("a database in the URL");
+    if label == "postgresql" {
+        let admin = std::env::var(store::testing::POSTGRES_URL_VAR).expect("admin URL");
+        let pool = sqlx::PgPool::connect(&admin).await.expect("admin");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&pool)
+            .await
+            .expect("drop");
+        pool.close().await;
+    } else {
+        let pool = sqlx::MySqlPool::connect(&format!("{base}/mysql")).await.expect("admin");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&pool).await.expect("drop");
+        pool.close().await;
+    }
+}
+
 /// The adapter for the simulator's table, its URL in a file (never in the configuration).
 fn partner(url: &str, mode: &str) -> Partner {
-    let dir = std::env::temp_dir().join(format!("wangban_test_xchg_{}_{}", std::process::id(), Utc::now().timestamp_micros()));
+    let dir = std::env::temp_dir().join(format!(
+        "wangban_test_xchg_{}_{}",
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    ));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("url");
     std::fs::write(&file, format!("{url}\n")).expect("url file");
@@ -94,7 +116,8 @@ async fn sync(partner: &Partner, store: &Store, first_pages: u64) -> Outcome {
 
 async fn assert_store_matches(store: &Store, truth: &BTreeMap<String, (ExchangeCase, char)>, label: &str) {
     for (ywh, (case, op)) in truth {
-        let stored = store.get_case("registry", ywh).await.expect("store").unwrap_or_else(|| panic!("{label}: {ywh} lost"));
+        let stored =
+            store.get_case("registry", ywh).await.expect("store").unwrap_or_else(|| panic!("{label}: {ywh} lost"));
         let expected = match (op, case.zt.as_str()) {
             ('D', _) => domain::CaseStatus::Withdrawn,
             (_, "受理") => domain::CaseStatus::Submitted,
@@ -165,6 +188,9 @@ async fn increment_mode_loses_and_doubles_nothing(like: Store) {
         let again = sync(&gtmap, &store, u64::MAX).await;
         assert_eq!(again.inserted + again.updated, 0, "{label}: {again:?}");
         db.drop_database().await.expect("drop");
+        drop(x);
+        drop(gtmap);
+        drop_exchange(label, &url).await;
     }
 }
 
@@ -195,7 +221,11 @@ async fn sync_flag_mode_marks_only_what_it_read(like: Store) {
         let state = |ywh: &str| states.iter().find(|s| s.0 == ywh).cloned().expect("row");
         assert_eq!(state(&all[3].ywh).1, 0, "{label}");
         assert_eq!(state(&all[5].ywh).1, 2, "{label}: quarantined rows get the failed flag");
-        assert!(state(&all[5].ywh).2.as_deref().is_some_and(|e| e.contains("djlx")), "{label}: {:?}", state(&all[5].ywh));
+        assert!(
+            state(&all[5].ywh).2.as_deref().is_some_and(|e| e.contains("djlx")),
+            "{label}: {:?}",
+            state(&all[5].ywh)
+        );
         assert!(state(&all[0].ywh).3, "{label}: the read time is written back");
 
         // The whole table through the poll loop: every row once, the re-written one at its new version.
@@ -215,6 +245,9 @@ async fn sync_flag_mode_marks_only_what_it_read(like: Store) {
         let pending = x.sync_states().await.expect("states").iter().filter(|s| s.1 == 0).count();
         assert_eq!(pending, 0, "{label}: everything read is marked");
         db.drop_database().await.expect("drop");
+        drop(x);
+        drop(gtmap);
+        drop_exchange(label, &url).await;
     }
 }
 
@@ -234,4 +267,28 @@ async fn credentials_never_reach_an_error() {
     let text = format!("{error} {error:?}");
     assert!(!text.contains("Zx9-very-secret"), "{text}");
     assert!(text.contains("BDC_YW_SL"), "the error names the table: {text}");
+}
+
+/// The two worked examples in docs/adapters.md are valid configurations.
+#[test]
+fn the_documented_examples_are_valid() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/adapters.md")).expect("docs");
+    let blocks: Vec<&str> = text.split("```toml").skip(1).filter_map(|b| b.split("```").next()).collect();
+    let mut checked = 0;
+    for block in blocks.iter().filter(|b| b.trim_start().starts_with("[partners.")) {
+        #[derive(serde::Deserialize)]
+        struct File {
+            partners: BTreeMap<String, PartnerConfig>,
+        }
+        let file: File = toml::from_str(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        for (name, config) in file.partners {
+            connectors::partner::mapping::Mapping::new(config.kind, name.as_str(), &config.fields, &config.codes)
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            if config.table.is_some() {
+                Partner::new(&name, config).unwrap_or_else(|e| panic!("{e}"));
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2, "both examples were found and checked");
 }

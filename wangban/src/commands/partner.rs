@@ -27,7 +27,10 @@ fn configured(settings: &Settings, name: &str) -> anyhow::Result<connectors::par
             names.push(connector_name);
         }
     }
-    bail!("no configured partner {name:?}; configured: {}", if names.is_empty() { "none".to_owned() } else { names.join(", ") })
+    bail!(
+        "no configured partner {name:?}; configured: {}",
+        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+    )
 }
 
 /// Shortest secret accepted from the command line.

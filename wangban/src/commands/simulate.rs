@@ -13,6 +13,7 @@ pub(crate) async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let push = match args.command {
         Some(SimulateCommand::CourtPush(ref push)) => push,
         Some(SimulateCommand::Generate(ref flow)) => return run_generate(flow),
+        None if args.exchange_db.is_some() => return write_exchange(&args).await,
         None => return serve_partners(&args).await,
     };
     if push.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
@@ -189,4 +190,56 @@ pub(crate) fn write_config(
         toml::to_string(&Written { connectors: connectors_for(servers, flow) }).context("cannot render the config")?
     );
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `simulate --exchange-db URL`: the registry's cases in a gtmap-style exchange table.
+async fn write_exchange(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    use simulator::exchange::{self, Exchange, ExchangeCase};
+    let url = args.exchange_db.as_deref().unwrap_or_default();
+    let x = Exchange::connect(url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the exchange database: {}",
+            connectors::partner::table::redact(&e.to_string(), url)
+        )
+    })?;
+    x.create_cases_table().await.context("cannot create BDC_YW_SL")?;
+    let today = Utc::now().date_naive();
+    let cases = exchange::cases(args.exchange_cases, args.flow.seed, today);
+    let clock = x.clock().await?;
+    let n = cases.len();
+    let third = n / 3;
+    // Hundreds of rows with one timestamp across page boundaries.
+    x.write_at(&cases[..third], clock - chrono::Duration::minutes(10), 'I').await?;
+    // A transaction holds earlier timestamps open while later rows commit.
+    let held = x.hold(&cases[third..third + third / 10], clock - chrono::Duration::minutes(5), 'I').await?;
+    for (i, chunk) in cases[third + third / 10..].chunks(50).enumerate() {
+        x.write_at(chunk, clock - chrono::Duration::minutes(4) + chrono::Duration::milliseconds(i as i64 * 7), 'I')
+            .await?;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    held.commit().await?;
+    // Second versions, and logical deletes of every fiftieth case.
+    let later = x.clock().await?;
+    let second: Vec<ExchangeCase> = cases.iter().map(|c| ExchangeCase { zt: "办结".into(), ..c.clone() }).collect();
+    for (i, chunk) in second.chunks(100).enumerate() {
+        x.write_at(chunk, later + chrono::Duration::milliseconds(i as i64), 'U').await?;
+    }
+    let deleted: Vec<ExchangeCase> = cases.iter().step_by(50).cloned().collect();
+    x.write_at(&deleted, later + chrono::Duration::seconds(1), 'D').await?;
+    eprintln!(
+        "wrote {n} cases twice into {} ({} held back 3 s with earlier timestamps, {} deleted)",
+        exchange::CASES_TABLE,
+        third / 10,
+        deleted.len()
+    );
+    if let Some(path) = &args.write_config {
+        let section = exchange::adapter_toml("{ env = \"WANGBAN_EXCHANGE_URL\" }", "increment")
+            .replace("[table", "[partners.gtmap.table")
+            .replace("[fields]", "[partners.gtmap.fields]")
+            .replace("[codes.", "[partners.gtmap.codes.");
+        let text = format!("# Set WANGBAN_EXCHANGE_URL to the exchange database's URL.\n[partners.gtmap]\n{section}");
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {} (set WANGBAN_EXCHANGE_URL)", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -57,7 +57,9 @@ pub(crate) async fn run(args: &SyncArgs, settings: &Settings) -> anyhow::Result<
         .collect();
     if selected.is_empty() {
         match &args.connector {
-            Some(name) => bail!("no connector {name:?} in the configuration ([connectors.*] and [[connectors.banks]])"),
+            Some(name) => bail!(
+                "no connector {name:?} in the configuration ([connectors.*], [[connectors.banks]] and [partners.*])"
+            ),
             None => bail!(
                 "no connectors configured: add [connectors.NAME] sections (see `wangban simulate --write-config`)"
             ),
