@@ -374,10 +374,20 @@ async fn write_page(
         return Ok(false);
     }
     let mut quarantined = 0;
+    // New changes (past the watermark the page started from) by the hour of
+    // their change time: the feed's arrival rhythm is learned from them.
+    let seen = state.source_watermark;
+    let mut arrivals: std::collections::BTreeMap<DateTime<Utc>, i64> = std::collections::BTreeMap::new();
     for row in &page.rows {
         match row {
             Ok(record) => {
                 let updated = record.updated_at();
+                if updated <= now && seen.is_none_or(|w| updated > w) {
+                    let hour = updated.timestamp() - updated.timestamp().rem_euclid(3600);
+                    if let Some(hour) = DateTime::from_timestamp(hour, 0) {
+                        *arrivals.entry(hour).or_default() += 1;
+                    }
+                }
                 if updated <= now && state.source_watermark.is_none_or(|w| updated > w) {
                     state.source_watermark = Some(updated);
                 }
@@ -402,6 +412,9 @@ async fn write_page(
     }
     if let Some(file) = &page.file {
         tx.record_source_file(file, now).await?;
+    }
+    if !arrivals.is_empty() {
+        tx.add_arrivals(name, &arrivals.into_iter().collect::<Vec<_>>()).await?;
     }
     for ended in &page.ended {
         let subject = format!("{}:{}", ended.kind, ended.key);

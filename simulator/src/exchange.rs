@@ -295,3 +295,134 @@ xzqdm = "XZQDM"
 "#
     )
 }
+
+/// The registry's case contract as an exchange table (`REG_CASES`): one
+/// column per contract field (column, field), text, with `GXSJ` the version
+/// as a timestamp (China time).
+pub const REGISTRY_COLUMNS: [(&str, &str); 22] = [
+    ("YWH", "ywh"),
+    ("SQLX", "sqlx"),
+    ("SQFS", "sqfs"),
+    ("LZFS", "lzfs"),
+    ("SQRLX", "sqrlx"),
+    ("XM", "sqr[0].xm"),
+    ("ZJZL", "sqr[0].zjzl"),
+    ("ZJH", "sqr[0].zjh"),
+    ("BDCDYH", "bdcdyh"),
+    ("XZQDM", "xzqdm"),
+    ("SJSJ", "sjsj"),
+    ("SLSJ", "slsj"),
+    ("HDSJ", "hdsj"),
+    ("DBSJ", "dbsj"),
+    ("SZSJ", "szsj"),
+    ("FZSJ", "fzsj"),
+    ("GDSJ", "gdsj"),
+    ("ZT", "zt"),
+    ("BZCS", "bzcs"),
+    ("HTBAH", "htbah"),
+    ("DKBH", "dkbh"),
+    ("BLR", "blr"),
+];
+
+/// The registry cases table.
+pub const REGISTRY_TABLE: &str = "REG_CASES";
+
+fn field_text(value: &serde_json::Value, path: &str) -> Option<String> {
+    let mut at = value;
+    for part in path.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        at = at.get(name)?;
+        if let Some(i) = index {
+            at = at.get(i)?;
+        }
+    }
+    match at {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+impl Exchange {
+    /// (Re)creates [`REGISTRY_TABLE`] and writes the flow's cases into it, as
+    /// the registry's feed would deliver them (the same fields, as columns).
+    pub async fn write_registry_cases(&self, cases: &[crate::world::Case]) -> Result<(), sqlx::Error> {
+        let time = match self {
+            Self::Postgres(_) => "TIMESTAMP(6)",
+            Self::MySql(_) => "DATETIME(6)",
+        };
+        self.exec(&format!("DROP TABLE IF EXISTS {REGISTRY_TABLE}")).await?;
+        let columns: Vec<String> = REGISTRY_COLUMNS
+            .iter()
+            .map(|(c, _)| if *c == "YWH" { format!("{c} VARCHAR(40) NOT NULL") } else { format!("{c} VARCHAR(200)") })
+            .collect();
+        self.exec(&format!(
+            "CREATE TABLE {REGISTRY_TABLE} ({}, GXSJ {time} NOT NULL, PRIMARY KEY (YWH))",
+            columns.join(", ")
+        ))
+        .await?;
+        self.exec(&format!("CREATE INDEX {REGISTRY_TABLE}_GXSJ ON {REGISTRY_TABLE} (GXSJ, YWH)")).await?;
+        let names: Vec<&str> = REGISTRY_COLUMNS.iter().map(|(c, _)| *c).collect();
+        for chunk in cases.chunks(500) {
+            let width = names.len() + 1;
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let cells: Vec<String> = (1..=width)
+                        .map(|i| {
+                            let n = r * width + i;
+                            let p = match self {
+                                Self::Postgres(_) => format!("${n}"),
+                                Self::MySql(_) => "?".into(),
+                            };
+                            if i == width {
+                                match self {
+                                    Self::Postgres(_) => format!("CAST({p} AS timestamp)"),
+                                    Self::MySql(_) => format!("CAST({p} AS DATETIME(6))"),
+                                }
+                            } else {
+                                p
+                            }
+                        })
+                        .collect();
+                    format!("({})", cells.join(", "))
+                })
+                .collect();
+            let sql = format!("INSERT INTO {REGISTRY_TABLE} ({}, GXSJ) VALUES {}", names.join(", "), rows.join(", "));
+            let mut binds: Vec<Option<String>> = Vec::with_capacity(chunk.len() * width);
+            for case in chunk {
+                let json = crate::servers::registry::case_json(case, case.source_updated_at);
+                binds.extend(REGISTRY_COLUMNS.iter().map(|(_, field)| field_text(&json, field)));
+                let gxsj = domain::time::china_time(case.source_updated_at).naive_local();
+                binds.push(Some(render(gxsj)));
+            }
+            macro_rules! run {
+                ($pool:expr) => {{
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                    for b in &binds {
+                        q = q.bind(b.clone());
+                    }
+                    q.execute($pool).await?;
+                }};
+            }
+            match self {
+                Self::Postgres(p) => run!(p),
+                Self::MySql(p) => run!(p),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The adapter that reads [`REGISTRY_TABLE`] as the registry's cases; `url` is
+/// where its URL comes from, as TOML.
+pub fn registry_adapter_toml(url: &str) -> String {
+    let fields: String =
+        REGISTRY_COLUMNS.iter().map(|(column, field)| format!("\"{field}\" = \"{column}\"\n")).collect();
+    format!(
+        "kind = \"case\"\nschedule = \"0 */5 * * * *\"\n\n[table]\nurl = {url}\ntable = \"{REGISTRY_TABLE}\"\nkey = \"YWH\"\n\
+         mode = \"increment\"\ncursor = \"GXSJ\"\nsettle_seconds = 1\nlookback = 600\npage_size = 5000\n\n[fields]\n{fields}gxsj = \"GXSJ\"\n"
+    )
+}

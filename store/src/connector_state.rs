@@ -156,3 +156,43 @@ impl Store {
         Ok(rows)
     }
 }
+
+impl StoreTx {
+    /// Adds new changes to a connector's arrival history: (hour start, records).
+    pub async fn add_arrivals(&mut self, connector: &str, hours: &[(DateTime<Utc>, i64)]) -> StoreResult<()> {
+        for (hour, records) in hours {
+            on_tx!(self, conn => {
+                sqlx::query(
+                    "INSERT INTO connector_arrivals (connector, hour_start, records) VALUES ($1, $2, $3) \
+                     ON CONFLICT (connector, hour_start) DO UPDATE SET records = connector_arrivals.records + excluded.records",
+                )
+                .bind(connector)
+                .bind(*hour)
+                .bind(*records)
+                .execute(conn)
+                .await?;
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A connector's arrival history from `since` on: (hour start, new changes), oldest first.
+    pub async fn arrivals_since(
+        &self,
+        connector: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(DateTime<Utc>, i64)>> {
+        let rows: Vec<(DateTime<Utc>, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT hour_start, records FROM connector_arrivals WHERE connector = $1 AND hour_start >= $2 ORDER BY hour_start",
+            )
+            .bind(connector)
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+}

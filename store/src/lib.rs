@@ -24,6 +24,7 @@
 //! - [`quarantine`]: bad records kept for inspection and replay.
 //! - [`findings`]: data-quality findings: flawed fields of records that were kept.
 //! - [`connector_state`]: cursors and health, committed with the data they cover.
+//! - [`day_checks`]: configured partners' day reconciliation (their count per day against ours).
 //! - [`outbox`]: feedback to the court platform, sent at least once, acknowledgements recorded.
 //! - [`reconcile`]: linking partner records to cases, anomalies, daily reconciliation per partner.
 //! - [`accounts`]: dashboard accounts (argon2 hashes) and login sessions (token hashes).
@@ -43,6 +44,7 @@ pub mod cases;
 mod connect;
 pub mod connector_state;
 pub mod court;
+pub mod day_checks;
 mod error;
 pub mod export;
 pub mod findings;

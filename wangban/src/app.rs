@@ -237,6 +237,13 @@ impl Scheduler {
         let rules = settings.alerts.rules(&calendar);
         let connectors =
             connectors::runner::build(&settings.connector_specs(false)).context("[connectors] schedule")?;
+        let exchange_tables: Vec<connectors::partner::Partner> = connectors
+            .iter()
+            .filter_map(|s| match &s.connector {
+                connectors::runner::Connector::Partner(p) if p.table().is_some() => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
         for scheduled in connectors {
             let connector = Arc::new(scheduled.connector);
             let (store, clock) = (store.clone(), clock.clone());
@@ -267,9 +274,14 @@ impl Scheduler {
             at_start: false,
             run: Arc::new(move || {
                 let (store, calendar, now) = (store_for_reconcile.clone(), calendar.clone(), clock_for_reconcile());
+                let tables = exchange_tables.clone();
                 Box::pin(async move {
                     if let Err(error) = crate::commands::sync::reconcile(&store, &calendar, now).await {
                         tracing::error!(message = "reconciliation failed; it runs again at the next scheduled time", %error);
+                    }
+                    let tables: Vec<&connectors::partner::Partner> = tables.iter().collect();
+                    for line in crate::commands::sync::reconcile_partner_days(&tables, &store, now).await {
+                        tracing::info!(message = "day reconciliation", result = %line);
                     }
                 })
             }),

@@ -251,6 +251,12 @@ pub struct DemoArgs {
     /// Cases per year.
     #[arg(long, default_value_t = 100_000)]
     pub volume: u32,
+    /// Deliver the registry's cases through an exchange table (前置库) in this
+    /// PostgreSQL or MariaDB database (`postgres://…`, `mysql://…`) instead of
+    /// its HTTP feed: the simulator writes them there, and a configured
+    /// partner (`[partners.registry]`) reads them.
+    #[arg(long, value_name = "URL")]
+    pub exchange_db: Option<String>,
 }
 
 /// `simulate` arguments.
@@ -540,6 +546,17 @@ pub enum PartnerCommand {
         /// Also write the report as JSON to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<std::path::PathBuf>,
+    },
+    /// Reconcile a configured exchange table day by day: the partner's count
+    /// of keys per day against ours; a day that differs is read again whole.
+    /// Prints a JSON line per day; exit 1 if a day still differs.
+    Reconcile {
+        /// The connector (`[partners.NAME]` with a `[table]`).
+        #[arg(long)]
+        connector: String,
+        /// Days back from today (China time), today included.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
     },
     /// Read a configured connector's first rows and show, side by side and in
     /// Chinese, each source row, the record it maps to and its findings.

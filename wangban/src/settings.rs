@@ -141,8 +141,13 @@ pub struct AlertSettings {
     pub target_month: String,
     /// Active seizures ending within this many days raise an alert.
     pub seizure_expiry_days: u32,
-    /// A connector whose newest data is older than this many hours raises an alert,
-    /// counted in office hours on working days (or every hour, see `connector_lag_clock_by`).
+    /// A connector's silence alerts when it is less probable than this at the
+    /// feed's own arrival rhythm, learned per weekday and hour from its last
+    /// eight weeks (a Poisson tail; 0.01). A failed poll alerts at once.
+    pub silence_probability: f64,
+    /// Until a connector has a week of history to learn its rhythm from: one whose
+    /// newest data is older than this many hours raises an alert, counted in
+    /// office hours on working days (or every hour, see `connector_lag_clock_by`).
     pub connector_lag_hours: u32,
     /// Thresholds of particular connectors, in hours (default: `housing` and
     /// `registry-qc` 72, as daily files and QC findings are quiet over a weekend).
@@ -171,6 +176,7 @@ impl Default for AlertSettings {
             baseline_month: "2024-05".into(),
             target_month: "2026-12".into(),
             seizure_expiry_days: 30,
+            silence_probability: 0.01,
             connector_lag_hours: 3,
             connector_lag_hours_by: [
                 ("housing".to_owned(), 13),
@@ -203,6 +209,7 @@ impl AlertSettings {
                 .filter_map(|(name, clock)| Some((name.clone(), warehouse::alerts::LagClock::from_name(clock)?)))
                 .collect(),
             calendar: calendar.clone(),
+            silence_probability: self.silence_probability,
         }
     }
 }
@@ -686,6 +693,9 @@ impl Settings {
             if warehouse::export::first_day_of_month(month).is_none() {
                 anyhow::bail!("{source}: {key} = {month:?} is not a month like \"2026-12\"");
             }
+        }
+        if !(settings.alerts.silence_probability > 0.0 && settings.alerts.silence_probability < 1.0) {
+            anyhow::bail!("{source}: alerts.silence_probability must be between 0 and 1 (such as 0.01)");
         }
         if settings.alerts.baseline_month >= settings.alerts.target_month {
             anyhow::bail!("{source}: alerts.baseline_month must come before alerts.target_month");

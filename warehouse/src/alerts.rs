@@ -7,20 +7,24 @@
 //! - `seizures_expiring`: active seizures end within the configured number of
 //!   days (a court must renew them or they lapse; read from the store, which
 //!   is current, not from the snapshot).
-//! - `connector_lag`: a connector's data is older than the threshold (the age
-//!   of the newest source change its cursor covers), one alert per connector.
-//!   Age is counted in office hours on working days of the official calendar
-//!   ([`LagClock::Office`], the default): partners are quiet at night, at
-//!   weekends and on holidays, and that is no alarm; a feed silent through a
-//!   working morning is. A feed that runs round the clock counts every hour
-//!   ([`LagClock::Always`], a per-connector setting).
+//! - `connector_lag`: one alert per connector, judged by the feed's own rhythm.
+//!   A failed poll alerts at once, whatever the rhythm. Otherwise, a feed with
+//!   a week of history or more has its arrival rate learned per weekday and
+//!   hour (China time) from its last weeks ([`Rhythm`]); the silence since its
+//!   newest change alerts only when a Poisson process at those rates would be
+//!   that silent with probability below `silence_probability` (1%). A quiet
+//!   feed (the court platform) stays quiet without alarm; a busy one that stops
+//!   alerts within minutes. A feed without that history is judged by a fixed
+//!   threshold (its own in `connector_lag_by`, or the general one), its age
+//!   counted in office hours on working days ([`LagClock::Office`], the
+//!   default) or round the clock ([`LagClock::Always`]).
 //!
 //! [`evaluate`] returns what fires; `store::alerts` keeps the states and
 //! what the webhook has been told.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
 use store::Store;
 use store::alerts::Observation;
 
@@ -59,6 +63,8 @@ pub struct AlertRules {
     pub connector_clock_by: std::collections::BTreeMap<String, LagClock>,
     /// The working days and office hours lag is counted in.
     pub calendar: domain::Calendar,
+    /// A silence less probable than this, at the feed's learned rhythm, alerts (0.01).
+    pub silence_probability: f64,
 }
 
 /// How a connector's lag is counted.
@@ -104,7 +110,93 @@ impl Default for AlertRules {
             connector_lag_by: std::collections::BTreeMap::new(),
             connector_clock_by: std::collections::BTreeMap::new(),
             calendar: domain::Calendar::builtin(),
+            silence_probability: 0.01,
         }
+    }
+}
+
+/// Weeks of history a feed's rhythm is learned from.
+pub const RHYTHM_WEEKS: i64 = 8;
+
+/// A feed's arrival rhythm: its mean new changes per hour, by weekday
+/// (Monday first) and hour of day, China time, learned from its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rhythm {
+    /// Mean changes per hour: `[weekday][hour]`.
+    pub per_hour: [[f64; 24]; 7],
+    /// Weeks of history it was learned from.
+    pub weeks: f64,
+}
+
+impl Rhythm {
+    /// Learns a rhythm from hourly arrival counts `(hour start, changes)` of
+    /// the [`RHYTHM_WEEKS`] weeks before `now`; `None` with less than a week
+    /// of history or fewer than 20 changes (too little to judge by).
+    pub fn learn(hours: &[(DateTime<Utc>, i64)], now: DateTime<Utc>) -> Option<Self> {
+        let window_start = now - TimeDelta::weeks(RHYTHM_WEEKS);
+        let hours: Vec<&(DateTime<Utc>, i64)> = hours.iter().filter(|(h, _)| *h >= window_start && *h <= now).collect();
+        let first = hours.iter().map(|(h, _)| *h).min()?;
+        let span = now - first;
+        let total: i64 = hours.iter().map(|(_, n)| n).sum();
+        if span < TimeDelta::weeks(1) || total < 20 {
+            return None;
+        }
+        let weeks = span.num_seconds() as f64 / TimeDelta::weeks(1).num_seconds() as f64;
+        let mut per_hour = [[0.0; 24]; 7];
+        for (hour, n) in hours {
+            let local = domain::time::china_time(*hour);
+            per_hour[local.weekday().num_days_from_monday() as usize][local.hour() as usize] += *n as f64;
+        }
+        for day in &mut per_hour {
+            for rate in day.iter_mut() {
+                *rate /= weeks;
+            }
+        }
+        Some(Self { per_hour, weeks })
+    }
+
+    /// The changes expected from `from` to `to` at this rhythm (hour by hour,
+    /// partial hours in proportion).
+    pub fn expected(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        let mut at = from;
+        let mut sum = 0.0;
+        // At most the rhythm's window: a silence longer than that is surely improbable anyway.
+        let to = to.min(from + TimeDelta::weeks(RHYTHM_WEEKS));
+        while at < to {
+            let local = domain::time::china_time(at);
+            let next_hour = at + TimeDelta::seconds(3600 - i64::from(local.minute() * 60 + local.second()));
+            let end = next_hour.min(to);
+            let fraction = (end - at).num_seconds() as f64 / 3600.0;
+            sum += self.per_hour[local.weekday().num_days_from_monday() as usize][local.hour() as usize] * fraction;
+            at = end;
+        }
+        sum
+    }
+
+    /// The probability of no change at all from `from` to `to` (Poisson).
+    pub fn silence_probability(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+        (-self.expected(from, to)).exp()
+    }
+
+    /// Its busiest hour: (weekday from Monday 0, hour, changes per hour).
+    pub fn peak(&self) -> (usize, usize, f64) {
+        let mut best = (0, 0, 0.0);
+        for (d, day) in self.per_hour.iter().enumerate() {
+            for (h, rate) in day.iter().enumerate() {
+                if *rate > best.2 {
+                    best = (d, h, *rate);
+                }
+            }
+        }
+        best
+    }
+
+    /// In words: `工作日 10 时最忙，每小时约 42.0 条；每周约 980 条`.
+    pub fn describe(&self) -> String {
+        const DAYS: [&str; 7] = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+        let (d, h, rate) = self.peak();
+        let weekly: f64 = self.per_hour.iter().flatten().sum();
+        format!("{}{h} 时最忙，每小时约 {rate:.1} 条；每周约 {weekly:.0} 条（学自近 {:.1} 周）", DAYS[d], self.weeks)
     }
 }
 
@@ -200,46 +292,79 @@ pub async fn seizures_expiring(
     }))
 }
 
-/// The lag rule: one observation per connector whose data is older than the
-/// threshold, on its clock ([`LagClock`]).
+/// The lag rule: one observation per connector that failed its last poll,
+/// or whose silence is improbable at its own rhythm ([`Rhythm`]), or (without
+/// a week of history yet) whose data is older than the
+/// threshold on its clock ([`LagClock`]).
 pub async fn connectors_lagging(
     store: &Store,
     rules: &AlertRules,
     now: DateTime<Utc>,
 ) -> Result<Vec<Observation>, WarehouseError> {
-    Ok(store
-        .all_connector_states()
-        .await?
-        .into_iter()
-        .filter_map(|s| {
-            let clock = rules.connector_clock_by.get(&s.connector).copied().unwrap_or_default();
-            let lag = clock.elapsed(&rules.calendar, s.source_watermark?, now);
-            let limit = rules.connector_lag_by.get(&s.connector).copied().unwrap_or(rules.connector_lag);
-            let limit_hours = limit.num_seconds() as f64 / 3600.0;
-            (lag > limit).then(|| {
-                let hours = lag.num_seconds() as f64 / 3600.0;
-                let counted = match clock {
-                    LagClock::Office => "按工作日办公时间计",
-                    LagClock::Always => "按全天计",
-                };
-                Observation {
+    let mut out = Vec::new();
+    for s in store.all_connector_states().await? {
+        if s.status == "degraded" {
+            let error = s.last_error.as_deref().unwrap_or("未知错误");
+            out.push(Observation {
+                kind: CONNECTOR_LAG.into(),
+                subject: s.connector.clone(),
+                severity: "critical".into(),
+                summary: format!("连接器 {} 最近一次拉取失败：{error}", s.connector),
+                value: s.lag(now).map_or(0.0, |l| l.num_seconds() as f64 / 3600.0),
+                threshold: 0.0,
+            });
+            continue;
+        }
+        let Some(watermark) = s.source_watermark else { continue };
+        let fixed = rules.connector_lag_by.get(&s.connector).copied();
+        let history = store.arrivals_since(&s.connector, now - TimeDelta::weeks(RHYTHM_WEEKS)).await?;
+        let rhythm = Rhythm::learn(&history, now);
+        if let Some(rhythm) = rhythm {
+            let p = rhythm.silence_probability(watermark, now);
+            if p < rules.silence_probability {
+                let hours = (now - watermark).num_seconds() as f64 / 3600.0;
+                out.push(Observation {
                     kind: CONNECTOR_LAG.into(),
                     subject: s.connector.clone(),
-                    severity: if s.status == "ok" { "warning" } else { "critical" }.into(),
+                    severity: "warning".into(),
                     summary: format!(
-                        "连接器 {} 数据滞后 {:.1} 小时（{counted}，阈值 {:.1} 小时），状态 {}{}",
+                        "连接器 {} 已 {hours:.1} 小时无新数据；按其规律此时段应到约 {:.1} 条，如此静默的概率 {:.2}%（阈值 {:.0}%；{}）",
                         s.connector,
-                        hours,
-                        limit_hours,
-                        s.status,
-                        s.last_error.as_deref().map(|e| format!("，最近错误：{e}")).unwrap_or_default()
+                        rhythm.expected(watermark, now),
+                        p * 100.0,
+                        rules.silence_probability * 100.0,
+                        rhythm.describe()
                     ),
                     value: hours,
-                    threshold: limit_hours,
-                }
-            })
-        })
-        .collect())
+                    threshold: p,
+                });
+            }
+            continue;
+        }
+        let clock = rules.connector_clock_by.get(&s.connector).copied().unwrap_or_default();
+        let lag = clock.elapsed(&rules.calendar, watermark, now);
+        let limit = fixed.unwrap_or(rules.connector_lag);
+        let limit_hours = limit.num_seconds() as f64 / 3600.0;
+        if lag > limit {
+            let hours = lag.num_seconds() as f64 / 3600.0;
+            let counted = match clock {
+                LagClock::Office => "按工作日办公时间计",
+                LagClock::Always => "按全天计",
+            };
+            out.push(Observation {
+                kind: CONNECTOR_LAG.into(),
+                subject: s.connector.clone(),
+                severity: "warning".into(),
+                summary: format!(
+                    "连接器 {} 数据滞后 {:.1} 小时（{counted}，阈值 {:.1} 小时），状态 {}",
+                    s.connector, hours, limit_hours, s.status
+                ),
+                value: hours,
+                threshold: limit_hours,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Every rule: the observations that fire, and the kinds that could be
@@ -291,6 +416,44 @@ mod tests {
         // A national holiday counts like a weekend: 2025-01-01 (New Year's Day).
         let eve = china(2024, 12, 31, 17, 30);
         assert_eq!(LagClock::Office.elapsed(&calendar, eve, china(2025, 1, 2, 8, 30)), TimeDelta::zero());
+    }
+
+    /// A quiet feed (a few requests on weekday mornings) silent through a
+    /// Monday evening is no alarm; a busy one (60 an hour in office hours)
+    /// that stops alerts within its expected gap, minutes, not hours.
+    #[test]
+    fn a_silence_is_judged_by_the_feeds_own_rhythm() {
+        let monday = |h, m| china(2025, 1, 6, h, m);
+        let now = monday(19, 0);
+        let mut quiet = Vec::new();
+        let mut busy = Vec::new();
+        for week in 1..=4 {
+            for day in 0..5 {
+                let date = NaiveDate::from_ymd_opt(2025, 1, 6).unwrap_or_default() - TimeDelta::weeks(week)
+                    + TimeDelta::days(day);
+                let at = |h| domain::time::from_china(date.and_hms_opt(h, 0, 0).unwrap_or_default());
+                quiet.push((at(10), 2));
+                for h in 9..17 {
+                    busy.push((at(h), 60));
+                }
+            }
+        }
+        let quiet = Rhythm::learn(&quiet, now).expect("four weeks");
+        let busy = Rhythm::learn(&busy, now).expect("four weeks");
+        // Quiet since Friday 10:00: the weekend and a Monday with two expected changes.
+        let p = quiet.silence_probability(china(2025, 1, 3, 10, 30), now);
+        assert!(p > 0.01, "a quiet feed's silence is ordinary: {p}");
+        // Busy until 14:00 on Monday.
+        assert!(busy.silence_probability(monday(14, 0), monday(14, 2)) > 0.01, "two minutes is nothing");
+        let after = |minutes| busy.silence_probability(monday(14, 0), monday(14, 0) + TimeDelta::minutes(minutes));
+        assert!(after(6) < 0.01, "six minutes without one of sixty an hour is: {}", after(6));
+        // Silent from Friday 17:00 to Monday 8:59: nothing was expected.
+        assert!(busy.silence_probability(china(2025, 1, 3, 17, 0), monday(8, 59)) > 0.99);
+        let (_, hour, rate) = busy.peak();
+        assert!((9..17).contains(&hour) && (55.0..=60.0).contains(&rate), "{}", busy.describe());
+        assert!(busy.describe().contains("每小时约"), "{}", busy.describe());
+        // Too little history: no rhythm, the fixed threshold decides.
+        assert!(Rhythm::learn(&[(now - TimeDelta::days(2), 500)], now).is_none());
     }
 
     #[test]

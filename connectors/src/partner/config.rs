@@ -155,8 +155,9 @@ pub struct TableConfig {
     /// Columns an expression reads that no field names with `from`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
-    /// A column of rows' day or batch (`CD_BATCH`, or a time column) for the
-    /// day reconciliation: the partner's count per day against ours.
+    /// The timestamp column rows are counted by day for the day
+    /// reconciliation (default: the version column, else the cursor); the
+    /// record's version should be mapped from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub day_column: Option<String>,
 }

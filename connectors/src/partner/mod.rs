@@ -9,6 +9,7 @@
 //! files shipped in `connectors/adapters/` ([`shipped`]).
 
 pub mod config;
+pub mod days;
 pub mod http;
 pub mod inspect;
 pub mod mapping;

@@ -222,6 +222,9 @@ impl Table {
         if let Some(op) = &config.operation {
             add(op, &mut problems);
         }
+        if let Some(day) = &config.day_column {
+            add(day, &mut problems);
+        }
         for c in config.columns.iter().cloned().chain(mapped) {
             add(&c, &mut problems);
         }
@@ -648,6 +651,86 @@ impl Table {
             self.config.table
         );
         Ok(self.query_text(&sql, &[]).await?.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect())
+    }
+
+    /// The column days are counted by: `day_column`, else the version, else the cursor.
+    pub fn day_column(&self) -> Option<&str> {
+        self.config.day_column.as_deref().or(self.config.version.as_deref()).or(self.config.cursor.as_deref())
+    }
+
+    /// Keys by the day of their latest version (`day_column`), for versions in
+    /// `[lower, upper)` (the partner's local time): the partner's side of the
+    /// day reconciliation.
+    pub async fn day_counts(
+        &self,
+        lower: NaiveDateTime,
+        upper: NaiveDateTime,
+    ) -> Result<std::collections::BTreeMap<String, i64>, PageError> {
+        let Some(day) = self.day_column() else { return Ok(Default::default()) };
+        let db = self.db().await?.clone();
+        let (text, as_date, ts) = match db {
+            Db::Postgres(_) => ("text", "date", "timestamp"),
+            Db::MySql(_) => ("CHAR", "DATE", "DATETIME(6)"),
+        };
+        let sql = format!(
+            "SELECT CAST(CAST(v AS {as_date}) AS {text}), CAST(COUNT(*) AS {text}) FROM              (SELECT {key}, MAX({day}) AS v FROM {table} GROUP BY {key}) latest              WHERE v >= CAST({p1} AS {ts}) AND v < CAST({p2} AS {ts}) GROUP BY CAST(v AS {as_date})",
+            key = self.config.key,
+            table = self.config.table,
+            p1 = self.ph(&db, 1),
+            p2 = self.ph(&db, 2),
+        );
+        let rows = self.query_text(&sql, &[render_naive(lower), render_naive(upper)]).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let day = r.first().cloned().flatten()?;
+                let n = r.get(1).cloned().flatten()?.parse().ok()?;
+                Some((day, n))
+            })
+            .collect())
+    }
+
+    /// The page after `after` of the rows whose `day_column` is in `[lower,
+    /// upper)`, in (day column, key) order: a day read again whole.
+    pub async fn read_range(
+        &self,
+        lower: NaiveDateTime,
+        upper: NaiveDateTime,
+        after: Option<&(String, String)>,
+    ) -> Result<Vec<TextRow>, PageError> {
+        let Some(day) = self.day_column() else { return Ok(Vec::new()) };
+        let db = self.db().await?.clone();
+        let cfg = &self.config;
+        let ts = ColumnType::Timestamp;
+        let mut binds = vec![render_naive(lower), render_naive(upper)];
+        let mut clause = format!(
+            "{day} >= {} AND {day} < {}",
+            self.typed(&db, self.ph(&db, 1), ts),
+            self.typed(&db, self.ph(&db, 2), ts)
+        );
+        if let Some((c, k)) = after {
+            binds.extend([c.clone(), c.clone(), k.clone()]);
+            clause.push_str(&format!(
+                " AND ({day} > {} OR ({day} = {} AND {} > {}))",
+                self.typed(&db, self.ph(&db, 3), ts),
+                self.typed(&db, self.ph(&db, 4), ts),
+                cfg.key,
+                self.typed(&db, self.ph(&db, 5), cfg.key_type)
+            ));
+        }
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {clause} ORDER BY {day}, {} LIMIT {}",
+            self.select_list(&db),
+            cfg.table,
+            cfg.key,
+            cfg.page_size
+        );
+        Ok(self.to_rows(self.query_text(&sql, &binds).await?))
+    }
+
+    /// The value of `column` in `row`.
+    pub fn text_of<'a>(&self, row: &'a TextRow, column: &str) -> &'a str {
+        self.value(row, column)
     }
 
     /// Rows whose cursor is NULL (an increment pass never reads them).

@@ -187,6 +187,27 @@ async fn increment_mode_loses_and_doubles_nothing(like: Store) {
         // The same rows read again harm nothing.
         let again = sync(&gtmap, &store, u64::MAX).await;
         assert_eq!(again.inserted + again.updated, 0, "{label}: {again:?}");
+
+        // A row committed a day late, far behind the lookback: the passes miss
+        // it; the day reconciliation sees its day differ and reads the day again.
+        let late = ExchangeCase { ywh: "GT999999".into(), ..all[0].clone() };
+        x.write_at(std::slice::from_ref(&late), later - chrono::Duration::hours(20), 'I').await.expect("late row");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let missed = sync(&gtmap, &store, u64::MAX).await;
+        assert_eq!(missed.inserted, 0, "{label}: beyond the lookback, a pass does not see it");
+        let today = domain::time::local_date(Utc::now());
+        let checks = connectors::partner::days::reconcile_days(&gtmap, &store, today, 3, Utc::now())
+            .await
+            .expect("day reconciliation");
+        assert!(
+            checks.iter().any(|c| c.reread_rows > 0 && c.our_rows_before + 1 == c.our_rows_after),
+            "{label}: {checks:?}"
+        );
+        assert!(checks.iter().all(|c| !c.differs()), "{label}: every day agrees after its re-read: {checks:?}");
+        assert!(store.get_case("registry", "GT999999").await.expect("store").is_some(), "{label}: found and loaded");
+        assert_eq!(store.day_checks(10).await.expect("checks").len(), 3);
+        truth.insert(late.ywh.clone(), (late, 'I'));
+        assert_store_matches(&store, &truth, label).await;
         db.drop_database().await.expect("drop");
         drop(x);
         drop(gtmap);
@@ -292,3 +313,96 @@ fn the_documented_examples_are_valid() {
     }
     assert_eq!(checked, 2, "both examples were found and checked");
 }
+
+/// The registry through its HTTP contract (the shipped adapter) and through an
+/// exchange table holding the same cases load the same case records, flaws
+/// and all: the KPIs, computed from those records, are the same.
+async fn registry_through_http_and_through_an_exchange_table_agree(like: Store) {
+    use simulator::caseflow::{FlowParams, generate};
+    let mut url = None;
+    for (label, made) in exchange_databases().await {
+        if label == "postgresql" {
+            url = Some(made);
+        } else {
+            drop_exchange(label, &made).await;
+        }
+    }
+    let Some(url) = url else { return };
+    let mut params = FlowParams::new(NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"), 31);
+    params.yearly_volume = 1200;
+    params.anomalies.bad_check_digit = 0.02;
+    params.anomalies.duplicate_delivery = 0.0;
+    params.anomalies.late_correction = 0.0;
+    let flow = generate(&params);
+    let today = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date");
+
+    // Through HTTP.
+    let servers = simulator::servers::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        &flow,
+        today,
+        simulator::servers::faults::Faults::default(),
+        3,
+    )
+    .await
+    .expect("servers");
+    let http_db = store::testing::TestDatabase::like(&like).await.expect("store");
+    let config = connectors::partner::shipped::config(
+        connectors::partner::shipped::REGISTRY_CASES,
+        &servers.registry_url(),
+        "0 * * * *",
+    )
+    .expect("adapter");
+    let http = Partner::new("registry", config).expect("adapter");
+    let now = Utc::now();
+    let outcome = poll_once(&http, &http_db.store, RunOptions::new(now)).await.expect("run");
+    assert_eq!(outcome.error, None);
+
+    // Through an exchange table with the same fields as columns.
+    let x = Exchange::connect(&url).await.expect("exchange");
+    x.write_registry_cases(&flow.cases).await.expect("write");
+    let dir =
+        std::env::temp_dir().join(format!("wangban_test_xchg_reg_{}_{}", std::process::id(), now.timestamp_micros()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("url"), &url).expect("url");
+    let text = exchange::registry_adapter_toml(&format!("{{ file = {:?} }}", dir.join("url").display().to_string()));
+    let config: PartnerConfig = toml::from_str(&text).expect("mapping");
+    let table = Partner::new("registry-exchange", config).expect("mapping");
+    let table_db = store::testing::TestDatabase::like(&like).await.expect("store");
+    let outcome = sync(&table, &table_db.store, u64::MAX).await;
+    assert_eq!(outcome.quarantined, 0);
+
+    // The same records, field for field, and the same findings.
+    let (a, b) =
+        (http_db.store.table_counts().await.expect("counts"), table_db.store.table_counts().await.expect("counts"));
+    assert_eq!(a.cases, flow.cases.len() as i64);
+    assert_eq!(a, b);
+    for case in &flow.cases {
+        let through_http =
+            http_db.store.get_case("registry", &case.external_id).await.expect("get").expect("case").record;
+        let through_table =
+            table_db.store.get_case("registry", &case.external_id).await.expect("get").expect("case").record;
+        assert_eq!(through_http, through_table, "{}", case.external_id);
+    }
+    let findings = |s: &Store| {
+        let s = s.clone();
+        async move {
+            s.count_data_findings()
+                .await
+                .expect("findings")
+                .into_iter()
+                .map(|f| (f.field, f.rule, f.records))
+                .collect::<Vec<_>>()
+        }
+    };
+    let flawed = findings(&http_db.store).await;
+    assert!(!flawed.is_empty(), "the flow has flawed identifiers");
+    assert_eq!(flawed, findings(&table_db.store).await);
+    http_db.drop_database().await.expect("drop");
+    table_db.drop_database().await.expect("drop");
+    drop(x);
+    drop(table);
+    drop_exchange("postgresql", &url).await;
+}
+
+both_backends!(registry_through_http_and_through_an_exchange_table_agree);

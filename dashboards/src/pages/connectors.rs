@@ -11,6 +11,21 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         let lang = f.lang();
         let now = (dd.clock)();
         let states = dd.store.all_connector_states().await?;
+        // Each feed's learned arrival rhythm, and how probable its present silence is at it.
+        let mut rhythms = Vec::with_capacity(states.len());
+        for s in &states {
+            let since = now - chrono::TimeDelta::weeks(warehouse::alerts::RHYTHM_WEEKS);
+            let history = dd.store.arrivals_since(&s.connector, since).await?;
+            rhythms.push(match (warehouse::alerts::Rhythm::learn(&history, now), s.source_watermark) {
+                (Some(r), Some(w)) => format!(
+                    "{}；当前静默概率 {:.1}%",
+                    r.describe(),
+                    r.silence_probability(w, now) * 100.0
+                ),
+                (Some(r), None) => r.describe(),
+                (None, _) => lang.pick("历史不足一周，按固定阈值判断", "under a week of history: fixed threshold").into(),
+            });
+        }
         let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
             t.map_or_else(|| "—".into(), |t| domain::time::china_time(t).format("%Y-%m-%d %H:%M:%S").to_string())
         };
@@ -18,10 +33,11 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
             id: "health",
             numbers: vec![5, 6, 7, 8],
             title: lang.pick("连接器状态", "Connector health").into(),
-            columns: column_titles(lang, &[("连接器", "Connector"), ("状态", "Status"), ("最近运行", "Last run"), ("最近成功", "Last success"), ("滞后", "Lag"), ("上次速率（条/秒）", "Last run rows/s"), ("累计记录", "Records"), ("失败次数", "Errors"), ("隔离记录", "Quarantined"), ("最近错误", "Last error")]),
+            columns: column_titles(lang, &[("连接器", "Connector"), ("状态", "Status"), ("最近运行", "Last run"), ("最近成功", "Last success"), ("滞后", "Lag"), ("上次速率（条/秒）", "Last run rows/s"), ("累计记录", "Records"), ("失败次数", "Errors"), ("隔离记录", "Quarantined"), ("最近错误", "Last error"), ("到达规律", "Arrival rhythm")]),
             rows: states
                 .iter()
-                .map(|s| {
+                .zip(rhythms)
+                .map(|(s, rhythm)| {
                     vec![
                         s.connector.clone(),
                         s.status.clone(),
@@ -33,6 +49,37 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                         s.errors_total.to_string(),
                         s.quarantined_total.to_string(),
                         s.last_error.clone().unwrap_or_default(),
+                        rhythm,
+                    ]
+                })
+                .collect(),
+        };
+        let day_checks = dd.store.day_checks(60).await?;
+        let days = Table {
+            id: "days",
+            numbers: vec![2, 3, 4, 5],
+            title: lang
+                .pick(
+                    "前置库逐日核对（对方每日记录数对我方；不一致的日期已整日重读）",
+                    "Exchange tables, day by day (the partner's count against ours; a differing day is read again whole)",
+                )
+                .into(),
+            columns: column_titles(lang, &[("连接器", "Connector"), ("日期", "Day"), ("对方", "Partner"), ("我方（重读前）", "Ours before"), ("我方（重读后）", "Ours after"), ("重读行数", "Re-read rows"), ("结果", "Result")]),
+            rows: day_checks
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.connector.clone(),
+                        c.day.clone(),
+                        c.partner_rows.to_string(),
+                        c.our_rows_before.to_string(),
+                        c.our_rows_after.to_string(),
+                        c.reread_rows.to_string(),
+                        match (c.differs(), c.reread_rows > 0) {
+                            (true, _) => lang.pick("仍不一致（见隔离区）", "still differs (see quarantine)").into(),
+                            (false, true) => lang.pick("重读后一致", "agrees after re-read").into(),
+                            (false, false) => lang.pick("一致", "agrees").into(),
+                        },
                     ]
                 })
                 .collect(),
@@ -132,7 +179,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
                 }
             }
         };
-        Ok(Content { body, tables: vec![health, reconciliation, quarantine, findings] })
+        Ok(Content { body, tables: vec![health, reconciliation, days, quarantine, findings] })
     })
     .await
 }

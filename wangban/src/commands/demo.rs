@@ -89,6 +89,40 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
     settings.warehouse.dir = None;
     settings.warehouse.key_file = None;
     settings.connectors = super::simulate::connectors_for(&servers, &flow);
+    if let Some(url) = &args.exchange_db {
+        // The registry's cases through an exchange table; its QC findings and
+        // evaluations still through its HTTP feeds.
+        let exchange = simulator::exchange::Exchange::connect(url).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to the exchange database: {}",
+                connectors::partner::table::redact(&e.to_string(), url)
+            )
+        })?;
+        step(
+            started,
+            &format!(
+                "writing {} cases into the exchange table {}",
+                flow.cases.len(),
+                simulator::exchange::REGISTRY_TABLE
+            ),
+        );
+        exchange.write_registry_cases(&flow.cases).await.context("cannot write the exchange table")?;
+        let url_file = dir.join("exchange.url");
+        std::fs::write(&url_file, url)?;
+        let text =
+            simulator::exchange::registry_adapter_toml(&format!("{{ file = {:?} }}", url_file.display().to_string()));
+        let cases: connectors::partner::config::PartnerConfig = toml::from_str(&text)?;
+        let registry = servers.registry_url();
+        let shipped = |adapter| {
+            connectors::partner::shipped::config(adapter, &registry, "0 */5 * * * *").map_err(anyhow::Error::msg)
+        };
+        settings.connectors.registry = None;
+        settings.partners.insert("registry".into(), cases);
+        settings.partners.insert("registry-qc".into(), shipped(connectors::partner::shipped::REGISTRY_QC)?);
+        settings
+            .partners
+            .insert("registry-evaluations".into(), shipped(connectors::partner::shipped::REGISTRY_EVALUATIONS)?);
+    }
     let pg_listen =
         args.pg_listen.or(settings.analytics.pg_listen).unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 5433)));
     settings.analytics.pg_listen = Some(pg_listen);
@@ -97,8 +131,11 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
     struct Written<'a> {
         data_dir: &'a Path,
         connectors: &'a crate::settings::ConnectorsSettings,
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        partners: &'a std::collections::BTreeMap<String, connectors::partner::config::PartnerConfig>,
     }
-    let text = toml::to_string(&Written { data_dir: &dir, connectors: &settings.connectors })?;
+    let text =
+        toml::to_string(&Written { data_dir: &dir, connectors: &settings.connectors, partners: &settings.partners })?;
     std::fs::write(&config_path, format!("# Written by `wangban demo`; valid while the demo runs.\n{text}"))?;
 
     step(started, &format!("syncing every connector into {}", settings.database_url()));

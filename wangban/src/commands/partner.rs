@@ -60,6 +60,33 @@ pub(crate) async fn run(args: PartnerArgs, settings: &Settings) -> anyhow::Resul
                 return Ok(ExitCode::FAILURE);
             }
         }
+        PartnerCommand::Reconcile { connector, days } => {
+            let partner = configured(settings, &connector)?;
+            if !(1..=366).contains(&days) {
+                bail!("--days is 1 to 366");
+            }
+            let store = settings.open_store().await?;
+            let checks =
+                connectors::partner::days::reconcile_days(&partner, &store, domain::time::local_date(now), days, now)
+                    .await;
+            store.close().await;
+            let checks = checks.with_context(|| format!("cannot reconcile {connector}"))?;
+            for c in &checks {
+                println!(
+                    "{}",
+                    json!({
+                        "day": c.day, "partner_rows": c.partner_rows, "ours_before": c.our_rows_before,
+                        "ours_after": c.our_rows_after, "reread_rows": c.reread_rows, "differs": c.differs(),
+                    })
+                );
+            }
+            if checks.iter().any(store::day_checks::DayCheck::differs) {
+                eprintln!(
+                    "some days still differ after their re-read: their rows are in quarantine (wangban quarantine list)"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         PartnerCommand::Map { connector, limit, json } => {
             let partner = configured(settings, &connector)?;
             let previews = connectors::partner::inspect::preview(&partner, limit)

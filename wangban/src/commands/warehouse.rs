@@ -47,7 +47,19 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
         WarehouseCommand::Reconcile => {
             let store = settings.open_store().await?;
             let checks = reconcile_cases(&store, settings, Utc::now()).await;
+            // Exchange tables' day reconciliation (run by sync and the daily job): what it found.
+            let days = store.day_checks(1000).await;
             store.close().await;
+            for d in days?.iter().filter(|d| d.differs() || d.reread_rows > 0) {
+                println!(
+                    "{}",
+                    json!({
+                        "partner_day": d.day, "connector": d.connector, "partner_rows": d.partner_rows,
+                        "ours_before": d.our_rows_before, "ours_after": d.our_rows_after,
+                        "reread_rows": d.reread_rows, "differs": d.differs(),
+                    })
+                );
+            }
             let checks = checks?;
             let mut out = std::io::stdout().lock();
             for check in &checks {

@@ -4,4 +4,5 @@
 mod ballista;
 mod engines;
 mod kpis;
+mod rhythm;
 mod rollup;
