@@ -80,11 +80,32 @@ fn render(t: NaiveDateTime) -> String {
 impl Exchange {
     /// Connects (`postgres://…` or `mysql://…`).
     pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        // The partner's database runs in China time, as a Chinese centre's does.
         if url.starts_with("mysql://") || url.starts_with("mariadb://") {
             let url = url.replacen("mariadb://", "mysql://", 1);
-            Ok(Self::MySql(sqlx::mysql::MySqlPoolOptions::new().max_connections(4).connect(&url).await?))
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("SET time_zone = '+08:00'").execute(conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await?;
+            Ok(Self::MySql(pool))
         } else {
-            Ok(Self::Postgres(sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(url).await?))
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("SET TIME ZONE INTERVAL '+08:00' HOUR TO MINUTE").execute(conn).await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await?;
+            Ok(Self::Postgres(pool))
         }
     }
 
@@ -231,7 +252,7 @@ impl Exchange {
 pub fn cases(n: usize, seed: u64, day: chrono::NaiveDate) -> Vec<ExchangeCase> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let ids = ["11010519491231002X", "430405198807150016", "430421199002280024"];
+    let ids = ["11010519491231002X", "430405198807150019", "430421199002280021"];
     (0..n)
         .map(|i| {
             let submitted =
@@ -272,6 +293,7 @@ settle_seconds = 1
 lookback = 120
 page_size = 100
 operation = "CD_OPERATION"
+session_time_zone = "+08:00"
 {sync}
 [fields]
 ywh = "YWH"
@@ -423,6 +445,6 @@ pub fn registry_adapter_toml(url: &str) -> String {
         REGISTRY_COLUMNS.iter().map(|(column, field)| format!("\"{field}\" = \"{column}\"\n")).collect();
     format!(
         "kind = \"case\"\nschedule = \"0 */5 * * * *\"\n\n[table]\nurl = {url}\ntable = \"{REGISTRY_TABLE}\"\nkey = \"YWH\"\n\
-         mode = \"increment\"\ncursor = \"GXSJ\"\nsettle_seconds = 1\nlookback = 600\npage_size = 5000\n\n[fields]\n{fields}gxsj = \"GXSJ\"\n"
+         mode = \"increment\"\ncursor = \"GXSJ\"\nsettle_seconds = 1\nlookback = 600\npage_size = 5000\nsession_time_zone = \"+08:00\"\n\n[fields]\n{fields}gxsj = \"GXSJ\"\n"
     )
 }

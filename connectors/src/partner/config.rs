@@ -148,8 +148,10 @@ pub struct TableConfig {
     /// The sync flag (sync-flag mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncConfig>,
-    /// The session time zone set on each connection (`+08:00`): the zone the
-    /// partner's timestamps and clock are in.
+    /// The session time zone set on each connection (`+08:00`, or a zone name
+    /// such as `Asia/Shanghai` where the server knows it): the zone the
+    /// partner's clock is read in, which should be the zone its timestamps are
+    /// written in (`partner check` shows the offset from ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_time_zone: Option<String>,
     /// Columns an expression reads that no field names with `from`.

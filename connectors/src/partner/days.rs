@@ -5,6 +5,8 @@
 //! to late commits is "use CDC"; ours is to prove, day by day, that nothing
 //! was missed, and to fetch what was.
 //!
+//! Versions within the settle delay (newer than the partner's clock minus
+//! `settle_seconds`) are left out on both sides, as a pass leaves them.
 //! The comparison assumes the record's version (`gxsj`, `updatedAt` …) is
 //! mapped from the day column (its default: the version or cursor column),
 //! in China time; rows the re-read still cannot take stay in quarantine and
@@ -64,7 +66,12 @@ pub async fn reconcile_days(
     let table = partner.table().ok_or_else(|| DaysError::NotATable(name.clone()))?;
     let first = today - TimeDelta::days(i64::from(days.max(1)) - 1);
     let lower = first.and_time(NaiveTime::MIN);
-    let upper = (today + TimeDelta::days(1)).and_time(NaiveTime::MIN);
+    // Versions within the settle delay are not compared: a pass has not read
+    // them yet by design, and a transaction may still be committing them.
+    let settle = TimeDelta::seconds(i64::try_from(table.config().settle_seconds).unwrap_or(0));
+    let settled = table.clock().await? - settle;
+    let upper = (today + TimeDelta::days(1)).and_time(NaiveTime::MIN).min(settled);
+    let settled_utc = domain::time::from_china(settled);
     let theirs = table.day_counts(lower, upper).await?;
     let source = store_source(partner);
     let kind_table = table_of(partner.mapping().kind);
@@ -77,7 +84,7 @@ pub async fn reconcile_days(
                     kind_table,
                     &source,
                     domain::time::from_china(from.and_time(NaiveTime::MIN)),
-                    domain::time::from_china(to.and_time(NaiveTime::MIN)),
+                    domain::time::from_china(to.and_time(NaiveTime::MIN)).min(settled_utc),
                 )
                 .await
         }
@@ -91,7 +98,7 @@ pub async fn reconcile_days(
         let before = ours.get(&day).copied().unwrap_or(0);
         let (mut after, mut reread) = (before, 0);
         if partner_rows != before {
-            reread = reread_day(partner, store, day, now).await?;
+            reread = reread_day(partner, store, day, upper, now).await?;
             after = ours_between(day, day + TimeDelta::days(1)).await?.get(&day).copied().unwrap_or(0);
             tracing::warn!(
                 message = "day reconciliation: a day differed and was read again",
@@ -115,11 +122,17 @@ pub async fn reconcile_days(
 
 /// Reads one day again whole and writes what maps (rows that still do not
 /// map stay where they are: in quarantine from their first read). The rows read.
-async fn reread_day(partner: &Partner, store: &Store, day: NaiveDate, now: DateTime<Utc>) -> Result<i64, DaysError> {
+async fn reread_day(
+    partner: &Partner,
+    store: &Store,
+    day: NaiveDate,
+    settled: chrono::NaiveDateTime,
+    now: DateTime<Utc>,
+) -> Result<i64, DaysError> {
     let Some(table) = partner.table() else { return Ok(0) };
     let Some(day_column) = table.day_column().map(str::to_owned) else { return Ok(0) };
     let lower = day.and_time(NaiveTime::MIN);
-    let upper = (day + TimeDelta::days(1)).and_time(NaiveTime::MIN);
+    let upper = (day + TimeDelta::days(1)).and_time(NaiveTime::MIN).min(settled);
     let mut after: Option<(String, String)> = None;
     let mut read = 0i64;
     loop {

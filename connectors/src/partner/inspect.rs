@@ -10,7 +10,7 @@ use super::Partner;
 use super::config::{ColumnType, ReadMode};
 use super::http::HttpPosition;
 use super::mapping::value_text;
-use super::table::{TablePosition, parse_naive};
+use super::table::parse_naive;
 use crate::poll::{PageError, Record};
 
 /// One row as `partner map` shows it.
@@ -114,6 +114,9 @@ fn describe(record: &Record) -> (String, &[store::findings::Flaw]) {
 pub fn render_previews(partner: &Partner, previews: &[Preview]) -> String {
     let kind = partner.mapping().kind;
     let mut out = format!("{}：{}（{}），前 {} 条\n", partner_name(partner), kind.label(), kind.name(), previews.len());
+    if previews.is_empty() {
+        out.push_str("（源中尚无可读的行）\n");
+    }
     for (i, p) in previews.iter().enumerate() {
         out.push_str(&format!("\n第 {} 条 · {}\n", i + 1, p.position));
         out.push_str("  源数据 → 映射后\n");
@@ -213,13 +216,14 @@ pub async fn check(partner: &Partner, now: DateTime<Utc>) -> Vec<CheckLine> {
                     );
                 }
             }
-            match (table.read(&TablePosition::default()).await, table.read(&TablePosition::default()).await) {
+            let first = cfg.page_size.min(1000);
+            match (table.peek(first).await, table.peek(first).await) {
                 (Ok(a), Ok(b)) => {
-                    let keys = |p: &super::table::TablePage| {
-                        p.rows.iter().map(|r| (table.key_of(r), table.version_of(r))).collect::<Vec<_>>()
+                    let keys = |rows: &[super::table::TextRow]| {
+                        rows.iter().map(|r| (table.key_of(r), table.version_of(r))).collect::<Vec<_>>()
                     };
                     if keys(&a) == keys(&b) {
-                        line("pass", "两次读取一致", format!("首页 {} 行两次读取相同", a.rows.len()));
+                        line("pass", "两次读取一致", format!("首页 {} 行两次读取相同", a.len()));
                     } else {
                         line("fail", "两次读取一致", "首页两次读取结果不同：排序不确定（键不唯一？）".into());
                     }
@@ -227,7 +231,7 @@ pub async fn check(partner: &Partner, now: DateTime<Utc>) -> Vec<CheckLine> {
                         && let Some(cursor) = &cfg.cursor
                     {
                         let values: Vec<String> =
-                            a.rows.iter().map(|r| r.columns.get(cursor).map(value_text).unwrap_or_default()).collect();
+                            a.iter().map(|r| r.columns.get(cursor).map(value_text).unwrap_or_default()).collect();
                         let unreadable = values
                             .iter()
                             .filter(|v| match cfg.cursor_type {
@@ -240,7 +244,8 @@ pub async fn check(partner: &Partner, now: DateTime<Utc>) -> Vec<CheckLine> {
                             _ => w[0].parse::<i64>().ok() <= w[1].parse::<i64>().ok(),
                         });
                         if unreadable == 0 && ordered {
-                            line("pass", "游标列排序", format!("{cursor} 按 {:?} 读取有序", cfg.cursor_type));
+                            let ty = if cfg.cursor_type == ColumnType::Timestamp { "时间" } else { "整数" };
+                            line("pass", "游标列排序", format!("{cursor} 按{ty}读取，顺序正确"));
                         } else {
                             line(
                                 "fail",

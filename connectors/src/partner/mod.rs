@@ -166,8 +166,8 @@ impl Partner {
     pub async fn sample(&self, limit: usize) -> Result<Vec<(Value, Vec<u8>, String)>, PageError> {
         match self.access.as_ref() {
             Access::Table(table) => {
-                let page = table.read(&TablePosition::default()).await?;
-                Ok(page.rows.into_iter().take(limit).map(|row| self.table_row(table, row)).collect())
+                let rows = table.peek(u32::try_from(limit).unwrap_or(u32::MAX)).await?;
+                Ok(rows.into_iter().map(|row| self.table_row(table, row)).collect())
             }
             Access::Http(http) => {
                 let at = HttpPosition::default();

@@ -269,8 +269,15 @@ impl Table {
                     let zone = zone.clone();
                     Box::pin(async move {
                         if let Some(zone) = zone {
-                            // Checked to be a plain zone name or offset in `Table::new`.
-                            sqlx::query(sqlx::AssertSqlSafe(format!("SET TIME ZONE '{zone}'"))).execute(conn).await?;
+                            // Checked to be a plain zone name or offset in `Table::new`. An
+                            // offset is an ISO interval here: PostgreSQL reads a bare '+08:00'
+                            // as a POSIX zone, eight hours *west*.
+                            let set = if zone.starts_with(['+', '-']) {
+                                format!("SET TIME ZONE INTERVAL '{zone}' HOUR TO MINUTE")
+                            } else {
+                                format!("SET TIME ZONE '{zone}'")
+                            };
+                            sqlx::query(sqlx::AssertSqlSafe(set)).execute(conn).await?;
                         }
                         Ok(())
                     })
@@ -526,6 +533,30 @@ impl Table {
             _ => TablePosition::default(),
         };
         Ok(TablePage { rows, next, has_more: full })
+    }
+
+    /// The first `limit` rows in reading order, with no bound (what `partner
+    /// map` shows; an increment pass would leave the newest for their settle delay).
+    pub async fn peek(&self, limit: u32) -> Result<Vec<TextRow>, PageError> {
+        if self.config.mode == ReadMode::SyncFlag {
+            return Ok(self
+                .read_pending(&TablePosition::default())
+                .await?
+                .rows
+                .into_iter()
+                .take(limit as usize)
+                .collect());
+        }
+        let db = self.db().await?.clone();
+        let cursor = self.config.cursor.as_deref().unwrap_or_default();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {cursor} IS NOT NULL ORDER BY {cursor}, {} LIMIT {}",
+            self.select_list(&db),
+            self.config.table,
+            self.config.key,
+            limit.min(self.config.page_size)
+        );
+        Ok(self.to_rows(self.query_text(&sql, &[]).await?))
     }
 
     /// The version text of a row (what its mark names).

@@ -193,8 +193,27 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
         push(Level::Ok, "server", format!("listens on {}", settings.server.listen));
     }
     let entries = settings.connectors.entries();
-    if entries.is_empty() {
+    if entries.is_empty() && settings.partners.is_empty() {
         push(Level::Warning, "connectors", "none configured: nothing will be pulled".into());
+    }
+    // Each [partners.NAME] was checked field by field when the settings loaded.
+    for (name, partner) in &settings.partners {
+        let state = if partner.enabled { "enabled" } else { "disabled" };
+        let from = match (&partner.table, &partner.http) {
+            (Some(t), _) => format!("exchange table {} ({:?} mode)", t.table, t.mode),
+            (None, Some(h)) => format!("HTTP feed {}", h.url),
+            (None, None) => "nowhere".into(),
+        };
+        push(
+            Level::Ok,
+            "partners",
+            format!(
+                "{name} {state}: {} from {from}, {} fields mapped, schedule {:?}",
+                partner.kind.name(),
+                partner.fields.len(),
+                partner.schedule
+            ),
+        );
     }
     for c in entries {
         let state = if c.enabled { "enabled" } else { "disabled" };

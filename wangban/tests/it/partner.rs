@@ -176,3 +176,75 @@ async fn partner_check_passes_a_conforming_simulator_and_names_the_fault_of_a_br
     assert!(stderr(&output).contains("unknown partner kind"), "{}", stderr(&output));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Onboarding a partner's exchange table from the command line, as
+/// docs/adapters.md says: the simulator writes a gtmap-style table, `config
+/// check` takes the written section, `partner map` shows the first rows
+/// mapped (writing nothing), `partner check --connector` passes, `sync` loads
+/// every case, `partner reconcile` finds every day agreeing; the password in
+/// the URL never reaches an output.
+#[test]
+fn an_exchange_table_is_onboarded_by_configuration() {
+    let admin = match std::env::var("WANGBAN_TEST_MYSQL_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var("WANGBAN_TEST_MYSQL_REQUIRED").is_ok() => panic!("WANGBAN_TEST_MYSQL_URL is unset"),
+        Err(_) => return eprintln!("WANGBAN_TEST_MYSQL_URL is unset: skipping the exchange onboarding test"),
+    };
+    let (server, _) = admin.rsplit_once('/').expect("a database in the URL");
+    let database = format!("wangban_test_cli_{}", std::process::id());
+    let mysql = |sql: &str| {
+        let status = std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql])
+            .status()
+            .expect("mariadb client");
+        assert!(status.success(), "{sql}");
+    };
+    mysql(&format!("DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"));
+    let url = format!("{server}/{database}");
+    let dir = temp_dir("exchange");
+    let config = dir.join("wangban.toml");
+    let output = run(wangban()
+        .args(["simulate", "--exchange-db", &url, "--exchange-cases", "400", "--write-config"])
+        .arg(&config));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let cli = |args: &[&str]| {
+        run(wangban()
+            .env("WANGBAN_EXCHANGE_URL", &url)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(dir.join("data"))
+            .args(args))
+    };
+    let output = cli(&["config", "check"]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+
+    let output = cli(&["partner", "map", "--connector", "gtmap", "--limit", "5", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r["kept"] == true), "{rows:?}");
+    assert!(rows[0]["mapped"]["sqlx"].as_str().is_some_and(|s| s.len() == 4), "{}", rows[0]);
+    assert!(rows[0]["position"].as_str().is_some_and(|p| p.contains("BDC_YW_SL")), "{}", rows[0]);
+    let text = cli(&["partner", "map", "--connector", "gtmap", "--limit", "1"]);
+    assert!(stdout(&text).contains("业务号") && stdout(&text).contains("结果：保留"), "{}", stdout(&text));
+    assert!(!dir.join("data").join("wangban.db").exists(), "partner map writes nothing");
+
+    let output = cli(&["partner", "check", "--connector", "gtmap"]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("代码表覆盖"), "{}", stdout(&output));
+
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let output = cli(&["sync", "--connector", "gtmap", "--quiet"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let first: serde_json::Value = serde_json::from_str(stdout(&output).lines().next().expect("a line")).expect("json");
+    assert_eq!(first["quarantined"], 0, "{first}");
+    assert_eq!(first["inserted"], 400, "{first}");
+    let output = cli(&["partner", "reconcile", "--connector", "gtmap", "--days", "2"]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    for out in [stdout(&output), stderr(&output)] {
+        assert!(!out.contains(&url), "the URL stays out of outputs: {out}");
+    }
+    mysql(&format!("DROP DATABASE IF EXISTS {database}"));
+}
