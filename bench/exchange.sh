@@ -5,6 +5,7 @@
 #   (BDC_YW_SL) in MariaDB; `wangban sync --connector gtmap` then reads them
 #   through the configured adapter into a fresh SQLite store.
 #   Target: under 10 s and under 300 MiB.
+# - The same through MariaDB's ODBC driver into another fresh store. Target: within 2x.
 # - A second sync after every case is written again: 100,000 updates.
 # - `wangban partner map --connector gtmap --limit 20`. Target: under 1 s.
 # Wall time and peak memory from /usr/bin/time.
@@ -29,6 +30,9 @@ sleep 2
 run() { /usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/wangban.toml" --data "$WORK/data" "$@"; }
 echo "== sync --connector gtmap (into a fresh SQLite store)"
 run sync --connector gtmap --quiet
+echo "== the same through ODBC (MariaDB's ODBC driver) into another fresh store"
+WANGBAN_EXCHANGE_URL="odbc:Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=$DB;User=root;Password=;" \
+    /usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/wangban.toml" --data "$WORK/data-odbc" sync --connector gtmap --quiet
 echo "== every case written again, then sync (updates)"
 mariadb -h 127.0.0.1 -u root "$DB" -e "UPDATE BDC_YW_SL SET ZT = '登簿', CD_TIME = NOW(6) - INTERVAL 5 SECOND, SYNC_SIGN = 0"
 sleep 2

@@ -195,29 +195,22 @@ impl Exchange {
     /// the rows carry `at` but are seen only once the caller commits.
     pub async fn hold(&self, cases: &[ExchangeCase], at: NaiveDateTime, operation: char) -> Result<Held, sqlx::Error> {
         let sql = self.upsert_sql();
+        macro_rules! held {
+            ($pool:expr, $variant:path) => {{
+                let mut tx = $pool.begin().await?;
+                for case in cases {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                    for b in Self::binds(case, at, operation) {
+                        q = q.bind(b);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                Ok($variant(tx))
+            }};
+        }
         match self {
-            Self::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                for case in cases {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-                    for b in Self::binds(case, at, operation) {
-                        q = q.bind(b);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                Ok(Held::Postgres(tx))
-            }
-            Self::MySql(pool) => {
-                let mut tx = pool.begin().await?;
-                for case in cases {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-                    for b in Self::binds(case, at, operation) {
-                        q = q.bind(b);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                Ok(Held::MySql(tx))
-            }
+            Self::Postgres(pool) => held!(pool, Held::Postgres),
+            Self::MySql(pool) => held!(pool, Held::MySql),
         }
     }
 

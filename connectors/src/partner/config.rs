@@ -89,6 +89,18 @@ pub enum ReadMode {
     SyncFlag,
 }
 
+/// The SQL a database speaks, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// PostgreSQL, 人大金仓 (KingbaseES).
+    Postgres,
+    /// MySQL, MariaDB.
+    Mysql,
+    /// Oracle, 达梦 (DM) in its Oracle-compatible mode.
+    Oracle,
+}
+
 /// The type of a cursor or key column.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,6 +160,11 @@ pub struct TableConfig {
     /// The sync flag (sync-flag mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncConfig>,
+    /// The SQL dialect behind an ODBC connection (`postgres`, `mysql`,
+    /// `oracle`; default: guessed from the driver's name: PostgreSQL and
+    /// 人大金仓 → postgres, MySQL and MariaDB → mysql, Oracle and 达梦 → oracle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<Dialect>,
     /// The session time zone set on each connection (`+08:00`, or a zone name
     /// such as `Asia/Shanghai` where the server knows it): the zone the
     /// partner's clock is read in, which should be the zone its timestamps are

@@ -41,16 +41,187 @@ use serde_json::{Map, Value};
 use sqlx::Row as _;
 use tokio::sync::OnceCell;
 
-use super::config::{ColumnType, ReadMode, TableConfig};
+use super::config::{ColumnType, Dialect, ReadMode, TableConfig};
 use crate::poll::{Mark, PageError};
 
 /// A connection to the partner's database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Db {
     /// PostgreSQL (and 人大金仓 in its PostgreSQL mode).
     Postgres(sqlx::PgPool),
     /// MySQL or MariaDB.
     MySql(sqlx::MySqlPool),
+    /// An ODBC driver (Oracle, 达梦, 人大金仓, or any other): its connection
+    /// string (credentials included: never printed), the SQL it speaks, and
+    /// the statements that set up each session.
+    Odbc {
+        /// The connection string.
+        connection: String,
+        /// Its dialect.
+        dialect: Dialect,
+        /// Run on each new connection (time zone, date formats).
+        session: Vec<String>,
+    },
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Postgres(_) => f.write_str("Postgres"),
+            Self::MySql(_) => f.write_str("MySql"),
+            Self::Odbc { dialect, .. } => write!(f, "Odbc({dialect:?})"),
+        }
+    }
+}
+
+impl Db {
+    /// The SQL it speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Self::Postgres(_) => Dialect::Postgres,
+            Self::MySql(_) => Dialect::Mysql,
+            Self::Odbc { dialect, .. } => *dialect,
+        }
+    }
+}
+
+impl Dialect {
+    /// The text type for casts.
+    fn text(self) -> &'static str {
+        match self {
+            Self::Postgres => "text",
+            Self::Mysql => "CHAR",
+            Self::Oracle => "VARCHAR2(4000)",
+        }
+    }
+
+    /// A value cast to a timestamp.
+    fn timestamp(self, value: &str) -> String {
+        match self {
+            Self::Postgres => format!("CAST({value} AS timestamp)"),
+            Self::Mysql => format!("CAST({value} AS DATETIME(6))"),
+            Self::Oracle => format!("TO_TIMESTAMP({value}, 'YYYY-MM-DD HH24:MI:SS.FF6')"),
+        }
+    }
+
+    /// A value cast to a whole number.
+    fn integer(self, value: &str) -> String {
+        match self {
+            Self::Postgres => format!("CAST({value} AS bigint)"),
+            Self::Mysql => format!("CAST({value} AS SIGNED)"),
+            Self::Oracle => format!("CAST({value} AS NUMBER(19))"),
+        }
+    }
+
+    /// A timestamp's day as `YYYY-MM-DD`.
+    fn day(self, value: &str) -> String {
+        match self {
+            Self::Postgres => format!("CAST(CAST({value} AS date) AS text)"),
+            Self::Mysql => format!("CAST(CAST({value} AS DATE) AS CHAR)"),
+            Self::Oracle => format!("TO_CHAR({value}, 'YYYY-MM-DD')"),
+        }
+    }
+
+    /// The database's local clock.
+    fn now(self) -> &'static str {
+        match self {
+            Self::Postgres | Self::Oracle => "LOCALTIMESTAMP",
+            Self::Mysql => "NOW(6)",
+        }
+    }
+
+    /// A query for the clock as text.
+    fn clock(self) -> &'static str {
+        match self {
+            Self::Postgres => "SELECT CAST(LOCALTIMESTAMP AS text)",
+            Self::Mysql => "SELECT CAST(NOW(6) AS CHAR)",
+            Self::Oracle => "SELECT TO_CHAR(LOCALTIMESTAMP, 'YYYY-MM-DD HH24:MI:SS.FF6') FROM DUAL",
+        }
+    }
+
+    /// At most `n` rows.
+    fn limit(self, n: u32) -> String {
+        match self {
+            Self::Postgres | Self::Mysql => format!("LIMIT {n}"),
+            Self::Oracle => format!("FETCH FIRST {n} ROWS ONLY"),
+        }
+    }
+
+    /// The statement that sets a session's time zone (checked plain before).
+    fn set_zone(self, zone: &str) -> String {
+        match self {
+            // An offset as an ISO interval: PostgreSQL reads a bare '+08:00' as a
+            // POSIX zone, eight hours *west*.
+            Self::Postgres if zone.starts_with(['+', '-']) => format!("SET TIME ZONE INTERVAL '{zone}' HOUR TO MINUTE"),
+            Self::Postgres => format!("SET TIME ZONE '{zone}'"),
+            Self::Mysql => format!("SET time_zone = '{zone}'"),
+            Self::Oracle => format!("ALTER SESSION SET TIME_ZONE = '{zone}'"),
+        }
+    }
+
+    /// Guessed from an ODBC connection string's driver.
+    fn guess(connection: &str) -> Option<Self> {
+        let lower = connection.to_ascii_lowercase();
+        let driver = lower.split(';').find_map(|part| part.trim().strip_prefix("driver="))?;
+        if driver.contains("postgres") || driver.contains("kingbase") {
+            Some(Self::Postgres)
+        } else if driver.contains("mysql") || driver.contains("mariadb") {
+            Some(Self::Mysql)
+        } else if driver.contains("oracle") || driver.contains("dm") || driver.contains("dameng") {
+            Some(Self::Oracle)
+        } else {
+            None
+        }
+    }
+}
+
+/// The one ODBC environment of the process.
+fn odbc_environment() -> Result<&'static odbc_api::Environment, String> {
+    static ENV: std::sync::OnceLock<Result<odbc_api::Environment, String>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| odbc_api::Environment::new().map_err(|e| format!("ODBC environment: {e}")))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Rows as text, and the rows a statement changed.
+type OdbcResult = (Vec<Vec<Option<String>>>, u64);
+
+/// Runs `sql` with text parameters over ODBC (blocking, on its own
+/// connection): its rows as text, or the rows it changed.
+fn odbc_run(
+    connection: &str,
+    session: &[String],
+    sql: &str,
+    binds: &[String],
+    fetch: bool,
+) -> Result<OdbcResult, String> {
+    use odbc_api::{Cursor as _, IntoParameter as _};
+    let env = odbc_environment()?;
+    let conn = env
+        .connect_with_connection_string(connection, odbc_api::ConnectionOptions::default())
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    for statement in session {
+        conn.execute(statement, (), None).map_err(|e| format!("{statement}: {e}"))?;
+    }
+    let params: Vec<_> = binds.iter().map(|b| b.clone().into_parameter()).collect();
+    let mut statement = conn.preallocate().map_err(|e| e.to_string())?;
+    if !fetch {
+        drop(statement.execute(sql, &params[..]).map_err(|e| e.to_string())?);
+        let changed = statement.row_count().map_err(|e| e.to_string())?.unwrap_or(0);
+        return Ok((Vec::new(), changed as u64));
+    }
+    let Some(mut cursor) = statement.execute(sql, &params[..]).map_err(|e| e.to_string())? else {
+        return Ok((Vec::new(), 0));
+    };
+    let buffer = odbc_api::buffers::TextRowSet::for_cursor(200, &mut cursor, Some(2048)).map_err(|e| e.to_string())?;
+    let mut block = cursor.bind_buffer(buffer).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    while let Some(batch) = block.fetch().map_err(|e| e.to_string())? {
+        for r in 0..batch.num_rows() {
+            rows.push((0..batch.num_cols()).map(|c| batch.at_as_str(c, r).ok().flatten().map(str::to_owned)).collect());
+        }
+    }
+    Ok((rows, 0))
 }
 
 /// One row as text, by configured column name.
@@ -154,10 +325,18 @@ pub fn redact(text: &str, secret: &str) -> String {
         return out;
     }
     out = out.replace(secret, "***");
-    if let Some(password) = url_password(secret).filter(|p| p.len() >= 3) {
+    if let Some(password) = url_password(secret).or_else(|| odbc_password(secret)).filter(|p| p.len() >= 3) {
         out = out.replace(&password, "***");
     }
     out
+}
+
+/// The password in an ODBC connection string (`PWD=…;` or `Password=…;`).
+fn odbc_password(connection: &str) -> Option<String> {
+    connection.split(';').find_map(|part| {
+        let (key, value) = part.split_once('=')?;
+        matches!(key.trim().to_ascii_lowercase().as_str(), "pwd" | "password").then(|| value.trim().to_owned())
+    })
 }
 
 fn url_password(url: &str) -> Option<String> {
@@ -272,11 +451,7 @@ impl Table {
                             // Checked to be a plain zone name or offset in `Table::new`. An
                             // offset is an ISO interval here: PostgreSQL reads a bare '+08:00'
                             // as a POSIX zone, eight hours *west*.
-                            let set = if zone.starts_with(['+', '-']) {
-                                format!("SET TIME ZONE INTERVAL '{zone}' HOUR TO MINUTE")
-                            } else {
-                                format!("SET TIME ZONE '{zone}'")
-                            };
+                            let set = Dialect::Postgres.set_zone(&zone);
                             sqlx::query(sqlx::AssertSqlSafe(set)).execute(conn).await?;
                         }
                         Ok(())
@@ -295,7 +470,7 @@ impl Table {
                     let zone = zone.clone();
                     Box::pin(async move {
                         if let Some(zone) = zone {
-                            sqlx::query(sqlx::AssertSqlSafe(format!("SET time_zone = '{zone}'"))).execute(conn).await?;
+                            sqlx::query(sqlx::AssertSqlSafe(Dialect::Mysql.set_zone(&zone))).execute(conn).await?;
                         }
                         Ok(())
                     })
@@ -304,10 +479,33 @@ impl Table {
                 .await
                 .map_err(fail)?;
             Ok(Db::MySql(pool))
+        } else if let Some(connection) = url.strip_prefix("odbc:") {
+            let dialect = self.config.dialect.or_else(|| Dialect::guess(connection)).ok_or_else(|| {
+                PageError::Unreadable(format!(
+                    "{}: say dialect = \"postgres\", \"mysql\" or \"oracle\" for this ODBC driver",
+                    self.config.table
+                ))
+            })?;
+            let mut session = Vec::new();
+            if dialect == Dialect::Oracle {
+                // Timestamps as text in one form, whatever the server's NLS settings.
+                session.push("ALTER SESSION SET NLS_TIMESTAMP_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF6'".to_owned());
+                session.push("ALTER SESSION SET NLS_DATE_FORMAT = 'YYYY-MM-DD HH24:MI:SS'".to_owned());
+            }
+            if let Some(zone) = &self.config.session_time_zone {
+                session.push(dialect.set_zone(zone));
+            }
+            // Connect once now, so a wrong connection string fails here, clearly.
+            let (probe, probe_session, table) = (connection.to_owned(), session.clone(), self.config.table.clone());
+            tokio::task::spawn_blocking(move || odbc_run(&probe, &probe_session, dialect.clock(), &[], true))
+                .await
+                .map_err(|e| PageError::Unreadable(format!("{table}: {e}")))?
+                .map_err(|e| PageError::Unreadable(format!("{}: {}", self.config.table, redact(&e, connection))))?;
+            Ok(Db::Odbc { connection: connection.to_owned(), dialect, session })
         } else {
-            let scheme = url.split("://").next().unwrap_or_default();
+            let scheme = url.split(':').next().unwrap_or_default();
             Err(PageError::Unreadable(format!(
-                "{}: url scheme {scheme:?} is not postgres:// or mysql:// (ODBC sources are not built in this release)",
+                "{}: url scheme {scheme:?} is not postgres://, mysql:// or odbc:",
                 self.config.table
             )))
         }
@@ -316,24 +514,19 @@ impl Table {
     fn ph(&self, db: &Db, n: usize) -> String {
         match db {
             Db::Postgres(_) => format!("${n}"),
-            Db::MySql(_) => "?".into(),
+            Db::MySql(_) | Db::Odbc { .. } => "?".into(),
         }
     }
 
     fn as_text(db: &Db, column: &str) -> String {
-        match db {
-            Db::Postgres(_) => format!("CAST({column} AS text)"),
-            Db::MySql(_) => format!("CAST({column} AS CHAR)"),
-        }
+        format!("CAST({column} AS {})", db.dialect().text())
     }
 
     fn typed(&self, db: &Db, placeholder: String, ty: ColumnType) -> String {
-        match (db, ty) {
-            (_, ColumnType::Text) => placeholder,
-            (Db::Postgres(_), ColumnType::Timestamp) => format!("CAST({placeholder} AS timestamp)"),
-            (Db::MySql(_), ColumnType::Timestamp) => format!("CAST({placeholder} AS DATETIME(6))"),
-            (Db::Postgres(_), ColumnType::Integer) => format!("CAST({placeholder} AS bigint)"),
-            (Db::MySql(_), ColumnType::Integer) => format!("CAST({placeholder} AS SIGNED)"),
+        match ty {
+            ColumnType::Text => placeholder,
+            ColumnType::Timestamp => db.dialect().timestamp(&placeholder),
+            ColumnType::Integer => db.dialect().integer(&placeholder),
         }
     }
 
@@ -368,7 +561,25 @@ impl Table {
         Ok(match db {
             Db::Postgres(pool) => run!(pool),
             Db::MySql(pool) => run!(pool),
+            Db::Odbc { .. } => self.odbc(db, sql, binds, true).await?.0,
         })
+    }
+
+    async fn odbc(
+        &self,
+        db: &Db,
+        sql: &str,
+        binds: &[String],
+        fetch: bool,
+    ) -> Result<(Vec<Vec<Option<String>>>, u64), PageError> {
+        let Db::Odbc { connection, session, .. } = db else { return Ok((Vec::new(), 0)) };
+        let (connection, session, sql, binds) = (connection.clone(), session.clone(), sql.to_owned(), binds.to_vec());
+        let secret = connection.clone();
+        let table = self.config.table.clone();
+        tokio::task::spawn_blocking(move || odbc_run(&connection, &session, &sql, &binds, fetch))
+            .await
+            .map_err(|e| PageError::Unreadable(format!("{table}: {e}")))?
+            .map_err(|e| PageError::Unreadable(format!("{table}: {}", redact(&e, &secret))))
     }
 
     /// Runs a statement with text `binds`; the rows it changed.
@@ -387,16 +598,14 @@ impl Table {
         Ok(match db {
             Db::Postgres(pool) => run!(pool),
             Db::MySql(pool) => run!(pool),
+            Db::Odbc { .. } => self.odbc(db, sql, binds, false).await?.1,
         })
     }
 
     /// The partner database's clock (local time, as text).
     pub async fn clock(&self) -> Result<NaiveDateTime, PageError> {
         let db = self.db().await?;
-        let sql = match db {
-            Db::Postgres(_) => "SELECT CAST(LOCALTIMESTAMP AS text)",
-            Db::MySql(_) => "SELECT CAST(NOW(6) AS CHAR)",
-        };
+        let sql = db.dialect().clock();
         let rows = self.query_text(sql, &[]).await?;
         let text = rows.first().and_then(|r| r.first().cloned().flatten()).unwrap_or_default();
         parse_naive(&text).ok_or_else(|| PageError::Unreadable(format!("the partner's clock {text:?} is not a time")))
@@ -475,12 +684,12 @@ impl Table {
         }
         clauses.push(format!("{cursor} IS NOT NULL"));
         let sql = format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY {cursor}, {} LIMIT {}",
+            "SELECT {} FROM {} WHERE {} ORDER BY {cursor}, {} {}",
             self.select_list(&db),
             cfg.table,
             clauses.join(" AND "),
             cfg.key,
-            cfg.page_size
+            db.dialect().limit(cfg.page_size)
         );
         let rows = self.to_rows(self.query_text(&sql, &binds).await?);
         let full = rows.len() == cfg.page_size as usize;
@@ -516,11 +725,11 @@ impl Table {
             clause.push_str(&format!(" AND {} > {}", cfg.key, self.typed(&db, self.ph(&db, 1), cfg.key_type)));
         }
         let sql = format!(
-            "SELECT {} FROM {} WHERE {clause} ORDER BY {} LIMIT {}",
+            "SELECT {} FROM {} WHERE {clause} ORDER BY {} {}",
             self.select_list(&db),
             cfg.table,
             cfg.key,
-            cfg.page_size
+            db.dialect().limit(cfg.page_size)
         );
         let rows = self.to_rows(self.query_text(&sql, &binds).await?);
         let full = rows.len() == cfg.page_size as usize;
@@ -550,11 +759,11 @@ impl Table {
         let db = self.db().await?.clone();
         let cursor = self.config.cursor.as_deref().unwrap_or_default();
         let sql = format!(
-            "SELECT {} FROM {} WHERE {cursor} IS NOT NULL ORDER BY {cursor}, {} LIMIT {}",
+            "SELECT {} FROM {} WHERE {cursor} IS NOT NULL ORDER BY {cursor}, {} {}",
             self.select_list(&db),
             self.config.table,
             self.config.key,
-            limit.min(self.config.page_size)
+            db.dialect().limit(limit.min(self.config.page_size))
         );
         Ok(self.to_rows(self.query_text(&sql, &[]).await?))
     }
@@ -586,10 +795,7 @@ impl Table {
         let db = self.db().await?.clone();
         let cfg = &self.config;
         let version = cfg.version.as_deref().or(cfg.cursor.as_deref()).unwrap_or_default();
-        let now = match db {
-            Db::Postgres(_) => "LOCALTIMESTAMP",
-            Db::MySql(_) => "NOW(6)",
-        };
+        let now = db.dialect().now();
         let mut marked = 0;
         // Rows read well: in batches, by (key, version) pairs.
         let good: Vec<&Mark> = marks.iter().filter(|m| m.error.is_none()).collect();
@@ -659,10 +865,11 @@ impl Table {
         let Some(cursor) = self.config.cursor.as_deref() else { return Ok(None) };
         let db = self.db().await?.clone();
         let sql = format!(
-            "SELECT {} AS v, CAST(COUNT(*) AS {}) AS n FROM {} GROUP BY {cursor} ORDER BY COUNT(*) DESC LIMIT 1",
+            "SELECT {} AS v, CAST(COUNT(*) AS {}) AS n FROM {} GROUP BY {cursor} ORDER BY COUNT(*) DESC {}",
             Self::as_text(&db, cursor),
-            if matches!(db, Db::Postgres(_)) { "text" } else { "CHAR" },
-            self.config.table
+            db.dialect().text(),
+            self.config.table,
+            db.dialect().limit(1)
         );
         let rows = self.query_text(&sql, &[]).await?;
         Ok(rows.first().map(|r| {
@@ -677,9 +884,10 @@ impl Table {
         check_identifier(column).map_err(PageError::Unreadable)?;
         let db = self.db().await?.clone();
         let sql = format!(
-            "SELECT DISTINCT {} FROM {} WHERE {column} IS NOT NULL LIMIT {limit}",
+            "SELECT DISTINCT {} FROM {} WHERE {column} IS NOT NULL {}",
             Self::as_text(&db, column),
-            self.config.table
+            self.config.table,
+            db.dialect().limit(limit)
         );
         Ok(self.query_text(&sql, &[]).await?.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect())
     }
@@ -699,16 +907,15 @@ impl Table {
     ) -> Result<std::collections::BTreeMap<String, i64>, PageError> {
         let Some(day) = self.day_column() else { return Ok(Default::default()) };
         let db = self.db().await?.clone();
-        let (text, as_date, ts) = match db {
-            Db::Postgres(_) => ("text", "date", "timestamp"),
-            Db::MySql(_) => ("CHAR", "DATE", "DATETIME(6)"),
-        };
+        let dialect = db.dialect();
         let sql = format!(
-            "SELECT CAST(CAST(v AS {as_date}) AS {text}), CAST(COUNT(*) AS {text}) FROM              (SELECT {key}, MAX({day}) AS v FROM {table} GROUP BY {key}) latest              WHERE v >= CAST({p1} AS {ts}) AND v < CAST({p2} AS {ts}) GROUP BY CAST(v AS {as_date})",
+            "SELECT {d}, CAST(COUNT(*) AS {text}) FROM (SELECT {key}, MAX({day}) AS v FROM {table} GROUP BY {key}) latest WHERE v >= {p1} AND v < {p2} GROUP BY {d}",
+            d = dialect.day("v"),
+            text = dialect.text(),
             key = self.config.key,
             table = self.config.table,
-            p1 = self.ph(&db, 1),
-            p2 = self.ph(&db, 2),
+            p1 = dialect.timestamp(&self.ph(&db, 1)),
+            p2 = dialect.timestamp(&self.ph(&db, 2)),
         );
         let rows = self.query_text(&sql, &[render_naive(lower), render_naive(upper)]).await?;
         Ok(rows
@@ -750,11 +957,11 @@ impl Table {
             ));
         }
         let sql = format!(
-            "SELECT {} FROM {} WHERE {clause} ORDER BY {day}, {} LIMIT {}",
+            "SELECT {} FROM {} WHERE {clause} ORDER BY {day}, {} {}",
             self.select_list(&db),
             cfg.table,
             cfg.key,
-            cfg.page_size
+            db.dialect().limit(cfg.page_size)
         );
         Ok(self.to_rows(self.query_text(&sql, &binds).await?))
     }
@@ -770,19 +977,7 @@ impl Table {
         let db = self.db().await?.clone();
         let sql = format!(
             "SELECT CAST(COUNT(*) AS {}) FROM {} WHERE {cursor} IS NULL",
-            if matches!(db, Db::Postgres(_)) { "text" } else { "CHAR" },
-            self.config.table
-        );
-        let rows = self.query_text(&sql, &[]).await?;
-        Ok(rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|n| n.parse().ok()).unwrap_or(0))
-    }
-
-    /// Rows in the table (for the two-reads check).
-    pub async fn count(&self) -> Result<i64, PageError> {
-        let db = self.db().await?.clone();
-        let sql = format!(
-            "SELECT CAST(COUNT(*) AS {}) FROM {}",
-            if matches!(db, Db::Postgres(_)) { "text" } else { "CHAR" },
+            db.dialect().text(),
             self.config.table
         );
         let rows = self.query_text(&sql, &[]).await?;
@@ -815,6 +1010,19 @@ mod tests {
         }
         assert!(check_literal("0").is_ok());
         assert!(check_literal("0' OR '1").is_err());
+    }
+
+    #[test]
+    fn odbc_dialects_are_guessed_from_the_driver() {
+        assert_eq!(Dialect::guess("Driver={PostgreSQL Unicode};Server=h"), Some(Dialect::Postgres));
+        assert_eq!(Dialect::guess("DRIVER={KingbaseES ODBC};Server=h"), Some(Dialect::Postgres));
+        assert_eq!(Dialect::guess("Driver={MariaDB Unicode};Server=h"), Some(Dialect::Mysql));
+        assert_eq!(Dialect::guess("Driver={DM8 ODBC DRIVER};Server=h"), Some(Dialect::Oracle));
+        assert_eq!(Dialect::guess("Driver={Oracle 21 ODBC driver};Dbq=x"), Some(Dialect::Oracle));
+        assert_eq!(Dialect::guess("DSN=qzk"), None);
+        let text = "[unixODBC] login failed for Driver={DM8};Server=h;UID=sync;PWD=Qz9secret;";
+        assert!(!redact(text, "Driver={DM8};Server=h;UID=sync;PWD=Qz9secret;").contains("Qz9secret"));
+        assert_eq!(Dialect::Oracle.limit(5), "FETCH FIRST 5 ROWS ONLY");
     }
 
     #[test]

@@ -21,31 +21,89 @@ use store::{Store, both_backends};
 /// it, and `WANGBAN_TEST_MYSQL_REQUIRED=1` makes its absence a failure).
 const MYSQL_URL_VAR: &str = "WANGBAN_TEST_MYSQL_URL";
 
-/// Fresh exchange databases, one per server available: (label, URL).
-async fn exchange_databases() -> Vec<(&'static str, String)> {
+/// The variable that makes the ODBC runs required (`.ci/test` sets it once
+/// it has installed unixODBC and the PostgreSQL and MariaDB ODBC drivers).
+const ODBC_REQUIRED_VAR: &str = "WANGBAN_TEST_ODBC_REQUIRED";
+
+/// Whether Debian's ODBC drivers are installed (`odbcinst -q -d`).
+fn odbc_drivers() -> Option<String> {
+    let output = std::process::Command::new("odbcinst").args(["-q", "-d"]).output().ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// One exchange database: its label, the URL the simulator writes through
+/// (native), and the URL the partner configuration reads through (native, or ODBC).
+struct ExchangeDb {
+    label: &'static str,
+    write: String,
+    read: String,
+}
+
+/// Fresh exchange databases, one per server and access available: PostgreSQL
+/// and MariaDB, each natively through sqlx and through its ODBC driver.
+async fn exchange_databases() -> Vec<ExchangeDb> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let suffix = format!(
-        "{}_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let name = format!("wangban_test_xchg_{suffix}");
+    let drivers = odbc_drivers().unwrap_or_default();
+    if std::env::var(ODBC_REQUIRED_VAR).is_ok() {
+        assert!(
+            drivers.contains("PostgreSQL Unicode") && drivers.contains("MariaDB Unicode"),
+            "{ODBC_REQUIRED_VAR} is set but the PostgreSQL and MariaDB ODBC drivers are not installed: {drivers}"
+        );
+    } else if drivers.is_empty() {
+        eprintln!("no ODBC drivers (odbcinst -q -d): the exchange tests skip ODBC");
+    }
     let mut out = Vec::new();
+    let fresh = || {
+        format!(
+            "wangban_test_xchg_{}_{}_{}",
+            std::process::id(),
+            Utc::now().timestamp_micros(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
+    };
     if let Ok(admin) = std::env::var(store::testing::POSTGRES_URL_VAR) {
         let pool = sqlx::PgPool::connect(&admin).await.expect("PostgreSQL admin");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create");
-        pool.close().await;
         let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
-        out.push(("postgresql", format!("{base}/{name}")));
+        for odbc in [false, true] {
+            if odbc && !drivers.contains("PostgreSQL Unicode") {
+                continue;
+            }
+            let name = fresh();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create");
+            let write = format!("{base}/{name}");
+            let read = if odbc {
+                format!("odbc:Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port=5432;Database={name};Uid=postgres;")
+            } else {
+                write.clone()
+            };
+            out.push(ExchangeDb { label: if odbc { "postgresql-odbc" } else { "postgresql" }, write, read });
+        }
+        pool.close().await;
     }
     match std::env::var(MYSQL_URL_VAR) {
         Ok(admin) => {
             let pool = sqlx::MySqlPool::connect(&admin).await.expect("MariaDB admin");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create");
-            pool.close().await;
             let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
-            out.push(("mariadb", format!("{base}/{name}")));
+            for odbc in [false, true] {
+                if odbc && !drivers.contains("MariaDB Unicode") {
+                    continue;
+                }
+                let name = fresh();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create");
+                let write = format!("{base}/{name}");
+                let read = if odbc {
+                    format!(
+                        "odbc:Driver={{MariaDB Unicode}};Server=127.0.0.1;Port=3306;Database={name};User=root;Password=;"
+                    )
+                } else {
+                    write.clone()
+                };
+                out.push(ExchangeDb { label: if odbc { "mariadb-odbc" } else { "mariadb" }, write, read });
+            }
+            pool.close().await;
         }
         Err(_) if std::env::var("WANGBAN_TEST_MYSQL_REQUIRED").is_ok() => {
             panic!("{MYSQL_URL_VAR} is unset but WANGBAN_TEST_MYSQL_REQUIRED is: MariaDB must be tested")
@@ -58,7 +116,7 @@ async fn exchange_databases() -> Vec<(&'static str, String)> {
 /// Drops an exchange database made by [`exchange_databases`].
 async fn drop_exchange(label: &str, url: &str) {
     let (base, name) = url.rsplit_once('/').expect("a database in the URL");
-    if label == "postgresql" {
+    if label.starts_with("postgresql") {
         let admin = std::env::var(store::testing::POSTGRES_URL_VAR).expect("admin URL");
         let pool = sqlx::PgPool::connect(&admin).await.expect("admin");
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
@@ -132,13 +190,13 @@ async fn assert_store_matches(store: &Store, truth: &BTreeMap<String, (ExchangeC
 
 async fn increment_mode_loses_and_doubles_nothing(like: Store) {
     let day = NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
-    for (label, url) in exchange_databases().await {
+    for ExchangeDb { label, write: url, read } in exchange_databases().await {
         // A fresh store for each exchange server.
         let db = store::testing::TestDatabase::like(&like).await.expect("fresh store");
         let store = db.store.clone();
         let x = Exchange::connect(&url).await.expect("exchange database");
         x.create_cases_table().await.expect("table");
-        let gtmap = partner(&url, "increment");
+        let gtmap = partner(&read, "increment");
         let all = exchange::cases(460, 7, day);
         let mut truth = BTreeMap::new();
         let clock = x.clock().await.expect("clock");
@@ -217,13 +275,13 @@ async fn increment_mode_loses_and_doubles_nothing(like: Store) {
 
 async fn sync_flag_mode_marks_only_what_it_read(like: Store) {
     let day = NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
-    for (label, url) in exchange_databases().await {
+    for ExchangeDb { label, write: url, read } in exchange_databases().await {
         // A fresh store for each exchange server.
         let db = store::testing::TestDatabase::like(&like).await.expect("fresh store");
         let store = db.store.clone();
         let x = Exchange::connect(&url).await.expect("exchange database");
         x.create_cases_table().await.expect("table");
-        let gtmap = partner(&url, "sync_flag");
+        let gtmap = partner(&read, "sync_flag");
         let mut all = exchange::cases(250, 11, day);
         // One row carries a code the table lacks: quarantined, its reason written back.
         all[5].djlx = "999".into();
@@ -288,6 +346,24 @@ async fn credentials_never_reach_an_error() {
     let text = format!("{error} {error:?}");
     assert!(!text.contains("Zx9-very-secret"), "{text}");
     assert!(text.contains("BDC_YW_SL"), "the error names the table: {text}");
+    // Through ODBC, whose driver may echo the connection string.
+    if odbc_drivers().is_some_and(|d| d.contains("PostgreSQL Unicode")) {
+        std::fs::write(
+            &file,
+            "odbc:Driver={PostgreSQL Unicode};Server=127.0.0.1;Port=9;Database=qzk;Uid=sync;Pwd=Zx9-very-secret;",
+        )
+        .expect("file");
+        let config: PartnerConfig = toml::from_str(&exchange::adapter_toml(
+            &format!("{{ file = {:?} }}", file.display().to_string()),
+            "increment",
+        ))
+        .expect("adapter");
+        let gtmap = Partner::new("gtmap-odbc", config).expect("valid");
+        let error = gtmap.fetch_page(None).await.expect_err("no server");
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("Zx9-very-secret"), "{text}");
+        assert!(text.contains("BDC_YW_SL"), "the error names the table: {text}");
+    }
 }
 
 /// The two worked examples in docs/adapters.md are valid configurations.
@@ -320,11 +396,11 @@ fn the_documented_examples_are_valid() {
 async fn registry_through_http_and_through_an_exchange_table_agree(like: Store) {
     use simulator::caseflow::{FlowParams, generate};
     let mut url = None;
-    for (label, made) in exchange_databases().await {
-        if label == "postgresql" {
-            url = Some(made);
+    for made in exchange_databases().await {
+        if made.label == "postgresql" {
+            url = Some(made.write);
         } else {
-            drop_exchange(label, &made).await;
+            drop_exchange(made.label, &made.write).await;
         }
     }
     let Some(url) = url else { return };
