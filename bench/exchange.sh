@@ -34,7 +34,7 @@ echo "== the same through ODBC (MariaDB's ODBC driver) into another fresh store"
 WANGBAN_EXCHANGE_URL="odbc:Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=$DB;User=root;Password=;" \
     /usr/bin/time -f "wall %e s, peak %M KiB" "$BIN" --config "$WORK/wangban.toml" --data "$WORK/data-odbc" sync --connector gtmap --quiet
 echo "== every case written again, then sync (updates)"
-mariadb -h 127.0.0.1 -u root "$DB" -e "UPDATE BDC_YW_SL SET ZT = '登簿', CD_TIME = NOW(6) - INTERVAL 5 SECOND, SYNC_SIGN = 0"
+mariadb -h 127.0.0.1 -u root "$DB" -e "SET time_zone = '+08:00'; UPDATE BDC_YW_SL SET ZT = '登簿', CD_TIME = NOW(6) - INTERVAL 5 SECOND, SYNC_SIGN = 0"
 sleep 2
 run sync --connector gtmap --quiet
 echo "== partner map --connector gtmap --limit 20"
