@@ -178,6 +178,17 @@ impl StoreTx {
 }
 
 impl Store {
+    /// The hour of a connector's first recorded arrival (how long its history is).
+    pub async fn first_arrival(&self, connector: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let row: Option<(DateTime<Utc>,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT hour_start FROM connector_arrivals WHERE connector = $1 ORDER BY hour_start LIMIT 1")
+                .bind(connector)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(at,)| at))
+    }
+
     /// A connector's arrival history from `since` on: (hour start, new changes), oldest first.
     pub async fn arrivals_since(
         &self,

@@ -130,15 +130,19 @@ pub struct Rhythm {
 
 impl Rhythm {
     /// Learns a rhythm from hourly arrival counts `(hour start, changes)` of
-    /// the [`RHYTHM_WEEKS`] weeks before `now`; `None` with less than a week
-    /// of history or fewer than 20 changes (too little to judge by).
-    pub fn learn(hours: &[(DateTime<Utc>, i64)], now: DateTime<Utc>) -> Option<Self> {
+    /// the [`RHYTHM_WEEKS`] weeks before `now`, for a feed whose history
+    /// began at `first` (its first recorded arrival). `None` (the fixed
+    /// threshold decides) with less than a week of history, or with no
+    /// change at all in the window: a feed that has gone silent for weeks is
+    /// not taken to be silent by nature.
+    pub fn learn(hours: &[(DateTime<Utc>, i64)], first: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<Self> {
         let window_start = now - TimeDelta::weeks(RHYTHM_WEEKS);
         let hours: Vec<&(DateTime<Utc>, i64)> = hours.iter().filter(|(h, _)| *h >= window_start && *h <= now).collect();
-        let first = hours.iter().map(|(h, _)| *h).min()?;
-        let span = now - first;
+        let earliest = hours.iter().map(|(h, _)| *h).min()?;
+        let start = first.map_or(earliest, |f| f.min(earliest)).max(window_start);
+        let span = now - start;
         let total: i64 = hours.iter().map(|(_, n)| n).sum();
-        if span < TimeDelta::weeks(1) || total < 20 {
+        if span < TimeDelta::weeks(1) || total < 1 {
             return None;
         }
         let weeks = span.num_seconds() as f64 / TimeDelta::weeks(1).num_seconds() as f64;
@@ -294,7 +298,7 @@ pub async fn seizures_expiring(
 
 /// The lag rule: one observation per connector that failed its last poll,
 /// or whose silence is improbable at its own rhythm ([`Rhythm`]), or (without
-/// a week of history yet) whose data is older than the
+/// a week of history, or silent through the whole window) whose data is older than the
 /// threshold on its clock ([`LagClock`]).
 pub async fn connectors_lagging(
     store: &Store,
@@ -318,7 +322,8 @@ pub async fn connectors_lagging(
         let Some(watermark) = s.source_watermark else { continue };
         let fixed = rules.connector_lag_by.get(&s.connector).copied();
         let history = store.arrivals_since(&s.connector, now - TimeDelta::weeks(RHYTHM_WEEKS)).await?;
-        let rhythm = Rhythm::learn(&history, now);
+        let first = store.first_arrival(&s.connector).await?;
+        let rhythm = Rhythm::learn(&history, first, now);
         if let Some(rhythm) = rhythm {
             let p = rhythm.silence_probability(watermark, now);
             if p < rules.silence_probability {
@@ -438,8 +443,8 @@ mod tests {
                 }
             }
         }
-        let quiet = Rhythm::learn(&quiet, now).expect("four weeks");
-        let busy = Rhythm::learn(&busy, now).expect("four weeks");
+        let quiet = Rhythm::learn(&quiet, None, now).expect("four weeks");
+        let busy = Rhythm::learn(&busy, None, now).expect("four weeks");
         // Quiet since Friday 10:00: the weekend and a Monday with two expected changes.
         let p = quiet.silence_probability(china(2025, 1, 3, 10, 30), now);
         assert!(p > 0.01, "a quiet feed's silence is ordinary: {p}");
@@ -453,7 +458,13 @@ mod tests {
         assert!((9..17).contains(&hour) && (55.0..=60.0).contains(&rate), "{}", busy.describe());
         assert!(busy.describe().contains("每小时约"), "{}", busy.describe());
         // Too little history: no rhythm, the fixed threshold decides.
-        assert!(Rhythm::learn(&[(now - TimeDelta::days(2), 500)], now).is_none());
+        assert!(Rhythm::learn(&[(now - TimeDelta::days(2), 500)], None, now).is_none());
+        // A sparse feed (a request a week) with months of history has a rhythm: its silences are ordinary.
+        let sparse: Vec<_> = (1..=7).map(|w| (monday(10, 0) - TimeDelta::weeks(w), 1)).collect();
+        let sparse = Rhythm::learn(&sparse, Some(now - TimeDelta::weeks(30)), now).expect("history");
+        assert!(sparse.silence_probability(monday(10, 0) - TimeDelta::days(4), now) > 0.3);
+        // A feed silent for the whole window: no rhythm, the fixed threshold decides.
+        assert!(Rhythm::learn(&[], Some(now - TimeDelta::weeks(30)), now).is_none());
     }
 
     #[test]

@@ -16,14 +16,15 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         for s in &states {
             let since = now - chrono::TimeDelta::weeks(warehouse::alerts::RHYTHM_WEEKS);
             let history = dd.store.arrivals_since(&s.connector, since).await?;
-            rhythms.push(match (warehouse::alerts::Rhythm::learn(&history, now), s.source_watermark) {
+            let first = dd.store.first_arrival(&s.connector).await?;
+            rhythms.push(match (warehouse::alerts::Rhythm::learn(&history, first, now), s.source_watermark) {
                 (Some(r), Some(w)) => format!(
                     "{}；当前静默概率 {:.1}%",
                     r.describe(),
                     r.silence_probability(w, now) * 100.0
                 ),
                 (Some(r), None) => r.describe(),
-                (None, _) => lang.pick("历史不足一周，按固定阈值判断", "under a week of history: fixed threshold").into(),
+                (None, _) => lang.pick("历史不足一周或近 8 周无数据，按固定阈值判断", "under a week of history, or silent for 8 weeks: fixed threshold").into(),
             });
         }
         let time = |t: Option<chrono::DateTime<chrono::Utc>>| {

@@ -223,3 +223,66 @@ async fn kill_9_during_sync_resumes_to_the_same_store_on_postgres() {
     let victim = TestDatabase::like(&reference.store).await.expect("postgres");
     kill_during_sync(reference, victim).await;
 }
+
+/// `kill -9` of `wangban sync` reading a partner's exchange table (MariaDB,
+/// the simulator's gtmap-style table) at three moments, then a run to the
+/// end: the store ends identical to one uninterrupted run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_an_exchange_table_sync_resumes_to_the_same_store() {
+    let Ok(admin) = std::env::var("WANGBAN_TEST_MYSQL_URL") else {
+        assert!(std::env::var("WANGBAN_TEST_MYSQL_REQUIRED").is_err(), "WANGBAN_TEST_MYSQL_URL is unset");
+        return eprintln!("WANGBAN_TEST_MYSQL_URL is unset: skipping the exchange-table crash test");
+    };
+    let (server, _) = admin.rsplit_once('/').expect("a database in the URL");
+    let database = format!("wangban_test_crash_{}", std::process::id());
+    let mysql = |sql: String| {
+        let status = std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", &sql])
+            .status()
+            .expect("mariadb client");
+        assert!(status.success(), "{sql}");
+    };
+    mysql(format!("DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"));
+    let url = format!("{server}/{database}");
+    let dir = crate::support::temp_dir("crash_exchange");
+    let config = dir.join("wangban.toml");
+    let output = crate::support::run(
+        crate::support::wangban()
+            .args(["simulate", "--exchange-db", &url, "--exchange-cases", "30000", "--write-config"])
+            .arg(&config),
+    );
+    assert!(output.status.success(), "{}", crate::support::stderr(&output));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let reference = TestDatabase::sqlite().await.expect("sqlite");
+    let victim = TestDatabase::sqlite().await.expect("sqlite");
+    let run = |db: &TestDatabase| {
+        let mut command = sync(&config, &db.url);
+        command.env("WANGBAN_EXCHANGE_URL", &url);
+        command
+    };
+    let started = std::time::Instant::now();
+    assert!(run(&reference).status().expect("reference sync").success());
+    let full = started.elapsed();
+    let mut kills = 0;
+    for share in [0.2, 0.45, 0.7] {
+        let mut child = run(&victim).spawn().expect("spawn sync");
+        std::thread::sleep(full.mul_f64(share));
+        if child.try_wait().expect("poll").is_none() {
+            child.kill().expect("kill -9");
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    assert!(kills >= 2, "the sync was killed mid-run at least twice (a full run takes {full:?})");
+    assert!(run(&victim).status().expect("resumed sync").success());
+    let cases = victim.store.table_counts().await.expect("counts").cases;
+    assert_eq!(cases, 30_000, "every case of the table");
+    assert_eq!(
+        victim.store.records_fingerprint().await.expect("fingerprint"),
+        reference.store.records_fingerprint().await.expect("fingerprint"),
+        "killed and resumed = uninterrupted"
+    );
+    reference.drop_database().await.expect("drop");
+    victim.drop_database().await.expect("drop");
+    mysql(format!("DROP DATABASE IF EXISTS {database}"));
+}
