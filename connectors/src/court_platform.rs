@@ -135,7 +135,7 @@ pub fn decode_requests(body: &[u8], after: i64) -> Result<(Vec<Result<Record, Ba
     let mut last = after;
     let mut rows = Vec::with_capacity(list.rows.len());
     for (i, row) in list.rows.into_iter().enumerate() {
-        let position = format!("after_seq {after} row {i}");
+        let position = format!("序号 {after} 之后第 {} 条", i + 1);
         let bad = |(reason_code, reason): RowError| BadRow {
             position: position.clone(),
             reason_code,

@@ -201,7 +201,7 @@ fn parse_export(listed: &Listed, bytes: &[u8]) -> Result<Vec<Result<Record, BadR
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            let position = format!("{} line {}", listed.file, i + 2);
+            let position = format!("{} 第 {} 行", listed.file, i + 2);
             let bad = |(reason_code, reason): RowError| BadRow {
                 position: position.clone(),
                 reason_code,

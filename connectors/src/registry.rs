@@ -480,7 +480,7 @@ pub fn decode_page(feed: RegistryFeed, body: &[u8], cursor: Option<&str>) -> Res
         .enumerate()
         .map(|(i, row)| {
             feed.parse(row).map_err(|(reason_code, reason)| BadRow {
-                position: format!("{} cursor {:?} row {i}", feed.path(), cursor.unwrap_or_default()),
+                position: format!("{} 游标 {:?} 之后第 {} 条", feed.path(), cursor.unwrap_or_default(), i + 1),
                 reason_code,
                 reason,
                 raw: row.to_string().into_bytes(),

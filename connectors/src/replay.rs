@@ -72,7 +72,8 @@ pub fn revalidate(entry: &QuarantineEntry, payload: &[u8]) -> Result<Record, Rep
                 .decode_without_bom_handling_and_without_replacement(payload)
                 .or_else(|| std::str::from_utf8(payload).ok().map(std::borrow::Cow::Borrowed))
                 .ok_or_else(|| still_bad(("undecodable", "the line is neither GBK nor UTF-8".into())))?;
-            let file = entry.position.split(" line ").next().unwrap_or_default();
+            // The file name, then where in it: `export-20240101.csv 第 2 行` (or `line 2`, as kept before).
+            let file = entry.position.split_whitespace().next().unwrap_or_default();
             housing::parse_filing(&line, file).map(|(f, flaws)| Record::Filing(f, flaws)).map_err(still_bad)
         }
         "provident_fund" => {
@@ -111,7 +112,7 @@ pub fn validate_record(source: &str, payload: &[u8]) -> Result<Record, ReplayErr
         id: 0,
         created_at: DateTime::<Utc>::UNIX_EPOCH,
         source: source.to_owned(),
-        position: "export-20240101.csv line 2".to_owned(),
+        position: "export-20240101.csv 第 2 行".to_owned(),
         reason_code: String::new(),
         reason: String::new(),
         payload: Vec::new(),
