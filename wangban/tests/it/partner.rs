@@ -199,8 +199,17 @@ fn an_exchange_table_is_onboarded_by_configuration() {
             .expect("mariadb client");
         assert!(status.success(), "{sql}");
     };
-    mysql(&format!("DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}"));
-    let url = format!("{server}/{database}");
+    // The partner's account has a password, which must stay out of every output and log.
+    let password = "Sync-Pa55-qzk";
+    let user = format!("wangban_sync_{}", std::process::id());
+    mysql(&format!(
+        "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; \
+         CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'; \
+         CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY '{password}'; \
+         GRANT ALL ON {database}.* TO '{user}'@'%'; GRANT ALL ON {database}.* TO '{user}'@'localhost'"
+    ));
+    let host = server.rsplit_once('@').map_or("127.0.0.1:3306", |(_, h)| h);
+    let url = format!("mysql://{user}:{password}@{host}/{database}");
     let dir = temp_dir("exchange");
     let config = dir.join("wangban.toml");
     let output = run(wangban()
@@ -210,6 +219,7 @@ fn an_exchange_table_is_onboarded_by_configuration() {
     let cli = |args: &[&str]| {
         run(wangban()
             .env("WANGBAN_EXCHANGE_URL", &url)
+            .env("RUST_LOG", "debug")
             .arg("--config")
             .arg(&config)
             .arg("--data")
@@ -243,8 +253,33 @@ fn an_exchange_table_is_onboarded_by_configuration() {
     assert_eq!(first["inserted"], 400, "{first}");
     let output = cli(&["partner", "reconcile", "--connector", "gtmap", "--days", "2"]);
     assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    // A wrong password: the error says so, without the password tried.
+    let wrong = url.replace(password, "Wr0ng-Pa55-qzk");
+    let output = run(wangban()
+        .env("WANGBAN_EXCHANGE_URL", &wrong)
+        .env("RUST_LOG", "debug")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.join("data"))
+        .args(["sync", "--connector", "gtmap", "--quiet"]));
+    assert_ne!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("BDC_YW_SL"), "the failure names the table: {}", stdout(&output));
     for out in [stdout(&output), stderr(&output)] {
-        assert!(!out.contains(&url), "the URL stays out of outputs: {out}");
+        assert!(!out.contains("Wr0ng-Pa55-qzk"), "the password stays out of outputs and logs: {out}");
     }
-    mysql(&format!("DROP DATABASE IF EXISTS {database}"));
+    // Every output and debug log of the whole onboarding, too.
+    for args in [
+        &["partner", "map", "--connector", "gtmap"][..],
+        &["partner", "check", "--connector", "gtmap"],
+        &["sync", "--connector", "gtmap"],
+    ] {
+        let output = cli(args);
+        for out in [stdout(&output), stderr(&output)] {
+            assert!(!out.contains(password), "{args:?}: the password stays out of outputs and logs: {out}");
+        }
+    }
+    mysql(&format!(
+        "DROP DATABASE IF EXISTS {database}; DROP USER IF EXISTS '{user}'@'%'; DROP USER IF EXISTS '{user}'@'localhost'"
+    ));
 }
