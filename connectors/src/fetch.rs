@@ -151,6 +151,16 @@ pub enum Auth {
     Bearer(String),
     /// HTTP basic: user and password.
     Basic(String, String),
+    /// Our HMAC (docs/court-api.md § Authentication), as a partner: `X-Partner-Id`
+    /// and `X-Signature` over the request path, signed afresh on each attempt.
+    Hmac {
+        /// Our id at the partner.
+        partner_id: String,
+        /// The shared secret.
+        secret: String,
+        /// Also an HMAC-SM3 signature.
+        sm3: bool,
+    },
 }
 
 impl std::fmt::Debug for Auth {
@@ -159,6 +169,7 @@ impl std::fmt::Debug for Auth {
             Self::None => f.write_str("None"),
             Self::Bearer(_) => f.write_str("Bearer(***)"),
             Self::Basic(user, _) => write!(f, "Basic({user:?}, ***)"),
+            Self::Hmac { partner_id, sm3, .. } => write!(f, "Hmac({partner_id:?}, ***, sm3: {sm3})"),
         }
     }
 }
@@ -215,6 +226,11 @@ async fn send(
             Auth::None => {}
             Auth::Bearer(token) => request = request.bearer_auth(token),
             Auth::Basic(user, password) => request = request.basic_auth(user, Some(password)),
+            Auth::Hmac { partner_id, secret, sm3 } => {
+                let path = reqwest::Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_default();
+                let signature = signing::sign(secret, chrono::Utc::now().timestamp(), path.as_bytes(), *sm3);
+                request = request.header("X-Partner-Id", partner_id).header("X-Signature", signature);
+            }
         }
         let mut retry_after = None;
         match request.send().await {

@@ -316,6 +316,16 @@ pub enum AuthConfig {
         /// The password.
         password: SecretRef,
     },
+    /// Our HMAC signature (`X-Partner-Id`, `X-Signature` over the path; docs/court-api.md).
+    Hmac {
+        /// Our id at the partner.
+        partner_id: String,
+        /// The shared secret.
+        secret: SecretRef,
+        /// Also sign with HMAC-SM3.
+        #[serde(default)]
+        sm3: bool,
+    },
 }
 
 /// `[partners.NAME.http]`: an HTTP feed.

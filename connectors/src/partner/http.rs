@@ -104,6 +104,13 @@ impl Http {
                     Auth::None
                 }
             },
+            AuthConfig::Hmac { partner_id, secret, sm3 } => match secret.resolve() {
+                Ok(secret) => Auth::Hmac { partner_id: partner_id.clone(), secret, sm3: *sm3 },
+                Err(e) => {
+                    problems.push(format!("auth.secret: {e}"));
+                    Auth::None
+                }
+            },
         };
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
             problems.push(format!("url {:?} is not http:// or https://", config.url));

@@ -4,4 +4,5 @@ mod compliance;
 mod conformance;
 mod contracts;
 mod exchange;
+mod http_feeds;
 mod registry;
