@@ -80,7 +80,7 @@ fn listing(body: &[u8]) -> Result<Vec<Listed>, PageError> {
 }
 
 /// Splits one CSV line into fields (RFC 4180 quoting).
-fn split_csv(line: &str) -> Result<Vec<String>, RowError> {
+pub(crate) fn split_csv(line: &str) -> Result<Vec<String>, RowError> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut chars = line.chars().peekable();

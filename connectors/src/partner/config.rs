@@ -30,6 +30,9 @@ pub struct PartnerConfig {
     /// An HTTP feed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpConfig>,
+    /// A drop folder of CSV or XML files (前置机).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<super::files::FilesConfig>,
     /// Target field → how it is filled.
     pub fields: BTreeMap<String, FieldSpec>,
     /// Code tables: name → (partner's code → ours).

@@ -300,7 +300,7 @@ fn max_opt(a: Option<String>, b: Option<String>) -> Option<String> {
     }
 }
 
-fn encoding_of(name: &str) -> Option<&'static encoding_rs::Encoding> {
+pub(crate) fn encoding_of(name: &str) -> Option<&'static encoding_rs::Encoding> {
     match name.to_ascii_lowercase().as_str() {
         "utf-8" | "utf8" => Some(encoding_rs::UTF_8),
         "gbk" => Some(encoding_rs::GBK),

@@ -299,6 +299,22 @@ pub async fn check(partner: &Partner, now: DateTime<Utc>) -> Vec<CheckLine> {
                 }
             }
         }
+        None if partner.files().is_some() => {
+            let files = partner.files().unwrap_or_else(|| unreachable!("checked in the guard"));
+            match files.list(std::time::SystemTime::now()) {
+                Ok(names) => line(
+                    "pass",
+                    "投放目录",
+                    format!(
+                        "{} 中有 {} 个已落定的文件{}",
+                        files.config().dir.display(),
+                        names.len(),
+                        names.last().map(|n| format!("，最新 {n}")).unwrap_or_default()
+                    ),
+                ),
+                Err(e) => line("fail", "投放目录", e.to_string()),
+            }
+        }
         None => {
             let Some(http) = partner.http() else { return lines };
             match (http.read(&HttpPosition::default()).await, http.read(&HttpPosition::default()).await) {

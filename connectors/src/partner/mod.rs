@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod days;
+pub mod files;
 pub mod http;
 pub mod inspect;
 pub mod mapping;
@@ -31,6 +32,7 @@ use crate::poll::{BadRow, Ended, Mark, Page, PageError, Record, Source};
 enum Access {
     Table(Table),
     Http(Http),
+    Files(files::Files),
 }
 
 /// A configured partner, ready to run.
@@ -85,6 +87,13 @@ impl Partner {
             }
         };
         let access = match (&config.table, &config.http) {
+            (None, None) if config.files.is_some() => {
+                let files = config.files.clone().unwrap_or_else(|| unreachable!("checked just above"));
+                files::Files::new(files)
+                    .map(Access::Files)
+                    .map_err(|e| e.into_iter().map(|p| format!("files: {p}")).collect::<Vec<_>>())
+            }
+            _ if config.files.is_some() => Err(vec!["give one of [table], [http] and [files]".to_owned()]),
             (Some(table), None) => {
                 let mapped = mapping::referenced_columns(&config.fields);
                 Table::new(table.clone(), mapped)
@@ -95,7 +104,7 @@ impl Partner {
                 .map(Access::Http)
                 .map_err(|e| e.into_iter().map(|p| format!("http: {p}")).collect::<Vec<_>>()),
             (Some(_), Some(_)) => Err(vec!["give [table] or [http], not both".to_owned()]),
-            (None, None) => Err(vec!["give where the rows are: a [table] or an [http] section".to_owned()]),
+            (None, None) => Err(vec!["give where the rows are: a [table], [http] or [files] section".to_owned()]),
         };
         let access = match access {
             Ok(a) => Some(a),
@@ -121,7 +130,7 @@ impl Partner {
     pub fn with_http(self, policy: crate::fetch::RetryPolicy, query: &[(&str, &str)]) -> Self {
         let tuned = match self.access.as_ref() {
             Access::Http(http) => http.tuned(policy, query),
-            Access::Table(_) => return self,
+            Access::Table(_) | Access::Files(_) => return self,
         };
         Self { access: Arc::new(Access::Http(tuned)), ..self }
     }
@@ -140,7 +149,7 @@ impl Partner {
     pub fn table(&self) -> Option<&Table> {
         match self.access.as_ref() {
             Access::Table(t) => Some(t),
-            Access::Http(_) => None,
+            Access::Http(_) | Access::Files(_) => None,
         }
     }
 
@@ -148,7 +157,15 @@ impl Partner {
     pub fn http(&self) -> Option<&Http> {
         match self.access.as_ref() {
             Access::Http(h) => Some(h),
-            Access::Table(_) => None,
+            Access::Table(_) | Access::Files(_) => None,
+        }
+    }
+
+    /// The drop folder, if it reads one.
+    pub fn files(&self) -> Option<&files::Files> {
+        match self.access.as_ref() {
+            Access::Files(f) => Some(f),
+            Access::Table(_) | Access::Http(_) => None,
         }
     }
 
@@ -168,6 +185,10 @@ impl Partner {
             Access::Table(table) => {
                 let rows = table.peek(u32::try_from(limit).unwrap_or(u32::MAX)).await?;
                 Ok(rows.into_iter().map(|row| self.table_row(table, row)).collect())
+            }
+            Access::Files(files) => {
+                let file = files.next(None, std::time::SystemTime::now())?;
+                Ok(file.map(|f| f.records.into_iter().take(limit).collect()).unwrap_or_default())
             }
             Access::Http(http) => {
                 let at = HttpPosition::default();
@@ -240,6 +261,21 @@ impl Source for Partner {
                 }
                 Ok(page)
             }
+            Access::Files(files) => {
+                let after = cursor.filter(|c| !c.is_empty());
+                let Some(file) = files.next(after, std::time::SystemTime::now())? else {
+                    return Ok(Page::new(Vec::new(), after.unwrap_or_default().to_owned(), false));
+                };
+                let rows: Vec<_> =
+                    file.records.iter().map(|(value, raw, position)| self.map_row(value, raw, position)).collect();
+                let source_file = store::records::SourceFile {
+                    source: self.name.clone(),
+                    file_name: file.name.clone(),
+                    sha256: file.sha256,
+                    row_count: i64::try_from(rows.len()).unwrap_or(i64::MAX),
+                };
+                Ok(Page { file: Some(source_file), ..Page::new(rows, file.name, file.more) })
+            }
             Access::Http(http) => {
                 let at = HttpPosition::parse(cursor);
                 let read = http.read(&at).await.map_err(|e| e.from_where(&self.name))?;
@@ -258,7 +294,7 @@ impl Source for Partner {
     async fn after_page(&self, marks: &[Mark]) -> Result<(), PageError> {
         match self.access.as_ref() {
             Access::Table(table) => table.mark(marks).await.map(|_| ()),
-            Access::Http(_) => Ok(()),
+            Access::Http(_) | Access::Files(_) => Ok(()),
         }
     }
 }

@@ -387,7 +387,7 @@ fn the_documented_examples_are_valid() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 2, "both examples were found and checked");
+    assert_eq!(checked, 3, "the three examples were found and checked");
 }
 
 /// The registry through its HTTP contract (the shipped adapter) and through an

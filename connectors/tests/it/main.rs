@@ -4,5 +4,6 @@ mod compliance;
 mod conformance;
 mod contracts;
 mod exchange;
+mod file_drops;
 mod http_feeds;
 mod registry;

@@ -199,10 +199,11 @@ async fn check(settings: &Settings, connect: bool) -> Vec<Finding> {
     // Each [partners.NAME] was checked field by field when the settings loaded.
     for (name, partner) in &settings.partners {
         let state = if partner.enabled { "enabled" } else { "disabled" };
-        let from = match (&partner.table, &partner.http) {
-            (Some(t), _) => format!("exchange table {} ({:?} mode)", t.table, t.mode),
-            (None, Some(h)) => format!("HTTP feed {}", h.url),
-            (None, None) => "nowhere".into(),
+        let from = match (&partner.table, &partner.http, &partner.files) {
+            (Some(t), _, _) => format!("exchange table {} ({:?} mode)", t.table, t.mode),
+            (None, Some(h), _) => format!("HTTP feed {}", h.url),
+            (None, None, Some(f)) => format!("drop folder {} ({})", f.dir.display(), f.pattern),
+            (None, None, None) => "nowhere".into(),
         };
         push(
             Level::Ok,
