@@ -115,6 +115,18 @@ impl Default for AlertRules {
     }
 }
 
+/// A connector's rhythm as the store's history gives it (see [`Rhythm::learn`]):
+/// the one place the lag rule and the connectors page learn it.
+pub async fn rhythm_of(
+    store: &Store,
+    connector: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Rhythm>, store::StoreError> {
+    let history = store.arrivals_since(connector, now - TimeDelta::weeks(RHYTHM_WEEKS)).await?;
+    let first = store.first_arrival(connector).await?;
+    Ok(Rhythm::learn(&history, first, now))
+}
+
 /// Weeks of history a feed's rhythm is learned from.
 pub const RHYTHM_WEEKS: i64 = 8;
 
@@ -321,9 +333,7 @@ pub async fn connectors_lagging(
         }
         let Some(watermark) = s.source_watermark else { continue };
         let fixed = rules.connector_lag_by.get(&s.connector).copied();
-        let history = store.arrivals_since(&s.connector, now - TimeDelta::weeks(RHYTHM_WEEKS)).await?;
-        let first = store.first_arrival(&s.connector).await?;
-        let rhythm = Rhythm::learn(&history, first, now);
+        let rhythm = rhythm_of(store, &s.connector, now).await?;
         if let Some(rhythm) = rhythm {
             let p = rhythm.silence_probability(watermark, now);
             if p < rules.silence_probability {

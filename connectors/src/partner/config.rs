@@ -20,8 +20,8 @@ pub struct PartnerConfig {
     /// Whether it runs.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The store source name its loans carry (default `bank:NAME` for bank
-    /// loans); the other kinds carry their kind's own.
+    /// The store source name its bank loans carry (default `bank:NAME`);
+    /// the other kinds carry their kind's own, whatever this says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// An exchange-database table (前置库).

@@ -43,15 +43,6 @@ fn table_of(kind: RecordKind) -> RecordTable {
     }
 }
 
-fn store_source(partner: &Partner) -> String {
-    match partner.mapping().kind {
-        RecordKind::BankLoan | RecordKind::ProvidentFundLoan => partner.mapping().source.clone(),
-        RecordKind::Case => crate::registry::SOURCE.to_owned(),
-        RecordKind::QcFinding => crate::registry::QC_SOURCE.to_owned(),
-        RecordKind::Evaluation => crate::registry::EVALUATION_SOURCE.to_owned(),
-    }
-}
-
 /// Reconciles the `days` days up to and including `today` (China time): the
 /// checks, saved in the store, differing days read again.
 pub async fn reconcile_days(
@@ -73,7 +64,7 @@ pub async fn reconcile_days(
     let upper = (today + TimeDelta::days(1)).and_time(NaiveTime::MIN).min(settled);
     let settled_utc = domain::time::from_china(settled);
     let theirs = table.day_counts(lower, upper).await?;
-    let source = store_source(partner);
+    let source = partner.mapping().source.clone();
     let kind_table = table_of(partner.mapping().kind);
     let ours_between = |from: NaiveDate, to: NaiveDate| {
         let store = store.clone();
@@ -139,7 +130,7 @@ async fn reread_day(
         let rows = table.read_range(lower, upper, after.as_ref()).await?;
         let full = rows.len() == table.config().page_size as usize;
         if let Some(last) = rows.last() {
-            after = Some((table.text_of(last, &day_column).to_owned(), table.key_of(last)));
+            after = Some((table.value(last, &day_column).to_owned(), table.key_of(last)));
         }
         read += rows.len() as i64;
         let mut records: Vec<Record> = Vec::new();

@@ -201,6 +201,18 @@ impl RecordKind {
         }
     }
 
+    /// The store source its records carry whatever the configuration says
+    /// (their validators fix it); `None` for bank loans, which carry their bank's.
+    pub fn fixed_source(self) -> Option<&'static str> {
+        match self {
+            Self::Case => Some(crate::registry::SOURCE),
+            Self::QcFinding => Some(crate::registry::QC_SOURCE),
+            Self::Evaluation => Some(crate::registry::EVALUATION_SOURCE),
+            Self::ProvidentFundLoan => Some(crate::lenders::PROVIDENT_FUND_SOURCE),
+            Self::BankLoan => None,
+        }
+    }
+
     /// The canonical field that is the record's version.
     pub fn version_field(self) -> &'static str {
         match self {
@@ -299,7 +311,7 @@ impl std::fmt::Display for MappingProblem {
 pub struct Mapping {
     /// The kind it produces.
     pub kind: RecordKind,
-    /// The store source name of loans (`bank:ID`); the other kinds keep their own.
+    /// The store source its records carry (`bank:ID`, `registry` …).
     pub source: String,
     fields: Vec<(&'static Target, FieldRule, Option<Scale>, Option<FixedOffset>)>,
     codes: BTreeMap<String, BTreeMap<String, String>>,

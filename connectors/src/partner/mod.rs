@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use self::config::PartnerConfig;
 use self::http::{Http, HttpPosition};
-use self::mapping::{Mapping, RecordKind};
+use self::mapping::Mapping;
 use self::table::{Table, TablePosition, TextRow};
 use crate::poll::{BadRow, Ended, Mark, Page, PageError, Record, Source};
 
@@ -72,13 +72,10 @@ impl Partner {
         if let Err(e) = crate::schedule::Schedule::parse(&config.schedule) {
             problems.push(format!("schedule: {e}"));
         }
-        let source = config.source.clone().unwrap_or_else(|| match config.kind {
-            RecordKind::BankLoan => format!("bank:{name}"),
-            RecordKind::ProvidentFundLoan => crate::lenders::PROVIDENT_FUND_SOURCE.to_owned(),
-            RecordKind::Case => crate::registry::SOURCE.to_owned(),
-            RecordKind::QcFinding => crate::registry::QC_SOURCE.to_owned(),
-            RecordKind::Evaluation => crate::registry::EVALUATION_SOURCE.to_owned(),
-        });
+        let source = match config.kind.fixed_source() {
+            Some(fixed) => fixed.to_owned(),
+            None => config.source.clone().unwrap_or_else(|| format!("bank:{name}")),
+        };
         let mapping = match Mapping::new(config.kind, &source, &config.fields, &config.codes) {
             Ok(m) => Some(m),
             Err(found) => {

@@ -624,7 +624,8 @@ impl Table {
             .collect()
     }
 
-    fn value<'a>(&self, row: &'a TextRow, column: &str) -> &'a str {
+    /// The value of `column` in `row` (empty for NULL).
+    pub fn value<'a>(&self, row: &'a TextRow, column: &str) -> &'a str {
         row.columns.get(column).and_then(Value::as_str).unwrap_or_default()
     }
 
@@ -964,11 +965,6 @@ impl Table {
             db.dialect().limit(cfg.page_size)
         );
         Ok(self.to_rows(self.query_text(&sql, &binds).await?))
-    }
-
-    /// The value of `column` in `row`.
-    pub fn text_of<'a>(&self, row: &'a TextRow, column: &str) -> &'a str {
-        self.value(row, column)
     }
 
     /// Rows whose cursor is NULL (an increment pass never reads them).

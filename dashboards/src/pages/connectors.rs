@@ -14,10 +14,7 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         // Each feed's learned arrival rhythm, and how probable its present silence is at it.
         let mut rhythms = Vec::with_capacity(states.len());
         for s in &states {
-            let since = now - chrono::TimeDelta::weeks(warehouse::alerts::RHYTHM_WEEKS);
-            let history = dd.store.arrivals_since(&s.connector, since).await?;
-            let first = dd.store.first_arrival(&s.connector).await?;
-            rhythms.push(match (warehouse::alerts::Rhythm::learn(&history, first, now), s.source_watermark) {
+            rhythms.push(match (warehouse::alerts::rhythm_of(&dd.store, &s.connector, now).await?, s.source_watermark) {
                 (Some(r), Some(w)) => format!(
                     "{}；当前静默概率 {:.1}%",
                     r.describe(),
