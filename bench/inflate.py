@@ -7,12 +7,13 @@ itself, copy k (2..K) has the case number suffixed `-k`, a different applicant
 key, and every time shifted by k-1 minutes (backwards when forwards would
 leave the month in China time), so copies are distinct rows spread through the
 month like real cases rather than K identical rows side by side (which
-compress to almost nothing once sorted). `qc_findings` and `evaluations` are
-inflated the same way, so their joins with `cases` keep their proportions.
+compress to almost nothing once sorted). `qc_findings` and `evaluations`
+(written per case month with their case's dimensions) are inflated the same
+way, each copy following its case, so they keep their proportions.
 Each month is written as `inflated.parquet` beside the original, which is
 removed; `wangban warehouse compact` then rewrites each month as a refresh
-would (one file sorted by submission time, the refresh's writer settings, its
-rollup counted again). The rollup files are left as they are until then.
+would (one file sorted by district, business type and submission time, the
+refresh's writer settings, its rollups counted again). The rollup files are left as they are until then.
 """
 
 import json
@@ -53,19 +54,27 @@ for month, entry in sorted(manifest["cases"].items()):
         f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
     os.remove(source)
 
+# The child tables are written per case month with their case's dimensions:
+# each copy follows its case (the same suffix, the same shift of the case's
+# submission time); their own times move by k-1 minutes. Rows whose case is
+# unknown (`month=unmatched`) are left as they are.
 for table, times in [("qc_findings", ["found_at", "corrected_at"]), ("evaluations", ["evaluated_at", "rectified_at"])]:
-    entry = manifest["tables"].get(table)
-    if entry is None:
-        continue
-    source = f"{snap}/{entry['file']}"
     id_column = "finding_id" if table == "qc_findings" else "evaluation_id"
-    replace = [f"{suffixed(id_column)} AS {id_column}", f"{suffixed('case_no')} AS case_no"]
-    replace += [f"{c} + to_minutes(k - 1) AS {c}" for c in times]
-    target = source + ".inflated"
-    con.execute(f"COPY (SELECT * EXCLUDE (k) REPLACE ({', '.join(replace)}) FROM read_parquet('{source}'), copies) "
-                f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
-    os.replace(target, source)  # a new file: the previous snapshot's hard link is untouched
-    entry["rows"] *= k
+    for month, entry in sorted(manifest.get("by_month", {}).get(table, {}).items()):
+        if month == "unmatched":
+            continue
+        source = f"{snap}/{entry['file']}"
+        shift = (f"CASE WHEN strftime(CAST(submitted_at AS TIMESTAMP) + INTERVAL 8 HOUR + to_minutes(k - 1), '%Y-%m') "
+                 f"= '{month}' THEN to_minutes(k - 1) ELSE -to_minutes(k - 1) END")
+        replace = [f"{suffixed(id_column)} AS {id_column}", f"{suffixed('case_no')} AS case_no",
+                   "submitted_at + shift AS submitted_at"]
+        replace += [f"{c} + to_minutes(k - 1) AS {c}" for c in times]
+        target = os.path.join(os.path.dirname(source), "inflated.parquet")
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (k, shift) REPLACE ({', '.join(replace)}) "
+            f"FROM (SELECT *, {shift} AS shift FROM read_parquet('{source}', hive_partitioning = false), copies)) "
+            f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+        os.remove(source)  # the previous snapshot's hard link is untouched
 json.dump(manifest, open(manifest_path, "w"), indent=2)
 rows = sum(e["rows"] for e in manifest["cases"].values()) * k
 print(f"inflated {snap} {k} times: about {rows} cases")

@@ -88,10 +88,17 @@ pub(crate) fn section_name(code: &str, lang: Lang) -> String {
     .to_owned()
 }
 
+/// A district by its GB/T 2260 name with the code beside it (`珠晖区 (430405)`),
+/// in pages, the report and downloads alike; a code that names no division as it is.
+pub(crate) fn district_name(code: &str) -> String {
+    domain::ident::Division::label(code)
+}
+
 pub(crate) fn dim_value(dim: Dim, v: Option<&str>, lang: Lang) -> String {
     let text = v.unwrap_or_default();
     match dim {
         Dim::BusinessType => business_type_name(text, lang),
+        Dim::District => district_name(text),
         Dim::Channel => channel_name(text, lang),
         Dim::Category => qc_category_name(text, lang),
         Dim::Section => section_name(text, lang),

@@ -8,7 +8,7 @@
 //! # Layout
 //!
 //! - [`ident`]: identifier newtypes (resident ID, credit code, unit number,
-//!   certificate number, court case number) and Hengyang's divisions.
+//!   certificate number, court case number) and Hunan's divisions (GB/T 2260).
 //! - [`business`]: business types, vendor codes, phases, limits, the catalogue.
 //! - [`channel`]: application channels, delivery, applicant and agent kinds, the online rules.
 //! - [`partner`]: the kinds of partner system.

@@ -248,6 +248,29 @@ impl Store {
         Ok(by_china_month(times))
     }
 
+    /// [`Store::case_counts_by_month`] and [`Store::flawed_case_counts_by_month`]
+    /// for the cases submitted in `[from, to)` only (read through the
+    /// submission-time index): what a refresh reconciles for the months it rewrote.
+    pub async fn case_counts_by_month_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<(std::collections::BTreeMap<String, i64>, std::collections::BTreeMap<String, i64>)> {
+        let rows: Vec<(DateTime<Utc>, bool)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT c.submitted_at, EXISTS \
+                 (SELECT 1 FROM data_findings f WHERE f.source = c.source AND f.record_key = c.external_id) \
+                 FROM cases c WHERE c.submitted_at >= $1 AND c.submitted_at < $2",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?
+        });
+        let flawed = rows.iter().filter(|(_, flawed)| *flawed).map(|(t, _)| (*t,)).collect();
+        Ok((by_china_month(rows.into_iter().map(|(t, _)| (t,)).collect()), by_china_month(flawed)))
+    }
+
     /// Of [`Store::case_counts_by_month`], the cases kept with a data-quality
     /// finding (a flawed field), per China-time month of submission.
     pub async fn flawed_case_counts_by_month(&self) -> StoreResult<std::collections::BTreeMap<String, i64>> {

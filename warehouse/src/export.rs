@@ -1,17 +1,23 @@
 //! `warehouse refresh`: the store exported to Parquet.
 //!
 //! - `cases/month=YYYY-MM/part-0.parquet`: one file per submission month
-//!   (China time), sorted by submission time, zstd, page statistics. Only
-//!   months with cases written since the last snapshot's watermark are
-//!   rewritten, each as the previous file with those cases replaced (only the
-//!   changed cases are read from the store); the others are hard-linked from
-//!   the previous snapshot.
-//! - `rollups/case_counts/month=YYYY-MM/part-0.parquet`: the month's cases
-//!   counted by every case dimension and KPI flag ([`ROLLUP_SQL`]), written
-//!   and carried over with the month's cases file. The KPIs that are plain
-//!   counts read whole months from it (`kpi::kpi_sql`), Cube's pre-aggregations.
-//! - `qc_findings`, `evaluations`, `seizures`, `anomalies`: one file each,
-//!   rewritten every time (they are small).
+//!   (China time), sorted by district, business type, then submission time
+//!   ([`crate::layout`]), zstd, page statistics and index. Only months with
+//!   cases written since the last snapshot's watermark are rewritten, each as
+//!   the previous file with those cases replaced (only the changed cases are
+//!   read from the store); the others are hard-linked from the previous snapshot.
+//! - `rollups/case_counts/month=YYYY-MM/`: the month's cases counted by every
+//!   case dimension and KPI flag ([`ROLLUP_SQL`]), and `rollups/open_due/…`:
+//!   the cases still open, by their deadline ([`OPEN_DUE_SQL`]); written and
+//!   carried over with the month's cases file. The rate KPIs read whole
+//!   months from them (`kpi::kpi_sql`), Cube's pre-aggregations.
+//! - `evaluations/month=…/`, `qc_findings/month=…/`: each row with its case's
+//!   dimensions, per case month (`month=unmatched`: rows whose case the store
+//!   lacks, counted by `warehouse reconcile`), and their rollups
+//!   `rollups/evaluation_counts/…` ([`EVALUATION_COUNTS_SQL`]) and
+//!   `rollups/qc_counts/…` ([`QC_COUNTS_SQL`]): rewritten every time, joined
+//!   with the month files just written.
+//! - `seizures`, `anomalies`: one file each, rewritten every time (they are small).
 //!
 //! Everything goes into a new snapshot directory that becomes current only
 //! when complete (a rename of the `CURRENT` pointer), so a reader never sees
@@ -33,12 +39,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{
     SortColumn, cast, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::execution::context::SessionContext;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use domain::time::{local_date, local_day_end};
 use domain::{Calendar, Catalogue};
 use sha2::{Digest, Sha256};
@@ -47,8 +51,9 @@ use store::cases::StoredCase;
 
 use crate::WarehouseError;
 pub use crate::case_columns::cases_schema;
-use crate::case_columns::{CASE_NO, SUBMITTED_AT, cases_batch, position};
-use crate::snapshot::{ConnectorHealth, Manifest, TableEntry, Warehouse};
+use crate::case_columns::{CASE_NO, cases_batch, position};
+use crate::layout;
+use crate::snapshot::{ConnectorHealth, Manifest, TableEntry, UNMATCHED, Warehouse};
 
 /// What a refresh needs besides the store.
 #[derive(Debug, Clone)]
@@ -106,7 +111,8 @@ pub fn first_day_of_month(month: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()
 }
 
-fn month_bounds(month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), WarehouseError> {
+/// The UTC bounds `[start, end)` of a `YYYY-MM` month in China time.
+pub(crate) fn month_bounds(month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), WarehouseError> {
     let first = first_day_of_month(month).ok_or_else(|| WarehouseError::Corrupt(format!("month {month:?}")))?;
     let next = first.checked_add_months(chrono::Months::new(1)).unwrap_or(first);
     let start = local_day_end(first.pred_opt().unwrap_or(first));
@@ -114,28 +120,16 @@ fn month_bounds(month: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), Warehouse
     Ok((start, end))
 }
 
-fn writer_properties(sorted_by: Option<usize>) -> WriterProperties {
-    let mut builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(128 * 1024));
-    if let Some(column) = sorted_by {
-        builder = builder.set_sorting_columns(Some(vec![datafusion::parquet::file::metadata::SortingColumn {
-            column_idx: i32::try_from(column).unwrap_or(0),
-            descending: false,
-            nulls_first: false,
-        }]));
-    }
-    builder.build()
-}
-
-/// Writes one batch to `path` (creating its directory).
-fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: Option<usize>) -> Result<(), WarehouseError> {
+/// Writes one batch to `path` (creating its directory), with the month
+/// files' writer settings ([`crate::layout::writer_properties`]), declaring
+/// the sort keys it has: the caller writes it in that order.
+fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), WarehouseError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
     let file = fs::File::create(path)?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties(sorted_by)))?;
+    let properties = layout::writer_properties(&layout::sort_positions(&batch.schema()));
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
     writer.write(batch)?;
     writer.close()?;
     Ok(())
@@ -146,27 +140,43 @@ fn write_parquet(path: &Path, batch: &RecordBatch, sorted_by: Option<usize>) -> 
 /// KPIs test, with the number of cases in `cases`. Every column keeps the name
 /// and meaning it has in `cases`; `recorded` is `recorded_at IS NOT NULL` and
 /// `correction_free` is `correction_count = 0` (NULL when the count is
-/// undetermined). Weeks are left out: they
+/// undetermined), `accepted` is `accepted_at IS NOT NULL`, and `on_time` is
+/// the case's (NULL until it is recorded). Weeks are left out: they
 /// would make the rollup about five times larger, and a breakdown by week
 /// reads `cases`.
-pub const ROLLUP_SQL: &str = "SELECT business_type, phase, channel, district, applicant_kind, \
+pub const ROLLUP_SQL: &str = "SELECT district, business_type, phase, channel, applicant_kind, \
      in_scope, phase_live, online, end_to_end, issues_certificate, delivery, \
-     recorded_at IS NOT NULL AS recorded, correction_count = 0 AS correction_free, COUNT(*) AS cases \
-     FROM month_cases GROUP BY business_type, phase, channel, district, applicant_kind, \
-     in_scope, phase_live, online, end_to_end, issues_certificate, delivery, recorded_at IS NOT NULL, correction_count = 0 \
-     ORDER BY business_type, phase, channel, district, applicant_kind";
+     recorded_at IS NOT NULL AS recorded, correction_count = 0 AS correction_free, \
+     accepted_at IS NOT NULL AS accepted, on_time, COUNT(*) AS cases \
+     FROM month_cases GROUP BY district, business_type, phase, channel, applicant_kind, \
+     in_scope, phase_live, online, end_to_end, issues_certificate, delivery, recorded_at IS NOT NULL, correction_count = 0, \
+     accepted_at IS NOT NULL, on_time \
+     ORDER BY district, business_type, phase, channel, applicant_kind";
 
-/// The rollup of one month's `cases` batch ([`ROLLUP_SQL`]), one batch.
-async fn rollup_batch(ctx: &SessionContext, batch: RecordBatch) -> Result<RecordBatch, WarehouseError> {
-    ctx.register_batch("month_cases", batch)?;
-    let result = ctx.sql(ROLLUP_SQL).await?.collect().await;
-    ctx.deregister_table("month_cases")?;
-    let batches = result?;
-    let schema = match batches.first() {
-        Some(first) => first.schema(),
-        None => return Err(WarehouseError::Corrupt("the rollup query answered no schema".into())),
-    };
-    Ok(concat_batches(&schema, &batches)?)
+/// The `open_due` rollup of one month's cases (registered as `month_cases`):
+/// the cases the on-time rate counts but whose outcome depends on the day it
+/// is asked for (in scope, accepted, not yet recorded), counted by the case
+/// dimensions and their deadline `due_at`. A KPI as of `T` counts those due
+/// before `T` as late; `case_counts` answers the rest.
+pub const OPEN_DUE_SQL: &str = "SELECT district, business_type, phase, channel, applicant_kind, due_at, \
+     COUNT(*) AS cases FROM month_cases \
+     WHERE in_scope AND phase_live AND accepted_at IS NOT NULL AND on_time IS NULL AND recorded_at IS NULL \
+     GROUP BY district, business_type, phase, channel, applicant_kind, due_at \
+     ORDER BY district, business_type, phase, channel, applicant_kind, due_at";
+
+/// The rollups of one month's `cases` ([`ROLLUP_SQL`] and [`OPEN_DUE_SQL`]),
+/// registered in `ctx` as `month_cases`: one batch each.
+async fn month_rollups(ctx: &SessionContext) -> Result<(RecordBatch, RecordBatch), WarehouseError> {
+    let mut out = Vec::with_capacity(2);
+    for sql in [ROLLUP_SQL, OPEN_DUE_SQL] {
+        let frame = ctx.sql(sql).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        out.push(concat_batches(&schema, &batches)?);
+    }
+    let open_due = out.pop().unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
+    let counts = out.pop().unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
+    Ok((counts, open_due))
 }
 
 fn qc_batch(findings: &[store::records::QcFinding]) -> Result<RecordBatch, WarehouseError> {
@@ -409,33 +419,42 @@ fn read_cases(paths: &[PathBuf], keep: impl Fn(&str) -> bool) -> Result<Vec<Reco
     Ok(parts)
 }
 
-/// `parts` as one batch sorted by submission time (then case number), the order of a month's file.
-fn sorted_by_submission(parts: &[RecordBatch]) -> Result<RecordBatch, WarehouseError> {
+/// `parts` as one batch in the order of a month's file: by district, business
+/// type and submission time ([`layout::SORT_KEYS`]), then case number.
+fn sorted_for_layout(parts: &[RecordBatch]) -> Result<RecordBatch, WarehouseError> {
     let all = concat_batches(&cases_schema(), parts)?;
-    let order = lexsort_to_indices(
-        &[
-            SortColumn { values: all.column(position(SUBMITTED_AT)?).clone(), options: None },
-            SortColumn { values: all.column(position(CASE_NO)?).clone(), options: None },
-        ],
-        None,
-    )?;
+    let mut keys = Vec::with_capacity(layout::SORT_KEYS.len() + 1);
+    for name in layout::SORT_KEYS.iter().chain(std::iter::once(&CASE_NO)) {
+        keys.push(SortColumn { values: all.column(position(name)?).clone(), options: None });
+    }
+    let order = lexsort_to_indices(&keys, None)?;
     Ok(take_record_batch(&all, &order)?)
 }
 
 /// The previous snapshot's `cases` file of a month without the rows of
 /// `changed` (case numbers written since), plus `fresh` (those of them
-/// submitted in this month), sorted by submission time.
+/// submitted in this month), in the order of a month's file.
 fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) -> Result<RecordBatch, WarehouseError> {
     let mut parts = read_cases(&[previous.to_owned()], |no| !changed.contains(no))?;
     parts.push(fresh);
-    sorted_by_submission(&parts)
+    sorted_for_layout(&parts)
 }
 
-/// A month's two files in a snapshot, relative to its directory: the `cases`
-/// file and its `case_counts` rollup, always written and carried together.
+/// Row counts of a month's three files.
+#[derive(Debug, Clone, Copy)]
+struct MonthRows {
+    cases: usize,
+    rollup: usize,
+    open_due: usize,
+}
+
+/// A month's three files in a snapshot, relative to its directory: the
+/// `cases` file and its rollups `case_counts` and `open_due`, always written
+/// and carried together.
 struct MonthFiles {
     cases: PathBuf,
     rollup: PathBuf,
+    open_due: PathBuf,
 }
 
 impl MonthFiles {
@@ -443,36 +462,228 @@ impl MonthFiles {
         Self {
             cases: PathBuf::from(format!("cases/month={month}/part-0.parquet")),
             rollup: PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet")),
+            open_due: PathBuf::from(format!("rollups/open_due/month={month}/part-0.parquet")),
         }
     }
 
-    /// Hard-links both files of snapshot directory `from` into `to`.
+    /// Hard-links the three files of snapshot directory `from` into `to`.
     fn carry(&self, from: &Path, to: &Path) -> Result<(), WarehouseError> {
         link_or_copy(&from.join(&self.cases), &to.join(&self.cases))?;
-        link_or_copy(&from.join(&self.rollup), &to.join(&self.rollup))
+        link_or_copy(&from.join(&self.rollup), &to.join(&self.rollup))?;
+        link_or_copy(&from.join(&self.open_due), &to.join(&self.open_due))
     }
 
-    /// Writes `batch` (sorted by submission time) and its rollup under `dir`;
-    /// answers their row counts.
-    async fn write(
-        &self,
-        dir: &Path,
-        rollup_ctx: &SessionContext,
-        batch: RecordBatch,
-    ) -> Result<(usize, usize), WarehouseError> {
-        write_parquet(&dir.join(&self.cases), &batch, Some(position(SUBMITTED_AT)?))?;
-        let rows = batch.num_rows();
-        let rollup = rollup_batch(rollup_ctx, batch).await?;
-        write_parquet(&dir.join(&self.rollup), &rollup, None)?;
-        Ok((rows, rollup.num_rows()))
+    /// The rows `previous` lists for the month's three files, if it lists all three.
+    fn rows_in(previous: &Manifest, month: &str) -> Option<MonthRows> {
+        Some(MonthRows {
+            cases: previous.cases.get(month)?.rows,
+            rollup: previous.rollups.get(month)?.rows,
+            open_due: previous.month_entry(OPEN_DUE, month)?.rows,
+        })
     }
 
-    /// Lists both files of `month` in `manifest`.
-    fn record(&self, manifest: &mut Manifest, month: &str, rows: usize, rollup_rows: usize) {
-        manifest.cases.insert(month.to_owned(), TableEntry { file: self.cases.display().to_string(), rows });
-        manifest
-            .rollups
-            .insert(month.to_owned(), TableEntry { file: self.rollup.display().to_string(), rows: rollup_rows });
+    /// Writes `batch` (in the order of a month's file) and its rollups under
+    /// `dir`; answers their row counts.
+    async fn write(&self, dir: &Path, rollup_ctx: &SessionContext, batch: RecordBatch) -> Result<MonthRows, WarehouseError> {
+        write_parquet(&dir.join(&self.cases), &batch)?;
+        let cases = batch.num_rows();
+        rollup_ctx.register_batch("month_cases", batch)?;
+        let rollups = month_rollups(rollup_ctx).await;
+        rollup_ctx.deregister_table("month_cases")?;
+        let (rollup, open_due) = rollups?;
+        write_parquet(&dir.join(&self.rollup), &rollup)?;
+        write_parquet(&dir.join(&self.open_due), &open_due)?;
+        Ok(MonthRows { cases, rollup: rollup.num_rows(), open_due: open_due.num_rows() })
+    }
+
+    /// Writes the month from the `cases` files `sources` (in any order, each
+    /// of any size) under `dir`: sorted in a spilling session and streamed to
+    /// the file, then the rollups counted from it, so no more than the sort's
+    /// memory is held ([`layout::spilling_session`]).
+    async fn write_from_files(&self, dir: &Path, sources: &[PathBuf]) -> Result<MonthRows, WarehouseError> {
+        let ctx = layout::spilling_session()?;
+        let schema = cases_schema();
+        let mut parts = Vec::with_capacity(sources.len());
+        for (i, source) in sources.iter().enumerate() {
+            let name = format!("source_{i}");
+            let options = datafusion::prelude::ParquetReadOptions::default();
+            ctx.register_parquet(&name, source.to_string_lossy().as_ref(), options).await?;
+            // Columns by name, cast to the export's types (another tool may write them otherwise).
+            let columns: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| format!("arrow_cast(\"{0}\", '{1}') AS \"{0}\"", f.name(), f.data_type()))
+                .collect();
+            parts.push(format!("SELECT {} FROM {name}", columns.join(", ")));
+        }
+        let order: Vec<&str> = layout::SORT_KEYS.iter().copied().chain(std::iter::once(CASE_NO)).collect();
+        let sql = format!("SELECT * FROM ({}) ORDER BY {}", parts.join(" UNION ALL "), order.join(", "));
+        let cases = layout::write_file(&dir.join(&self.cases), ctx.sql(&sql).await?.execute_stream().await?).await?;
+        let written = datafusion::prelude::ParquetReadOptions::default();
+        ctx.register_parquet("month_cases", dir.join(&self.cases).to_string_lossy().as_ref(), written).await?;
+        let rollup = layout::write_file(&dir.join(&self.rollup), ctx.sql(ROLLUP_SQL).await?.execute_stream().await?).await?;
+        let open_due =
+            layout::write_file(&dir.join(&self.open_due), ctx.sql(OPEN_DUE_SQL).await?.execute_stream().await?).await?;
+        Ok(MonthRows { cases, rollup, open_due })
+    }
+
+    /// Lists the three files of `month` in `manifest`.
+    fn record(&self, manifest: &mut Manifest, month: &str, rows: MonthRows) {
+        let entry = |path: &Path, rows| TableEntry { file: path.display().to_string(), rows };
+        manifest.cases.insert(month.to_owned(), entry(&self.cases, rows.cases));
+        manifest.rollups.insert(month.to_owned(), entry(&self.rollup, rows.rollup));
+        manifest.by_month.entry(OPEN_DUE.to_owned()).or_default().insert(month.to_owned(), entry(&self.open_due, rows.open_due));
+    }
+}
+
+/// The rollup table of the cases still open on a KPI's day (see [`OPEN_DUE_SQL`]).
+pub const OPEN_DUE: &str = "open_due";
+
+/// A child table of `cases`: its rows from the store, its key, and its rollup.
+struct Child {
+    table: &'static str,
+    key: &'static str,
+    rollup: &'static str,
+    rollup_sql: &'static str,
+}
+
+/// The child tables, each written per case month with its case's dimensions.
+const CHILDREN: [Child; 2] = [
+    Child { table: "evaluations", key: "evaluation_id", rollup: "evaluation_counts", rollup_sql: EVALUATION_COUNTS_SQL },
+    Child { table: "qc_findings", key: "finding_id", rollup: "qc_counts", rollup_sql: QC_COUNTS_SQL },
+];
+
+/// The `evaluation_counts` rollup over the `evaluations` table (its case's
+/// dimensions and its own channel): evaluations, good, bad and bad ones
+/// rectified within 15 working days, by month. Rows whose case is unknown
+/// are left out (they count in no KPI).
+pub const EVALUATION_COUNTS_SQL: &str = "SELECT month, district, business_type, phase, case_channel, applicant_kind, \
+     in_scope, phase_live, channel, COUNT(*) AS evaluations, \
+     CAST(SUM(CASE WHEN good THEN 1 ELSE 0 END) AS BIGINT) AS good, \
+     CAST(SUM(CASE WHEN bad THEN 1 ELSE 0 END) AS BIGINT) AS bad, \
+     CAST(SUM(CASE WHEN rectified_within_15 THEN 1 ELSE 0 END) AS BIGINT) AS rectified_within_15 \
+     FROM evaluations WHERE month <> 'unmatched' \
+     GROUP BY month, district, business_type, phase, case_channel, applicant_kind, in_scope, phase_live, channel \
+     ORDER BY month, district, business_type, phase, case_channel, applicant_kind, channel";
+
+/// The `qc_counts` rollup over the `qc_findings` table (its case's dimensions
+/// and its own category, severity, section, and whether it is still open).
+pub const QC_COUNTS_SQL: &str = "SELECT month, district, business_type, phase, case_channel, applicant_kind, \
+     in_scope, phase_live, category, severity, section, corrected_at IS NULL AS open, COUNT(*) AS findings \
+     FROM qc_findings WHERE month <> 'unmatched' \
+     GROUP BY month, district, business_type, phase, case_channel, applicant_kind, in_scope, phase_live, \
+     category, severity, section, corrected_at IS NULL \
+     ORDER BY month, district, business_type, phase, case_channel, applicant_kind, category, severity, section";
+
+/// The columns of a child row's case, read from `cases` (registered in `ctx`).
+fn child_case_columns() -> String {
+    layout::CHILD_CASE_COLUMNS.iter().map(|(child, case)| format!("c.{case} AS {child}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Registers `table` (written per month under `dir`) in `ctx` with its month partition.
+async fn register_by_month(ctx: &SessionContext, table: &str, dir: &Path) -> Result<(), WarehouseError> {
+    let options =
+        datafusion::prelude::ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
+    ctx.register_parquet(table, dir.to_string_lossy().as_ref(), options).await?;
+    Ok(())
+}
+
+/// Lists what a [`layout::MonthWriter`] wrote for `table` in `manifest`; a
+/// table with no rows at all gets an empty file (of `schema`) under the month
+/// `unmatched`, so that it can be read.
+fn record_months(
+    manifest: &mut Manifest,
+    staging: &Path,
+    table: &str,
+    written: BTreeMap<String, (PathBuf, usize)>,
+    schema: SchemaRef,
+) -> Result<(), WarehouseError> {
+    let months = manifest.by_month.entry(table.to_owned()).or_default();
+    for (month, (path, rows)) in written {
+        months.insert(month, TableEntry { file: format!("{table}/{}", path.display()), rows });
+    }
+    if months.is_empty() {
+        let file = format!("{table}/month={UNMATCHED}/part-0.parquet");
+        write_parquet(&staging.join(&file), &RecordBatch::new_empty(schema))?;
+        months.insert(UNMATCHED.to_owned(), TableEntry { file, rows: 0 });
+    }
+    Ok(())
+}
+
+/// Counts the rollup of each child table from its files under `staging`.
+async fn write_child_rollups(ctx: &SessionContext, staging: &Path, manifest: &mut Manifest) -> Result<(), WarehouseError> {
+    for child in &CHILDREN {
+        register_by_month(ctx, child.table, &staging.join(child.table)).await?;
+        let frame = ctx.sql(child.rollup_sql).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let dir = staging.join("rollups").join(child.rollup);
+        let written = layout::MonthWriter::new(&dir).write_stream(frame.execute_stream().await?).await?;
+        let rollup_schema = Arc::new(Schema::new(
+            schema.fields().iter().filter(|f| f.name() != "month").map(|f| f.as_ref().clone()).collect::<Vec<_>>(),
+        ));
+        let table = format!("rollups/{}", child.rollup);
+        record_months(manifest, staging, &table, written, rollup_schema)?;
+        let months = manifest.by_month.remove(&table).unwrap_or_default();
+        manifest.by_month.insert(child.rollup.to_owned(), months);
+        ctx.deregister_table(child.table)?;
+    }
+    Ok(())
+}
+
+/// Writes the child tables (`evaluations`, `qc_findings`) of the store under
+/// `staging`, whose `cases` months are written: each row with its case's
+/// dimensions ([`layout::CHILD_CASE_COLUMNS`]), per case month, in the order
+/// of a month file; rows whose case the snapshot lacks under the month
+/// `unmatched` (counted by `warehouse reconcile`); then their rollups. The
+/// join builds its hash table on the child rows and streams `cases`; the
+/// sort spills.
+async fn write_children(
+    staging: &Path,
+    manifest: &mut Manifest,
+    rows: [RecordBatch; 2],
+) -> Result<(), WarehouseError> {
+    let ctx = layout::spilling_session()?;
+    if manifest.cases.is_empty() {
+        let mut fields: Vec<Field> = cases_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("month", DataType::Utf8, false));
+        let empty = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
+        ctx.register_table("cases", Arc::new(empty))?;
+    } else {
+        register_by_month(&ctx, "cases", &staging.join("cases")).await?;
+    }
+    for (child, batch) in CHILDREN.iter().zip(rows) {
+        let rows_table = format!("{}_rows", child.table);
+        ctx.register_batch(&rows_table, batch)?;
+        let sql = format!(
+            "SELECT * FROM (SELECT ch.*, {}, COALESCE(c.month, '{UNMATCHED}') AS month \
+             FROM {rows_table} ch LEFT JOIN cases c ON ch.case_no = c.case_no) \
+             ORDER BY month, district, business_type, submitted_at, {}",
+            child_case_columns(),
+            child.key
+        );
+        let frame = ctx.sql(&sql).await?;
+        let schema = Arc::new(Schema::new(
+            frame
+                .schema()
+                .as_arrow()
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "month")
+                .map(|f| Field::new(f.name(), plain_type(f.data_type()), true))
+                .collect::<Vec<_>>(),
+        ));
+        let written = layout::MonthWriter::new(&staging.join(child.table)).write_stream(frame.execute_stream().await?).await?;
+        record_months(manifest, staging, child.table, written, schema)?;
+        ctx.deregister_table(&rows_table)?;
+    }
+    write_child_rollups(&ctx, staging, manifest).await
+}
+
+/// A column type as the month files store it (view strings as plain ones).
+fn plain_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View | DataType::LargeUtf8 | DataType::Dictionary(_, _) => DataType::Utf8,
+        other => other.clone(),
     }
 }
 
@@ -482,11 +693,13 @@ impl MonthFiles {
 /// snapshot's watermark is hard-linked, and a month with cases written since
 /// is the previous file with those cases replaced: only the changed cases are
 /// read from the store. If the result holds more cases than the store (a case
-/// whose submission moved to another month), the refresh starts over in full.
+/// whose submission moved to another month), the refresh starts over in full;
+/// so does a refresh after a snapshot of an older layout.
 pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Result<RefreshReport, WarehouseError> {
     let started = std::time::Instant::now();
     let warehouse = Warehouse::open(root)?;
-    let previous = if options.full { None } else { warehouse.current()? };
+    let previous =
+        if options.full { None } else { warehouse.current()?.filter(|previous| previous.layout >= crate::snapshot::LAYOUT) };
     let watermark = store.latest_write().await?;
 
     // Months to write: those with cases written since the previous watermark.
@@ -505,8 +718,8 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     let mut months: BTreeMap<String, MonthAction> = BTreeMap::new();
     if let Some(previous) = &previous {
         for month in previous.cases.keys() {
-            // A snapshot made before rollups existed: its months are rewritten once.
-            let action = if !previous.rollups.contains_key(month) {
+            // A month without all its rollups is rewritten once.
+            let action = if MonthFiles::rows_in(previous, month).is_none() {
                 MonthAction::Rewrite
             } else if changed.contains(month) {
                 MonthAction::Merge
@@ -528,24 +741,23 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     let rollup_ctx = SessionContext::new();
     for (month, action) in &months {
         let files = MonthFiles::of(month);
-        let carried =
-            previous.as_ref().and_then(|p| Some((&p.snapshot_id, p.cases.get(month)?, p.rollups.get(month)?)));
-        let (rows, rollup_rows) = match (action, carried) {
-            (MonthAction::Keep, Some((previous_id, entry, rollup))) => {
+        let carried = previous.as_ref().and_then(|p| Some((&p.snapshot_id, MonthFiles::rows_in(p, month)?)));
+        let rows = match (action, carried) {
+            (MonthAction::Keep, Some((previous_id, rows))) => {
                 files.carry(&warehouse.snapshot_dir(previous_id), &staging)?;
                 kept += 1;
-                (entry.rows, rollup.rows)
+                rows
             }
             (action, carried) => {
                 let batch = match (action, carried) {
-                    (MonthAction::Merge, Some((previous_id, _, _))) => {
+                    (MonthAction::Merge, Some((previous_id, _))) => {
                         let fresh = changed_cases.get(month).map(Vec::as_slice).unwrap_or_default();
                         let fresh = cases_batch(fresh, options)?;
                         merged_month(&warehouse.snapshot_dir(previous_id).join(&files.cases), &changed_numbers, fresh)?
                     }
                     _ => {
                         let (from, to) = month_bounds(month)?;
-                        cases_batch(&store.cases_submitted_between(from, to).await?, options)?
+                        sorted_for_layout(&[cases_batch(&store.cases_submitted_between(from, to).await?, options)?])?
                     }
                 };
                 if batch.num_rows() == 0 {
@@ -555,7 +767,7 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
                 files.write(&staging, &rollup_ctx, batch).await?
             }
         };
-        files.record(&mut manifest, month, rows, rollup_rows);
+        files.record(&mut manifest, month, rows);
     }
     if previous.is_some() {
         // Cases are never deleted, and the count is read after the export: more
@@ -572,31 +784,29 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
         }
     }
 
-    let qc = store.all_qc_findings().await?;
-    write_parquet(&staging.join("qc_findings/part-0.parquet"), &qc_batch(&qc)?, None)?;
-    let evaluations = store.all_evaluations().await?;
-    write_parquet(
-        &staging.join("evaluations/part-0.parquet"),
-        &evaluations_batch(&evaluations, &options.calendar)?,
-        None,
-    )?;
+    let qc = qc_batch(&store.all_qc_findings().await?)?;
+    let evaluations = evaluations_batch(&store.all_evaluations().await?, &options.calendar)?;
+    write_children(&staging, &mut manifest, [evaluations, qc]).await?;
     let seizures = store.all_seizures().await?;
-    write_parquet(&staging.join("seizures/part-0.parquet"), &seizures_batch(&seizures)?, None)?;
+    write_parquet(&staging.join("seizures/part-0.parquet"), &seizures_batch(&seizures)?)?;
     let anomalies = store.anomalies(None).await?;
-    write_parquet(&staging.join("anomalies/part-0.parquet"), &anomalies_batch(&anomalies)?, None)?;
-    manifest
-        .tables
-        .insert("qc_findings".into(), TableEntry { file: "qc_findings/part-0.parquet".into(), rows: qc.len() });
-    manifest.tables.insert(
-        "evaluations".into(),
-        TableEntry { file: "evaluations/part-0.parquet".into(), rows: evaluations.len() },
-    );
+    write_parquet(&staging.join("anomalies/part-0.parquet"), &anomalies_batch(&anomalies)?)?;
     manifest
         .tables
         .insert("seizures".into(), TableEntry { file: "seizures/part-0.parquet".into(), rows: seizures.len() });
     manifest
         .tables
         .insert("anomalies".into(), TableEntry { file: "anomalies/part-0.parquet".into(), rows: anomalies.len() });
+    // The reconciliation of the months carried over still holds (their cases
+    // did not change); `reconcile::after_refresh` checks the months written.
+    if let Some(previous) = &previous {
+        manifest.reconciliation = previous
+            .reconciliation
+            .iter()
+            .filter(|check| !written.contains(&check.month) && manifest.cases.contains_key(&check.month))
+            .cloned()
+            .collect();
+    }
     manifest.connectors = store.all_connector_states().await?.iter().map(ConnectorHealth::of).collect();
     manifest.refresh_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     warehouse.publish(&staging, &manifest)?;
@@ -612,49 +822,117 @@ pub struct CompactReport {
     pub months_compacted: Vec<String>,
 }
 
-/// Publishes a copy of the current snapshot in which every month of `cases`
-/// is one file, as a refresh writes it: all the month's `*.parquet` files read,
-/// sorted by submission time, written with the refresh's settings, and the
-/// month's rollup computed again from them. Months that are already a
-/// refresh's `part-0.parquet` with a rollup, and the other tables, are
-/// hard-linked. This is for snapshots whose month directories were filled by
-/// other means (`bench/inflate.py` rewrites one simulated year as 10 million
-/// cases). `now` names the new snapshot.
+/// The `*.parquet` files of a month directory, by name.
+fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, WarehouseError> {
+    let mut found: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(entries) => entries.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    found.retain(|path| path.extension().is_some_and(|e| e == "parquet"));
+    found.sort();
+    Ok(found)
+}
+
+/// Publishes a copy of the current snapshot in which every month of `cases`,
+/// `evaluations` and `qc_findings` is one file, as a refresh writes it: all
+/// the month's `*.parquet` files read, sorted in a session whose memory
+/// spills ([`layout::spilling_session`]) and streamed to the file with the
+/// refresh's settings, and the month's rollups counted again from it. Months
+/// that are already a refresh's `part-0.parquet` with their rollups, and the
+/// other tables, are hard-linked. This is for snapshots whose month
+/// directories were filled by other means (`bench/inflate.py` writes each
+/// month of a simulated year K times over). The snapshot must have the
+/// current layout (a refresh writes it). `now` names the new snapshot.
 pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, WarehouseError> {
     let warehouse = Warehouse::open(root)?;
     let previous = warehouse.current()?.ok_or_else(|| {
         WarehouseError::NoSnapshot(format!("{} has no snapshot yet: run `wangban warehouse refresh`", root.display()))
     })?;
+    if !previous.has_layout() && !previous.cases.is_empty() {
+        return Err(WarehouseError::BadRequest(format!(
+            "snapshot {} has an older layout: run `wangban warehouse refresh --full` first",
+            previous.snapshot_id
+        )));
+    }
     let previous_dir = warehouse.snapshot_dir(&previous.snapshot_id);
     let id = format!("{}", now.format("%Y%m%dT%H%M%S%.6fZ"));
     let staging = warehouse.staging_dir(&id)?;
     let mut manifest = Manifest::new(&id, now, previous.watermark());
     let mut compacted = Vec::new();
-    let rollup_ctx = SessionContext::new();
     for month in previous.cases.keys() {
         let target = MonthFiles::of(month);
-        let mut found: Vec<PathBuf> = fs::read_dir(previous_dir.join(format!("cases/month={month}")))?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        found.retain(|path| path.extension().is_some_and(|e| e == "parquet"));
-        found.sort();
-        let carried = previous.rollups.get(month).filter(|_| found.len() == 1 && found[0].ends_with(&target.cases));
-        let (rows, rollup_rows) = if let Some(rollup) = carried {
+        let found = parquet_files(&previous_dir.join(format!("cases/month={month}")))?;
+        let carried = MonthFiles::rows_in(&previous, month).filter(|_| found.len() == 1 && found[0].ends_with(&target.cases));
+        let rows = if let Some(rows) = carried {
             target.carry(&previous_dir, &staging)?;
-            (previous.cases[month].rows, rollup.rows)
+            rows
         } else {
-            let batch = sorted_by_submission(&read_cases(&found, |_| true)?)?;
-            tracing::info!(month, files = found.len(), rows = batch.num_rows(), "month compacted");
+            let rows = target.write_from_files(&staging, &found).await?;
+            tracing::info!(month, files = found.len(), rows = rows.cases, "month compacted");
             compacted.push(month.clone());
-            target.write(&staging, &rollup_ctx, batch).await?
+            rows
         };
-        target.record(&mut manifest, month, rows, rollup_rows);
+        target.record(&mut manifest, month, rows);
+    }
+    // The child tables: each month sorted into one file, then their rollups counted again.
+    let ctx = layout::spilling_session()?;
+    let mut children_changed = false;
+    for child in &CHILDREN {
+        let months = previous.by_month.get(child.table).cloned().unwrap_or_default();
+        let mut entries = BTreeMap::new();
+        for (month, entry) in months {
+            let found = parquet_files(&previous_dir.join(format!("{}/month={month}", child.table)))?;
+            let file = format!("{}/month={month}/part-0.parquet", child.table);
+            let rows = if found.len() == 1 && found[0].ends_with(&file) {
+                link_or_copy(&found[0], &staging.join(&file))?;
+                entry.rows
+            } else {
+                children_changed = true;
+                let name = format!("{}_{}", child.table, month.replace('-', "_"));
+                let sources: Vec<String> = found.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+                ctx.register_listing_table(
+                    &name,
+                    previous_dir.join(format!("{}/month={month}/", child.table)).to_string_lossy().as_ref(),
+                    datafusion::datasource::listing::ListingOptions::new(Arc::new(
+                        datafusion::datasource::file_format::parquet::ParquetFormat::default(),
+                    ))
+                    .with_file_extension(".parquet"),
+                    None,
+                    None,
+                )
+                .await?;
+                tracing::info!(table = child.table, month, files = sources.len(), "child month compacted");
+                let sql = format!("SELECT * FROM {name} ORDER BY district, business_type, submitted_at, {}", child.key);
+                let rows = layout::write_file(&staging.join(&file), ctx.sql(&sql).await?.execute_stream().await?).await?;
+                ctx.deregister_table(&name)?;
+                rows
+            };
+            entries.insert(month, TableEntry { file, rows });
+        }
+        manifest.by_month.insert(child.table.to_owned(), entries);
+    }
+    let rollups_carried = !children_changed
+        && CHILDREN.iter().all(|child| previous.by_month.contains_key(child.rollup));
+    if rollups_carried {
+        for child in &CHILDREN {
+            let entries = previous.by_month.get(child.rollup).cloned().unwrap_or_default();
+            for entry in entries.values() {
+                link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;
+            }
+            manifest.by_month.insert(child.rollup.to_owned(), entries);
+        }
+    } else {
+        write_child_rollups(&ctx, &staging, &mut manifest).await?;
     }
     for (table, entry) in &previous.tables {
         link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;
         manifest.tables.insert(table.clone(), entry.clone());
     }
     manifest.connectors = previous.connectors.clone();
+    // A month compacted from other files no longer holds what the store delivered.
+    manifest.reconciliation =
+        previous.reconciliation.iter().filter(|c| !compacted.contains(&c.month)).cloned().collect();
     warehouse.publish(&staging, &manifest)?;
     Ok(CompactReport { manifest, months_compacted: compacted })
 }

@@ -7,6 +7,7 @@
 //! - [`case_columns`]: the columns of `cases`, listed once (schema and batch builder).
 //! - [`case_lists`]: the case and QC-finding lists behind a figure, typed (the dashboards' drill-downs).
 //! - [`export`]: `refresh`: the store to Parquet, by month, incrementally, identities masked.
+//! - [`layout`]: the files' sort order and writer settings, the streaming month writer.
 //! - [`reconcile`]: what partners delivered against what the online rate counts, by month.
 //! - [`session`]: the DataFusion session (pruning, memory limit) and the snapshot's tables.
 //! - [`present`]: a snapshot table whose scan fails when its files are gone, never reads nothing.
@@ -28,6 +29,7 @@ pub mod case_lists;
 pub mod console;
 pub mod export;
 pub mod kpi;
+pub mod layout;
 pub mod present;
 pub mod reconcile;
 pub mod rollup;

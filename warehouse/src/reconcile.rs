@@ -16,7 +16,7 @@ use crate::WarehouseError;
 use crate::kpi::{self, Kpi, KpiRequest};
 
 /// One month of the reconciliation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MonthCheck {
     /// `YYYY-MM`, China time of submission.
     pub month: String,
@@ -123,4 +123,85 @@ pub async fn cases_by_month(
         Ok(kpi::run(ctx, Kpi::OnlineRate, &request.on(as_of)?).await?.counted_and_excluded())
     })
     .await
+}
+
+/// The reconciliation a refresh keeps with its snapshot: the months it
+/// rewrote (and any the previous snapshot had no check for) are reconciled
+/// now, the store read for those months only (through its submission-time
+/// index) and the online rate answered from the rollup; the months it carried
+/// over keep their checks, which the refresh copied. The result is written
+/// into the snapshot's manifest (`reconciliation`), where the connectors page
+/// reads it: no page view and no later refresh scans the whole store for it.
+pub async fn after_refresh(
+    store: &store::Store,
+    root: &std::path::Path,
+    memory_limit: Option<usize>,
+) -> Result<Vec<MonthCheck>, WarehouseError> {
+    let warehouse = crate::snapshot::Warehouse::open(root)?;
+    let Some(mut manifest) = warehouse.current()? else {
+        return Err(WarehouseError::NoSnapshot(format!("{} has no snapshot yet", root.display())));
+    };
+    let checked: BTreeSet<String> = manifest.reconciliation.iter().map(|c| c.month.clone()).collect();
+    let months: Vec<String> = manifest.cases.keys().filter(|m| !checked.contains(*m)).cloned().collect();
+    let (Some(first), Some(last)) = (months.first(), months.last()) else {
+        return Ok(manifest.reconciliation);
+    };
+    let (from, _) = crate::export::month_bounds(first)?;
+    let (_, to) = crate::export::month_bounds(last)?;
+    let (cases, flawed) = store.case_counts_by_month_between(from, to).await?;
+    let delivered = Delivered {
+        cases: cases.into_iter().filter(|(m, _)| months.contains(m)).collect(),
+        flawed: flawed.into_iter().filter(|(m, _)| months.contains(m)).collect(),
+    };
+    let ctx = crate::session::session_with_limit(None, memory_limit)?;
+    let manifest_now = crate::session::register_manifest(&ctx, &warehouse, manifest.clone()).await?;
+    let as_of = manifest_now.created()?;
+    let mut fresh = Vec::with_capacity(months.len());
+    for month in &months {
+        let Some((from, to)) = month_bounds(month) else {
+            return Err(WarehouseError::Corrupt(format!("not a month: {month:?}")));
+        };
+        let request = KpiRequest::new(from, to, &[]).on(as_of)?;
+        let (counted, excluded) = kpi::run(&ctx, Kpi::OnlineRate, &request).await?.counted_and_excluded();
+        fresh.push(MonthCheck {
+            month: month.clone(),
+            delivered: delivered.cases.get(month).copied().unwrap_or(0),
+            flawed: delivered.flawed.get(month).copied().unwrap_or(0),
+            counted,
+            excluded,
+        });
+    }
+    manifest.reconciliation.extend(fresh);
+    manifest.reconciliation.sort_by(|a, b| a.month.cmp(&b.month));
+    warehouse.amend(&manifest)?;
+    Ok(manifest.reconciliation)
+}
+
+/// A child row whose case the snapshot lacks (kept under the month
+/// `unmatched`, counted in no KPI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedChild {
+    /// `evaluations` or `qc_findings`.
+    pub table: &'static str,
+    /// The row's own id (`evaluation_id`, `finding_id`).
+    pub id: String,
+    /// The case number it names.
+    pub case_no: String,
+}
+
+/// Every child row of the snapshot registered in `ctx` whose case it lacks, by table and id.
+pub async fn unmatched_children(ctx: &SessionContext) -> Result<Vec<UnmatchedChild>, WarehouseError> {
+    let mut out = Vec::new();
+    for (table, key) in [("evaluations", "evaluation_id"), ("qc_findings", "finding_id")] {
+        let sql = format!(
+            "SELECT CAST({key} AS VARCHAR) AS id, CAST(case_no AS VARCHAR) AS case_no FROM {table} \
+             WHERE month = '{}' ORDER BY id",
+            crate::snapshot::UNMATCHED
+        );
+        for row in kpi::batches_to_rows(&ctx.sql(&sql).await?.collect().await?) {
+            let text = |name: &str| row.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+            out.push(UnmatchedChild { table, id: text("id"), case_no: text("case_no") });
+        }
+    }
+    Ok(out)
 }

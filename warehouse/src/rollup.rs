@@ -35,7 +35,7 @@ use datafusion::optimizer::AnalyzerRule;
 use crate::session::ROLLUP_TABLE;
 
 /// The columns of `cases` that `case_counts` keeps (the month is its partition).
-pub const ROLLUP_DIMENSIONS: [&str; 12] = [
+pub const ROLLUP_DIMENSIONS: [&str; 13] = [
     "business_type",
     "phase",
     "channel",
@@ -47,6 +47,7 @@ pub const ROLLUP_DIMENSIONS: [&str; 12] = [
     "end_to_end",
     "issues_certificate",
     "delivery",
+    "on_time",
     "month",
 ];
 

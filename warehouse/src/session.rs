@@ -138,10 +138,12 @@ pub fn console_session(pool: Arc<dyn MemoryPool>) -> Result<SessionContext, Ware
 /// The rollup table's name in a session (see `export::ROLLUP_SQL`).
 pub const ROLLUP_TABLE: &str = "case_counts";
 
-/// Registers the current snapshot's tables (`cases` partitioned by `month`,
-/// `qc_findings`, `evaluations`, `seizures`, `anomalies`, and the rollup
-/// `case_counts`, partitioned by `month`, when the snapshot has one for every
-/// month) on `ctx`.
+/// Registers the current snapshot's tables on `ctx`: `cases`, `qc_findings`
+/// and `evaluations` partitioned by the case's `month`, `seizures`,
+/// `anomalies`, and the rollups `case_counts`, `open_due`,
+/// `evaluation_counts` and `qc_counts`, partitioned by `month`, when the
+/// snapshot has them for every month. A snapshot of an older layout is
+/// refused with the command that writes the current one.
 pub async fn register_snapshot(ctx: &SessionContext, root: &Path) -> Result<Manifest, WarehouseError> {
     let warehouse = Warehouse::open(root)?;
     let manifest = warehouse.current()?.ok_or_else(|| {
@@ -182,6 +184,14 @@ async fn register_tables(
     rollup_rewrite: bool,
 ) -> Result<Manifest, WarehouseError> {
     let dir = warehouse.snapshot_dir(&manifest.snapshot_id);
+    if manifest.layout < crate::snapshot::LAYOUT {
+        return Err(WarehouseError::NoSnapshot(format!(
+            "snapshot {} was written in an older layout (evaluations and QC findings without their case's \
+             dimensions): run `wangban warehouse refresh` to write the current one",
+            manifest.snapshot_id
+        )));
+    }
+    let by_month = || ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
     let cases = dir.join("cases");
     if manifest.cases.is_empty() {
         // An empty store: an empty table with the right columns.
@@ -191,22 +201,28 @@ async fn register_tables(
         let empty = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
         ctx.register_table("cases", Arc::new(empty))?;
     } else {
-        let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
-        register_with_plain_case_no(ctx, "cases", &cases, options).await?;
+        register_with_plain_case_no(ctx, "cases", &cases, by_month()).await?;
         must_be_present(ctx, "cases", &cases).await?;
     }
     if manifest.has_rollups() {
-        let options = ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
         let rollups = dir.join("rollups").join("case_counts");
-        ctx.register_parquet(ROLLUP_TABLE, rollups.to_string_lossy().as_ref(), options).await?;
+        ctx.register_parquet(ROLLUP_TABLE, rollups.to_string_lossy().as_ref(), by_month()).await?;
         must_be_present(ctx, ROLLUP_TABLE, &rollups).await?;
         if rollup_rewrite {
             let provider = ctx.table_provider(ROLLUP_TABLE).await?;
             ctx.add_analyzer_rule(Arc::new(crate::rollup::RollupRewrite::new(provider)));
         }
     }
+    if manifest.has_layout() {
+        for table in ["open_due", "evaluation_counts", "qc_counts"] {
+            let path = dir.join("rollups").join(table);
+            ctx.register_parquet(table, path.to_string_lossy().as_ref(), by_month()).await?;
+            must_be_present(ctx, table, &path).await?;
+        }
+    }
+    // Each row with its case's dimensions, per case month (`unmatched`: rows whose case is unknown).
     for table in ["qc_findings", "evaluations"] {
-        register_with_plain_case_no(ctx, table, &dir.join(table), ParquetReadOptions::default()).await?;
+        register_with_plain_case_no(ctx, table, &dir.join(table), by_month()).await?;
         must_be_present(ctx, table, &dir.join(table)).await?;
     }
     for table in ["seizures", "anomalies"] {

@@ -49,7 +49,30 @@ pub struct Manifest {
     /// it again says the same (absent in older manifests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connectors: Vec<ConnectorHealth>,
+    /// The file layout it was written with ([`LAYOUT`]; 0 in older manifests).
+    /// A refresh after a snapshot of an older layout rewrites every month.
+    #[serde(default)]
+    pub layout: u32,
+    /// The tables written per case month besides `cases` and `case_counts`,
+    /// by table and month: `evaluations` and `qc_findings` (each row with its
+    /// case's dimensions; the month `unmatched` holds the rows whose case the
+    /// store lacks), and the rollups `open_due`, `evaluation_counts` and
+    /// `qc_counts` (see `export`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_month: BTreeMap<String, BTreeMap<String, TableEntry>>,
+    /// The month-by-month reconciliation at the refresh that made it, for
+    /// the months it rewrote and carried over (see `crate::reconcile`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconciliation: Vec<crate::reconcile::MonthCheck>,
 }
+
+/// The file layout refreshes write now: month files sorted by district,
+/// business type, then submission time; child tables carrying their case's
+/// dimensions, per case month; a rollup for every KPI family.
+pub const LAYOUT: u32 = 2;
+
+/// The month under which a child table keeps the rows whose case is unknown.
+pub const UNMATCHED: &str = "unmatched";
 
 /// A connector's health as a snapshot records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +123,9 @@ impl Manifest {
             rollups: BTreeMap::new(),
             refresh_ms: None,
             connectors: Vec::new(),
+            layout: LAYOUT,
+            by_month: BTreeMap::new(),
+            reconciliation: Vec::new(),
         }
     }
 
@@ -124,6 +150,28 @@ impl Manifest {
     /// Whether every month of `cases` has its `case_counts` rollup.
     pub fn has_rollups(&self) -> bool {
         !self.cases.is_empty() && self.cases.keys().all(|month| self.rollups.contains_key(month))
+    }
+
+    /// The file of `table` (one of [`Manifest::by_month`]'s) for `month`.
+    pub fn month_entry(&self, table: &str, month: &str) -> Option<&TableEntry> {
+        self.by_month.get(table)?.get(month)
+    }
+
+    /// Whether the snapshot has the current layout ([`LAYOUT`]) with every
+    /// rollup of every month: the KPIs then read rollups and child tables
+    /// that carry their case's dimensions.
+    pub fn has_layout(&self) -> bool {
+        self.layout >= LAYOUT
+            && self.has_rollups()
+            && self.cases.keys().all(|month| self.month_entry("open_due", month).is_some())
+            && ["evaluations", "qc_findings", "evaluation_counts", "qc_counts"]
+                .iter()
+                .all(|table| self.by_month.contains_key(*table))
+    }
+
+    /// Rows of `table` (one of [`Manifest::by_month`]'s), all months.
+    pub fn month_rows(&self, table: &str) -> usize {
+        self.by_month.get(table).map_or(0, |months| months.values().map(|e| e.rows).sum())
     }
 }
 
@@ -197,6 +245,17 @@ impl Warehouse {
             Err(e) => return Err(WarehouseError::Corrupt(format!("{}: {e}", path.display()))),
         };
         serde_json::from_str(&text).map_err(|e| WarehouseError::Corrupt(format!("{}: {e}", path.display())))
+    }
+
+    /// Rewrites the manifest of a published snapshot (atomically), to add
+    /// what was computed on it after it was published (its reconciliation).
+    pub fn amend(&self, manifest: &Manifest) -> Result<(), WarehouseError> {
+        let dir = self.snapshot_dir(&manifest.snapshot_id);
+        if !dir.join("manifest.json").exists() {
+            return Err(WarehouseError::NoSnapshot(format!("snapshot {} is no longer kept", manifest.snapshot_id)));
+        }
+        let text = serde_json::to_string_pretty(manifest).map_err(|e| WarehouseError::Corrupt(e.to_string()))?;
+        Ok(write_atomically(&dir.join("manifest.json"), text.as_bytes())?)
     }
 
     /// Keeps snapshot `id` through later refreshes while the pin `name`

@@ -52,7 +52,7 @@ pub async fn my_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
                         local(r.accepted_at),
                         local(r.recorded_at),
                         r.applicant_id_masked(),
-                        r.district.clone(),
+                        crate::i18n::district_name(&r.district),
                     ]
                 })
                 .collect(),
@@ -131,7 +131,7 @@ pub async fn cases(State(d): State<Dashboards>, headers: HeaderMap, Query(filter
                         r.case_no.clone(),
                         business_type_name(&r.business_type, lang),
                         channel_name(&r.channel, lang),
-                        r.district.clone(),
+                        crate::i18n::district_name(&r.district),
                         status_label(&r.status),
                         r.submitted_at.clone(),
                         r.applicant_id_masked.clone(),

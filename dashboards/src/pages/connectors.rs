@@ -126,7 +126,10 @@ pub async fn connectors(State(d): State<Dashboards>, headers: HeaderMap, Query(f
         };
         // Month by month: the cases the registry delivered against the cases the online rate counts.
         let snapshot = dd.snapshot().await.ok();
+        // The refresh keeps it with the snapshot (`reconcile::after_refresh`);
+        // only a snapshot made without it is reconciled here, over the whole store.
         let checks = match &snapshot {
+            Some(snap) if !snap.manifest.reconciliation.is_empty() => snap.manifest.reconciliation.clone(),
             Some(snap) => {
                 let delivered = warehouse::reconcile::Delivered::from_store(&dd.store).await?;
                 snap.reconcile_cases(&delivered).await?

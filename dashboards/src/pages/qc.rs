@@ -120,7 +120,7 @@ pub async fn qc_cases(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
                     vec![
                         r.case_no.clone(),
                         business_type_name(&r.business_type, lang),
-                        r.district.clone(),
+                        crate::i18n::district_name(&r.district),
                         r.applicant_id_masked.clone(),
                         r.category.clone(),
                         r.severity.clone(),

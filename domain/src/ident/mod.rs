@@ -12,7 +12,7 @@ mod unit_no;
 pub use case_no::{CaseNo, CourtLevel};
 pub use cert_no::{CertificateKind, CertificateNo, PROVINCE_ABBREVIATIONS};
 pub use credit_code::{CreditCode, CreditCodeWarning};
-pub use division::{Division, HENGYANG_DIVISIONS};
+pub use division::{Division, HENGYANG_DIVISIONS, HUNAN_DIVISIONS};
 pub use resident_id::{ResidentId, ResidentIdForm, mask_id_number};
 pub use unit_no::{FixtureKind, LandOwnership, UnitNo};
 

@@ -60,13 +60,26 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
                     })
                 );
             }
-            let checks = checks?;
+            let (checks, unmatched) = checks?;
             let mut out = std::io::stdout().lock();
             for check in &checks {
                 writeln!(out, "{}", check.to_json())?;
             }
-            let summary = reconciliation_summary(&checks);
+            // Evaluations and QC findings whose case the snapshot lacks: kept
+            // (month `unmatched`), counted in no KPI, named here.
+            for child in &unmatched {
+                writeln!(out, "{}", json!({ "unmatched": child.table, "id": child.id, "case_no": child.case_no }))?;
+            }
+            let mut summary = reconciliation_summary(&checks);
+            summary["unmatched_children"] = json!(unmatched.len());
             writeln!(out, "{summary}")?;
+            if !unmatched.is_empty() {
+                eprintln!(
+                    "{} evaluations or QC findings name a case the snapshot lacks (listed above): they count in no KPI \
+                     until their case arrives and the warehouse is refreshed",
+                    unmatched.len()
+                );
+            }
             if summary["differing"].as_array().is_some_and(|d| !d.is_empty()) {
                 eprintln!(
                     "some months do not reconcile: a case lost or counted twice between the store and the KPIs, \
@@ -96,8 +109,10 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
                     json!({ "error": error })
                 }
             };
-            // The snapshot just made against the store it was made from, month by month.
-            let reconciliation = match reconcile_cases(&store, settings, Utc::now()).await {
+            // The snapshot just made against the store it was made from, month
+            // by month: the months it rewrote, kept with the snapshot.
+            let memory = Some(settings.warehouse.sql_memory_mb << 20);
+            let reconciliation = match warehouse::reconcile::after_refresh(&store, &dir, memory).await {
                 Ok(checks) => reconciliation_summary(&checks),
                 Err(error) => {
                     let error = format!("{error:#}");
@@ -125,15 +140,17 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
 
 /// The month-by-month reconciliation of the store's cases with the online
 /// rate on the current snapshot (`warehouse::reconcile`).
+/// With them, the evaluations and QC findings whose case the snapshot lacks.
 async fn reconcile_cases(
     store: &store::Store,
     settings: &Settings,
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<warehouse::reconcile::MonthCheck>> {
+) -> anyhow::Result<(Vec<warehouse::reconcile::MonthCheck>, Vec<warehouse::reconcile::UnmatchedChild>)> {
     let delivered = warehouse::reconcile::Delivered::from_store(store).await?;
     let ctx = warehouse::session::session_with_limit(None, Some(settings.warehouse.sql_memory_mb << 20))?;
     register_snapshot(&ctx, &settings.warehouse_dir()).await?;
-    Ok(warehouse::reconcile::cases_by_month(&ctx, &delivered, now).await?)
+    let checks = warehouse::reconcile::cases_by_month(&ctx, &delivered, now).await?;
+    Ok((checks, warehouse::reconcile::unmatched_children(&ctx).await?))
 }
 
 /// Totals and the months that differ.

@@ -116,31 +116,48 @@ fn utc_literal(t: DateTime<Utc>) -> String {
     format!("TIMESTAMP '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 
-/// The column a dimension is read from (`c` cases, `f` QC findings, `e` evaluations).
+/// Which kind of table a query reads as `c`: `cases` and the rollups of its
+/// rows (`case_counts`, `open_due`), or a child table and its rollup
+/// (`evaluations`, `qc_findings`, `evaluation_counts`, `qc_counts`), whose
+/// rows carry their case's dimensions under the same names except the
+/// case's channel, `case_channel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum On {
+    Cases,
+    Child,
+}
+
+/// The column a dimension is read from, on `cases` or on `c` of a query on `on`.
 fn dim_expr(dim: Dim) -> &'static str {
-    match dim {
-        Dim::BusinessType => "c.business_type",
-        Dim::Phase => "c.phase",
-        Dim::Channel => "c.channel",
-        Dim::District => "c.district",
-        Dim::ApplicantKind => "c.applicant_kind",
-        Dim::Month => "c.month",
-        Dim::Week => "c.week",
-        Dim::Category => "f.category",
-        Dim::Severity => "f.severity",
-        Dim::Section => "f.section",
-        Dim::EvaluationChannel => "e.channel",
+    dim_on(dim, On::Cases)
+}
+
+/// The column a dimension is read from in a table of kind `on`, aliased `c`.
+fn dim_on(dim: Dim, on: On) -> &'static str {
+    match (dim, on) {
+        (Dim::BusinessType, _) => "c.business_type",
+        (Dim::Phase, _) => "c.phase",
+        (Dim::Channel, On::Cases) => "c.channel",
+        (Dim::Channel, On::Child) => "c.case_channel",
+        (Dim::District, _) => "c.district",
+        (Dim::ApplicantKind, _) => "c.applicant_kind",
+        (Dim::Month, _) => "c.month",
+        (Dim::Week, _) => "c.week",
+        (Dim::Category, _) => "c.category",
+        (Dim::Severity, _) => "c.severity",
+        (Dim::Section, _) => "c.section",
+        (Dim::EvaluationChannel, _) => "c.channel",
     }
 }
 
 /// The period filter on cases `c`, with the month partition for pruning,
 /// and the query's dimension filters (checked by [`validate`]).
 fn period(query: &KpiQuery) -> String {
-    period_between(query.from, query.to, &query.filters)
+    period_between(query.from, query.to, &query.filters, On::Cases)
 }
 
-/// [`period`] for the days `from..=to`.
-fn period_between(from: NaiveDate, to: NaiveDate, filters: &[(Dim, String)]) -> String {
+/// [`period`] for the days `from..=to`, on a table of kind `on`.
+fn period_between(from: NaiveDate, to: NaiveDate, filters: &[(Dim, String)], on: On) -> String {
     let start = local_day_end(from.pred_opt().unwrap_or(from));
     let end = local_day_end(to);
     let months = months_between(from, to);
@@ -149,13 +166,13 @@ fn period_between(from: NaiveDate, to: NaiveDate, filters: &[(Dim, String)]) -> 
     // only cost time (a third of a 10-million-case scan).
     let whole_months = from.day() == 1 && to.succ_opt().is_none_or(|next| next.day() == 1);
     if whole_months {
-        format!("{months}{}", dimension_filters(filters))
+        format!("{months}{}", dimension_filters(filters, on))
     } else {
         format!(
             "c.submitted_at >= {} AND c.submitted_at < {} AND {months}{}",
             utc_literal(start),
             utc_literal(end),
-            dimension_filters(filters)
+            dimension_filters(filters, on)
         )
     }
 }
@@ -165,11 +182,11 @@ fn months_between(from: NaiveDate, to: NaiveDate) -> String {
     format!("c.month >= '{}' AND c.month <= '{}'", from.format("%Y-%m"), to.format("%Y-%m"))
 }
 
-/// The query's dimension filters (checked by [`validate`]) on `c`.
-fn dimension_filters(filters: &[(Dim, String)]) -> String {
+/// The query's dimension filters (checked by [`validate`]) on `c`, a table of kind `on`.
+fn dimension_filters(filters: &[(Dim, String)], on: On) -> String {
     filters
         .iter()
-        .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", dim_expr(*dim), value.replace('\'', "''")))
+        .map(|(dim, value)| format!(" AND CAST({} AS VARCHAR) = '{}'", dim_on(*dim, on), value.replace('\'', "''")))
         .collect()
 }
 
@@ -257,11 +274,21 @@ fn count_when(condition: &str, weight: &str) -> String {
 /// form)`: the whole months on `case_counts` (form 1 of a [`Counted`]), the
 /// partial months on `cases` (form 0); each with the query's dimension filters.
 fn period_pieces(query: &KpiQuery) -> Vec<(&'static str, String, usize)> {
+    pieces_on(query, ROLLUP_TABLE, "cases", On::Cases)
+}
+
+/// [`period_pieces`] for any pair of a rollup and the table it counts, of kind `on`.
+fn pieces_on(
+    query: &KpiQuery,
+    rollup: &'static str,
+    table: &'static str,
+    on: On,
+) -> Vec<(&'static str, String, usize)> {
     let split = split_period(query.from, query.to);
-    let whole = split.whole.map(|(from, to)| {
-        (ROLLUP_TABLE, format!("{}{}", months_between(from, to), dimension_filters(&query.filters)), 1)
-    });
-    let partial = split.partial.into_iter().map(|(from, to)| ("cases", period_between(from, to, &query.filters), 0));
+    let whole = split
+        .whole
+        .map(|(from, to)| (rollup, format!("{}{}", months_between(from, to), dimension_filters(&query.filters, on)), 1));
+    let partial = split.partial.into_iter().map(|(from, to)| (table, period_between(from, to, &query.filters, on), 0));
     whole.into_iter().chain(partial).collect()
 }
 
@@ -298,8 +325,9 @@ fn counted_sql(counted: &Counted, query: &KpiQuery, select_dims: &str, group: &[
 }
 
 /// The SQL of a KPI: dimensions as `d0, d1 …`, then `numerator`, `denominator`.
-/// With `rollups` (the session has `case_counts`), the count KPIs read the
-/// period's whole months from the rollup.
+/// With `rollups` (the session has every table of [`ROLLUP_TABLES`]), every
+/// rate reads the period's whole months from its rollup and the partial
+/// months at its ends from the table the rollup counts ([`split_period`]).
 pub fn kpi_sql(kpi: Kpi, query: &KpiQuery, rollups: bool) -> Result<String, WarehouseError> {
     validate(kpi, query)?;
     let dims: Vec<String> =
@@ -309,7 +337,6 @@ pub fn kpi_sql(kpi: Kpi, query: &KpiQuery, rollups: bool) -> Result<String, Ware
     let group_by = if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) };
     let order_by = if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) };
     let in_scope = format!("c.in_scope AND c.phase_live AND {}", period(query));
-    let as_of = utc_literal(query.as_of);
     let count = |condition: &str| count_when(condition, "1");
     if let Some(counted) = counted(kpi) {
         // The rollup has no weeks.
@@ -322,89 +349,198 @@ pub fn kpi_sql(kpi: Kpi, query: &KpiQuery, rollups: bool) -> Result<String, Ware
             counted.filter[0],
         ));
     }
-    let (numerator, denominator, from, filter) = match kpi {
-        Kpi::OnTimeRate => (
-            count("c.on_time"),
-            count(&format!("c.on_time IS NOT NULL OR (c.recorded_at IS NULL AND c.due_at < {as_of})")),
-            "cases c",
-            format!("{in_scope} AND c.accepted_at IS NOT NULL"),
-        ),
-        Kpi::QcErrors => {
-            return Ok(qc_sql(query, &select_dims, &group_by));
-        }
-        Kpi::Satisfaction => (
-            count("e.good"),
-            "COUNT(*)".to_owned(),
-            "evaluations e JOIN cases c ON e.case_no = c.case_no",
-            format!("c.in_scope AND {}", period(query)),
-        ),
-        other => return Err(WarehouseError::BadRequest(format!("{other} is a value KPI, not a rate"))),
-    };
-    let extra = match kpi {
-        Kpi::Satisfaction => format!(
-            ", {} AS bad, {} AS bad_rectified_in_15_working_days",
-            count("e.bad"),
-            count("e.rectified_within_15")
-        ),
-        _ => String::new(),
-    };
-    Ok(format!(
-        "SELECT {select_dims}{numerator} AS numerator, {denominator} AS denominator{extra} FROM {from} WHERE {filter}{group_by}{order_by}"
-    ))
+    // The rollups have no weeks.
+    let rollups = rollups && !query.by.contains(&Dim::Week);
+    match kpi {
+        Kpi::OnTimeRate => Ok(on_time_sql(query, rollups)),
+        Kpi::QcErrors => Ok(qc_sql(query, rollups)),
+        Kpi::Satisfaction => Ok(satisfaction_sql(query, rollups)),
+        other => Err(WarehouseError::BadRequest(format!("{other} is a value KPI, not a rate"))),
+    }
 }
 
-/// QC findings per 1,000 cases: the numerator by all dimensions, the
-/// denominator by the case dimensions only (a case has no error category).
-fn qc_sql(query: &KpiQuery, select_dims: &str, group_by: &str) -> String {
-    let scope = format!("c.in_scope AND {}", period(query));
-    let case_dims: Vec<(usize, &str)> =
-        query.by.iter().enumerate().filter(|(_, d)| d.is_case_dim()).map(|(i, d)| (i, dim_expr(*d))).collect();
-    let denominator_dims: Vec<String> =
-        case_dims.iter().map(|(i, e)| format!("CAST({e} AS VARCHAR) AS d{i}")).collect();
-    let denominator_group: Vec<String> = case_dims.iter().map(|(i, _)| format!("d{i}")).collect();
-    let join = if denominator_group.is_empty() {
+/// The rollup tables every rate KPI reads when the session has them all.
+pub const ROLLUP_TABLES: [&str; 4] = [ROLLUP_TABLE, "open_due", "evaluation_counts", "qc_counts"];
+
+/// The query's breakdown on a table of kind `on`, aliased `c`: the select
+/// list (`CAST(… AS VARCHAR) AS d0, `) and the inner `GROUP BY`. With
+/// `case_only`, only the case dimensions (keeping their `d{i}` names).
+fn dims_on(query: &KpiQuery, on: On, case_only: bool) -> (String, Vec<String>) {
+    let mut select = String::new();
+    let mut group = Vec::new();
+    for (i, dim) in query.by.iter().enumerate() {
+        if case_only && !dim.is_case_dim() {
+            continue;
+        }
+        select.push_str(&format!("CAST({} AS VARCHAR) AS d{i}, ", dim_on(*dim, on)));
+        group.push(format!("d{i}"));
+    }
+    (select, group)
+}
+
+/// ` GROUP BY d0, d1` (empty without a breakdown).
+fn group_by(group: &[String]) -> String {
+    if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) }
+}
+
+/// The pieces of a KPI (each with the columns `group` and `measures`) summed
+/// per breakdown: `SELECT d0, CAST(SUM(m) AS BIGINT) AS m … FROM (pieces) GROUP BY d0`,
+/// ordered by the breakdown when `ordered`.
+fn summed(pieces: &[String], group: &[String], measures: &[&str], ordered: bool) -> String {
+    let dims: String = group.iter().map(|d| format!("{d}, ")).collect();
+    let sums: Vec<String> = measures.iter().map(|m| format!("CAST(SUM({m}) AS BIGINT) AS {m}")).collect();
+    let order = if ordered && !group.is_empty() { format!(" ORDER BY {}", group.join(", ")) } else { String::new() };
+    format!("SELECT {dims}{} FROM ({}){}{order}", sums.join(", "), pieces.join(" UNION ALL "), group_by(group))
+}
+
+/// On-time rate: the period's whole months from `case_counts` (accepted cases
+/// with an outcome) and `open_due` (open cases already past their deadline
+/// on the query's day), the partial months at its ends from `cases`.
+fn on_time_sql(query: &KpiQuery, rollups: bool) -> String {
+    let as_of = utc_literal(query.as_of);
+    let (select, group) = dims_on(query, On::Cases, false);
+    let inner_group = group_by(&group);
+    let raw = |filter: &str| {
+        format!(
+            "SELECT {select}{} AS numerator, {} AS denominator FROM cases c \
+             WHERE c.in_scope AND c.phase_live AND {filter} AND c.accepted_at IS NOT NULL{inner_group}",
+            count_when("c.on_time", "1"),
+            count_when(&format!("c.on_time IS NOT NULL OR (c.recorded_at IS NULL AND c.due_at < {as_of})"), "1"),
+        )
+    };
+    if !rollups {
+        let order = if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) };
+        return format!("{}{order}", raw(&period(query)));
+    }
+    let mut pieces = Vec::new();
+    for (table, filter, form) in period_pieces(query) {
+        if form == 0 {
+            pieces.push(raw(&filter));
+            continue;
+        }
+        pieces.push(format!(
+            "SELECT {select}{} AS numerator, {} AS denominator FROM {table} c \
+             WHERE c.in_scope AND c.phase_live AND c.accepted AND {filter}{inner_group}",
+            count_when("c.on_time", "c.cases"),
+            count_when("c.on_time IS NOT NULL", "c.cases"),
+        ));
+        pieces.push(format!(
+            "SELECT {select}CAST(0 AS BIGINT) AS numerator, CAST(SUM(c.cases) AS BIGINT) AS denominator \
+             FROM open_due c WHERE c.due_at < {as_of} AND {filter}{inner_group}"
+        ));
+    }
+    summed(&pieces, &group, &["numerator", "denominator"], true)
+}
+
+/// Satisfaction: good evaluations among all, with bad ones and those
+/// rectified in time, by the evaluated case's dimensions; whole months from
+/// `evaluation_counts`, partial ones from `evaluations` (whose rows carry
+/// their case's dimensions: no join).
+fn satisfaction_sql(query: &KpiQuery, rollups: bool) -> String {
+    let (select, group) = dims_on(query, On::Child, false);
+    let inner_group = group_by(&group);
+    let measures = ["numerator", "denominator", "bad", "bad_rectified_in_15_working_days"];
+    let raw = |filter: &str| {
+        format!(
+            "SELECT {select}{} AS numerator, COUNT(*) AS denominator, {} AS bad, {} AS bad_rectified_in_15_working_days \
+             FROM evaluations c WHERE c.in_scope AND {filter}{inner_group}",
+            count_when("c.good", "1"),
+            count_when("c.bad", "1"),
+            count_when("c.rectified_within_15", "1"),
+        )
+    };
+    if !rollups {
+        let order = if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) };
+        return format!("{}{order}", raw(&period_between(query.from, query.to, &query.filters, On::Child)));
+    }
+    let pieces: Vec<String> = pieces_on(query, "evaluation_counts", "evaluations", On::Child)
+        .into_iter()
+        .map(|(table, filter, form)| {
+            if form == 0 {
+                raw(&filter)
+            } else {
+                format!(
+                    "SELECT {select}CAST(SUM(c.good) AS BIGINT) AS numerator, CAST(SUM(c.evaluations) AS BIGINT) AS denominator, \
+                     CAST(SUM(c.bad) AS BIGINT) AS bad, CAST(SUM(c.rectified_within_15) AS BIGINT) AS bad_rectified_in_15_working_days \
+                     FROM {table} c WHERE c.in_scope AND {filter}{inner_group}"
+                )
+            }
+        })
+        .collect();
+    summed(&pieces, &group, &measures, true)
+}
+
+/// QC findings per 1,000 cases: the numerator by all dimensions (from
+/// `qc_findings`, whose rows carry their case's dimensions, or `qc_counts`),
+/// the denominator by the case dimensions only (a case has no error
+/// category), from `cases` or `case_counts`.
+fn qc_sql(query: &KpiQuery, rollups: bool) -> String {
+    let (num_select, num_group) = dims_on(query, On::Child, false);
+    let (den_select, den_group) = dims_on(query, On::Cases, true);
+    let (num_inner, den_inner) = (group_by(&num_group), group_by(&den_group));
+    let raw_num = |filter: &str| {
+        format!(
+            "SELECT {num_select}COUNT(*) AS numerator, \
+             CAST(SUM(CASE WHEN c.corrected_at IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS open \
+             FROM qc_findings c WHERE c.in_scope AND {filter}{num_inner}"
+        )
+    };
+    let raw_den = |filter: &str| format!("SELECT {den_select}COUNT(*) AS denominator FROM cases c WHERE c.in_scope AND {filter}{den_inner}");
+    let (num, den) = if rollups {
+        let num: Vec<String> = pieces_on(query, "qc_counts", "qc_findings", On::Child)
+            .into_iter()
+            .map(|(table, filter, form)| {
+                if form == 0 {
+                    raw_num(&filter)
+                } else {
+                    format!(
+                        "SELECT {num_select}CAST(SUM(c.findings) AS BIGINT) AS numerator, \
+                         CAST(SUM(CASE WHEN c.open THEN c.findings ELSE 0 END) AS BIGINT) AS open \
+                         FROM {table} c WHERE c.in_scope AND {filter}{num_inner}"
+                    )
+                }
+            })
+            .collect();
+        let den: Vec<String> = period_pieces(query)
+            .into_iter()
+            .map(|(table, filter, form)| {
+                if form == 0 {
+                    raw_den(&filter)
+                } else {
+                    format!(
+                        "SELECT {den_select}CAST(SUM(c.cases) AS BIGINT) AS denominator FROM {table} c \
+                         WHERE c.in_scope AND {filter}{den_inner}"
+                    )
+                }
+            })
+            .collect();
+        (summed(&num, &num_group, &["numerator", "open"], false), summed(&den, &den_group, &["denominator"], false))
+    } else {
+        (
+            raw_num(&period_between(query.from, query.to, &query.filters, On::Child)),
+            raw_den(&period(query)),
+        )
+    };
+    let join = if den_group.is_empty() {
         "CROSS JOIN den".to_owned()
     } else {
-        let on: Vec<String> = denominator_group.iter().map(|d| format!("num.{d} = den.{d}")).collect();
+        let on: Vec<String> = den_group.iter().map(|d| format!("num.{d} = den.{d}")).collect();
         format!("JOIN den ON {}", on.join(" AND "))
     };
-    let num_dims: Vec<String> = (0..query.by.len()).map(|i| format!("num.d{i}")).collect();
+    let num_dims: Vec<String> = num_group.iter().map(|d| format!("num.{d}")).collect();
     let dims_out = if num_dims.is_empty() { String::new() } else { format!("{}, ", num_dims.join(", ")) };
     let order = if num_dims.is_empty() { String::new() } else { format!(" ORDER BY {}", num_dims.join(", ")) };
-    let den_select =
-        if denominator_dims.is_empty() { String::new() } else { format!("{}, ", denominator_dims.join(", ")) };
-    let den_group = if denominator_group.is_empty() {
-        String::new()
-    } else {
-        format!(" GROUP BY {}", denominator_group.join(", "))
-    };
     format!(
-        "WITH num AS (SELECT {select_dims}COUNT(*) AS numerator, \
-         CAST(SUM(CASE WHEN f.corrected_at IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS open \
-         FROM qc_findings f JOIN cases c ON f.case_no = c.case_no WHERE {scope}{group_by}), \
-         den AS (SELECT {den_select}COUNT(*) AS denominator FROM cases c WHERE {scope}{den_group}) \
+        "WITH num AS ({num}), den AS ({den}) \
          SELECT {dims_out}num.numerator, den.denominator, num.open FROM num {join}{order}"
     )
 }
 
 /// How many case rows of the period the definition leaves out (with
-/// `rollups`, the count KPIs read whole months from the rollup).
+/// `rollups`, whole months are read from the rollups).
 fn excluded_sql(kpi: Kpi, query: &KpiQuery, rollups: bool) -> String {
     let as_of = utc_literal(query.as_of);
-    if rollups && let Some(counted) = counted(kpi) {
-        let parts: Vec<String> = period_pieces(query)
-            .into_iter()
-            .map(|(table, filter, form)| {
-                format!(
-                    "SELECT {} AS excluded FROM {table} c WHERE {filter} AND ({})",
-                    case_total(form),
-                    counted.excluded[form]
-                )
-            })
-            .collect();
-        return format!("SELECT CAST(SUM(excluded) AS BIGINT) AS excluded FROM ({})", parts.join(" UNION ALL "));
-    }
-    let condition = match kpi {
+    let raw_condition = match kpi {
         Kpi::OnTimeRate => format!(
             "NOT (c.in_scope AND c.phase_live AND c.accepted_at IS NOT NULL) \
              OR (c.on_time IS NULL AND NOT (c.recorded_at IS NULL AND c.due_at < {as_of}))"
@@ -412,7 +548,28 @@ fn excluded_sql(kpi: Kpi, query: &KpiQuery, rollups: bool) -> String {
         Kpi::QcErrors | Kpi::Satisfaction => "NOT c.in_scope".to_owned(),
         other => counted(other).map_or("NOT (c.in_scope AND c.phase_live)", |c| c.excluded[0]).to_owned(),
     };
-    format!("SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({condition})", period(query))
+    if !rollups {
+        return format!("SELECT COUNT(*) AS excluded FROM cases c WHERE {} AND ({raw_condition})", period(query));
+    }
+    let mut parts = Vec::new();
+    for (table, filter, form) in period_pieces(query) {
+        if form == 0 {
+            parts.push(format!("SELECT COUNT(*) AS excluded FROM {table} c WHERE {filter} AND ({raw_condition})"));
+            continue;
+        }
+        let condition = match kpi {
+            Kpi::OnTimeRate => {
+                parts.push(format!(
+                    "SELECT CAST(SUM(c.cases) AS BIGINT) AS excluded FROM open_due c WHERE {filter} AND c.due_at >= {as_of}"
+                ));
+                "NOT (c.in_scope AND c.phase_live AND c.accepted) OR (c.on_time IS NULL AND c.recorded)"
+            }
+            Kpi::QcErrors | Kpi::Satisfaction => "NOT c.in_scope",
+            other => counted(other).map_or("NOT (c.in_scope AND c.phase_live)", |c| c.excluded[1]),
+        };
+        parts.push(format!("SELECT {} AS excluded FROM {table} c WHERE {filter} AND ({condition})", case_total(form)));
+    }
+    format!("SELECT CAST(SUM(excluded) AS BIGINT) AS excluded FROM ({})", parts.join(" UNION ALL "))
 }
 
 /// A cell as JSON (strings, integers, floats, booleans, nulls).
@@ -490,7 +647,10 @@ pub async fn run(ctx: &SessionContext, kpi: Kpi, query: &KpiQuery) -> Result<Kpi
         }
         return Ok(result(rows, 0));
     }
-    let rollups = ctx.table_exist(ROLLUP_TABLE)?;
+    let mut rollups = true;
+    for table in ROLLUP_TABLES {
+        rollups &= ctx.table_exist(table)?;
+    }
     let batches = ctx.sql(&kpi_sql(kpi, query, rollups)?).await?.collect().await?;
     let rows = Rows::Rates(rate_rows(kpi, query, &batches));
     let excluded_batches = ctx.sql(&excluded_sql(kpi, query, rollups)).await?.collect().await?;
@@ -557,10 +717,21 @@ mod tests {
         // Weeks are not in the rollup.
         let weekly = KpiQuery { by: vec![Dim::Week], ..query.clone() };
         assert!(!kpi_sql(Kpi::OnlineRate, &weekly, true).expect("sql").contains("case_counts"));
-        // The rest never do.
-        for kpi in [Kpi::OnTimeRate, Kpi::QcErrors, Kpi::Satisfaction] {
+        // The other rates read their own rollups for whole months, the tables they count for the ends.
+        for (kpi, rollup, table) in [
+            (Kpi::OnTimeRate, "FROM open_due c", "FROM cases c"),
+            (Kpi::QcErrors, "FROM qc_counts c", "FROM qc_findings c"),
+            (Kpi::Satisfaction, "FROM evaluation_counts c", "FROM evaluations c"),
+        ] {
             let sql = kpi_sql(kpi, &query, true).expect("sql");
-            assert!(!sql.contains("case_counts"), "{kpi}: {sql}");
+            assert!(sql.contains(rollup) && sql.contains(table), "{kpi}: {sql}");
+            assert!(!sql.contains(" JOIN cases"), "{kpi} joins: {sql}");
+            let plain = kpi_sql(kpi, &query, false).expect("sql");
+            assert!(!plain.contains(rollup), "{kpi}: {plain}");
+            // Where weeks are a breakdown, they are not in the rollups.
+            if let Ok(weekly) = kpi_sql(kpi, &KpiQuery { by: vec![Dim::Week], ..query.clone() }, true) {
+                assert!(!weekly.contains(rollup), "{kpi} by week: {weekly}");
+            }
         }
     }
 }

@@ -762,6 +762,9 @@ async fn compact_makes_one_file_a_month_with_its_rollup(store: Store) {
     assert_eq!(compacted.months_compacted.len(), report.manifest.cases.len());
     assert_eq!(compacted.manifest.case_rows(), 2 * flow.cases.len());
     assert_eq!(compacted.manifest.tables, report.manifest.tables);
+    // The child tables were one file a month already: carried with their rollups.
+    assert_eq!(compacted.manifest.by_month.get("evaluations"), report.manifest.by_month.get("evaluations"));
+    assert_eq!(compacted.manifest.by_month.get("qc_counts"), report.manifest.by_month.get("qc_counts"));
     let new_dir = warehouse.snapshot_dir(&compacted.manifest.snapshot_id);
     for month in compacted.manifest.cases.keys() {
         let files = std::fs::read_dir(new_dir.join(format!("cases/month={month}"))).expect("month dir").count();
@@ -788,17 +791,26 @@ async fn compact_makes_one_file_a_month_with_its_rollup(store: Store) {
         filters: Vec::new(),
     };
     assert_eq!(kpi::run(&plain, Kpi::OnlineRate, &query).await.expect("kpi").to_json(), after);
-    // Each month's file is sorted by submission time, as a refresh writes it.
+    // Each month's file is sorted by district, business type and submission time, as a refresh writes it.
     let file = std::fs::File::open(new_dir.join("cases/month=2024-03/part-0.parquet")).expect("March");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet").build().expect("reader");
-    let mut times = Vec::new();
+    let mut keys = Vec::new();
     for batch in reader {
         let batch = batch.expect("batch");
+        let text = |name: &str| {
+            let column = cast(batch.column_by_name(name).expect(name), &DataType::Utf8).expect("text");
+            let column = column.as_any().downcast_ref::<warehouse::datafusion::arrow::array::StringArray>().cloned();
+            column.expect("strings")
+        };
+        let (district, business_type) = (text("district"), text("business_type"));
         let column = batch.column_by_name("submitted_at").expect("submitted_at");
-        let column = column.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamps");
-        times.extend_from_slice(column.values());
+        let times = column.as_any().downcast_ref::<TimestampMicrosecondArray>().expect("timestamps");
+        for i in 0..batch.num_rows() {
+            keys.push((district.value(i).to_owned(), business_type.value(i).to_owned(), times.value(i)));
+        }
     }
-    assert!(times.len() > 2 && times.is_sorted(), "{} rows", times.len());
+    assert!(keys.len() > 2 && keys.is_sorted(), "{} rows", keys.len());
+    assert!(keys.first().map(|k| &k.0) != keys.last().map(|k| &k.0), "one district only: nothing proves the order");
     let again = warehouse::export::compact(&root, now + chrono::TimeDelta::hours(2)).await.expect("compact again");
     assert!(again.months_compacted.is_empty());
     assert_eq!(again.manifest.case_rows(), compacted.manifest.case_rows());

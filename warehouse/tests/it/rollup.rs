@@ -9,12 +9,13 @@ use proptest::test_runner::{Config, TestRunner};
 use warehouse::datafusion::arrow::util::pretty::pretty_format_batches;
 use warehouse::datafusion::prelude::SessionContext;
 use warehouse::export::refresh;
+use warehouse::kpi::{self, Dim, Kpi, KpiQuery};
 use warehouse::session::{register_snapshot, register_snapshot_without_rollup_rewrite, session_with_limit};
 
 use crate::kpis::{at, flow, load, options, temp_dir};
 
-const GROUPS: [&str; 8] =
-    ["business_type", "channel", "district", "month", "online", "applicant_kind", "phase", "in_scope"];
+const GROUPS: [&str; 9] =
+    ["business_type", "channel", "district", "month", "online", "applicant_kind", "phase", "in_scope", "on_time"];
 
 /// A query the rollup can answer: its grouping, filters and aggregates.
 #[derive(Debug, Clone)]
@@ -54,6 +55,8 @@ fn question() -> impl Strategy<Value = Question> {
         Just("$district IN ('430405', '430408', '430422')".to_owned()),
         Just("$phase IS NULL".to_owned()),
         Just("$business_type <> 'BT01'".to_owned()),
+        Just("$on_time".to_owned()),
+        Just("$on_time IS NULL".to_owned()),
     ];
     let aggregate = prop_oneof![
         Just("COUNT(*)"),
@@ -63,6 +66,7 @@ fn question() -> impl Strategy<Value = Question> {
         Just("COUNT($phase)"),
         Just("SUM($phase)"),
         Just("COUNT($delivery)"),
+        Just("COUNT($on_time)"),
     ];
     (
         proptest::sample::subsequence(GROUPS.to_vec(), 0..=3),
@@ -168,6 +172,94 @@ fn rollup_answers_equal_the_answers_over_cases() {
     });
     let _ = std::fs::remove_dir_all(root);
     if let Err(e) = outcome.and(left_alone) {
+        panic!("{e}");
+    }
+}
+
+/// A rate KPI asked at random: its period (cut anywhere, whole months
+/// inside it or not), breakdown, filters and the day it is asked on (which
+/// moves open cases past their deadline, the part of on-time that
+/// `open_due` answers).
+#[derive(Debug, Clone)]
+struct Asked {
+    kpi: Kpi,
+    from: u64,
+    days: u64,
+    by: Vec<Dim>,
+    filters: Vec<(Dim, String)>,
+    as_of_day: u64,
+}
+
+fn asked(district: String) -> impl Strategy<Value = Asked> {
+    let rates: Vec<Kpi> = Kpi::ALL.into_iter().filter(|k| k.is_rate()).collect();
+    let filters = vec![
+        (Dim::District, district),
+        (Dim::Channel, "4".to_owned()),
+        (Dim::BusinessType, "second_hand_transfer".to_owned()),
+        (Dim::ApplicantKind, "enterprise".to_owned()),
+    ];
+    (
+        proptest::sample::select(rates),
+        0u64..366,
+        0u64..420,
+        proptest::sample::subsequence(Dim::ALL.to_vec(), 0..=2),
+        proptest::sample::subsequence(filters, 0..=2),
+        0u64..380,
+    )
+        .prop_map(|(kpi, from, days, by, filters, as_of_day)| {
+            let by = by.into_iter().filter(|d| kpi.definition().dimensions.contains(d)).collect();
+            Asked { kpi, from, days, by, filters, as_of_day }
+        })
+}
+
+/// Every rate answered from its rollups (`case_counts`, `open_due`,
+/// `evaluation_counts`, `qc_counts` for whole months, the raw tables for the
+/// ends) equals the plain plan over `cases`, `evaluations` and `qc_findings`.
+#[test]
+fn every_rate_from_its_rollups_equals_the_raw_plan() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let flow = flow();
+    let district = flow.cases[0].district.clone();
+    let (root, with, without) = runtime.block_on(async {
+        let db = store::testing::TestDatabase::sqlite().await.expect("sqlite");
+        let now = at(2025, 1, 2);
+        load(&db.store, &flow, now, now).await;
+        let root = temp_dir("rate-rollups");
+        let report = refresh(&db.store, &root, &options(now, true)).await.expect("refresh");
+        assert!(report.manifest.has_layout());
+        for table in ["open_due", "evaluation_counts", "qc_counts"] {
+            assert!(report.manifest.month_rows(table) > 0, "{table} is empty");
+        }
+        let with = session_with_limit(Some(2), None).expect("session");
+        register_snapshot(&with, &root).await.expect("register");
+        let without = session_with_limit(Some(2), None).expect("session");
+        register_snapshot_without_rollup_rewrite(&without, &root).await.expect("register");
+        without.deregister_table(warehouse::session::ROLLUP_TABLE).expect("deregister");
+        (root, with, without)
+    });
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let mut runner = TestRunner::new(Config { cases: 96, failure_persistence: None, ..Config::default() });
+    let outcome = runner.run(&asked(district), |a| {
+        let from = start + chrono::Days::new(a.from);
+        let query = KpiQuery {
+            from,
+            to: from + chrono::Days::new(a.days),
+            by: a.by.clone(),
+            as_of: at(2024, 1, 1) + chrono::TimeDelta::days(i64::try_from(a.as_of_day).unwrap_or(0)),
+            filters: a.filters.clone(),
+        };
+        let (x, y) = runtime.block_on(async {
+            let x = kpi::run(&with, a.kpi, &query).await.map(|r| r.to_json());
+            let y = kpi::run(&without, a.kpi, &query).await.map(|r| r.to_json());
+            (x, y)
+        });
+        let (x, y) = (x.map_err(|e| e.to_string()), y.map_err(|e| e.to_string()));
+        prop_assert!(x.is_ok(), "{:?}: {:?}", a, x);
+        prop_assert_eq!(x, y, "{:?}", a);
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(root);
+    if let Err(e) = outcome {
         panic!("{e}");
     }
 }
