@@ -12,6 +12,9 @@
 # million cases; bench/inflate.py), each month rewritten as one file by
 # `wangban warehouse compact` (the files a refresh of that store would write),
 # and the queries run again on that.
+# Every KPI of `Kpi::ALL` is timed as a whole process for the city and one
+# district, one month and one year, beside DuckDB answering the same question
+# from the raw tables (bench/kpi_matrix.py), on the year and on the inflated copy.
 # Wall time and peak memory from /usr/bin/time.
 # Usage: [INFLATE=67] bench/warehouse.sh
 set -euo pipefail
@@ -79,6 +82,11 @@ for l in lines:
 print(f"DuckDB process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 PY
 }
+kpi_matrix() {
+  echo "== every KPI (Kpi::ALL), city and district, month and year: whole process beside DuckDB on the raw tables ($1)"
+  python3 bench/kpi_matrix.py "$SNAP" "$BIN" "$WORK/sim.toml" "$WORK/data" 430405
+}
+kpi_matrix "one year"
 side_by_side "one year, $(python3 -c "import json; print(sum(e['rows'] for e in json.load(open('$SNAP/manifest.json'))['cases'].values()))") cases"
 
 INFLATE="${INFLATE:-0}"
@@ -104,4 +112,5 @@ echo "== the same KPIs for the whole city by business type (whole process each; 
 for k in on-time-rate satisfaction qc-errors durations; do
   /usr/bin/time -f "$k: wall %e s, peak %M KiB" "${W[@]}" kpi "$k" --from 2025-01-01 --to 2025-12-31 --by business_type --format csv > /dev/null
 done
+kpi_matrix "$ROWS cases"
 side_by_side "$ROWS cases, one file a month"

@@ -697,6 +697,10 @@ pub struct KpiArgs {
     /// at the same path. Ballista needs a build with `--features ballista`.
     #[arg(long, default_value = "local", value_name = "ENGINE")]
     pub engine: String,
+    /// Print, instead of the answer, the SQL the KPI's plain plan runs over the raw tables
+    /// (no rollup), one JSON string per line: what `bench/warehouse.sh` gives DuckDB.
+    #[arg(long)]
+    pub plain_sql: bool,
 }
 
 /// `report` arguments.

@@ -164,20 +164,45 @@ pub const OPEN_DUE_SQL: &str = "SELECT district, business_type, phase, channel, 
      GROUP BY district, business_type, phase, channel, applicant_kind, due_at \
      ORDER BY district, business_type, phase, channel, applicant_kind, due_at";
 
-/// The rollups of one month's `cases` ([`ROLLUP_SQL`] and [`OPEN_DUE_SQL`]),
-/// registered in `ctx` as `month_cases`: one batch each.
-async fn month_rollups(ctx: &SessionContext) -> Result<(RecordBatch, RecordBatch), WarehouseError> {
-    let mut out = Vec::with_capacity(2);
-    for sql in [ROLLUP_SQL, OPEN_DUE_SQL] {
-        let frame = ctx.sql(sql).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        out.push(concat_batches(&schema, &batches)?);
-    }
-    let open_due = out.pop().unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
-    let counts = out.pop().unwrap_or_else(|| RecordBatch::new_empty(Arc::new(Schema::empty())));
-    Ok((counts, open_due))
+/// The `duration_counts` rollup of one month's cases (registered as
+/// `month_cases`): for each step of the durations KPI
+/// (`kpi::DURATION_STEPS`), the cases in scope and live counted by the case
+/// dimensions and their exact duration in microseconds (`us`, count `k`),
+/// with the latest end time among them (`latest`). The median and p90 of any
+/// set of whole months are the same ranks of the summed counts, so they stay
+/// exact; a KPI asked as of a time before some `latest` reads `cases`.
+pub fn duration_counts_sql() -> String {
+    let parts: Vec<String> = crate::kpi::DURATION_STEPS
+        .iter()
+        .map(|(step, from, to)| {
+            format!(
+                "SELECT district, business_type, phase, channel, applicant_kind, '{step}' AS step, \
+                 CAST({to} AS BIGINT) - CAST({from} AS BIGINT) AS us, {to} AS ended FROM month_cases \
+                 WHERE in_scope AND phase_live AND {from} IS NOT NULL AND {to} IS NOT NULL"
+            )
+        })
+        .collect();
+    format!(
+        "SELECT district, business_type, phase, channel, applicant_kind, step, us, COUNT(*) AS k, MAX(ended) AS latest \
+         FROM ({}) GROUP BY district, business_type, phase, channel, applicant_kind, step, us \
+         ORDER BY district, business_type, phase, channel, applicant_kind, step, us",
+        parts.join(" UNION ALL ")
+    )
 }
+
+/// The rollups written with each month's `cases` file, by table name:
+/// `case_counts` ([`ROLLUP_SQL`]), `open_due` ([`OPEN_DUE_SQL`]) and
+/// `duration_counts` ([`duration_counts_sql`]), each over `month_cases`.
+fn month_rollup_sqls() -> [(&'static str, String); 3] {
+    [
+        (crate::session::ROLLUP_TABLE, ROLLUP_SQL.to_owned()),
+        (OPEN_DUE, OPEN_DUE_SQL.to_owned()),
+        (DURATION_COUNTS, duration_counts_sql()),
+    ]
+}
+
+/// The rollup table of exact durations (see [`duration_counts_sql`]).
+pub const DURATION_COUNTS: &str = "duration_counts";
 
 fn qc_batch(findings: &[store::records::QcFinding]) -> Result<RecordBatch, WarehouseError> {
     let schema = Arc::new(Schema::new(vec![
@@ -440,46 +465,52 @@ fn merged_month(previous: &Path, changed: &HashSet<&str>, fresh: RecordBatch) ->
     sorted_for_layout(&parts)
 }
 
-/// Row counts of a month's three files.
-#[derive(Debug, Clone, Copy)]
+/// Row counts of a month's files: `cases`, then each rollup of [`month_rollup_sqls`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct MonthRows {
     cases: usize,
-    rollup: usize,
-    open_due: usize,
+    rollups: Vec<usize>,
 }
 
-/// A month's three files in a snapshot, relative to its directory: the
-/// `cases` file and its rollups `case_counts` and `open_due`, always written
-/// and carried together.
+/// A month's files in a snapshot, relative to its directory: the `cases`
+/// file and its rollups ([`month_rollup_sqls`]), always written and carried together.
 struct MonthFiles {
     cases: PathBuf,
-    rollup: PathBuf,
-    open_due: PathBuf,
+    rollups: Vec<(&'static str, PathBuf)>,
 }
 
 impl MonthFiles {
     fn of(month: &str) -> Self {
         Self {
             cases: PathBuf::from(format!("cases/month={month}/part-0.parquet")),
-            rollup: PathBuf::from(format!("rollups/case_counts/month={month}/part-0.parquet")),
-            open_due: PathBuf::from(format!("rollups/open_due/month={month}/part-0.parquet")),
+            rollups: month_rollup_sqls()
+                .iter()
+                .map(|(table, _)| (*table, PathBuf::from(format!("rollups/{table}/month={month}/part-0.parquet"))))
+                .collect(),
         }
     }
 
-    /// Hard-links the three files of snapshot directory `from` into `to`.
+    /// Hard-links the month's files of snapshot directory `from` into `to`.
     fn carry(&self, from: &Path, to: &Path) -> Result<(), WarehouseError> {
         link_or_copy(&from.join(&self.cases), &to.join(&self.cases))?;
-        link_or_copy(&from.join(&self.rollup), &to.join(&self.rollup))?;
-        link_or_copy(&from.join(&self.open_due), &to.join(&self.open_due))
+        for (_, path) in &self.rollups {
+            link_or_copy(&from.join(path), &to.join(path))?;
+        }
+        Ok(())
     }
 
-    /// The rows `previous` lists for the month's three files, if it lists all three.
+    /// The rows `previous` lists for the month's files, if it lists them all.
     fn rows_in(previous: &Manifest, month: &str) -> Option<MonthRows> {
-        Some(MonthRows {
-            cases: previous.cases.get(month)?.rows,
-            rollup: previous.rollups.get(month)?.rows,
-            open_due: previous.month_entry(OPEN_DUE, month)?.rows,
-        })
+        let mut rollups = Vec::new();
+        for (table, _) in month_rollup_sqls() {
+            let entry = if table == crate::session::ROLLUP_TABLE {
+                previous.rollups.get(month)
+            } else {
+                previous.month_entry(table, month)
+            };
+            rollups.push(entry?.rows);
+        }
+        Some(MonthRows { cases: previous.cases.get(month)?.rows, rollups })
     }
 
     /// Writes `batch` (in the order of a month's file) and its rollups under
@@ -488,12 +519,30 @@ impl MonthFiles {
         write_parquet(&dir.join(&self.cases), &batch)?;
         let cases = batch.num_rows();
         rollup_ctx.register_batch("month_cases", batch)?;
-        let rollups = month_rollups(rollup_ctx).await;
+        let mut rollups = Vec::new();
+        let mut failed = None;
+        for ((_, sql), (_, path)) in month_rollup_sqls().iter().zip(&self.rollups) {
+            let written = async {
+                let frame = rollup_ctx.sql(sql).await?;
+                let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+                let rollup = concat_batches(&schema, &frame.collect().await?)?;
+                write_parquet(&dir.join(path), &rollup)?;
+                Ok::<usize, WarehouseError>(rollup.num_rows())
+            }
+            .await;
+            match written {
+                Ok(rows) => rollups.push(rows),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
         rollup_ctx.deregister_table("month_cases")?;
-        let (rollup, open_due) = rollups?;
-        write_parquet(&dir.join(&self.rollup), &rollup)?;
-        write_parquet(&dir.join(&self.open_due), &open_due)?;
-        Ok(MonthRows { cases, rollup: rollup.num_rows(), open_due: open_due.num_rows() })
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(MonthRows { cases, rollups }),
+        }
     }
 
     /// Writes the month from the `cases` files `sources` (in any order, each
@@ -521,18 +570,24 @@ impl MonthFiles {
         let cases = layout::write_file(&dir.join(&self.cases), ctx.sql(&sql).await?.execute_stream().await?).await?;
         let written = datafusion::prelude::ParquetReadOptions::default();
         ctx.register_parquet("month_cases", dir.join(&self.cases).to_string_lossy().as_ref(), written).await?;
-        let rollup = layout::write_file(&dir.join(&self.rollup), ctx.sql(ROLLUP_SQL).await?.execute_stream().await?).await?;
-        let open_due =
-            layout::write_file(&dir.join(&self.open_due), ctx.sql(OPEN_DUE_SQL).await?.execute_stream().await?).await?;
-        Ok(MonthRows { cases, rollup, open_due })
+        let mut rollups = Vec::new();
+        for ((_, sql), (_, path)) in month_rollup_sqls().iter().zip(&self.rollups) {
+            rollups.push(layout::write_file(&dir.join(path), ctx.sql(sql).await?.execute_stream().await?).await?);
+        }
+        Ok(MonthRows { cases, rollups })
     }
 
-    /// Lists the three files of `month` in `manifest`.
+    /// Lists the month's files in `manifest`.
     fn record(&self, manifest: &mut Manifest, month: &str, rows: MonthRows) {
         let entry = |path: &Path, rows| TableEntry { file: path.display().to_string(), rows };
         manifest.cases.insert(month.to_owned(), entry(&self.cases, rows.cases));
-        manifest.rollups.insert(month.to_owned(), entry(&self.rollup, rows.rollup));
-        manifest.by_month.entry(OPEN_DUE.to_owned()).or_default().insert(month.to_owned(), entry(&self.open_due, rows.open_due));
+        for ((table, path), rows) in self.rollups.iter().zip(rows.rollups) {
+            if *table == crate::session::ROLLUP_TABLE {
+                manifest.rollups.insert(month.to_owned(), entry(path, rows));
+            } else {
+                manifest.by_month.entry((*table).to_owned()).or_default().insert(month.to_owned(), entry(path, rows));
+            }
+        }
     }
 }
 

@@ -140,7 +140,7 @@ pub const ROLLUP_TABLE: &str = "case_counts";
 
 /// Registers the current snapshot's tables on `ctx`: `cases`, `qc_findings`
 /// and `evaluations` partitioned by the case's `month`, `seizures`,
-/// `anomalies`, and the rollups `case_counts`, `open_due`,
+/// `anomalies`, and the rollups `case_counts`, `open_due`, `duration_counts`,
 /// `evaluation_counts` and `qc_counts`, partitioned by `month`, when the
 /// snapshot has them for every month. A snapshot of an older layout is
 /// refused with the command that writes the current one.
@@ -214,7 +214,7 @@ async fn register_tables(
         }
     }
     if manifest.has_layout() {
-        for table in ["open_due", "evaluation_counts", "qc_counts"] {
+        for table in ["open_due", "duration_counts", "evaluation_counts", "qc_counts"] {
             let path = dir.join("rollups").join(table);
             ctx.register_parquet(table, path.to_string_lossy().as_ref(), by_month()).await?;
             must_be_present(ctx, table, &path).await?;

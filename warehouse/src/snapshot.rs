@@ -56,8 +56,8 @@ pub struct Manifest {
     /// The tables written per case month besides `cases` and `case_counts`,
     /// by table and month: `evaluations` and `qc_findings` (each row with its
     /// case's dimensions; the month `unmatched` holds the rows whose case the
-    /// store lacks), and the rollups `open_due`, `evaluation_counts` and
-    /// `qc_counts` (see `export`).
+    /// store lacks), and the rollups `open_due`, `duration_counts`,
+    /// `evaluation_counts` and `qc_counts` (see `export`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_month: BTreeMap<String, BTreeMap<String, TableEntry>>,
     /// The month-by-month reconciliation at the refresh that made it, for
@@ -163,7 +163,10 @@ impl Manifest {
     pub fn has_layout(&self) -> bool {
         self.layout >= LAYOUT
             && self.has_rollups()
-            && self.cases.keys().all(|month| self.month_entry("open_due", month).is_some())
+            && self
+                .cases
+                .keys()
+                .all(|month| self.month_entry("open_due", month).is_some() && self.month_entry("duration_counts", month).is_some())
             && ["evaluations", "qc_findings", "evaluation_counts", "qc_counts"]
                 .iter()
                 .all(|table| self.by_month.contains_key(*table))

@@ -13,8 +13,8 @@ pub async fn sql_form(State(d): State<Dashboards>, headers: HeaderMap, Query(fil
 
 fn sql_box(sql: &str, lang: Lang) -> Markup {
     html! {
-        p { (lang.pick("只读查询：表 cases、qc_findings、evaluations、seizures、anomalies；可用 EXPLAIN 与 EXPLAIN ANALYZE。每条查询记入审计日志。",
-                        "Read-only: tables cases, qc_findings, evaluations, seizures, anomalies; EXPLAIN and EXPLAIN ANALYZE allowed. Every query is audited.")) }
+        p { (lang.pick("只读查询：表 cases、qc_findings、evaluations（每行带所属案件的维度）、seizures、anomalies，汇总表 case_counts、open_due、duration_counts、evaluation_counts、qc_counts（按行计数列求和，不用 COUNT(*)）；可用 EXPLAIN 与 EXPLAIN ANALYZE。每条查询记入审计日志。",
+                        "Read-only: tables cases, qc_findings, evaluations (each row with its case's dimensions), seizures, anomalies, and the rollups case_counts, open_due, duration_counts, evaluation_counts, qc_counts (sum their count column, never COUNT(*)); EXPLAIN and EXPLAIN ANALYZE allowed. Every query is audited.")) }
         form.sql method="post" action="/sql" {
             textarea name="sql" rows="8" cols="100" { (sql) }
             br;

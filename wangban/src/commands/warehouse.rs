@@ -292,6 +292,19 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
         Err(e) => return usage(&e),
     };
     let request = KpiRequest { from, to, by, filters, as_of: parse_as_of(args.as_of.as_deref())? };
+    if args.plain_sql {
+        let Some(manifest) = warehouse::snapshot::Warehouse::open(&settings.warehouse_dir())?.current()? else {
+            return usage(&"no snapshot yet: run `wangban warehouse refresh`");
+        };
+        let statements = match request.on(manifest.created()?).and_then(|query| kpi::plain_sql(which, &query)) {
+            Ok(statements) => statements,
+            Err(e) => return usage(&e),
+        };
+        for sql in statements {
+            println!("{}", serde_json::Value::String(sql));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let memory = settings.warehouse.sql_memory_mb * 1024 * 1024;
     let answered = if args.engine.is_empty() || args.engine == "local" {
         KpiService::new(settings.warehouse_dir(), memory).kpi(which, &request).await

@@ -20,7 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use rows::{AnomalyRow, DurationRow, Extra, KpiResult, RateRow, Rows, SeizureSummary};
 pub use service::{Answer, GapAnswer, KpiRequest, KpiService, as_of};
-pub use sql::{DURATION_STEPS, batches_to_rows, cell, cell_text, kpi_sql, run};
+pub use sql::{DURATION_STEPS, batches_to_rows, cell, cell_text, kpi_sql, plain_sql, run};
 
 use crate::WarehouseError;
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::rows::{Rows, rate_rows, value_rows};
 use super::{Dim, Kpi, KpiQuery, KpiResult, validate};
 use crate::WarehouseError;
+use crate::export::DURATION_COUNTS;
 use crate::session::ROLLUP_TABLE;
 
 /// The steps of the `durations` KPI: (label, start column, end column) on `cases`.
@@ -23,8 +24,11 @@ pub const DURATION_STEPS: [(&str, &str, &str); 5] = [
     ("5 issued_to_archived", "issued_at", "archived_at"),
 ];
 
-/// The SQL of the KPIs that report values (`scale` 0).
-fn value_sql(kpi: Kpi, query: &KpiQuery) -> Result<String, WarehouseError> {
+/// The SQL of the KPIs that report values (`scale` 0). With `durations_rollup`
+/// (the session has `duration_counts`, no breakdown by week, and no case in
+/// the period's whole months ended after `as_of`), the durations of whole
+/// months are read from the rollup's exact counts.
+fn value_sql(kpi: Kpi, query: &KpiQuery, durations_rollup: bool) -> Result<String, WarehouseError> {
     validate(kpi, query)?;
     let as_of = utc_literal(query.as_of);
     match kpi {
@@ -47,6 +51,32 @@ fn value_sql(kpi: Kpi, query: &KpiQuery) -> Result<String, WarehouseError> {
                     )
                 })
                 .collect();
+            // The same counts, whole months from the rollup (each row a
+            // distinct duration with its count `k`), the ends from `cases`.
+            let counted = if durations_rollup {
+                let mut pieces = Vec::new();
+                for (_, filter, form) in period_pieces(query) {
+                    if form == 1 {
+                        pieces.push(format!(
+                            "SELECT c.step AS step{dims_select}, c.us, c.k FROM {DURATION_COUNTS} c WHERE {filter}"
+                        ));
+                        continue;
+                    }
+                    for (step, from, to) in DURATION_STEPS {
+                        pieces.push(format!(
+                            "SELECT '{step}' AS step{dims_select}, CAST(c.{to} AS BIGINT) - CAST(c.{from} AS BIGINT) AS us, \
+                             CAST(1 AS BIGINT) AS k FROM cases c WHERE c.in_scope AND c.phase_live AND {filter} \
+                             AND c.{from} IS NOT NULL AND c.{to} IS NOT NULL AND c.{to} <= {as_of}"
+                        ));
+                    }
+                }
+                format!(
+                    "SELECT step{group}, us, CAST(SUM(k) AS BIGINT) AS k FROM ({}) GROUP BY step{group}, us",
+                    pieces.join(" UNION ALL ")
+                )
+            } else {
+                format!("SELECT step{group}, us, COUNT(*) AS k FROM ({}) GROUP BY step{group}, us", parts.join(" UNION ALL "))
+            };
             // Exact quantiles without holding every duration: the durations are
             // counted per distinct value (microseconds; a year of 10 million
             // cases has about 120,000), the running count over the values
@@ -59,7 +89,7 @@ fn value_sql(kpi: Kpi, query: &KpiQuery) -> Result<String, WarehouseError> {
             let at = |rank: &str| format!("MIN(CASE WHEN upto > {rank} THEN us END)");
             let p90_low = "CAST(floor(0.9 * CAST(n - 1 AS DOUBLE)) AS BIGINT)";
             Ok(format!(
-                "WITH counted AS (SELECT step{group}, us, COUNT(*) AS k FROM ({parts}) GROUP BY step{group}, us), \
+                "WITH counted AS ({counted}), \
                  running AS (SELECT step{group}, us, \
                    SUM(k) OVER (PARTITION BY step{group} ORDER BY us ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto, \
                    SUM(k) OVER (PARTITION BY step{group}) AS n FROM counted), \
@@ -73,7 +103,6 @@ fn value_sql(kpi: Kpi, query: &KpiQuery) -> Result<String, WarehouseError> {
                      ELSE {p90_low_hours} + ({p90_high_hours} - {p90_low_hours}) \
                        * (floor((p90_index - CAST(p90_low AS DOUBLE)) * 1000000.0) / 1000000.0) END, 3) AS p90_hours \
                  FROM picked ORDER BY step{group}",
-                parts = parts.join(" UNION ALL "),
                 below_middle = at("n / 2 - 1"),
                 middle = at("n / 2"),
                 p90_low_value = at(p90_low),
@@ -618,6 +647,41 @@ pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
     rows
 }
 
+/// The statements the plain plan of a KPI runs over the raw tables (`cases`,
+/// `evaluations`, `qc_findings`, `seizures`, `anomalies`), no rollup: what
+/// `bench/warehouse.sh` gives DuckDB to answer the same question.
+pub fn plain_sql(kpi: Kpi, query: &KpiQuery) -> Result<Vec<String>, WarehouseError> {
+    if kpi.is_rate() {
+        Ok(vec![kpi_sql(kpi, query, false)?, excluded_sql(kpi, query, false)])
+    } else {
+        Ok(vec![value_sql(kpi, query, false)?])
+    }
+}
+
+/// Whether the durations of `query` can be read from `duration_counts`: the
+/// session has it, the breakdown has no week, and no case of the period's
+/// whole months ended after the query's `as_of` (the rollup counts every
+/// ended step; `cases` filters them by `as_of`).
+async fn durations_from_rollup(ctx: &SessionContext, query: &KpiQuery) -> Result<bool, WarehouseError> {
+    if !ctx.table_exist(DURATION_COUNTS)? || query.by.contains(&Dim::Week) {
+        return Ok(false);
+    }
+    let Some((from, to)) = split_period(query.from, query.to).whole else {
+        return Ok(false);
+    };
+    let sql = format!(
+        "SELECT COUNT(*) AS late FROM {DURATION_COUNTS} c WHERE {} AND c.latest > {}",
+        months_between(from, to),
+        utc_literal(query.as_of)
+    );
+    let late = batches_to_rows(&ctx.sql(&sql).await?.collect().await?)
+        .first()
+        .and_then(|r| r.get("late"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    Ok(late == 0)
+}
+
 /// Runs a KPI on a session over a snapshot: its SQL, decoded into typed rows.
 pub async fn run(ctx: &SessionContext, kpi: Kpi, query: &KpiQuery) -> Result<KpiResult, WarehouseError> {
     validate(kpi, query)?;
@@ -632,7 +696,8 @@ pub async fn run(ctx: &SessionContext, kpi: Kpi, query: &KpiQuery) -> Result<Kpi
         excluded,
     };
     if !kpi.is_rate() {
-        let batches = ctx.sql(&value_sql(kpi, query)?).await?.collect().await?;
+        let durations_rollup = kpi == Kpi::Durations && durations_from_rollup(ctx, query).await?;
+        let batches = ctx.sql(&value_sql(kpi, query, durations_rollup)?).await?.collect().await?;
         let mut rows = value_rows(kpi, query, &batches)?;
         if let Rows::Durations(durations) = &mut rows {
             // The query orders by step and breakdown, but Ballista 55 (standalone)

@@ -872,8 +872,82 @@ async fn durations_equal_datafusions_median_and_percentile(store: Store) {
     let _ = std::fs::remove_dir_all(root);
 }
 
+/// Evaluations and QC findings carry their case's dimensions, per the case's
+/// month: every row agrees with its case, satisfaction and QC counted from
+/// them equal the join over `cases`, and a row whose case the store lacks is
+/// kept under `month=unmatched`, counted in no KPI and named.
+async fn children_carry_their_case_and_orphans_are_named(store: Store) {
+    use connectors::registry::{parse_evaluation, parse_qc_finding};
+    use simulator::servers::registry::{evaluation_json, qc_json};
+    let flow = flow();
+    let now = at(2025, 1, 2);
+    load(&store, &flow, now, now).await;
+    let mut orphan_evaluation = flow.evaluations[0].clone();
+    orphan_evaluation.external_id = "EV-ORPHAN-1".into();
+    orphan_evaluation.case_external_id = "NO-SUCH-CASE".into();
+    let mut orphan_finding = flow.qc_findings[0].clone();
+    orphan_finding.external_id = "QC-ORPHAN-1".into();
+    orphan_finding.case_external_id = "NO-SUCH-CASE".into();
+    let mut tx = store.begin().await.expect("begin");
+    let evaluation = parse_evaluation(&evaluation_json(&orphan_evaluation)).expect("decodes").0;
+    tx.upsert_evaluations(&[evaluation], now).await.expect("evaluation");
+    let finding = parse_qc_finding(&qc_json(&orphan_finding)).expect("decodes").0;
+    tx.upsert_qc_findings(&[finding], now).await.expect("finding");
+    tx.commit().await.expect("commit");
+    let root = temp_dir("children");
+    let report = refresh(&store, &root, &options(now, true)).await.expect("refresh");
+    for table in ["evaluations", "qc_findings"] {
+        assert_eq!(report.manifest.month_entry(table, "unmatched").map(|e| e.rows), Some(1), "{table}");
+        assert!(report.manifest.month_rows(table) > 100, "{table}");
+    }
+    let ctx = session_with_limit(Some(2), None).expect("session");
+    register_snapshot(&ctx, &root).await.expect("snapshot");
+    let named = warehouse::reconcile::unmatched_children(&ctx).await.expect("unmatched");
+    let named: Vec<(&str, &str, &str)> = named.iter().map(|c| (c.table, c.id.as_str(), c.case_no.as_str())).collect();
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert!(named.iter().all(|(_, _, case)| case.contains("NO-SUCH-CASE")), "{named:?}");
+    async fn count(ctx: &warehouse::datafusion::prelude::SessionContext, sql: &str) -> i64 {
+        let batches = ctx.sql(sql).await.expect(sql).collect().await.expect(sql);
+        kpi::batches_to_rows(&batches)[0]["n"].as_i64().expect("a count")
+    }
+    for table in ["evaluations", "qc_findings"] {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {table} e JOIN cases c ON e.case_no = c.case_no \
+             WHERE e.district <> c.district OR e.business_type <> c.business_type OR e.case_channel <> c.channel \
+             OR e.month <> c.month OR e.in_scope <> c.in_scope OR e.submitted_at <> c.submitted_at"
+        );
+        assert_eq!(count(&ctx, &sql).await, 0, "{table} rows disagree with their case");
+    }
+    let query = KpiQuery {
+        from: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
+        to: NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
+        by: Vec::new(),
+        as_of: now,
+        filters: Vec::new(),
+    };
+    let satisfaction = kpi::run(&ctx, Kpi::Satisfaction, &query).await.expect("satisfaction");
+    let joined = count(
+        &ctx,
+        "SELECT COUNT(*) AS n FROM evaluations e JOIN cases c ON e.case_no = c.case_no \
+         WHERE c.in_scope AND c.month >= '2024-01' AND c.month <= '2024-12'",
+    )
+    .await;
+    assert!(joined > 100);
+    assert_eq!(satisfaction.rates()[0].denominator, joined);
+    let qc = kpi::run(&ctx, Kpi::QcErrors, &query).await.expect("qc");
+    let joined = count(
+        &ctx,
+        "SELECT COUNT(*) AS n FROM qc_findings f JOIN cases c ON f.case_no = c.case_no \
+         WHERE c.in_scope AND c.month >= '2024-01' AND c.month <= '2024-12'",
+    )
+    .await;
+    assert_eq!(qc.rates()[0].numerator, joined);
+    let _ = std::fs::remove_dir_all(root);
+}
+
 both_backends!(
     an_undetermined_correction_count_leaves_first_time_right,
+    children_carry_their_case_and_orphans_are_named,
     compact_makes_one_file_a_month_with_its_rollup,
     durations_equal_datafusions_median_and_percentile,
     alert_rules_fire_on_the_trajectory_and_on_lag,

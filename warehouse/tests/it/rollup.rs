@@ -191,7 +191,7 @@ struct Asked {
 }
 
 fn asked(district: String) -> impl Strategy<Value = Asked> {
-    let rates: Vec<Kpi> = Kpi::ALL.into_iter().filter(|k| k.is_rate()).collect();
+    let rates: Vec<Kpi> = Kpi::ALL.into_iter().filter(|k| k.is_rate() || *k == Kpi::Durations).collect();
     let filters = vec![
         (Dim::District, district),
         (Dim::Channel, "4".to_owned()),
@@ -214,7 +214,8 @@ fn asked(district: String) -> impl Strategy<Value = Asked> {
 
 /// Every rate answered from its rollups (`case_counts`, `open_due`,
 /// `evaluation_counts`, `qc_counts` for whole months, the raw tables for the
-/// ends) equals the plain plan over `cases`, `evaluations` and `qc_findings`.
+/// ends), and the durations from `duration_counts`, equal the plain plan over
+/// `cases`, `evaluations` and `qc_findings`.
 #[test]
 fn every_rate_from_its_rollups_equals_the_raw_plan() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
@@ -227,14 +228,16 @@ fn every_rate_from_its_rollups_equals_the_raw_plan() {
         let root = temp_dir("rate-rollups");
         let report = refresh(&db.store, &root, &options(now, true)).await.expect("refresh");
         assert!(report.manifest.has_layout());
-        for table in ["open_due", "evaluation_counts", "qc_counts"] {
+        for table in ["open_due", "duration_counts", "evaluation_counts", "qc_counts"] {
             assert!(report.manifest.month_rows(table) > 0, "{table} is empty");
         }
         let with = session_with_limit(Some(2), None).expect("session");
         register_snapshot(&with, &root).await.expect("register");
         let without = session_with_limit(Some(2), None).expect("session");
         register_snapshot_without_rollup_rewrite(&without, &root).await.expect("register");
-        without.deregister_table(warehouse::session::ROLLUP_TABLE).expect("deregister");
+        for table in ["case_counts", "open_due", "duration_counts", "evaluation_counts", "qc_counts"] {
+            assert!(without.deregister_table(table).expect("deregister").is_some(), "{table} was registered");
+        }
         (root, with, without)
     });
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
