@@ -515,7 +515,12 @@ impl MonthFiles {
 
     /// Writes `batch` (in the order of a month's file) and its rollups under
     /// `dir`; answers their row counts.
-    async fn write(&self, dir: &Path, rollup_ctx: &SessionContext, batch: RecordBatch) -> Result<MonthRows, WarehouseError> {
+    async fn write(
+        &self,
+        dir: &Path,
+        rollup_ctx: &SessionContext,
+        batch: RecordBatch,
+    ) -> Result<MonthRows, WarehouseError> {
         write_parquet(&dir.join(&self.cases), &batch)?;
         let cases = batch.num_rows();
         rollup_ctx.register_batch("month_cases", batch)?;
@@ -604,7 +609,12 @@ struct Child {
 
 /// The child tables, each written per case month with its case's dimensions.
 const CHILDREN: [Child; 2] = [
-    Child { table: "evaluations", key: "evaluation_id", rollup: "evaluation_counts", rollup_sql: EVALUATION_COUNTS_SQL },
+    Child {
+        table: "evaluations",
+        key: "evaluation_id",
+        rollup: "evaluation_counts",
+        rollup_sql: EVALUATION_COUNTS_SQL,
+    },
     Child { table: "qc_findings", key: "finding_id", rollup: "qc_counts", rollup_sql: QC_COUNTS_SQL },
 ];
 
@@ -637,8 +647,8 @@ fn child_case_columns() -> String {
 
 /// Registers `table` (written per month under `dir`) in `ctx` with its month partition.
 async fn register_by_month(ctx: &SessionContext, table: &str, dir: &Path) -> Result<(), WarehouseError> {
-    let options =
-        datafusion::prelude::ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
+    let options = datafusion::prelude::ParquetReadOptions::default()
+        .table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
     ctx.register_parquet(table, dir.to_string_lossy().as_ref(), options).await?;
     Ok(())
 }
@@ -666,7 +676,11 @@ fn record_months(
 }
 
 /// Counts the rollup of each child table from its files under `staging`.
-async fn write_child_rollups(ctx: &SessionContext, staging: &Path, manifest: &mut Manifest) -> Result<(), WarehouseError> {
+async fn write_child_rollups(
+    ctx: &SessionContext,
+    staging: &Path,
+    manifest: &mut Manifest,
+) -> Result<(), WarehouseError> {
     for child in &CHILDREN {
         register_by_month(ctx, child.table, &staging.join(child.table)).await?;
         let frame = ctx.sql(child.rollup_sql).await?;
@@ -692,11 +706,7 @@ async fn write_child_rollups(ctx: &SessionContext, staging: &Path, manifest: &mu
 /// `unmatched` (counted by `warehouse reconcile`); then their rollups. The
 /// join builds its hash table on the child rows and streams `cases`; the
 /// sort spills.
-async fn write_children(
-    staging: &Path,
-    manifest: &mut Manifest,
-    rows: [RecordBatch; 2],
-) -> Result<(), WarehouseError> {
+async fn write_children(staging: &Path, manifest: &mut Manifest, rows: [RecordBatch; 2]) -> Result<(), WarehouseError> {
     let ctx = layout::spilling_session()?;
     if manifest.cases.is_empty() {
         let mut fields: Vec<Field> = cases_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -727,7 +737,8 @@ async fn write_children(
                 .map(|f| Field::new(f.name(), plain_type(f.data_type()), true))
                 .collect::<Vec<_>>(),
         ));
-        let written = layout::MonthWriter::new(&staging.join(child.table)).write_stream(frame.execute_stream().await?).await?;
+        let written =
+            layout::MonthWriter::new(&staging.join(child.table)).write_stream(frame.execute_stream().await?).await?;
         record_months(manifest, staging, child.table, written, schema)?;
         ctx.deregister_table(&rows_table)?;
     }
@@ -753,8 +764,11 @@ fn plain_type(data_type: &DataType) -> DataType {
 pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Result<RefreshReport, WarehouseError> {
     let started = std::time::Instant::now();
     let warehouse = Warehouse::open(root)?;
-    let previous =
-        if options.full { None } else { warehouse.current()?.filter(|previous| previous.layout >= crate::snapshot::LAYOUT) };
+    let previous = if options.full {
+        None
+    } else {
+        warehouse.current()?.filter(|previous| previous.layout >= crate::snapshot::LAYOUT)
+    };
     let watermark = store.latest_write().await?;
 
     // Months to write: those with cases written since the previous watermark.
@@ -918,7 +932,8 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
     for month in previous.cases.keys() {
         let target = MonthFiles::of(month);
         let found = parquet_files(&previous_dir.join(format!("cases/month={month}")))?;
-        let carried = MonthFiles::rows_in(&previous, month).filter(|_| found.len() == 1 && found[0].ends_with(&target.cases));
+        let carried =
+            MonthFiles::rows_in(&previous, month).filter(|_| found.len() == 1 && found[0].ends_with(&target.cases));
         let rows = if let Some(rows) = carried {
             target.carry(&previous_dir, &staging)?;
             rows
@@ -959,7 +974,8 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
                 .await?;
                 tracing::info!(table = child.table, month, files = sources.len(), "child month compacted");
                 let sql = format!("SELECT * FROM {name} ORDER BY district, business_type, submitted_at, {}", child.key);
-                let rows = layout::write_file(&staging.join(&file), ctx.sql(&sql).await?.execute_stream().await?).await?;
+                let rows =
+                    layout::write_file(&staging.join(&file), ctx.sql(&sql).await?.execute_stream().await?).await?;
                 ctx.deregister_table(&name)?;
                 rows
             };
@@ -967,8 +983,8 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
         }
         manifest.by_month.insert(child.table.to_owned(), entries);
     }
-    let rollups_carried = !children_changed
-        && CHILDREN.iter().all(|child| previous.by_month.contains_key(child.rollup));
+    let rollups_carried =
+        !children_changed && CHILDREN.iter().all(|child| previous.by_month.contains_key(child.rollup));
     if rollups_carried {
         for child in &CHILDREN {
             let entries = previous.by_month.get(child.rollup).cloned().unwrap_or_default();

@@ -163,10 +163,9 @@ impl Manifest {
     pub fn has_layout(&self) -> bool {
         self.layout >= LAYOUT
             && self.has_rollups()
-            && self
-                .cases
-                .keys()
-                .all(|month| self.month_entry("open_due", month).is_some() && self.month_entry("duration_counts", month).is_some())
+            && self.cases.keys().all(|month| {
+                self.month_entry("open_due", month).is_some() && self.month_entry("duration_counts", month).is_some()
+            })
             && ["evaluations", "qc_findings", "evaluation_counts", "qc_counts"]
                 .iter()
                 .all(|table| self.by_month.contains_key(*table))

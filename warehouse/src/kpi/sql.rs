@@ -75,7 +75,10 @@ fn value_sql(kpi: Kpi, query: &KpiQuery, durations_rollup: bool) -> Result<Strin
                     pieces.join(" UNION ALL ")
                 )
             } else {
-                format!("SELECT step{group}, us, COUNT(*) AS k FROM ({}) GROUP BY step{group}, us", parts.join(" UNION ALL "))
+                format!(
+                    "SELECT step{group}, us, COUNT(*) AS k FROM ({}) GROUP BY step{group}, us",
+                    parts.join(" UNION ALL ")
+                )
             };
             // Exact quantiles without holding every duration: the durations are
             // counted per distinct value (microseconds; a year of 10 million
@@ -314,9 +317,9 @@ fn pieces_on(
     on: On,
 ) -> Vec<(&'static str, String, usize)> {
     let split = split_period(query.from, query.to);
-    let whole = split
-        .whole
-        .map(|(from, to)| (rollup, format!("{}{}", months_between(from, to), dimension_filters(&query.filters, on)), 1));
+    let whole = split.whole.map(|(from, to)| {
+        (rollup, format!("{}{}", months_between(from, to), dimension_filters(&query.filters, on)), 1)
+    });
     let partial = split.partial.into_iter().map(|(from, to)| (table, period_between(from, to, &query.filters, on), 0));
     whole.into_iter().chain(partial).collect()
 }
@@ -514,7 +517,9 @@ fn qc_sql(query: &KpiQuery, rollups: bool) -> String {
              FROM qc_findings c WHERE c.in_scope AND {filter}{num_inner}"
         )
     };
-    let raw_den = |filter: &str| format!("SELECT {den_select}COUNT(*) AS denominator FROM cases c WHERE c.in_scope AND {filter}{den_inner}");
+    let raw_den = |filter: &str| {
+        format!("SELECT {den_select}COUNT(*) AS denominator FROM cases c WHERE c.in_scope AND {filter}{den_inner}")
+    };
     let (num, den) = if rollups {
         let num: Vec<String> = pieces_on(query, "qc_counts", "qc_findings", On::Child)
             .into_iter()
@@ -545,10 +550,7 @@ fn qc_sql(query: &KpiQuery, rollups: bool) -> String {
             .collect();
         (summed(&num, &num_group, &["numerator", "open"], false), summed(&den, &den_group, &["denominator"], false))
     } else {
-        (
-            raw_num(&period_between(query.from, query.to, &query.filters, On::Child)),
-            raw_den(&period(query)),
-        )
+        (raw_num(&period_between(query.from, query.to, &query.filters, On::Child)), raw_den(&period(query)))
     };
     let join = if den_group.is_empty() {
         "CROSS JOIN den".to_owned()
