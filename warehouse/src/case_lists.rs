@@ -177,22 +177,25 @@ pub async fn qc_findings(
     filter: &FindingFilter,
     limit: usize,
 ) -> Result<Listed<FindingRow>, WarehouseError> {
+    // The findings carry their case's dimensions and month: the filters prune
+    // `qc_findings` itself, and the join reads only the matching months of `cases`.
     let conditions = conditions(
-        "c.submitted_at",
+        "f.submitted_at",
         filter.from,
         filter.to,
         &[
             ("f.category", &filter.category),
             ("f.section", &filter.section),
-            ("c.month", &filter.month),
-            ("c.district", &filter.district),
-            ("c.business_type", &filter.business_type),
+            ("f.month", &filter.month),
+            ("f.district", &filter.district),
+            ("f.business_type", &filter.business_type),
         ],
     )?;
     let sql = format!(
         "SELECT c.case_no, c.business_type, c.district, c.applicant_id_masked, f.category, f.severity, f.section, \
          f.found_at, f.corrected_at \
-         FROM qc_findings f JOIN cases c ON f.case_no = c.case_no WHERE {} ORDER BY f.found_at DESC, c.case_no LIMIT {limit}",
+         FROM qc_findings f JOIN cases c ON f.case_no = c.case_no AND f.month = c.month \
+         WHERE {} ORDER BY f.found_at DESC, c.case_no LIMIT {limit}",
         conditions.join(" AND ")
     );
     let rows = batches_to_rows(&snapshot.query(&sql).await?)

@@ -853,9 +853,12 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
         }
     }
 
+    tracing::debug!(ms = started.elapsed().as_millis(), months = written.len(), "refresh: months written");
     let qc = qc_batch(&store.all_qc_findings().await?)?;
     let evaluations = evaluations_batch(&store.all_evaluations().await?, &options.calendar)?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "refresh: child rows read");
     write_children(&staging, &mut manifest, [evaluations, qc]).await?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "refresh: child tables written");
     let seizures = store.all_seizures().await?;
     write_parquet(&staging.join("seizures/part-0.parquet"), &seizures_batch(&seizures)?)?;
     let anomalies = store.anomalies(None).await?;

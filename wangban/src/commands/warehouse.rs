@@ -99,6 +99,7 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
             };
             let started = std::time::Instant::now();
             let report = refresh(&store, &dir, &options).await.context("warehouse refresh failed")?;
+            let exported = started.elapsed();
             // Alerts are evaluated after every refresh, on the snapshot just published.
             let alerts = match super::alerts::evaluate_on_current_snapshot(&store, settings, Utc::now()).await {
                 Ok(changes) => json!({ "fired": changes.fired.len(), "resolved": changes.resolved.len(),
@@ -111,6 +112,7 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
             };
             // The snapshot just made against the store it was made from, month
             // by month: the months it rewrote, kept with the snapshot.
+            let alerted = started.elapsed();
             let memory = Some(settings.warehouse.sql_memory_mb << 20);
             let reconciliation = match warehouse::reconcile::after_refresh(&store, &dir, memory).await {
                 Ok(checks) => reconciliation_summary(&checks),
@@ -129,6 +131,11 @@ pub(crate) async fn refresh_or_status(args: WarehouseArgs, settings: &Settings) 
                     "months_written": report.months_written, "months_kept": report.months_kept,
                     "source_watermark": report.manifest.source_watermark,
                     "seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                    "phases": {
+                        "export": seconds(exported),
+                        "alerts": seconds(alerted - exported),
+                        "reconciliation": seconds(started.elapsed() - alerted),
+                    },
                     "dir": dir.display().to_string(),
                     "alerts": alerts,
                 })
@@ -151,6 +158,11 @@ async fn reconcile_cases(
     register_snapshot(&ctx, &settings.warehouse_dir()).await?;
     let checks = warehouse::reconcile::cases_by_month(&ctx, &delivered, now).await?;
     Ok((checks, warehouse::reconcile::unmatched_children(&ctx).await?))
+}
+
+/// A duration in seconds, to the millisecond.
+fn seconds(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// Totals and the months that differ.
