@@ -807,7 +807,10 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     let mut manifest = Manifest::new(&id, options.now, watermark);
     let mut written = Vec::new();
     let mut kept = 0;
-    let rollup_ctx = SessionContext::new();
+    // A month of a city is tens of thousands of rows: one partition plans and
+    // runs its rollups faster than spreading them over threads.
+    let rollup_ctx =
+        SessionContext::new_with_config(datafusion::prelude::SessionConfig::new().with_target_partitions(1));
     for (month, action) in &months {
         let files = MonthFiles::of(month);
         let carried = previous.as_ref().and_then(|p| Some((&p.snapshot_id, MonthFiles::rows_in(p, month)?)));
@@ -833,7 +836,14 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
                     continue;
                 }
                 written.push(month.clone());
-                files.write(&staging, &rollup_ctx, batch).await?
+                let month_started = std::time::Instant::now();
+                let rows = files.write(&staging, &rollup_ctx, batch).await?;
+                tracing::debug!(
+                    month,
+                    ms = month_started.elapsed().as_millis(),
+                    "refresh: month and its rollups written"
+                );
+                rows
             }
         };
         files.record(&mut manifest, month, rows);
