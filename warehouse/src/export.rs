@@ -647,28 +647,26 @@ fn child_case_columns() -> String {
 
 /// Registers `table` (written per month under `dir`) in `ctx` with its month partition.
 async fn register_by_month(ctx: &SessionContext, table: &str, dir: &Path) -> Result<(), WarehouseError> {
-    let options = datafusion::prelude::ParquetReadOptions::default()
-        .table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
-    ctx.register_parquet(table, dir.to_string_lossy().as_ref(), options).await?;
+    ctx.register_parquet(table, dir.to_string_lossy().as_ref(), crate::session::by_month()).await?;
     Ok(())
 }
 
-/// Lists what a [`layout::MonthWriter`] wrote for `table` in `manifest`; a
-/// table with no rows at all gets an empty file (of `schema`) under the month
-/// `unmatched`, so that it can be read.
+/// Lists what a [`layout::MonthWriter`] wrote for `table` (under the snapshot
+/// directory `dir`) in `manifest`; a table with no rows at all gets an empty
+/// file (of `schema`) under the month `unmatched`, so that it can be read.
 fn record_months(
     manifest: &mut Manifest,
     staging: &Path,
-    table: &str,
+    (table, dir): (&str, &str),
     written: BTreeMap<String, (PathBuf, usize)>,
     schema: SchemaRef,
 ) -> Result<(), WarehouseError> {
     let months = manifest.by_month.entry(table.to_owned()).or_default();
     for (month, (path, rows)) in written {
-        months.insert(month, TableEntry { file: format!("{table}/{}", path.display()), rows });
+        months.insert(month, TableEntry { file: format!("{dir}/{}", path.display()), rows });
     }
     if months.is_empty() {
-        let file = format!("{table}/month={UNMATCHED}/part-0.parquet");
+        let file = format!("{dir}/month={UNMATCHED}/part-0.parquet");
         write_parquet(&staging.join(&file), &RecordBatch::new_empty(schema))?;
         months.insert(UNMATCHED.to_owned(), TableEntry { file, rows: 0 });
     }
@@ -690,10 +688,8 @@ async fn write_child_rollups(
         let rollup_schema = Arc::new(Schema::new(
             schema.fields().iter().filter(|f| f.name() != "month").map(|f| f.as_ref().clone()).collect::<Vec<_>>(),
         ));
-        let table = format!("rollups/{}", child.rollup);
-        record_months(manifest, staging, &table, written, rollup_schema)?;
-        let months = manifest.by_month.remove(&table).unwrap_or_default();
-        manifest.by_month.insert(child.rollup.to_owned(), months);
+        let dir = format!("rollups/{}", child.rollup);
+        record_months(manifest, staging, (child.rollup, &dir), written, rollup_schema)?;
         ctx.deregister_table(child.table)?;
     }
     Ok(())
@@ -709,10 +705,7 @@ async fn write_child_rollups(
 async fn write_children(staging: &Path, manifest: &mut Manifest, rows: [RecordBatch; 2]) -> Result<(), WarehouseError> {
     let ctx = layout::spilling_session()?;
     if manifest.cases.is_empty() {
-        let mut fields: Vec<Field> = cases_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("month", DataType::Utf8, false));
-        let empty = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
-        ctx.register_table("cases", Arc::new(empty))?;
+        ctx.register_table("cases", crate::session::empty_cases()?)?;
     } else {
         register_by_month(&ctx, "cases", &staging.join("cases")).await?;
     }
@@ -734,23 +727,15 @@ async fn write_children(staging: &Path, manifest: &mut Manifest, rows: [RecordBa
                 .fields()
                 .iter()
                 .filter(|f| f.name() != "month")
-                .map(|f| Field::new(f.name(), plain_type(f.data_type()), true))
+                .map(|f| Field::new(f.name(), layout::plain_type(f.data_type()), true))
                 .collect::<Vec<_>>(),
         ));
         let written =
             layout::MonthWriter::new(&staging.join(child.table)).write_stream(frame.execute_stream().await?).await?;
-        record_months(manifest, staging, child.table, written, schema)?;
+        record_months(manifest, staging, (child.table, child.table), written, schema)?;
         ctx.deregister_table(&rows_table)?;
     }
     write_child_rollups(&ctx, staging, manifest).await
-}
-
-/// A column type as the month files store it (view strings as plain ones).
-fn plain_type(data_type: &DataType) -> DataType {
-    match data_type {
-        DataType::Utf8View | DataType::LargeUtf8 | DataType::Dictionary(_, _) => DataType::Utf8,
-        other => other.clone(),
-    }
 }
 
 /// Refreshes the warehouse under `root` from `store` (see the module documentation).
@@ -973,7 +958,6 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
             } else {
                 children_changed = true;
                 let name = format!("{}_{}", child.table, month.replace('-', "_"));
-                let sources: Vec<String> = found.iter().map(|p| p.to_string_lossy().into_owned()).collect();
                 ctx.register_listing_table(
                     &name,
                     previous_dir.join(format!("{}/month={month}/", child.table)).to_string_lossy().as_ref(),
@@ -985,7 +969,7 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
                     None,
                 )
                 .await?;
-                tracing::info!(table = child.table, month, files = sources.len(), "child month compacted");
+                tracing::info!(table = child.table, month, files = found.len(), "child month compacted");
                 let sql = format!("SELECT * FROM {name} ORDER BY district, business_type, submitted_at, {}", child.key);
                 let rows =
                     layout::write_file(&staging.join(&file), ctx.sql(&sql).await?.execute_stream().await?).await?;

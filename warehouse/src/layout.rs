@@ -103,6 +103,14 @@ pub fn spilling_session() -> Result<SessionContext, WarehouseError> {
     Ok(SessionContext::new_with_config_rt(config, Arc::new(runtime)))
 }
 
+/// A column type as the month files store it: view, large and dictionary strings as plain ones.
+pub fn plain_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View | DataType::LargeUtf8 | DataType::Dictionary(_, _) => DataType::Utf8,
+        other => other.clone(),
+    }
+}
+
 /// `batch` with its view strings as plain strings (what the store's export
 /// writes), and without the column `drop`, if named.
 fn plain(batch: &RecordBatch, drop: Option<&str>) -> Result<RecordBatch, WarehouseError> {
@@ -112,15 +120,13 @@ fn plain(batch: &RecordBatch, drop: Option<&str>) -> Result<RecordBatch, Warehou
         if Some(field.name().as_str()) == drop {
             continue;
         }
-        match field.data_type() {
-            DataType::Utf8View | DataType::LargeUtf8 | DataType::Dictionary(_, _) => {
-                fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
-                columns.push(cast(column, &DataType::Utf8)?);
-            }
-            _ => {
-                fields.push(field.as_ref().clone());
-                columns.push(column.clone());
-            }
+        let data_type = plain_type(field.data_type());
+        if &data_type == field.data_type() {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        } else {
+            fields.push(Field::new(field.name(), data_type.clone(), field.is_nullable()));
+            columns.push(cast(column, &data_type)?);
         }
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)

@@ -95,6 +95,20 @@ where
             months.insert(month.to_owned());
         }
     }
+    check_months(delivered, months, online_rate).await
+}
+
+/// Checks each of `months` against `delivered`, `online_rate` answering the
+/// KPI for one month as (denominator, excluded).
+async fn check_months<F, Fut>(
+    delivered: &Delivered,
+    months: BTreeSet<String>,
+    online_rate: F,
+) -> Result<Vec<MonthCheck>, WarehouseError>
+where
+    F: Fn(KpiRequest) -> Fut,
+    Fut: Future<Output = Result<(i64, i64), WarehouseError>>,
+{
     let mut checks = Vec::with_capacity(months.len());
     for month in months {
         let Some((from, to)) = month_bounds(&month) else {
@@ -154,23 +168,12 @@ pub async fn after_refresh(
         flawed: flawed.into_iter().filter(|(m, _)| months.contains(m)).collect(),
     };
     let ctx = crate::session::session_with_limit(None, memory_limit)?;
-    let manifest_now = crate::session::register_manifest(&ctx, &warehouse, manifest.clone()).await?;
-    let as_of = manifest_now.created()?;
-    let mut fresh = Vec::with_capacity(months.len());
-    for month in &months {
-        let Some((from, to)) = month_bounds(month) else {
-            return Err(WarehouseError::Corrupt(format!("not a month: {month:?}")));
-        };
-        let request = KpiRequest::new(from, to, &[]).on(as_of)?;
-        let (counted, excluded) = kpi::run(&ctx, Kpi::OnlineRate, &request).await?.counted_and_excluded();
-        fresh.push(MonthCheck {
-            month: month.clone(),
-            delivered: delivered.cases.get(month).copied().unwrap_or(0),
-            flawed: delivered.flawed.get(month).copied().unwrap_or(0),
-            counted,
-            excluded,
-        });
-    }
+    let as_of = crate::session::register_manifest(&ctx, &warehouse, manifest.clone()).await?.created()?;
+    let ctx = &ctx;
+    let fresh = check_months(&delivered, months.iter().cloned().collect(), |request| async move {
+        Ok(kpi::run(ctx, Kpi::OnlineRate, &request.on(as_of)?).await?.counted_and_excluded())
+    })
+    .await?;
     manifest.reconciliation.extend(fresh);
     manifest.reconciliation.sort_by(|a, b| a.month.cmp(&b.month));
     warehouse.amend(&manifest)?;

@@ -135,6 +135,18 @@ pub fn console_session(pool: Arc<dyn MemoryPool>) -> Result<SessionContext, Ware
     Ok(SessionContext::new_with_config_rt(base_config(None), Arc::new(runtime)))
 }
 
+/// An empty `cases` table with its columns and the `month` partition (an empty store's).
+pub(crate) fn empty_cases() -> Result<Arc<datafusion::datasource::MemTable>, WarehouseError> {
+    let mut fields: Vec<Field> = crate::export::cases_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("month", DataType::Utf8, false));
+    Ok(Arc::new(datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?))
+}
+
+/// The read options of a table written per month (`DIR/month=YYYY-MM/…`): `month` a partition column.
+pub(crate) fn by_month() -> ParquetReadOptions<'static> {
+    ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)])
+}
+
 /// The rollup table's name in a session (see `export::ROLLUP_SQL`).
 pub const ROLLUP_TABLE: &str = "case_counts";
 
@@ -191,15 +203,10 @@ async fn register_tables(
             manifest.snapshot_id
         )));
     }
-    let by_month = || ParquetReadOptions::default().table_partition_cols(vec![("month".to_owned(), DataType::Utf8)]);
     let cases = dir.join("cases");
     if manifest.cases.is_empty() {
         // An empty store: an empty table with the right columns.
-        let schema = crate::export::cases_schema();
-        let mut fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("month", DataType::Utf8, false));
-        let empty = datafusion::datasource::MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
-        ctx.register_table("cases", Arc::new(empty))?;
+        ctx.register_table("cases", empty_cases()?)?;
     } else {
         register_with_plain_case_no(ctx, "cases", &cases, by_month()).await?;
         must_be_present(ctx, "cases", &cases).await?;

@@ -14,23 +14,6 @@ pub struct Division {
     pub name: &'static str,
 }
 
-/// Hengyang city and its districts, counties and county-level cities.
-pub const HENGYANG_DIVISIONS: [Division; 13] = [
-    Division { code: "430400", name: "衡阳市" },
-    Division { code: "430405", name: "珠晖区" },
-    Division { code: "430406", name: "雁峰区" },
-    Division { code: "430407", name: "石鼓区" },
-    Division { code: "430408", name: "蒸湘区" },
-    Division { code: "430412", name: "南岳区" },
-    Division { code: "430421", name: "衡阳县" },
-    Division { code: "430422", name: "衡南县" },
-    Division { code: "430423", name: "衡山县" },
-    Division { code: "430424", name: "衡东县" },
-    Division { code: "430426", name: "祁东县" },
-    Division { code: "430481", name: "耒阳市" },
-    Division { code: "430482", name: "常宁市" },
-];
-
 /// Hunan province, its cities and prefectures (`xxxx00`) and their county-level divisions, by code.
 pub const HUNAN_DIVISIONS: [Division; 137] = [
     Division { code: "430000", name: "湖南省" },
@@ -172,6 +155,19 @@ pub const HUNAN_DIVISIONS: [Division; 137] = [
     Division { code: "433130", name: "龙山县" },
 ];
 
+/// Hengyang city (430400) and its districts, counties and county-level
+/// cities: the run of [`HUNAN_DIVISIONS`] from 430400 to 430482, in code order.
+pub const HENGYANG_DIVISIONS: [Division; 13] = {
+    const FIRST: usize = 27;
+    let mut out = [HUNAN_DIVISIONS[FIRST]; 13];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = HUNAN_DIVISIONS[FIRST + i];
+        i += 1;
+    }
+    out
+};
+
 impl Division {
     /// Looks a division of Hunan up by its six-digit code.
     pub fn by_code(code: &str) -> Option<Division> {
@@ -245,9 +241,13 @@ mod tests {
         for d in &HUNAN_DIVISIONS[1..] {
             assert!(d.city().is_some(), "{} has no city", d.code);
         }
+        assert_eq!(HENGYANG_DIVISIONS[0].name, "衡阳市");
+        assert_eq!(HENGYANG_DIVISIONS[12].code, "430482");
         for d in HENGYANG_DIVISIONS {
-            assert_eq!(Division::by_code(d.code), Some(d));
+            assert_eq!(d.city().map(|c| c.code), Some("430400"), "{} is not Hengyang's", d.code);
         }
+        let in_table = HUNAN_DIVISIONS.iter().filter(|d| d.code.starts_with("4304")).count();
+        assert_eq!(in_table, HENGYANG_DIVISIONS.len(), "every division of Hengyang, none left out");
         assert_eq!(Division::name_of("433101"), Some("吉首市"));
         assert_eq!(Division::by_code("430482").and_then(|d| d.city()).map(|c| c.name), Some("衡阳市"));
         assert_eq!(Division::label("430405"), "珠晖区 (430405)");

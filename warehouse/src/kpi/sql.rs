@@ -415,13 +415,32 @@ fn group_by(group: &[String]) -> String {
     if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) }
 }
 
+/// ` ORDER BY d0, d1` (empty without a breakdown).
+fn order_by(group: &[String]) -> String {
+    if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) }
+}
+
+/// The SQL of each piece of a period cut ([`pieces_on`]): `raw(filter)` for
+/// the partial months (form 0), `rolled(table, filter)` (one statement or
+/// more) for the whole months read from a rollup.
+fn per_piece(
+    pieces: Vec<(&'static str, String, usize)>,
+    raw: impl Fn(&str) -> String,
+    rolled: impl Fn(&str, &str) -> Vec<String>,
+) -> Vec<String> {
+    pieces
+        .into_iter()
+        .flat_map(|(table, filter, form)| if form == 0 { vec![raw(&filter)] } else { rolled(table, &filter) })
+        .collect()
+}
+
 /// The pieces of a KPI (each with the columns `group` and `measures`) summed
 /// per breakdown: `SELECT d0, CAST(SUM(m) AS BIGINT) AS m … FROM (pieces) GROUP BY d0`,
 /// ordered by the breakdown when `ordered`.
 fn summed(pieces: &[String], group: &[String], measures: &[&str], ordered: bool) -> String {
     let dims: String = group.iter().map(|d| format!("{d}, ")).collect();
     let sums: Vec<String> = measures.iter().map(|m| format!("CAST(SUM({m}) AS BIGINT) AS {m}")).collect();
-    let order = if ordered && !group.is_empty() { format!(" ORDER BY {}", group.join(", ")) } else { String::new() };
+    let order = if ordered { order_by(group) } else { String::new() };
     format!("SELECT {dims}{} FROM ({}){}{order}", sums.join(", "), pieces.join(" UNION ALL "), group_by(group))
 }
 
@@ -441,26 +460,22 @@ fn on_time_sql(query: &KpiQuery, rollups: bool) -> String {
         )
     };
     if !rollups {
-        let order = if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) };
-        return format!("{}{order}", raw(&period(query)));
+        return format!("{}{}", raw(&period(query)), order_by(&group));
     }
-    let mut pieces = Vec::new();
-    for (table, filter, form) in period_pieces(query) {
-        if form == 0 {
-            pieces.push(raw(&filter));
-            continue;
-        }
-        pieces.push(format!(
-            "SELECT {select}{} AS numerator, {} AS denominator FROM {table} c \
-             WHERE c.in_scope AND c.phase_live AND c.accepted AND {filter}{inner_group}",
-            count_when("c.on_time", "c.cases"),
-            count_when("c.on_time IS NOT NULL", "c.cases"),
-        ));
-        pieces.push(format!(
-            "SELECT {select}CAST(0 AS BIGINT) AS numerator, CAST(SUM(c.cases) AS BIGINT) AS denominator \
-             FROM open_due c WHERE c.due_at < {as_of} AND {filter}{inner_group}"
-        ));
-    }
+    let pieces = per_piece(period_pieces(query), raw, |table, filter| {
+        vec![
+            format!(
+                "SELECT {select}{} AS numerator, {} AS denominator FROM {table} c \
+                 WHERE c.in_scope AND c.phase_live AND c.accepted AND {filter}{inner_group}",
+                count_when("c.on_time", "c.cases"),
+                count_when("c.on_time IS NOT NULL", "c.cases"),
+            ),
+            format!(
+                "SELECT {select}CAST(0 AS BIGINT) AS numerator, CAST(SUM(c.cases) AS BIGINT) AS denominator \
+                 FROM open_due c WHERE c.due_at < {as_of} AND {filter}{inner_group}"
+            ),
+        ]
+    });
     summed(&pieces, &group, &["numerator", "denominator"], true)
 }
 
@@ -482,23 +497,19 @@ fn satisfaction_sql(query: &KpiQuery, rollups: bool) -> String {
         )
     };
     if !rollups {
-        let order = if group.is_empty() { String::new() } else { format!(" ORDER BY {}", group.join(", ")) };
-        return format!("{}{order}", raw(&period_between(query.from, query.to, &query.filters, On::Child)));
+        return format!(
+            "{}{}",
+            raw(&period_between(query.from, query.to, &query.filters, On::Child)),
+            order_by(&group)
+        );
     }
-    let pieces: Vec<String> = pieces_on(query, "evaluation_counts", "evaluations", On::Child)
-        .into_iter()
-        .map(|(table, filter, form)| {
-            if form == 0 {
-                raw(&filter)
-            } else {
-                format!(
-                    "SELECT {select}CAST(SUM(c.good) AS BIGINT) AS numerator, CAST(SUM(c.evaluations) AS BIGINT) AS denominator, \
-                     CAST(SUM(c.bad) AS BIGINT) AS bad, CAST(SUM(c.rectified_within_15) AS BIGINT) AS bad_rectified_in_15_working_days \
-                     FROM {table} c WHERE c.in_scope AND {filter}{inner_group}"
-                )
-            }
-        })
-        .collect();
+    let pieces = per_piece(pieces_on(query, "evaluation_counts", "evaluations", On::Child), raw, |table, filter| {
+        vec![format!(
+            "SELECT {select}CAST(SUM(c.good) AS BIGINT) AS numerator, CAST(SUM(c.evaluations) AS BIGINT) AS denominator, \
+             CAST(SUM(c.bad) AS BIGINT) AS bad, CAST(SUM(c.rectified_within_15) AS BIGINT) AS bad_rectified_in_15_working_days \
+             FROM {table} c WHERE c.in_scope AND {filter}{inner_group}"
+        )]
+    });
     summed(&pieces, &group, &measures, true)
 }
 
@@ -521,33 +532,19 @@ fn qc_sql(query: &KpiQuery, rollups: bool) -> String {
         format!("SELECT {den_select}COUNT(*) AS denominator FROM cases c WHERE c.in_scope AND {filter}{den_inner}")
     };
     let (num, den) = if rollups {
-        let num: Vec<String> = pieces_on(query, "qc_counts", "qc_findings", On::Child)
-            .into_iter()
-            .map(|(table, filter, form)| {
-                if form == 0 {
-                    raw_num(&filter)
-                } else {
-                    format!(
-                        "SELECT {num_select}CAST(SUM(c.findings) AS BIGINT) AS numerator, \
-                         CAST(SUM(CASE WHEN c.open THEN c.findings ELSE 0 END) AS BIGINT) AS open \
-                         FROM {table} c WHERE c.in_scope AND {filter}{num_inner}"
-                    )
-                }
-            })
-            .collect();
-        let den: Vec<String> = period_pieces(query)
-            .into_iter()
-            .map(|(table, filter, form)| {
-                if form == 0 {
-                    raw_den(&filter)
-                } else {
-                    format!(
-                        "SELECT {den_select}CAST(SUM(c.cases) AS BIGINT) AS denominator FROM {table} c \
-                         WHERE c.in_scope AND {filter}{den_inner}"
-                    )
-                }
-            })
-            .collect();
+        let num = per_piece(pieces_on(query, "qc_counts", "qc_findings", On::Child), raw_num, |table, filter| {
+            vec![format!(
+                "SELECT {num_select}CAST(SUM(c.findings) AS BIGINT) AS numerator, \
+                 CAST(SUM(CASE WHEN c.open THEN c.findings ELSE 0 END) AS BIGINT) AS open \
+                 FROM {table} c WHERE c.in_scope AND {filter}{num_inner}"
+            )]
+        });
+        let den = per_piece(period_pieces(query), raw_den, |table, filter| {
+            vec![format!(
+                "SELECT {den_select}CAST(SUM(c.cases) AS BIGINT) AS denominator FROM {table} c \
+                 WHERE c.in_scope AND {filter}{den_inner}"
+            )]
+        });
         (summed(&num, &num_group, &["numerator", "open"], false), summed(&den, &den_group, &["denominator"], false))
     } else {
         (raw_num(&period_between(query.from, query.to, &query.filters, On::Child)), raw_den(&period(query)))
