@@ -33,6 +33,17 @@ pub struct SeizureRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// Row counts of the tables a warehouse snapshot exports per case month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportCounts {
+    /// cases
+    pub cases: i64,
+    /// evaluations
+    pub evaluations: i64,
+    /// qc_findings
+    pub qc_findings: i64,
+}
+
 impl Store {
     /// Submission times of the cases written at or after `since` (all cases
     /// when `None`): the warehouse turns them into the months to rewrite.
@@ -69,30 +80,79 @@ impl Store {
         Ok([times.0, times.1, times.2, times.3].into_iter().flatten().max())
     }
 
-    /// Every QC finding.
-    pub async fn all_qc_findings(&self) -> StoreResult<Vec<QcFinding>> {
+    /// The QC findings written at or after `since` (every one when `None`;
+    /// "at or after" for the reason given at
+    /// [`Store::case_submissions_changed_since`]), read through the
+    /// `ingested_at` index: what a warehouse refresh places again.
+    pub async fn qc_findings_ingested_since(&self, since: Option<DateTime<Utc>>) -> StoreResult<Vec<QcFinding>> {
+        macro_rules! select {
+            () => {
+                "SELECT source, external_id, case_source, case_external_id, category, severity, section, \
+                 description, found_at, corrected_at, source_updated_at FROM qc_findings"
+            };
+        }
         let rows: Vec<QcFinding> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT source, external_id, case_source, case_external_id, category, severity, section, description, \
-                 found_at, corrected_at, source_updated_at FROM qc_findings ORDER BY found_at, id",
+            match since {
+                Some(since) => sqlx::query_as(concat!(select!(), " WHERE ingested_at >= $1 ORDER BY found_at, id"))
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await?,
+                None => sqlx::query_as(concat!(select!(), " ORDER BY found_at, id")).fetch_all(pool).await?,
+            }
+        });
+        Ok(rows)
+    }
+
+    /// The evaluations written at or after `since` (every one when `None`), as
+    /// [`Store::qc_findings_ingested_since`].
+    pub async fn evaluations_ingested_since(&self, since: Option<DateTime<Utc>>) -> StoreResult<Vec<Evaluation>> {
+        macro_rules! select {
+            () => {
+                "SELECT source, external_id, case_source, case_external_id, level, channel, comment, \
+                 evaluated_at, rectified_at, source_updated_at FROM evaluations"
+            };
+        }
+        let rows: Vec<Evaluation> = on_pool!(self, pool => {
+            match since {
+                Some(since) => sqlx::query_as(concat!(select!(), " WHERE ingested_at >= $1 ORDER BY evaluated_at, id"))
+                    .bind(since)
+                    .fetch_all(pool)
+                    .await?,
+                None => sqlx::query_as(concat!(select!(), " ORDER BY evaluated_at, id")).fetch_all(pool).await?,
+            }
+        });
+        Ok(rows)
+    }
+
+    /// Submission times of the cases of the QC findings and evaluations
+    /// written at or after `since`: the case months whose child files a
+    /// refresh writes again. A child row whose case the store lacks gives none.
+    pub async fn child_case_submissions_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<DateTime<Utc>>> {
+        let rows: Vec<DateTime<Utc>> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT c.submitted_at FROM qc_findings f JOIN cases c \
+                 ON c.source = f.case_source AND c.external_id = f.case_external_id WHERE f.ingested_at >= $1 \
+                 UNION SELECT c.submitted_at FROM evaluations e JOIN cases c \
+                 ON c.source = e.case_source AND c.external_id = e.case_external_id WHERE e.ingested_at >= $1",
             )
+            .bind(since)
             .fetch_all(pool)
             .await?
         });
         Ok(rows)
     }
 
-    /// Every evaluation.
-    pub async fn all_evaluations(&self) -> StoreResult<Vec<Evaluation>> {
-        let rows: Vec<Evaluation> = on_pool!(self, pool => {
+    /// How many cases, evaluations and QC findings the store holds (each
+    /// counted through an index): what a refresh checks its snapshot against.
+    pub async fn export_counts(&self) -> StoreResult<ExportCounts> {
+        let (cases, evaluations, qc_findings): (i64, i64, i64) = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT source, external_id, case_source, case_external_id, level, channel, comment, evaluated_at, \
-                 rectified_at, source_updated_at FROM evaluations ORDER BY evaluated_at, id",
+                "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM evaluations), (SELECT COUNT(*) FROM qc_findings)",
             )
-            .fetch_all(pool)
+            .fetch_one(pool)
             .await?
         });
-        Ok(rows)
+        Ok(ExportCounts { cases, evaluations, qc_findings })
     }
 
     /// The whole seizure register.

@@ -673,14 +673,19 @@ fn record_months(
     Ok(())
 }
 
-/// Counts the rollup of each child table from its files under `staging`.
+/// Counts the rollup of each child table from its files under `staging`,
+/// for the months `placed` only (every month when `None`).
 async fn write_child_rollups(
     ctx: &SessionContext,
     staging: &Path,
     manifest: &mut Manifest,
+    placed: Option<&BTreeSet<String>>,
 ) -> Result<(), WarehouseError> {
     for child in &CHILDREN {
-        register_by_month(ctx, child.table, &staging.join(child.table)).await?;
+        let all = format!("{}_all", child.table);
+        register_by_month(ctx, &all, &staging.join(child.table)).await?;
+        let view = ctx.sql(&format!("SELECT * FROM {all} WHERE {}", months_filter(placed))).await?;
+        ctx.register_table(child.table, view.into_view())?;
         let frame = ctx.sql(child.rollup_sql).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let dir = staging.join("rollups").join(child.rollup);
@@ -691,32 +696,91 @@ async fn write_child_rollups(
         let dir = format!("rollups/{}", child.rollup);
         record_months(manifest, staging, (child.rollup, &dir), written, rollup_schema)?;
         ctx.deregister_table(child.table)?;
+        ctx.deregister_table(&all)?;
     }
     Ok(())
 }
 
-/// Writes the child tables (`evaluations`, `qc_findings`) of the store under
-/// `staging`, whose `cases` months are written: each row with its case's
-/// dimensions ([`layout::CHILD_CASE_COLUMNS`]), per case month, in the order
-/// of a month file; rows whose case the snapshot lacks under the month
-/// `unmatched` (counted by `warehouse reconcile`); then their rollups. The
-/// join builds its hash table on the child rows and streams `cases`; the
-/// sort spills.
-async fn write_children(staging: &Path, manifest: &mut Manifest, rows: [RecordBatch; 2]) -> Result<(), WarehouseError> {
+/// A SQL condition on the `month` partition: one of `months`, or any month when `None`.
+fn months_filter(months: Option<&BTreeSet<String>>) -> String {
+    match months {
+        None => "TRUE".to_owned(),
+        Some(months) if months.is_empty() => "FALSE".to_owned(),
+        Some(months) => {
+            let list: Vec<String> = months.iter().map(|m| format!("'{}'", m.replace('\'', "''"))).collect();
+            format!("month IN ({})", list.join(", "))
+        }
+    }
+}
+
+/// What the child tables of a refresh start from.
+struct ChildSource<'a> {
+    /// The child rows read from the store: all of them, or those written
+    /// since the previous snapshot's watermark (`evaluations`, `qc_findings`).
+    rows: [RecordBatch; 2],
+    /// For an incremental refresh, the previous snapshot (its directory and
+    /// manifest) and the months whose child files are placed again: the case
+    /// months written now, the case months of the rows read, and `unmatched`.
+    /// The other months' files and rollups are carried over.
+    previous: Option<(PathBuf, &'a Manifest, BTreeSet<String>)>,
+}
+
+/// Writes the child tables (`evaluations`, `qc_findings`) under `staging`,
+/// whose `cases` months are written: each row with its case's dimensions
+/// ([`layout::CHILD_CASE_COLUMNS`]), per case month, in the order of a month
+/// file; rows whose case the snapshot lacks under the month `unmatched`
+/// (counted by `warehouse reconcile`); then their rollups.
+///
+/// Incrementally, only the months to place are written: their previous rows,
+/// less those read again from the store, plus the rows read, joined to the
+/// cases of those months only; the other months are hard-linked. In full,
+/// every row is read and placed. The join builds its hash table on the child
+/// rows and streams `cases`; the sort spills.
+async fn write_children(staging: &Path, manifest: &mut Manifest, source: ChildSource<'_>) -> Result<(), WarehouseError> {
     let ctx = layout::spilling_session()?;
     if manifest.cases.is_empty() {
         ctx.register_table("cases", crate::session::empty_cases()?)?;
     } else {
         register_by_month(&ctx, "cases", &staging.join("cases")).await?;
     }
-    for (child, batch) in CHILDREN.iter().zip(rows) {
+    let placed = source.previous.as_ref().map(|(_, _, months)| months);
+    if let Some((previous_dir, previous, months)) = &source.previous {
+        for table in CHILDREN.iter().flat_map(|child| [child.table, child.rollup]) {
+            let dir = if table.ends_with("_counts") { format!("rollups/{table}") } else { table.to_owned() };
+            for (month, entry) in previous.by_month.get(table).into_iter().flatten() {
+                if months.contains(month) {
+                    continue;
+                }
+                link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;
+                debug_assert!(entry.file.starts_with(&dir));
+                manifest.by_month.entry(table.to_owned()).or_default().insert(month.clone(), entry.clone());
+            }
+        }
+    }
+    for (child, batch) in CHILDREN.iter().zip(source.rows) {
         let rows_table = format!("{}_rows", child.table);
+        let own: Vec<String> = batch.schema().fields().iter().map(|f| format!("\"{}\"", f.name())).collect();
         ctx.register_batch(&rows_table, batch)?;
+        let mut rows = format!("SELECT * FROM {rows_table}");
+        let previous_table = format!("{}_previous", child.table);
+        if let Some((previous_dir, previous, months)) = &source.previous
+            && previous.by_month.contains_key(child.table)
+        {
+            register_by_month(&ctx, &previous_table, &previous_dir.join(child.table)).await?;
+            rows = format!(
+                "SELECT {own} FROM {previous_table} WHERE {months} \
+                 AND {key} NOT IN (SELECT {key} FROM {rows_table}) UNION ALL {rows}",
+                own = own.join(", "),
+                months = months_filter(Some(months)),
+                key = child.key,
+            );
+        }
         let sql = format!(
             "SELECT * FROM (SELECT ch.*, {}, COALESCE(c.month, '{UNMATCHED}') AS month \
-             FROM {rows_table} ch LEFT JOIN cases c ON ch.case_no = c.case_no) \
+             FROM ({rows}) ch LEFT JOIN (SELECT * FROM cases WHERE {}) c ON ch.case_no = c.case_no) \
              ORDER BY month, district, business_type, submitted_at, {}",
             child_case_columns(),
+            months_filter(placed),
             child.key
         );
         let frame = ctx.sql(&sql).await?;
@@ -732,10 +796,21 @@ async fn write_children(staging: &Path, manifest: &mut Manifest, rows: [RecordBa
         ));
         let written =
             layout::MonthWriter::new(&staging.join(child.table)).write_stream(frame.execute_stream().await?).await?;
+        if let Some(months) = placed
+            && let Some(stray) = written.keys().find(|month| !months.contains(*month))
+        {
+            return Err(WarehouseError::Corrupt(format!(
+                "{}: a row was placed in month {stray}, which this refresh carries over",
+                child.table
+            )));
+        }
         record_months(manifest, staging, (child.table, child.table), written, schema)?;
         ctx.deregister_table(&rows_table)?;
+        if ctx.table_exist(&previous_table)? {
+            ctx.deregister_table(&previous_table)?;
+        }
     }
-    write_child_rollups(&ctx, staging, manifest).await
+    write_child_rollups(&ctx, staging, manifest, placed).await
 }
 
 /// Refreshes the warehouse under `root` from `store` (see the module documentation).
@@ -833,27 +908,48 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
         };
         files.record(&mut manifest, month, rows);
     }
-    if previous.is_some() {
-        // Cases are never deleted, and the count is read after the export: more
-        // rows than the store holds means a case kept in a month it left.
-        let in_store = usize::try_from(store.table_counts().await?.cases).unwrap_or(usize::MAX);
-        if manifest.case_rows() > in_store {
-            tracing::warn!(
-                exported = manifest.case_rows(),
-                in_store,
-                "incremental refresh holds more cases than the store (a submission time moved to another month): refreshing in full"
-            );
-            fs::remove_dir_all(&staging)?;
-            return Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await;
-        }
+    // Cases are never deleted, and the count is read after the export: more
+    // rows than the store holds means a case kept in a month it left.
+    let in_store = store.export_counts().await?;
+    if previous.is_some() && manifest.case_rows() > usize::try_from(in_store.cases).unwrap_or(usize::MAX) {
+        tracing::warn!(
+            exported = manifest.case_rows(),
+            in_store = in_store.cases,
+            "incremental refresh holds more cases than the store (a submission time moved to another month): refreshing in full"
+        );
+        fs::remove_dir_all(&staging)?;
+        return Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await;
     }
-
     tracing::debug!(ms = started.elapsed().as_millis(), months = written.len(), "refresh: months written");
-    let qc = qc_batch(&store.all_qc_findings().await?)?;
-    let evaluations = evaluations_batch(&store.all_evaluations().await?, &options.calendar)?;
-    tracing::debug!(ms = started.elapsed().as_millis(), "refresh: child rows read");
-    write_children(&staging, &mut manifest, [evaluations, qc]).await?;
+
+    // The child rows: those written since the previous watermark, placed in
+    // the months written now, their own cases' months and `unmatched`; or all.
+    let child_previous = match (&previous, since) {
+        (Some(previous), Some(since))
+            if CHILDREN.iter().all(|c| previous.by_month.contains_key(c.table) && previous.by_month.contains_key(c.rollup)) =>
+        {
+            let mut months: BTreeSet<String> = written.iter().cloned().collect();
+            months.extend(store.child_case_submissions_since(since).await?.into_iter().map(month_of));
+            months.insert(UNMATCHED.to_owned());
+            Some((warehouse.snapshot_dir(&previous.snapshot_id), previous, months))
+        }
+        _ => None,
+    };
+    let child_since = child_previous.as_ref().and(since);
+    let qc = qc_batch(&store.qc_findings_ingested_since(child_since).await?)?;
+    let evaluations = evaluations_batch(&store.evaluations_ingested_since(child_since).await?, &options.calendar)?;
+    tracing::debug!(ms = started.elapsed().as_millis(), rows = qc.num_rows() + evaluations.num_rows(), "refresh: child rows read");
+    write_children(&staging, &mut manifest, ChildSource { rows: [evaluations, qc], previous: child_previous }).await?;
     tracing::debug!(ms = started.elapsed().as_millis(), "refresh: child tables written");
+    // A child row is never deleted either: more rows than the store holds
+    // means one kept where it no longer belongs (its case number changed).
+    let children = (manifest.month_rows("evaluations"), manifest.month_rows("qc_findings"));
+    let stored = (usize::try_from(in_store.evaluations).unwrap_or(0), usize::try_from(in_store.qc_findings).unwrap_or(0));
+    if previous.is_some() && (children.0 > stored.0 || children.1 > stored.1) {
+        tracing::warn!(?children, ?stored, "incremental refresh holds more child rows than the store: refreshing in full");
+        fs::remove_dir_all(&staging)?;
+        return Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await;
+    }
     let seizures = store.all_seizures().await?;
     write_parquet(&staging.join("seizures/part-0.parquet"), &seizures_batch(&seizures)?)?;
     let anomalies = store.anomalies(None).await?;
@@ -991,7 +1087,7 @@ pub async fn compact(root: &Path, now: DateTime<Utc>) -> Result<CompactReport, W
             manifest.by_month.insert(child.rollup.to_owned(), entries);
         }
     } else {
-        write_child_rollups(&ctx, &staging, &mut manifest).await?;
+        write_child_rollups(&ctx, &staging, &mut manifest, None).await?;
     }
     for (table, entry) in &previous.tables {
         link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;

@@ -379,9 +379,26 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     let first = at(2024, 11, 15);
     load(&store, &flow, first - chrono::TimeDelta::days(1), first - chrono::TimeDelta::days(1)).await;
     load(&store, &flow, first, first).await;
+    // An evaluation that arrives before its case: unmatched until the case comes.
+    let early = {
+        let e = flow
+            .evaluations
+            .iter()
+            .find(|e| flow.cases.iter().any(|c| c.external_id == e.case_external_id && c.submitted_at > first + chrono::TimeDelta::days(10)))
+            .expect("an evaluation of a case submitted after the first refresh");
+        let mut early = connectors::registry::parse_evaluation(&simulator::servers::registry::evaluation_json(e))
+            .expect("an evaluation decodes")
+            .0;
+        early.external_id = format!("{}-early", early.external_id);
+        early
+    };
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_evaluation(&early, first).await.expect("early evaluation");
+    tx.commit().await.expect("commit");
     let incremental = temp_dir("incremental");
     let one = refresh(&store, &incremental, &options(first, false)).await.expect("first refresh");
     assert!(one.months_written.len() >= 10);
+    assert_eq!(one.manifest.month_entry("evaluations", "unmatched").map(|e| e.rows), Some(1), "the early evaluation");
     // A day later: the rest of the year, and a correction to a case from March.
     let second = at(2025, 1, 2);
     load(&store, &flow, second, second).await;
@@ -389,9 +406,31 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     march.correction_count = Some(march.correction_count.unwrap_or(0) + 1);
     march.source_updated_at += chrono::TimeDelta::days(400);
     store.upsert_case(&march, second).await.expect("correction");
+    // A QC finding of a May case corrected, and nothing else of May changed:
+    // its case month is not written again, its child files are.
+    let may = flow
+        .qc_findings
+        .iter()
+        .find(|q| {
+            q.corrected_at.is_none()
+                && flow.cases.iter().any(|c| {
+                    c.external_id == q.case_external_id && c.submitted_at > at(2024, 5, 5) && c.submitted_at < at(2024, 5, 25)
+                })
+        })
+        .expect("an open finding of a May case");
+    let mut corrected = connectors::registry::parse_qc_finding(&simulator::servers::registry::qc_json(may))
+        .expect("a finding decodes")
+        .0;
+    corrected.corrected_at = Some(second - chrono::TimeDelta::hours(3));
+    corrected.source_updated_at += chrono::TimeDelta::days(400);
+    let mut tx = store.begin().await.expect("begin");
+    tx.upsert_qc_finding(&corrected, second).await.expect("correction of a finding");
+    tx.commit().await.expect("commit");
     let two = refresh(&store, &incremental, &options(second, false)).await.expect("incremental refresh");
     assert!(two.months_kept > 0, "unchanged months are carried over");
     assert!(two.months_written.contains(&"2024-03".to_owned()), "{:?}", two.months_written);
+    assert!(!two.months_written.contains(&"2024-05".to_owned()), "{:?}", two.months_written);
+    assert_eq!(two.manifest.month_entry("evaluations", "unmatched").map_or(0, |e| e.rows), 0, "the early evaluation found its case");
     let full = temp_dir("full");
     let rebuilt = refresh(&store, &full, &options(second, true)).await.expect("full refresh");
     let rollup_rows = |m: &warehouse::snapshot::Manifest| m.rollups.values().map(|e| e.rows).collect::<Vec<_>>();
@@ -403,6 +442,11 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     // Row for row: the merged months hold what a rebuild reads from the store.
     assert_eq!(table_text(&incremental, "cases").await, table_text(&full, "cases").await);
     assert_eq!(table_text(&incremental, "case_counts").await, table_text(&full, "case_counts").await);
+    // The child tables and their rollups, placed only where they changed, equal a rebuild's.
+    for table in ["evaluations", "qc_findings", "evaluation_counts", "qc_counts"] {
+        assert_eq!(table_text(&incremental, table).await, table_text(&full, table).await, "{table}");
+    }
+    assert_eq!(two.manifest.by_month, rebuilt.manifest.by_month, "the same files, the same rows");
 
     // A case whose submission time moves to a month with no other change: the
     // merge would keep its old row, so the refresh notices and starts over in full.
