@@ -15,8 +15,12 @@
 //!   dimensions, per case month (`month=unmatched`: rows whose case the store
 //!   lacks, counted by `warehouse reconcile`), and their rollups
 //!   `rollups/evaluation_counts/…` ([`EVALUATION_COUNTS_SQL`]) and
-//!   `rollups/qc_counts/…` ([`QC_COUNTS_SQL`]): rewritten every time, joined
-//!   with the month files just written.
+//!   `rollups/qc_counts/…` ([`QC_COUNTS_SQL`]). Incrementally, only the
+//!   child rows written since the previous watermark are read from the store
+//!   (through their `ingested_at` index); they and the previous rows of the
+//!   months they, the cases written and `unmatched` touch are joined with those
+//!   months' cases and written again; every other month's child files and
+//!   rollups are hard-linked.
 //! - `seizures`, `anomalies`: one file each, rewritten every time (they are small).
 //!
 //! Everything goes into a new snapshot directory that becomes current only

@@ -211,14 +211,13 @@ async fn register_tables(
         register_with_plain_case_no(ctx, "cases", &cases, by_month()).await?;
         must_be_present(ctx, "cases", &cases).await?;
     }
+    // The rollups the analysts' aggregates may be answered from (`crate::rollup`).
+    let mut answering = Vec::new();
     if manifest.has_rollups() {
         let rollups = dir.join("rollups").join("case_counts");
         ctx.register_parquet(ROLLUP_TABLE, rollups.to_string_lossy().as_ref(), by_month()).await?;
         must_be_present(ctx, ROLLUP_TABLE, &rollups).await?;
-        if rollup_rewrite {
-            let provider = ctx.table_provider(ROLLUP_TABLE).await?;
-            ctx.add_analyzer_rule(Arc::new(crate::rollup::RollupRewrite::new(provider)));
-        }
+        answering.push(crate::rollup::ROLLUPS[0]);
     }
     if manifest.has_layout() {
         for table in ["open_due", "duration_counts", "evaluation_counts", "qc_counts"] {
@@ -226,6 +225,21 @@ async fn register_tables(
             ctx.register_parquet(table, path.to_string_lossy().as_ref(), by_month()).await?;
             must_be_present(ctx, table, &path).await?;
         }
+        // A child rollup leaves out the rows whose case is unknown: it answers
+        // for its table only when there are none.
+        for spec in &crate::rollup::ROLLUPS[1..] {
+            let unmatched = manifest.month_entry(spec.table, crate::snapshot::UNMATCHED).map_or(0, |e| e.rows);
+            if unmatched == 0 {
+                answering.push(*spec);
+            }
+        }
+    }
+    if rollup_rewrite && !answering.is_empty() {
+        let mut rollups = Vec::with_capacity(answering.len());
+        for spec in answering {
+            rollups.push((spec, ctx.table_provider(spec.rollup).await?));
+        }
+        ctx.add_analyzer_rule(Arc::new(crate::rollup::RollupRewrite::new(rollups)));
     }
     // Each row with its case's dimensions, per case month (`unmatched`: rows whose case is unknown).
     for table in ["qc_findings", "evaluations"] {
