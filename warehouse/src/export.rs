@@ -740,7 +740,11 @@ struct ChildSource<'a> {
 /// cases of those months only; the other months are hard-linked. In full,
 /// every row is read and placed. The join builds its hash table on the child
 /// rows and streams `cases`; the sort spills.
-async fn write_children(staging: &Path, manifest: &mut Manifest, source: ChildSource<'_>) -> Result<(), WarehouseError> {
+async fn write_children(
+    staging: &Path,
+    manifest: &mut Manifest,
+    source: ChildSource<'_>,
+) -> Result<(), WarehouseError> {
     let ctx = layout::spilling_session()?;
     if manifest.cases.is_empty() {
         ctx.register_table("cases", crate::session::empty_cases()?)?;
@@ -930,7 +934,9 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     // the months written now, their own cases' months and `unmatched`; or all.
     let child_previous = match (&previous, since) {
         (Some(previous), Some(since))
-            if CHILDREN.iter().all(|c| previous.by_month.contains_key(c.table) && previous.by_month.contains_key(c.rollup)) =>
+            if CHILDREN
+                .iter()
+                .all(|c| previous.by_month.contains_key(c.table) && previous.by_month.contains_key(c.rollup)) =>
         {
             let mut months: BTreeSet<String> = written.iter().cloned().collect();
             months.extend(store.child_case_submissions_since(since).await?.into_iter().map(month_of));
@@ -942,15 +948,24 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     let child_since = child_previous.as_ref().and(since);
     let qc = qc_batch(&store.qc_findings_ingested_since(child_since).await?)?;
     let evaluations = evaluations_batch(&store.evaluations_ingested_since(child_since).await?, &options.calendar)?;
-    tracing::debug!(ms = started.elapsed().as_millis(), rows = qc.num_rows() + evaluations.num_rows(), "refresh: child rows read");
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        rows = qc.num_rows() + evaluations.num_rows(),
+        "refresh: child rows read"
+    );
     write_children(&staging, &mut manifest, ChildSource { rows: [evaluations, qc], previous: child_previous }).await?;
     tracing::debug!(ms = started.elapsed().as_millis(), "refresh: child tables written");
     // A child row is never deleted either: more rows than the store holds
     // means one kept where it no longer belongs (its case number changed).
     let children = (manifest.month_rows("evaluations"), manifest.month_rows("qc_findings"));
-    let stored = (usize::try_from(in_store.evaluations).unwrap_or(0), usize::try_from(in_store.qc_findings).unwrap_or(0));
+    let stored =
+        (usize::try_from(in_store.evaluations).unwrap_or(0), usize::try_from(in_store.qc_findings).unwrap_or(0));
     if previous.is_some() && (children.0 > stored.0 || children.1 > stored.1) {
-        tracing::warn!(?children, ?stored, "incremental refresh holds more child rows than the store: refreshing in full");
+        tracing::warn!(
+            ?children,
+            ?stored,
+            "incremental refresh holds more child rows than the store: refreshing in full"
+        );
         fs::remove_dir_all(&staging)?;
         return Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await;
     }

@@ -384,7 +384,11 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
         let e = flow
             .evaluations
             .iter()
-            .find(|e| flow.cases.iter().any(|c| c.external_id == e.case_external_id && c.submitted_at > first + chrono::TimeDelta::days(10)))
+            .find(|e| {
+                flow.cases.iter().any(|c| {
+                    c.external_id == e.case_external_id && c.submitted_at > first + chrono::TimeDelta::days(10)
+                })
+            })
             .expect("an evaluation of a case submitted after the first refresh");
         let mut early = connectors::registry::parse_evaluation(&simulator::servers::registry::evaluation_json(e))
             .expect("an evaluation decodes")
@@ -401,7 +405,9 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     assert_eq!(one.manifest.month_entry("evaluations", "unmatched").map(|e| e.rows), Some(1), "the early evaluation");
     // Its rollup leaves it out, so the analysts' count of evaluations is not answered from it.
     let count = "SELECT COUNT(*) AS n FROM evaluations";
-    assert!(table_text_of(&incremental, count).await.contains(&format!("| {} |", one.manifest.month_rows("evaluations"))));
+    assert!(
+        table_text_of(&incremental, count).await.contains(&format!("| {} |", one.manifest.month_rows("evaluations")))
+    );
     // A day later: the rest of the year, and a correction to a case from March.
     let second = at(2025, 1, 2);
     load(&store, &flow, second, second).await;
@@ -417,7 +423,9 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
         .find(|q| {
             q.corrected_at.is_none()
                 && flow.cases.iter().any(|c| {
-                    c.external_id == q.case_external_id && c.submitted_at > at(2024, 5, 5) && c.submitted_at < at(2024, 5, 25)
+                    c.external_id == q.case_external_id
+                        && c.submitted_at > at(2024, 5, 5)
+                        && c.submitted_at < at(2024, 5, 25)
                 })
         })
         .expect("an open finding of a May case");
@@ -433,7 +441,11 @@ async fn incremental_refresh_equals_a_full_rebuild(store: Store) {
     assert!(two.months_kept > 0, "unchanged months are carried over");
     assert!(two.months_written.contains(&"2024-03".to_owned()), "{:?}", two.months_written);
     assert!(!two.months_written.contains(&"2024-05".to_owned()), "{:?}", two.months_written);
-    assert_eq!(two.manifest.month_entry("evaluations", "unmatched").map_or(0, |e| e.rows), 0, "the early evaluation found its case");
+    assert_eq!(
+        two.manifest.month_entry("evaluations", "unmatched").map_or(0, |e| e.rows),
+        0,
+        "the early evaluation found its case"
+    );
     let full = temp_dir("full");
     let rebuilt = refresh(&store, &full, &options(second, true)).await.expect("full refresh");
     let rollup_rows = |m: &warehouse::snapshot::Manifest| m.rollups.values().map(|e| e.rows).collect::<Vec<_>>();

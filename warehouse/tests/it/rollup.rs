@@ -30,11 +30,15 @@ struct Question {
 impl Question {
     fn sql(&self) -> String {
         let t = if self.alias { "c." } else { "" };
-        let by: Vec<String> = self.by.iter().map(|b| b.replace("$", t)).map(|b| if b.contains('.') || b.contains(' ') { b } else { format!("{t}{b}") }).collect();
+        let by: Vec<String> = self
+            .by
+            .iter()
+            .map(|b| b.replace("$", t))
+            .map(|b| if b.contains('.') || b.contains(' ') { b } else { format!("{t}{b}") })
+            .collect();
         let mut select = by.clone();
         select.extend(self.aggregates.iter().enumerate().map(|(i, a)| format!("{} AS a{i}", a.replace("$", t))));
-        let mut sql =
-            format!("SELECT {} FROM {}{}", select.join(", "), self.table, if self.alias { " c" } else { "" });
+        let mut sql = format!("SELECT {} FROM {}{}", select.join(", "), self.table, if self.alias { " c" } else { "" });
         if !self.filters.is_empty() {
             let filters: Vec<String> = self.filters.iter().map(|f| f.replace("$", t)).collect();
             sql.push_str(&format!(" WHERE {}", filters.join(" AND ")));
@@ -105,7 +109,13 @@ fn child_question() -> impl Strategy<Value = Question> {
         ),
         any::<bool>(),
     )
-        .prop_map(|(by, filters, aggregates, alias)| Question { table: "evaluations", by, filters, aggregates, alias });
+        .prop_map(|(by, filters, aggregates, alias)| Question {
+            table: "evaluations",
+            by,
+            filters,
+            aggregates,
+            alias,
+        });
     let qc = (
         proptest::sample::subsequence(
             vec!["category", "month", "severity", "section", "district", "$corrected_at IS NULL"],
@@ -123,7 +133,13 @@ fn child_question() -> impl Strategy<Value = Question> {
         proptest::collection::vec(prop_oneof![Just("COUNT(*)"), Just("COUNT(1)"), Just("COUNT($phase)")], 1..3),
         any::<bool>(),
     )
-        .prop_map(|(by, filters, aggregates, alias)| Question { table: "qc_findings", by, filters, aggregates, alias });
+        .prop_map(|(by, filters, aggregates, alias)| Question {
+            table: "qc_findings",
+            by,
+            filters,
+            aggregates,
+            alias,
+        });
     prop_oneof![evaluation, qc]
 }
 
@@ -150,7 +166,8 @@ async fn answer(ctx: &SessionContext, sql: &str) -> (Vec<String>, bool) {
     let frame = ctx.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let optimized = frame.clone().into_optimized_plan().unwrap_or_else(|e| panic!("{sql}: {e}"));
     let plan = format!("{}", optimized.display_indent());
-    let reads_rollup = ["cases", "evaluations", "qc_findings"].iter().all(|t| !plan.contains(&format!("TableScan: {t}")));
+    let reads_rollup =
+        ["cases", "evaluations", "qc_findings"].iter().all(|t| !plan.contains(&format!("TableScan: {t}")));
     let batches = frame.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let text = pretty_format_batches(&batches).map(|t| t.to_string()).unwrap_or_default();
     let mut rows: Vec<String> = text.lines().filter(|l| l.starts_with("| ")).skip(1).map(str::to_owned).collect();
