@@ -47,7 +47,10 @@ pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
 pub const PAGE_ROWS: usize = 8 * 1024;
 
 /// Memory the sorts of a refresh or compaction may hold before they spill.
-pub const SORT_MEMORY: usize = 256 << 20;
+pub const SORT_MEMORY: usize = 192 << 20;
+
+/// What a sort reserves of [`SORT_MEMORY`] before it fills, to merge what it spilled.
+pub const SORT_MERGE_RESERVATION: usize = 32 << 20;
 
 /// The case's columns a child row carries: (name in the child table, name in `cases`).
 /// The case's channel is `case_channel`, because `evaluations.channel` is the
@@ -94,12 +97,22 @@ pub fn sort_positions(schema: &Schema) -> Vec<usize> {
 /// A session for the sorts and aggregates of a refresh or compaction: its
 /// operators hold at most [`SORT_MEMORY`] and spill the rest to temporary
 /// files, so a month of any size is sorted within a bounded memory.
+///
+/// One partition: a sort of several partitions splits the pool between its
+/// sorters, and one that finished reading could not reserve the memory to
+/// merge its spill files while another still held its share (a month of 8
+/// million cases failed so in a pool of 256 MiB). With one, the sorter spills
+/// what it holds and merges with the whole pool; the merge's reservation is
+/// made before it fills ([`SORT_MERGE_RESERVATION`]).
 pub fn spilling_session() -> Result<SessionContext, WarehouseError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(SORT_MEMORY)))
         .with_disk_manager_builder(DiskManagerBuilder::default())
         .build()?;
-    let config = SessionConfig::new().with_target_partitions(2).with_batch_size(8192);
+    let config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_batch_size(8192)
+        .with_sort_spill_reservation_bytes(SORT_MERGE_RESERVATION);
     Ok(SessionContext::new_with_config_rt(config, Arc::new(runtime)))
 }
 
