@@ -94,8 +94,9 @@ INFLATE="${INFLATE:-0}"
 # Each case K times, the copies distinct (case number, applicant key, times
 # shifted by minutes) so that sorted month files hold realistic runs
 # (bench/inflate.py); then `wangban warehouse compact` writes each month as
-# one file as a refresh of that store would (sorted by submission time, zstd,
-# page statistics, its rollup counted again).
+# one file as a refresh of that store would (sorted by district, business
+# type and submission time in a spilling session, zstd, page index, its
+# rollups counted again; the child tables likewise).
 echo "== inflating the snapshot ${INFLATE}x (DuckDB) and compacting it (wangban)"
 python3 bench/inflate.py "$SNAP" "$INFLATE"
 /usr/bin/time -f "warehouse compact: wall %e s, peak %M KiB" "${W[@]}" warehouse compact
