@@ -754,13 +754,11 @@ async fn write_children(
     let placed = source.previous.as_ref().map(|(_, _, months)| months);
     if let Some((previous_dir, previous, months)) = &source.previous {
         for table in CHILDREN.iter().flat_map(|child| [child.table, child.rollup]) {
-            let dir = if table.ends_with("_counts") { format!("rollups/{table}") } else { table.to_owned() };
             for (month, entry) in previous.by_month.get(table).into_iter().flatten() {
                 if months.contains(month) {
                     continue;
                 }
                 link_or_copy(&previous_dir.join(&entry.file), &staging.join(&entry.file))?;
-                debug_assert!(entry.file.starts_with(&dir));
                 manifest.by_month.entry(table.to_owned()).or_default().insert(month.clone(), entry.clone());
             }
         }
@@ -814,9 +812,7 @@ async fn write_children(
         }
         record_months(manifest, staging, (child.table, child.table), written, schema)?;
         ctx.deregister_table(&rows_table)?;
-        if ctx.table_exist(&previous_table)? {
-            ctx.deregister_table(&previous_table)?;
-        }
+        ctx.deregister_table(&previous_table)?;
     }
     write_child_rollups(&ctx, staging, manifest, placed).await
 }
@@ -925,8 +921,7 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
             in_store = in_store.cases,
             "incremental refresh holds more cases than the store (a submission time moved to another month): refreshing in full"
         );
-        fs::remove_dir_all(&staging)?;
-        return Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await;
+        return start_over_in_full(store, root, options, &staging).await;
     }
     tracing::debug!(ms = started.elapsed().as_millis(), months = written.len(), "refresh: months written");
 
@@ -958,16 +953,17 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     // A child row is never deleted either: more rows than the store holds
     // means one kept where it no longer belongs (its case number changed).
     let children = (manifest.month_rows("evaluations"), manifest.month_rows("qc_findings"));
-    let stored =
-        (usize::try_from(in_store.evaluations).unwrap_or(0), usize::try_from(in_store.qc_findings).unwrap_or(0));
+    let stored = (
+        usize::try_from(in_store.evaluations).unwrap_or(usize::MAX),
+        usize::try_from(in_store.qc_findings).unwrap_or(usize::MAX),
+    );
     if previous.is_some() && (children.0 > stored.0 || children.1 > stored.1) {
         tracing::warn!(
             ?children,
             ?stored,
             "incremental refresh holds more child rows than the store: refreshing in full"
         );
-        fs::remove_dir_all(&staging)?;
-        return Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await;
+        return start_over_in_full(store, root, options, &staging).await;
     }
     let seizures = store.all_seizures().await?;
     write_parquet(&staging.join("seizures/part-0.parquet"), &seizures_batch(&seizures)?)?;
@@ -993,6 +989,17 @@ pub async fn refresh(store: &Store, root: &Path, options: &RefreshOptions) -> Re
     manifest.refresh_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     warehouse.publish(&staging, &manifest)?;
     Ok(RefreshReport { manifest, months_written: written, months_kept: kept })
+}
+
+/// Drops the incremental refresh's `staging` directory and refreshes in full.
+async fn start_over_in_full(
+    store: &Store,
+    root: &Path,
+    options: &RefreshOptions,
+    staging: &Path,
+) -> Result<RefreshReport, WarehouseError> {
+    fs::remove_dir_all(staging)?;
+    Box::pin(refresh(store, root, &RefreshOptions { full: true, ..options.clone() })).await
 }
 
 /// What [`compact`] did.

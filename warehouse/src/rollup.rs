@@ -84,32 +84,26 @@ pub struct RollupSpec {
 const CHILD_CASE_DIMENSIONS: [&str; 8] =
     ["month", "district", "business_type", "phase", "case_channel", "applicant_kind", "in_scope", "phase_live"];
 
-const EVALUATION_DIMENSIONS: [&str; 9] = [
-    CHILD_CASE_DIMENSIONS[0],
-    CHILD_CASE_DIMENSIONS[1],
-    CHILD_CASE_DIMENSIONS[2],
-    CHILD_CASE_DIMENSIONS[3],
-    CHILD_CASE_DIMENSIONS[4],
-    CHILD_CASE_DIMENSIONS[5],
-    CHILD_CASE_DIMENSIONS[6],
-    CHILD_CASE_DIMENSIONS[7],
-    "channel",
-];
+/// [`CHILD_CASE_DIMENSIONS`] followed by a child table's own dimensions `own`
+/// (`M` is their count together).
+const fn child_dimensions<const N: usize, const M: usize>(own: [&'static str; N]) -> [&'static str; M] {
+    assert!(M == CHILD_CASE_DIMENSIONS.len() + N, "M counts the case's dimensions and the child's own");
+    let mut out = [""; M];
+    let mut i = 0;
+    while i < M {
+        out[i] = if i < CHILD_CASE_DIMENSIONS.len() {
+            CHILD_CASE_DIMENSIONS[i]
+        } else {
+            own[i - CHILD_CASE_DIMENSIONS.len()]
+        };
+        i += 1;
+    }
+    out
+}
 
-const QC_DIMENSIONS: [&str; 12] = [
-    CHILD_CASE_DIMENSIONS[0],
-    CHILD_CASE_DIMENSIONS[1],
-    CHILD_CASE_DIMENSIONS[2],
-    CHILD_CASE_DIMENSIONS[3],
-    CHILD_CASE_DIMENSIONS[4],
-    CHILD_CASE_DIMENSIONS[5],
-    CHILD_CASE_DIMENSIONS[6],
-    CHILD_CASE_DIMENSIONS[7],
-    "category",
-    "severity",
-    "section",
-    "open",
-];
+const EVALUATION_DIMENSIONS: [&str; 9] = child_dimensions(["channel"]);
+
+const QC_DIMENSIONS: [&str; 12] = child_dimensions(["category", "severity", "section", "open"]);
 
 /// Every table with a rollup the rule can answer from.
 pub const ROLLUPS: [RollupSpec; 3] = [
