@@ -101,7 +101,7 @@ impl App {
         let listen = listen.unwrap_or(settings.server.listen);
         let dashboards = dashboards::Dashboards {
             store: store.clone(),
-            kpis: warehouse::kpi::KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20),
+            kpis: settings.kpi_service(),
             sql_limits: settings.sql_limits(),
             secure_cookies: settings.server.secure_cookies || settings.server.tls.is_some(),
             clock: clock.clone(),

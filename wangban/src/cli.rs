@@ -65,6 +65,9 @@ pub enum Command {
     /// Read-only SQL on the current warehouse snapshot (tables cases, qc_findings,
     /// evaluations, seizures, anomalies); EXPLAIN and EXPLAIN ANALYZE allowed.
     Sql(SqlArgs),
+    /// This host's part of a Ballista cluster: `cluster scheduler` or `cluster executor`
+    /// (a build with `--features ballista`; docs/ballista.md).
+    Cluster(ClusterArgs),
     /// Check an identifier and print its parts as JSON; exit 0 if valid
     /// (warnings included in the JSON), 1 if invalid.
     Validate(ValidateArgs),
@@ -89,6 +92,63 @@ pub enum Command {
     /// SQLite: put a backup in place of the store (stop the service first). The backup
     /// is checked first; the store it replaces is kept beside it.
     Restore(RestoreArgs),
+}
+
+/// `cluster` arguments.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Which process.
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+/// The processes of a Ballista cluster; flags override `[cluster]`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Run the scheduler: clients (`warehouse.engine = "df://HOST:PORT"`) and executors
+    /// connect to it. Pull scheduling; a lost executor is noticed within 14 s.
+    Scheduler {
+        /// Address to listen on (`cluster.scheduler_listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Run an executor: it registers with the scheduler, asks it for tasks and reads the
+    /// warehouse directory at the path the clients registered.
+    Executor {
+        /// The scheduler, host:port (`cluster.scheduler`).
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// Address to listen on (`cluster.executor_bind_host`).
+        #[arg(long)]
+        bind_host: Option<String>,
+        /// Host name or address others fetch results from (`cluster.executor_external_host`).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Arrow Flight port (`cluster.executor_flight_port`).
+        #[arg(long)]
+        flight_port: Option<u16>,
+        /// gRPC port (`cluster.executor_grpc_port`).
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// Where shuffle files go (`cluster.executor_work_dir`).
+        #[arg(long)]
+        work_dir: Option<std::path::PathBuf>,
+        /// Memory pool of all its tasks, MiB (`cluster.executor_memory_mb`).
+        #[arg(long)]
+        memory_mb: Option<u64>,
+        /// Tasks at once, 0 for one per core (`cluster.executor_concurrent_tasks`).
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+    },
+    /// Print the state of a job on the scheduler: queued, running, failed (cancelled jobs
+    /// too), successful, or unknown.
+    Job {
+        /// The job's id (a client logs it when it cancels a job).
+        id: String,
+        /// The scheduler, host:port (`cluster.scheduler`).
+        #[arg(long)]
+        scheduler: Option<String>,
+    },
 }
 
 /// `config` arguments.
@@ -694,9 +754,10 @@ pub struct KpiArgs {
     pub filters: Vec<String>,
     /// Where the query runs: local (this process), standalone (in-process Ballista) or a
     /// Ballista scheduler's df://host:50050 whose executors see the warehouse directory
-    /// at the same path. Ballista needs a build with `--features ballista`.
-    #[arg(long, default_value = "local", value_name = "ENGINE")]
-    pub engine: String,
+    /// at the same path; default: `warehouse.engine`. Ballista needs a build with
+    /// `--features ballista`.
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// Print, instead of the answer, the SQL the KPI's plain plan runs over the raw tables
     /// (no rollup), one JSON string per line: what `bench/warehouse.sh` gives DuckDB.
     #[arg(long)]
@@ -758,7 +819,7 @@ pub struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Where the query runs (as for `kpi --engine`).
-    #[arg(long, default_value = "local", value_name = "ENGINE")]
-    pub engine: String,
+    /// Where the query runs (as for `kpi --engine`; default: `warehouse.engine`).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
 }

@@ -43,7 +43,14 @@ pub fn main_with(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, settings)) {
+    let ran = runtime.block_on(async {
+        let ran = run(cli.command, settings).await;
+        // A query that timed out just now has its Ballista job cancelled before the process ends.
+        #[cfg(feature = "ballista")]
+        warehouse::cluster::settle(std::time::Duration::from_secs(5)).await;
+        ran
+    });
+    match ran {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -76,6 +83,7 @@ pub async fn run(command: Command, settings: settings::Settings) -> anyhow::Resu
         Command::Warehouse(args) => commands::warehouse::refresh_or_status(args, &settings).await,
         Command::Kpi(args) => commands::warehouse::kpi(args, &settings).await,
         Command::Sql(args) => commands::warehouse::sql(args, &settings).await,
+        Command::Cluster(args) => commands::cluster::run(args, &settings).await,
         Command::Report(args) => commands::report::run(args, &settings).await,
         Command::User(args) => commands::user::run(args, &settings).await,
         Command::Config(args) => commands::config::run(&args, &settings).await,

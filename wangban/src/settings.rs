@@ -75,6 +75,8 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Analysts' own tools: the warehouse over the PostgreSQL wire protocol.
     pub analytics: AnalyticsSettings,
+    /// This host's part of a Ballista cluster.
+    pub cluster: ClusterSettings,
     /// `[partners.NAME]`: partners by configuration (exchange tables and HTTP
     /// feeds mapped onto our record kinds; `docs/adapters.md`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -228,11 +230,66 @@ pub struct WarehouseSettings {
     pub sql_timeout_seconds: u64,
     /// Memory an analyst query may use, in MiB.
     pub sql_memory_mb: usize,
+    /// Where every reader's queries run (the pages, `/api/kpi`, `wangban kpi`
+    /// and `sql`, reports, the PostgreSQL front end): `local` (this process),
+    /// or a Ballista scheduler's `df://host:port` whose executors read
+    /// `dir` at the same path (docs/ballista.md; a build with `--features ballista`).
+    pub engine: String,
 }
 
 impl Default for WarehouseSettings {
     fn default() -> Self {
-        Self { dir: None, key_file: None, sql_max_rows: 10_000, sql_timeout_seconds: 30, sql_memory_mb: 512 }
+        Self {
+            dir: None,
+            key_file: None,
+            sql_max_rows: 10_000,
+            sql_timeout_seconds: 30,
+            sql_memory_mb: 512,
+            engine: "local".into(),
+        }
+    }
+}
+
+/// `[cluster]`: this host's part of a Ballista cluster (`wangban cluster
+/// scheduler`, `wangban cluster executor`; docs/ballista.md).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// Where the scheduler listens.
+    pub scheduler_listen: SocketAddr,
+    /// The scheduler an executor registers with, `host:port`.
+    pub scheduler: String,
+    /// The address an executor listens on.
+    pub executor_bind_host: String,
+    /// The host name or address others reach this executor at; default: the host's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor_external_host: Option<String>,
+    /// The executor's Arrow Flight port (shuffle data and results are fetched here).
+    pub executor_flight_port: u16,
+    /// The executor's gRPC port.
+    pub executor_grpc_port: u16,
+    /// Where the executor writes shuffle files; default `<data_dir>/ballista-work`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor_work_dir: Option<PathBuf>,
+    /// The memory pool of all the executor's tasks together, MiB (they spill beyond it).
+    pub executor_memory_mb: u64,
+    /// Tasks the executor runs at once; 0: one per core.
+    pub executor_concurrent_tasks: usize,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            scheduler_listen: SocketAddr::from(([127, 0, 0, 1], 50050)),
+            scheduler: "127.0.0.1:50050".into(),
+            executor_bind_host: "127.0.0.1".into(),
+            executor_external_host: None,
+            executor_flight_port: 50051,
+            executor_grpc_port: 50052,
+            executor_work_dir: None,
+            executor_memory_mb: 2048,
+            executor_concurrent_tasks: 0,
+        }
     }
 }
 
@@ -552,6 +609,7 @@ impl Default for Settings {
             warehouse: WarehouseSettings::default(),
             alerts: AlertSettings::default(),
             analytics: AnalyticsSettings::default(),
+            cluster: ClusterSettings::default(),
             partners: std::collections::BTreeMap::new(),
         }
     }
@@ -705,6 +763,16 @@ impl Settings {
         {
             anyhow::bail!("{source}: alerts.webhook_url must be an http:// or https:// URL");
         }
+        let engine = settings.warehouse.engine.as_str();
+        if engine != "local" && !engine.starts_with("df://") {
+            anyhow::bail!(
+                "{source}: warehouse.engine = {engine:?}: expected \"local\" or a Ballista scheduler's \"df://host:port\" \
+                 (\"standalone\" is for `--engine` only)"
+            );
+        }
+        if settings.cluster.scheduler.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+            anyhow::bail!("{source}: cluster.scheduler = {:?}: expected host:port", settings.cluster.scheduler);
+        }
         Ok(settings)
     }
 
@@ -754,6 +822,13 @@ impl Settings {
     /// The warehouse directory: `warehouse.dir`, or `<data_dir>/warehouse`.
     pub fn warehouse_dir(&self) -> PathBuf {
         self.warehouse.dir.clone().unwrap_or_else(|| self.data_dir.join("warehouse"))
+    }
+
+    /// The KPI service every reader asks: the warehouse directory, the memory
+    /// pool of `warehouse.sql_memory_mb`, queries on `warehouse.engine`.
+    pub fn kpi_service(&self) -> warehouse::kpi::KpiService {
+        warehouse::kpi::KpiService::new(self.warehouse_dir(), self.warehouse.sql_memory_mb << 20)
+            .with_engine(self.warehouse.engine.clone())
     }
 
     /// The limits of analyst queries (`warehouse.sql_*`).

@@ -18,7 +18,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::WarehouseError;
 use crate::kpi::{self, Kpi, KpiRequest, KpiResult};
-use crate::session::{register_snapshot, session_with_limit};
+use crate::session::{engine_session, register_snapshot};
 use crate::snapshot::Manifest;
 
 /// Results kept per snapshot before the oldest are dropped (all at once: a
@@ -52,9 +52,15 @@ impl std::fmt::Debug for OpenSnapshot {
 }
 
 impl SnapshotCache {
-    /// The current snapshot under `root`, opened with a memory pool of
-    /// `memory_bytes` the first time it is asked for.
-    pub async fn current(&self, root: &Path, memory_bytes: usize) -> Result<Arc<OpenSnapshot>, WarehouseError> {
+    /// The current snapshot under `root`, opened on `engine`
+    /// ([`engine_session`]) with a memory pool of `memory_bytes` the first
+    /// time it is asked for.
+    pub async fn current(
+        &self,
+        root: &Path,
+        memory_bytes: usize,
+        engine: &str,
+    ) -> Result<Arc<OpenSnapshot>, WarehouseError> {
         let pointer = crate::snapshot::current_id(root)?;
         let mut current = self.current.lock().await;
         if let (Some(open), Some(id)) = (current.as_ref(), pointer.as_ref())
@@ -62,7 +68,7 @@ impl SnapshotCache {
         {
             return Ok(open.clone());
         }
-        let ctx = session_with_limit(None, Some(memory_bytes))?;
+        let ctx = engine_session(engine, Some(memory_bytes)).await?;
         let manifest = register_snapshot(&ctx, root).await?;
         let open = Arc::new(OpenSnapshot::with(manifest, ctx)?);
         *current = Some(open.clone());
@@ -71,14 +77,20 @@ impl SnapshotCache {
 
     /// Snapshot `id` under `root`: the current one's shared session when it
     /// is current, else a session of its own (a kept report's snapshot).
-    pub async fn at(&self, root: &Path, id: &str, memory_bytes: usize) -> Result<Arc<OpenSnapshot>, WarehouseError> {
-        let current = self.current(root, memory_bytes).await?;
+    pub async fn at(
+        &self,
+        root: &Path,
+        id: &str,
+        memory_bytes: usize,
+        engine: &str,
+    ) -> Result<Arc<OpenSnapshot>, WarehouseError> {
+        let current = self.current(root, memory_bytes, engine).await?;
         if current.manifest.snapshot_id == id {
             return Ok(current);
         }
         let warehouse = crate::snapshot::Warehouse::open(root)?;
         let manifest = warehouse.manifest(id)?;
-        let ctx = session_with_limit(None, Some(memory_bytes))?;
+        let ctx = engine_session(engine, Some(memory_bytes)).await?;
         let manifest = crate::session::register_manifest(&ctx, &warehouse, manifest).await?;
         Ok(Arc::new(OpenSnapshot::with(manifest, ctx)?))
     }

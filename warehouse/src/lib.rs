@@ -26,6 +26,8 @@ pub mod bench;
 pub mod cache;
 pub mod case_columns;
 pub mod case_lists;
+#[cfg(feature = "ballista")]
+pub mod cluster;
 pub mod console;
 pub mod export;
 pub mod kpi;

@@ -76,17 +76,59 @@ pub async fn engine_session(engine: &str, memory_limit: Option<usize>) -> Result
 
 #[cfg(feature = "ballista")]
 async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, WarehouseError> {
-    use ballista::prelude::SessionContextExt as _;
+    use ballista::prelude::{SessionConfigExt as _, SessionContextExt as _};
     use datafusion::execution::session_state::SessionStateBuilder;
-    let mut config = base_config(None);
-    // Ballista 55 standalone never finishes the satisfaction KPI's join
-    // (evaluations JOIN cases) with Parquet filter pushdown off: pushdown stays on there.
-    config.options_mut().execution.parquet.pushdown_filters = true;
+    // The local engine's settings, Parquet filter pushdown off included: the
+    // satisfaction KPI no longer joins, and the analysts' join of evaluations
+    // with cases runs with it off too (the Ballista test asks both).
+    // The client polls the job's status (pull): it learns the job's id as soon
+    // as the scheduler accepts it, and so can cancel it (`crate::cluster`);
+    // pushed status names the job only at its first change of state.
+    // Ballista 55's adaptive planner is off: with it, the durations' window
+    // query came back as sorted runs one after another, not in the order its
+    // SQL asks (reproduced by the ignored test
+    // `ballista_adaptive_planner_returns_window_rows_out_of_order`; docs/ballista.md).
+    let config = base_config(None)
+        .upgrade_for_ballista()
+        .set_bool(ballista_core::config::BALLISTA_CLIENT_PULL, true)
+        .set_bool(ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
     let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
-    let ctx = match scheduler {
-        None => SessionContext::standalone_with_state(state).await?,
-        Some(url) => SessionContext::remote_with_state(url, state).await?,
+    let url = match scheduler {
+        Some(url) => url.to_owned(),
+        // Standalone: a scheduler and an executor in this process, whose
+        // address is then known (to cancel jobs with), as a cluster's is.
+        None => {
+            let address = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
+                .await
+                .map_err(|e| WarehouseError::Query(datafusion::error::DataFusionError::External(Box::new(e))))?;
+            let url = format!("http://localhost:{}", address.port());
+            // It answers once its server task runs (within 10 s).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let client = loop {
+                use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+                match SchedulerGrpcClient::connect(url.clone()).await {
+                    Ok(client) => break client,
+                    Err(e) if std::time::Instant::now() > deadline => {
+                        return Err(WarehouseError::Query(datafusion::error::DataFusionError::External(Box::new(e))));
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            };
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            ballista_executor::new_standalone_executor_from_state(client, cores, &state)
+                .await
+                .map_err(|e| WarehouseError::Query(datafusion::error::DataFusionError::External(Box::new(e))))?;
+            format!("df://localhost:{}", address.port())
+        }
     };
+    let ctx = SessionContext::remote_with_state(&url, state).await?;
+    // Every distributed query pins its snapshot and cancels its job when dropped (`crate::cluster`).
+    let state = ctx.state();
+    let scheduler_url = url.replacen("df://", "http://", 1);
+    let guarded = crate::cluster::GuardedPlanner::new(state.query_planner().clone(), scheduler_url);
+    let ctx = SessionContext::new_with_state(
+        SessionStateBuilder::new_from_existing(state).with_query_planner(Arc::new(guarded)).build(),
+    );
     // Its plans go to the scheduler, whose codec knows Parquet tables and not the local wrapper.
     ctx.state_ref().write().config_mut().set_extension(Arc::new(crate::present::Distributed));
     Ok(ctx)
@@ -196,6 +238,12 @@ async fn register_tables(
     rollup_rewrite: bool,
 ) -> Result<Manifest, WarehouseError> {
     let dir = warehouse.snapshot_dir(&manifest.snapshot_id);
+    // Where the tables are, for a distributed query to pin (`crate::cluster`).
+    #[cfg(feature = "ballista")]
+    ctx.state_ref().write().config_mut().set_extension(Arc::new(crate::cluster::SnapshotOnDisk {
+        root: warehouse.root().to_owned(),
+        id: manifest.snapshot_id.clone(),
+    }));
     if manifest.layout < crate::snapshot::LAYOUT {
         return Err(WarehouseError::NoSnapshot(format!(
             "snapshot {} was written in an older layout (evaluations and QC findings without their case's \

@@ -51,7 +51,10 @@ pub(crate) async fn evaluate_on_current_snapshot(
     now: DateTime<Utc>,
 ) -> anyhow::Result<AlertChanges> {
     let cache = warehouse::cache::SnapshotCache::default();
-    let snapshot = match cache.current(&settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20).await {
+    let snapshot = match cache
+        .current(&settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20, &settings.warehouse.engine)
+        .await
+    {
         Ok(open) => Some(open),
         Err(warehouse::WarehouseError::NoSnapshot(message)) => {
             eprintln!("warning: {message}; the online-rate rule is not evaluated");

@@ -148,7 +148,7 @@ pub(crate) async fn run(args: DemoArgs, base: Settings) -> anyhow::Result<ExitCo
         .await?;
     step(started, "making last month's report (月报)");
     let now = chrono::Utc::now();
-    let kpis = warehouse::kpi::KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20);
+    let kpis = settings.kpi_service();
     let archive = super::report::archive(&settings);
     match archive.make(&kpis, super::report::last_month(now), now).await {
         Ok(kept) => eprintln!("  {} (also at /reports)", archive.dir().join(&kept.file).display()),

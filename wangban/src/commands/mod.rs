@@ -4,6 +4,7 @@ pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod calendar;
+pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod partner;

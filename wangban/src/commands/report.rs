@@ -28,7 +28,7 @@ pub(crate) fn last_month(now: DateTime<Utc>) -> NaiveDate {
 
 /// Runs `report …`.
 pub(crate) async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let kpis = KpiService::new(settings.warehouse_dir(), settings.warehouse.sql_memory_mb << 20);
+    let kpis = settings.kpi_service();
     let archive = archive(settings);
     let usage = |message: &dyn std::fmt::Display| {
         eprintln!("error: {message}");

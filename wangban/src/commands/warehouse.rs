@@ -9,7 +9,7 @@ use serde_json::json;
 use warehouse::console::{self, Format};
 use warehouse::datafusion::execution::context::SessionContext;
 use warehouse::export::{RefreshOptions, refresh};
-use warehouse::kpi::{self, Dim, Kpi, KpiQuery, KpiRequest, KpiService};
+use warehouse::kpi::{self, Dim, Kpi, KpiQuery, KpiRequest};
 use warehouse::session::{engine_session, register_snapshot};
 
 use crate::cli::{KpiArgs, OutputFormat, SqlArgs, WarehouseArgs, WarehouseCommand};
@@ -317,23 +317,8 @@ pub(crate) async fn kpi(args: KpiArgs, settings: &Settings) -> anyhow::Result<Ex
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let memory = settings.warehouse.sql_memory_mb * 1024 * 1024;
-    let answered = if args.engine.is_empty() || args.engine == "local" {
-        KpiService::new(settings.warehouse_dir(), memory).kpi(which, &request).await
-    } else {
-        let ctx = match engine_session(&args.engine, Some(memory)).await {
-            Ok(ctx) => ctx,
-            Err(warehouse::WarehouseError::BadRequest(message)) => return usage(&message),
-            Err(e) => return Err(e).context("starting the query engine"),
-        };
-        let manifest = register_snapshot(&ctx, &settings.warehouse_dir()).await?;
-        match request.on(manifest.created()?) {
-            Ok(query) => kpi::run(&ctx, which, &query)
-                .await
-                .map(|result| kpi::Answer { snapshot_id: manifest.snapshot_id.clone(), result: result.into() }),
-            Err(e) => Err(e),
-        }
-    };
+    let engine = args.engine.unwrap_or_else(|| settings.warehouse.engine.clone());
+    let answered = settings.kpi_service().with_engine(engine).kpi(which, &request).await;
     let answer = match answered {
         Ok(answer) => answer,
         Err(warehouse::WarehouseError::BadRequest(message)) => return usage(&message),
@@ -392,7 +377,8 @@ pub(crate) async fn sql(args: SqlArgs, settings: &Settings) -> anyhow::Result<Ex
     let limits = settings.sql_limits();
     // Locally an analyst's query runs as in the console: its memory pool,
     // nothing spilled (it stops with "resources exhausted" instead).
-    let session = match args.engine.as_str() {
+    let engine = args.engine.unwrap_or_else(|| settings.warehouse.engine.clone());
+    let session = match engine.as_str() {
         "" | "local" => warehouse::session::console_session(warehouse::session::console_pool(limits.memory_bytes)),
         engine => engine_session(engine, Some(limits.memory_bytes)).await,
     };

@@ -28,6 +28,9 @@ pub struct KpiService {
     root: PathBuf,
     memory_bytes: usize,
     cache: Arc<SnapshotCache>,
+    /// Where queries run: `local`, or a Ballista scheduler's `df://host:port`
+    /// ([`crate::session::engine_session`]).
+    engine: String,
     /// The pool every analyst query shares (`session::console_pool`).
     console_pool: Arc<dyn MemoryPool>,
 }
@@ -57,7 +60,23 @@ impl KpiService {
     /// a memory pool of `memory_bytes`.
     pub fn new(root: impl Into<PathBuf>, memory_bytes: usize) -> KpiService {
         let console_pool = crate::session::console_pool(memory_bytes);
-        KpiService { root: root.into(), memory_bytes, cache: Arc::default(), console_pool }
+        KpiService { root: root.into(), memory_bytes, cache: Arc::default(), engine: "local".into(), console_pool }
+    }
+
+    /// The same service with every query (KPIs, pages, reports, analysts')
+    /// run on `engine`: `local`, or a Ballista scheduler's `df://host:port`.
+    pub fn with_engine(mut self, engine: impl Into<String>) -> KpiService {
+        self.engine = engine.into();
+        self
+    }
+
+    /// Where queries run (`local` or `df://host:port`).
+    pub fn engine(&self) -> &str {
+        &self.engine
+    }
+
+    fn is_local(&self) -> bool {
+        matches!(self.engine.as_str(), "" | "local")
     }
 
     /// The warehouse directory.
@@ -79,8 +98,13 @@ impl KpiService {
     }
 
     /// [`KpiService::console_session`] and the id of the snapshot its tables are.
+    /// On a cluster the executors' pools bound the query instead.
     pub async fn console_session_of_snapshot(&self) -> Result<(SessionContext, String), WarehouseError> {
-        let ctx = crate::session::console_session(self.console_pool.clone())?;
+        let ctx = if self.is_local() {
+            crate::session::console_session(self.console_pool.clone())?
+        } else {
+            crate::session::engine_session(&self.engine, Some(self.memory_bytes)).await?
+        };
         let manifest = crate::session::register_snapshot(&ctx, &self.root).await?;
         Ok((ctx, manifest.snapshot_id))
     }
@@ -92,13 +116,13 @@ impl KpiService {
 
     /// The current snapshot, opened once and shared.
     pub async fn snapshot(&self) -> Result<Arc<OpenSnapshot>, WarehouseError> {
-        self.cache.current(&self.root, self.memory_bytes).await
+        self.cache.current(&self.root, self.memory_bytes, &self.engine).await
     }
 
     /// Snapshot `id`: the current one, or an older one still kept (pinned by
     /// a report); one no longer kept is [`WarehouseError::NoSnapshot`].
     pub async fn at(&self, id: &str) -> Result<Arc<OpenSnapshot>, WarehouseError> {
-        self.cache.at(&self.root, id, self.memory_bytes).await
+        self.cache.at(&self.root, id, self.memory_bytes, &self.engine).await
     }
 
     /// `kpi` for `request` on the current snapshot, as of the module's rule.

@@ -697,18 +697,9 @@ pub async fn run(ctx: &SessionContext, kpi: Kpi, query: &KpiQuery) -> Result<Kpi
     if !kpi.is_rate() {
         let durations_rollup = kpi == Kpi::Durations && durations_from_rollup(ctx, query).await?;
         let batches = ctx.sql(&value_sql(kpi, query, durations_rollup)?).await?.collect().await?;
-        let mut rows = value_rows(kpi, query, &batches)?;
-        if let Rows::Durations(durations) = &mut rows {
-            // The query orders by step and breakdown, but Ballista 55 (standalone)
-            // returned its rows (window functions under the ORDER BY) out of order:
-            // the same order again here, as SQL sorts text (bytes, NULL last).
-            durations.sort_by_cached_key(|row| {
-                std::iter::once(Some(row.step.clone()))
-                    .chain(row.dims.iter().map(|(_, v)| v.clone()))
-                    .map(|v| (v.is_none(), v.unwrap_or_default()))
-                    .collect::<Vec<_>>()
-            });
-        }
+        // In the order the SQL asks, on every engine: Ballista sessions turn its
+        // adaptive planner off, which returned these rows out of order (docs/ballista.md).
+        let rows = value_rows(kpi, query, &batches)?;
         return Ok(result(rows, 0));
     }
     let mut rollups = true;

@@ -688,14 +688,15 @@ async fn cached_results_follow_the_current_snapshot(store: Store) {
         NaiveDate::from_ymd_opt(2024, 12, 31).expect("date"),
         &[Dim::BusinessType],
     );
-    let open = cache.current(&root, 256 << 20).await.expect("open");
+    let open = cache.current(&root, 256 << 20, "local").await.expect("open");
     assert_eq!(open.as_of(), first);
     // A time after the snapshot's is refused: the data does not reach it.
     let later = KpiRequest { as_of: Some(at(2030, 1, 1)), ..query.clone() };
     let refused = open.kpi(Kpi::OnlineRate, &later).await.expect_err("after the snapshot");
     assert!(refused.to_string().contains("after the snapshot's time"), "{refused}");
     let a = open.kpi(Kpi::OnlineRate, &query).await.expect("kpi");
-    let b = cache.current(&root, 256 << 20).await.expect("again").kpi(Kpi::OnlineRate, &query).await.expect("kpi");
+    let b =
+        cache.current(&root, 256 << 20, "local").await.expect("again").kpi(Kpi::OnlineRate, &query).await.expect("kpi");
     assert!(std::sync::Arc::ptr_eq(&a, &b), "the second ask is served from the cache");
     assert_eq!(open.cached_results(), 1);
     assert_eq!(a.to_json(), kpi_json(&root, "online-rate", &["business_type"], first).await, "cached = computed");
@@ -703,7 +704,7 @@ async fn cached_results_follow_the_current_snapshot(store: Store) {
     let second = at(2025, 1, 2);
     load(&store, &flow, second, second).await;
     refresh(&store, &root, &options(second, false)).await.expect("second refresh");
-    let reopened = cache.current(&root, 256 << 20).await.expect("reopen");
+    let reopened = cache.current(&root, 256 << 20, "local").await.expect("reopen");
     assert_ne!(reopened.manifest.snapshot_id, open.manifest.snapshot_id);
     assert_eq!(reopened.cached_results(), 0, "a new snapshot starts with no results");
     let c = reopened.kpi(Kpi::OnlineRate, &query).await.expect("kpi");
@@ -722,7 +723,7 @@ async fn alert_rules_fire_on_the_trajectory_and_on_lag(store: Store) {
     let root = temp_dir("alerts");
     refresh(&store, &root, &options(now, true)).await.expect("refresh");
     let cache = warehouse::cache::SnapshotCache::default();
-    let open = cache.current(&root, 256 << 20).await.expect("open");
+    let open = cache.current(&root, 256 << 20, "local").await.expect("open");
     let monthly = kpi_json(&root, "online-rate", &["month"], now).await;
     let rate_of = |month: &str| {
         monthly["rows"].as_array().expect("rows").iter().find(|r| r["month"] == month).expect("month")["rate"]
