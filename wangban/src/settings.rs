@@ -966,6 +966,28 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_and_the_cluster_are_checked() {
+        let file = "[warehouse]\nengine = \"df://sched.internal:50050\"\n[cluster]\nscheduler = \"sched.internal:50050\"\n\
+                    executor_memory_mb = 8192\n";
+        let s = Settings::from_layers(Some((Path::new("x.toml"), file)), env(&[])).expect("valid");
+        assert_eq!(s.kpi_service().engine(), "df://sched.internal:50050");
+        assert_eq!(s.cluster.executor_memory_mb, 8192);
+        assert_eq!(s.cluster.executor_flight_port, 50051, "the rest default");
+        for (bad, says) in [
+            ("[warehouse]\nengine = \"standalone\"\n", "warehouse.engine"),
+            ("[warehouse]\nengine = \"ballista\"\n", "warehouse.engine"),
+            ("[cluster]\nscheduler = \"sched.internal\"\n", "cluster.scheduler"),
+            ("[cluster]\nexecutor_memory = 1\n", "executor_memory"),
+        ] {
+            let e = Settings::from_layers(Some((Path::new("x.toml"), bad)), env(&[])).expect_err(bad);
+            assert!(format!("{e:#}").contains(says), "{bad}: {e:#}");
+        }
+        let from_env =
+            Settings::from_layers(None, env(&[("WANGBAN__WAREHOUSE__ENGINE", "df://10.0.0.1:50050")])).expect("valid");
+        assert_eq!(from_env.warehouse.engine, "df://10.0.0.1:50050");
+    }
+
+    #[test]
     fn connectors_are_checked() {
         let good = "[connectors.registry]\nbase_url = \"http://127.0.0.1:9/registry/v1\"\nschedule = \"*/5 * * * *\"\n\
                     [[connectors.banks]]\nid = \"icbc\"\nbase_url = \"http://127.0.0.1:9/banks/icbc\"\ntoken = \"t\"\nschedule = \"0 */10 * * * *\"\n";

@@ -414,10 +414,9 @@ impl Stream for GuardedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.stream.as_mut().poll_next(cx);
-        match &polled {
-            // An error ends the job on the scheduler's side too.
-            Poll::Ready(None | Some(Err(_))) => self.finished = true,
-            _ => {}
+        // The end, or an error (which ends the job on the scheduler's side too).
+        if let Poll::Ready(None | Some(Err(_))) = &polled {
+            self.finished = true;
         }
         polled
     }

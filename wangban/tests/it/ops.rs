@@ -58,6 +58,19 @@ fn config_check_accepts_a_good_file_and_points_at_a_bad_one() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("jobs.seizure_lapse"), "{}", stderr(&output));
 
+    // A build without the `ballista` feature refuses the cluster commands and a
+    // df:// engine with the command that builds one (exit 2), never a panic.
+    let data = dir.join("no-ballista");
+    for args in [
+        vec!["cluster", "scheduler", "--listen", "127.0.0.1:0"],
+        vec!["cluster", "executor", "--scheduler", "127.0.0.1:9"],
+        vec!["kpi", "online-rate", "--from", "2025-01-01", "--to", "2025-01-31", "--engine", "df://127.0.0.1:9"],
+    ] {
+        let output = run(wangban().arg("--data").arg(&data).args(&args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("--features ballista"), "{args:?}: {}", stderr(&output));
+    }
+
     // A file the settings name but that is missing: found by check, before serve needs it.
     let missing = dir.join("missing.toml");
     std::fs::write(&missing, "[domain]\ncalendar_file = \"/nonexistent/calendar-2027.toml\"\n").expect("write");
