@@ -124,7 +124,7 @@ async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, War
     let ctx = SessionContext::remote_with_state(&url, state).await?;
     // Every distributed query pins its snapshot and cancels its job when dropped (`crate::cluster`).
     let state = ctx.state();
-    let scheduler_url = url.replacen("df://", "http://", 1);
+    let scheduler_url = scheduler_http_url(&url);
     let guarded = crate::cluster::GuardedPlanner::new(state.query_planner().clone(), scheduler_url);
     let ctx = SessionContext::new_with_state(
         SessionStateBuilder::new_from_existing(state).with_query_planner(Arc::new(guarded)).build(),
@@ -132,6 +132,18 @@ async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, War
     // Its plans go to the scheduler, whose codec knows Parquet tables and not the local wrapper.
     ctx.state_ref().write().config_mut().set_extension(Arc::new(crate::present::Distributed));
     Ok(ctx)
+}
+
+/// The scheduler's gRPC address of an engine `df://host[:port][/…]`, as
+/// Ballista reads it (port 50050 when none is given): `http://host:port`.
+#[cfg(feature = "ballista")]
+fn scheduler_http_url(engine: &str) -> String {
+    let rest = engine.strip_prefix("df://").unwrap_or(engine);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let has_port = authority.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.ends_with(':') && !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
+    }) && !authority.ends_with(']');
+    if has_port { format!("http://{authority}") } else { format!("http://{authority}:50050") }
 }
 
 #[cfg(not(feature = "ballista"))]
@@ -355,6 +367,16 @@ mod tests {
     use datafusion::arrow::array::Int64Array;
 
     use super::*;
+
+    #[cfg(feature = "ballista")]
+    #[test]
+    fn a_scheduler_is_reached_at_its_port_or_ballistas_default() {
+        assert_eq!(scheduler_http_url("df://sched.internal:50060"), "http://sched.internal:50060");
+        assert_eq!(scheduler_http_url("df://sched.internal"), "http://sched.internal:50050");
+        assert_eq!(scheduler_http_url("df://10.0.0.1:50050/"), "http://10.0.0.1:50050");
+        assert_eq!(scheduler_http_url("df://[::1]:50051"), "http://[::1]:50051");
+        assert_eq!(scheduler_http_url("df://[::1]"), "http://[::1]:50050");
+    }
 
     #[tokio::test]
     async fn the_session_runs_sql() {
