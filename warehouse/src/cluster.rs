@@ -8,7 +8,11 @@
 //!   a long query never delete the files its executors read;
 //! - it **cancels its job** on the scheduler when its answer is no longer
 //!   read (a time limit passed, the client went away, the future was dropped),
-//!   so that no job runs on for nobody.
+//!   so that no job runs on for nobody;
+//! - it **fails past its deadline** ([`crate::session::QueryDeadline`], ten
+//!   minutes unless the session sets one; the console sets its time limit),
+//!   its job cancelled, so that no reader waits forever on a job the cluster
+//!   never finishes.
 //!
 //! Both come from [`GuardedPlanner`], which wraps the Ballista query planner
 //! of every `df://` and `standalone` session ([`crate::session::engine_session`]).
@@ -42,8 +46,10 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use futures_util::Stream;
+use std::future::Future as _;
 
 use crate::WarehouseError;
+use crate::session::QueryDeadline;
 use crate::snapshot::ReaderPin;
 
 /// How often an executor tells the scheduler it is alive.
@@ -56,8 +62,7 @@ pub const EXPIRY_CHECK: Duration = Duration::from_secs(4);
 /// timeout, and one check.
 pub const LOST_EXECUTOR_NOTICED: Duration = Duration::from_secs(14);
 
-/// The prefix of the pins distributed queries hold (`query-HOST-PID-N`).
-pub const QUERY_PIN_PREFIX: &str = "query-";
+pub use crate::snapshot::{QUERY_PIN_PREFIX, host_name};
 
 /// Where a session's tables are: set on the session by
 /// [`crate::session::register_manifest`], read by [`GuardedPlanner`] to pin
@@ -292,16 +297,20 @@ impl QueryPlanner for GuardedPlanner {
             return Ok(plan);
         }
         let snapshot = session.config().get_extension::<SnapshotOnDisk>().map(|s| s.as_ref().clone());
-        Ok(Arc::new(GuardedExec { inner: plan, scheduler_url: self.scheduler_url.clone(), snapshot }))
+        let deadline =
+            session.config().get_extension::<QueryDeadline>().map_or(crate::session::CLUSTER_DEADLINE, |d| d.0);
+        Ok(Arc::new(GuardedExec { inner: plan, scheduler_url: self.scheduler_url.clone(), snapshot, deadline }))
     }
 }
 
-/// A distributed query with its snapshot pinned and its job cancelled when dropped unread.
+/// A distributed query with its snapshot pinned, a deadline, and its job
+/// cancelled when dropped unread (or past its deadline).
 #[derive(Debug)]
 pub struct GuardedExec {
     inner: Arc<dyn ExecutionPlan>,
     scheduler_url: String,
     snapshot: Option<SnapshotOnDisk>,
+    deadline: Duration,
 }
 
 impl GuardedExec {
@@ -357,7 +366,12 @@ impl ExecutionPlan for GuardedExec {
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         let [inner] = <[_; 1]>::try_from(children)
             .map_err(|_| DataFusionError::Internal("GuardedExec has exactly one child".into()))?;
-        Ok(Arc::new(GuardedExec { inner, scheduler_url: self.scheduler_url.clone(), snapshot: self.snapshot.clone() }))
+        Ok(Arc::new(GuardedExec {
+            inner,
+            scheduler_url: self.scheduler_url.clone(),
+            snapshot: self.snapshot.clone(),
+            deadline: self.deadline,
+        }))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
@@ -378,6 +392,9 @@ impl ExecutionPlan for GuardedExec {
             plan: self.inner.clone(),
             scheduler_url: self.scheduler_url.clone(),
             finished: false,
+            deadline: self.deadline,
+            expiry: Box::pin(tokio::time::sleep(self.deadline)),
+            expired: false,
             _pin: pin,
         }))
     }
@@ -391,21 +408,15 @@ fn pin_for_query(snapshot: &SnapshotOnDisk) -> std::io::Result<ReaderPin> {
     ReaderPin::hold(&snapshot.root, &name, &snapshot.id)
 }
 
-/// This host's name (pins name their host, so that an operator can tell whose they are).
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
-        .unwrap_or_else(|| "host".into())
-}
-
 struct GuardedStream {
     schema: SchemaRef,
     stream: SendableRecordBatchStream,
     plan: Arc<dyn ExecutionPlan>,
     scheduler_url: String,
     finished: bool,
+    deadline: Duration,
+    expiry: Pin<Box<tokio::time::Sleep>>,
+    expired: bool,
     _pin: Option<ReaderPin>,
 }
 
@@ -413,10 +424,24 @@ impl Stream for GuardedStream {
     type Item = Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired {
+            return Poll::Ready(None);
+        }
         let polled = self.stream.as_mut().poll_next(cx);
-        // The end, or an error (which ends the job on the scheduler's side too).
-        if let Poll::Ready(None | Some(Err(_))) = &polled {
-            self.finished = true;
+        match &polled {
+            // The end, or an error (which ends the job on the scheduler's side too).
+            Poll::Ready(None | Some(Err(_))) => self.finished = true,
+            Poll::Ready(Some(Ok(_))) => {}
+            Poll::Pending => {
+                if self.expiry.as_mut().poll(cx).is_ready() {
+                    // Not finished: dropping this stream cancels the job.
+                    self.expired = true;
+                    return Poll::Ready(Some(Err(DataFusionError::Execution(format!(
+                        "the cluster did not finish the query within {} s; its job is cancelled",
+                        self.deadline.as_secs()
+                    )))));
+                }
+            }
         }
         polled
     }

@@ -51,6 +51,11 @@ pub fn read_only() -> SQLOptions {
 /// made with [`crate::session::session_with_limit`]).
 pub async fn query(ctx: &SessionContext, sql: &str, limits: Limits) -> Result<ConsoleResult, WarehouseError> {
     let started = Instant::now();
+    // On a cluster, its job ends at the same limit (and beyond the default deadline when longer).
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(std::sync::Arc::new(crate::session::QueryDeadline(limits.timeout)));
     let work = async {
         let frame = ctx.sql_with_options(sql, read_only()).await.map_err(WarehouseError::refused_or_query)?;
         let mut stream = frame.execute_stream().await?;

@@ -153,6 +153,18 @@ async fn ballista_session(_scheduler: Option<&str>) -> Result<SessionContext, Wa
     ))
 }
 
+/// The longest a query of a session may run on a Ballista cluster: then it
+/// fails, naming the limit, and its job is cancelled (`crate::cluster`), so
+/// that no reader waits forever on a job the cluster never finishes. Set on a
+/// session's config as an extension; [`CLUSTER_DEADLINE`] when not set. The
+/// analysts' console sets its own time limit here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryDeadline(pub std::time::Duration);
+
+/// The deadline of a distributed query whose session sets none (the pages,
+/// the KPI API, reports): ten minutes.
+pub const CLUSTER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// [`new_session`] with a memory pool of `memory_limit` bytes (queries that need more fail).
 pub fn session_with_limit(
     target_partitions: Option<usize>,

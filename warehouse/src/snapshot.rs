@@ -299,6 +299,10 @@ impl Warehouse {
         let previous = self.current()?.map(|m| m.snapshot_id);
         write_atomically(&self.root.join("CURRENT"), manifest.snapshot_id.as_bytes())?;
         // Keep the current, the previous and the pinned snapshots; remove the rest.
+        // Pins of this host's distributed queries whose process is gone go first.
+        if let Err(e) = clear_dead_query_pins(&self.root) {
+            tracing::warn!(error = %e, "could not clear the pins of dead queries");
+        }
         let pinned: Vec<String> = self.pins()?.into_values().collect();
         for entry in fs::read_dir(self.root.join("snapshots"))? {
             let entry = entry?;
@@ -347,6 +351,44 @@ impl ReaderPin {
         }
         Ok(removed)
     }
+}
+
+/// The prefix of the pins distributed queries hold: `query-HOST-PID-N`
+/// (`crate::cluster`, feature `ballista`).
+pub const QUERY_PIN_PREFIX: &str = "query-";
+
+/// This host's name, as query pins name it.
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        .unwrap_or_else(|| "host".into())
+}
+
+/// Removes the query pins (`query-HOST-PID-N`) this host's processes left
+/// when they died (a `kill -9`, a crash): those whose process no longer
+/// runs. Another host's pins are left: their processes cannot be seen from here.
+pub fn clear_dead_query_pins(root: &Path) -> std::io::Result<usize> {
+    let ours = format!("{QUERY_PIN_PREFIX}{}-", host_name());
+    let dir = match fs::read_dir(root.join("pins")) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in dir {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&ours).and_then(|rest| rest.split('-').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 impl Drop for ReaderPin {

@@ -172,6 +172,32 @@ async fn a_dropped_query_cancels_its_job_and_unpins_its_snapshot() {
     };
     assert_eq!(state, "failed", "the dropped query's job was cancelled (Ballista reports it failed)");
 
+    // A query past its deadline fails, naming it, and its job is cancelled.
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(std::sync::Arc::new(warehouse::session::QueryDeadline(std::time::Duration::from_secs(1))));
+    let plan = ctx.sql(slow).await.expect("plan").create_physical_plan().await.expect("physical plan");
+    let started = std::time::Instant::now();
+    let failed = warehouse::datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx()).await;
+    let error = failed.expect_err("past its deadline").to_string();
+    assert!(error.contains("did not finish the query within 1 s"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "it failed at its deadline");
+    let job = plan.downcast_ref::<GuardedExec>().and_then(GuardedExec::job_id).expect("accepted");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let state = loop {
+        let state = job_state(&url, &job).await.expect("status");
+        if state != "running" && state != "queued" || std::time::Instant::now() > deadline {
+            break state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(state, "failed", "the job past its deadline was cancelled");
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .set_extension(std::sync::Arc::new(warehouse::session::QueryDeadline(std::time::Duration::from_secs(600))));
+
     // A query read to its end is not cancelled.
     let counted = rows_of(&ctx, "SELECT COUNT(*) AS n FROM cases").await;
     assert_eq!(counted[0]["n"], serde_json::json!(manifest.case_rows()));

@@ -1024,3 +1024,31 @@ both_backends!(
     incremental_refresh_equals_a_full_rebuild,
     the_console_is_read_only_and_limited,
 );
+
+/// The query pins a process of this host left when it died are cleared (at
+/// the next publish); a live process's, another host's and other pins stay.
+#[test]
+fn dead_query_pins_of_this_host_are_cleared() {
+    use warehouse::snapshot::{QUERY_PIN_PREFIX, ReaderPin, clear_dead_query_pins, host_name};
+    let root = temp_dir("dead-pins");
+    let host = host_name();
+    // PID 2^22 + 1 is above Linux's largest (pid_max is at most 2^22): no such process.
+    let dead = format!("{QUERY_PIN_PREFIX}{host}-4194305-0");
+    let live = format!("{QUERY_PIN_PREFIX}{host}-{}-0", std::process::id());
+    let elsewhere = format!("{QUERY_PIN_PREFIX}another-host.internal-4194305-0");
+    let pins: Vec<ReaderPin> = [dead.as_str(), live.as_str(), elsewhere.as_str(), "pgwire-1", "report-2025-01"]
+        .iter()
+        .map(|name| ReaderPin::hold(&root, name, "20250101T000000.000000Z").expect("pin"))
+        .collect();
+    assert_eq!(clear_dead_query_pins(&root).expect("clear"), 1);
+    let left: Vec<String> = std::fs::read_dir(root.join("pins"))
+        .expect("pins")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!left.contains(&dead), "{left:?}");
+    for kept in [&live, &elsewhere, &"pgwire-1".to_owned(), &"report-2025-01".to_owned()] {
+        assert!(left.contains(kept), "{kept} kept: {left:?}");
+    }
+    drop(pins);
+    let _ = std::fs::remove_dir_all(root);
+}
