@@ -76,22 +76,9 @@ pub async fn engine_session(engine: &str, memory_limit: Option<usize>) -> Result
 
 #[cfg(feature = "ballista")]
 async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, WarehouseError> {
-    use ballista::prelude::{SessionConfigExt as _, SessionContextExt as _};
+    use ballista::prelude::SessionContextExt as _;
     use datafusion::execution::session_state::SessionStateBuilder;
-    // The local engine's settings, Parquet filter pushdown off included: the
-    // satisfaction KPI no longer joins, and the analysts' join of evaluations
-    // with cases runs with it off too (the Ballista test asks both).
-    // The client polls the job's status (pull): it learns the job's id as soon
-    // as the scheduler accepts it, and so can cancel it (`crate::cluster`);
-    // pushed status names the job only at its first change of state.
-    // Ballista 55's adaptive planner is off: with it, the durations' window
-    // query came back as sorted runs one after another, not in the order its
-    // SQL asks (reproduced by the ignored test
-    // `ballista_adaptive_planner_returns_window_rows_out_of_order`; docs/ballista.md).
-    let config = base_config(None)
-        .upgrade_for_ballista()
-        .set_bool(ballista_core::config::BALLISTA_CLIENT_PULL, true)
-        .set_bool(ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED, false);
+    let config = ballista_config(false);
     let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
     let url = match scheduler {
         Some(url) => url.to_owned(),
@@ -132,6 +119,28 @@ async fn ballista_session(scheduler: Option<&str>) -> Result<SessionContext, War
     // Its plans go to the scheduler, whose codec knows Parquet tables and not the local wrapper.
     ctx.state_ref().write().config_mut().set_extension(Arc::new(crate::present::Distributed));
     Ok(ctx)
+}
+
+/// The settings of every Ballista session: the local engine's, the client
+/// polling its job, and Ballista's adaptive planner as `adaptive` says (off in
+/// every session of ours; on only to reproduce what it does, in a test).
+#[cfg(feature = "ballista")]
+pub fn ballista_config(adaptive: bool) -> SessionConfig {
+    use ballista::prelude::SessionConfigExt as _;
+    // The local engine's settings, Parquet filter pushdown off included: the
+    // satisfaction KPI no longer joins, and the analysts' join of evaluations
+    // with cases runs with it off too (the Ballista test asks both).
+    // The client polls the job's status (pull): it learns the job's id as soon
+    // as the scheduler accepts it, and so can cancel it (`crate::cluster`);
+    // pushed status names the job only at its first change of state.
+    // Ballista 55's adaptive planner is off: with it, the durations' window
+    // query came back as sorted runs one after another, not in the order its
+    // SQL asks (reproduced by the ignored test
+    // `ballista_adaptive_planner_returns_window_rows_out_of_order`; docs/ballista.md).
+    base_config(None)
+        .upgrade_for_ballista()
+        .set_bool(ballista_core::config::BALLISTA_CLIENT_PULL, true)
+        .set_bool(ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED, adaptive)
 }
 
 /// The scheduler's gRPC address of an engine `df://host[:port][/…]`, as

@@ -223,6 +223,7 @@ fn scheduler_url(plan: &std::sync::Arc<dyn warehouse::datafusion::physical_plan:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a reproduction of a Ballista 55 bug, run by hand"]
 async fn ballista_adaptive_planner_returns_window_rows_out_of_order() {
+    use ballista::prelude::SessionContextExt as _;
     use warehouse::datafusion::execution::session_state::SessionStateBuilder;
     let db = TestDatabase::sqlite().await.expect("sqlite");
     let flow = flow();
@@ -230,11 +231,15 @@ async fn ballista_adaptive_planner_returns_window_rows_out_of_order() {
     load(&db.store, &flow, now, now).await;
     let root = temp_dir("ballista-aqe");
     refresh(&db.store, &root, &options(now, true)).await.expect("refresh");
-    let ours = engine_session("standalone", None).await.expect("standalone Ballista");
-    let mut config = ours.state().config().clone();
-    config.options_mut().set("ballista.planner.adaptive.enabled", "true").expect("the setting exists");
-    let state = SessionStateBuilder::new_from_existing(ours.state()).with_config(config).build();
-    let adaptive = warehouse::datafusion::prelude::SessionContext::new_with_state(state);
+    // Our sessions' settings with the adaptive planner on, from the start: an
+    // in-process scheduler plans with the state it was started from.
+    let config = warehouse::session::ballista_config(true);
+    let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    let adaptive = warehouse::datafusion::prelude::SessionContext::standalone_with_state(state)
+        .await
+        .expect("standalone Ballista with the adaptive planner");
+    // Plain Parquet tables, as every Ballista session of ours registers them.
+    adaptive.state_ref().write().config_mut().set_extension(std::sync::Arc::new(warehouse::present::Distributed));
     register_snapshot(&adaptive, &root).await.expect("register");
     let local = warehouse::session::new_session(None);
     register_snapshot(&local, &root).await.expect("register");
@@ -246,6 +251,11 @@ async fn ballista_adaptive_planner_returns_window_rows_out_of_order() {
         filters: Vec::new(),
     };
     let sql = kpi::plain_sql(kpi_named("durations"), &query).expect("sql").remove(0);
+    let explained = rows_of(&adaptive, &format!("EXPLAIN ANALYZE {sql}")).await;
+    assert!(
+        serde_json::to_string(&explained).unwrap_or_default().contains("RangeShuffleReaderExec"),
+        "the adaptive planner planned it"
+    );
     let rows = rows_of(&adaptive, &sql).await;
     let expected = rows_of(&local, &sql).await;
     let mut sorted = rows.clone();
