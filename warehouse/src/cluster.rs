@@ -14,8 +14,9 @@
 //!   its job cancelled, so that no reader waits forever on a job the cluster
 //!   never finishes.
 //!
-//! Both come from [`GuardedPlanner`], which wraps the Ballista query planner
-//! of every `df://` and `standalone` session ([`crate::session::engine_session`]).
+//! All three come from [`GuardedPlanner`], which wraps the Ballista query
+//! planner of every `df://` and `standalone` session
+//! ([`crate::session::engine_session`]).
 //!
 //! Lost executors are noticed within [`LOST_EXECUTOR_NOTICED`]: executors
 //! send a heartbeat every [`HEARTBEAT`], and the scheduler drops one it has
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future as _;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -46,7 +48,6 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use futures_util::Stream;
-use std::future::Future as _;
 
 use crate::WarehouseError;
 use crate::session::QueryDeadline;
