@@ -23,12 +23,12 @@
 //! not heard from for [`EXECUTOR_TIMEOUT`], checking every [`EXPIRY_CHECK`];
 //! its running tasks are then scheduled again on the executors left.
 
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::future::Future as _;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
