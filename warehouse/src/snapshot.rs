@@ -336,20 +336,7 @@ impl ReaderPin {
 
     /// Removes every reader pin whose name starts with `prefix` (a process's own, at its start).
     pub fn clear(root: &Path, prefix: &str) -> std::io::Result<usize> {
-        let dir = match fs::read_dir(root.join("pins")) {
-            Ok(dir) => dir,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        let mut removed = 0;
-        for entry in dir {
-            let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(prefix) {
-                fs::remove_file(entry.path())?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        remove_pins_where(root, |name| name.starts_with(prefix))
     }
 }
 
@@ -371,6 +358,15 @@ pub fn host_name() -> String {
 /// runs. Another host's pins are left: their processes cannot be seen from here.
 pub fn clear_dead_query_pins(root: &Path) -> std::io::Result<usize> {
     let ours = format!("{QUERY_PIN_PREFIX}{}-", host_name());
+    remove_pins_where(root, |name| {
+        name.strip_prefix(&ours)
+            .and_then(|rest| rest.split('-').next())
+            .is_some_and(|pid| pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists())
+    })
+}
+
+/// Removes the pins under `root/pins` whose name `remove` says; how many.
+fn remove_pins_where(root: &Path, remove: impl Fn(&str) -> bool) -> std::io::Result<usize> {
     let dir = match fs::read_dir(root.join("pins")) {
         Ok(dir) => dir,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -379,11 +375,7 @@ pub fn clear_dead_query_pins(root: &Path) -> std::io::Result<usize> {
     let mut removed = 0;
     for entry in dir {
         let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&ours).and_then(|rest| rest.split('-').next()) else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+        if remove(&entry.file_name().to_string_lossy()) {
             fs::remove_file(entry.path())?;
             removed += 1;
         }
